@@ -1,0 +1,98 @@
+"""The cluster administrator's client certificate and kubeconfig (group system:masters)."""
+
+from __future__ import annotations
+
+import shlex
+
+from generator import pki
+from generator.artifacts import Artifact
+from generator.context import RenderContext
+from generator.kubeconfig import kubeconfig
+from generator.model import Cluster
+from generator.steps import Chapter, Command, Step, Text, inspect_cert, pki_file, render, verify_cert
+
+ID = "admin"
+CERT = pki.CertSpec(name="admin", cn="admin", org="system:masters", usage="client")
+KUBECONFIG = "pki/admin.kubeconfig"
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    issued = ctx.certificate(CERT)
+    config = kubeconfig(ctx.cluster.api_endpoint, "admin", ctx.ca_cert, issued.cert_pem, issued.key_pem)
+    return [
+        *ctx.certificate_files(CERT, ID),
+        Artifact(KUBECONFIG, config, ID, "kubeconfig", secret=True),
+    ]
+
+
+def kubectl(cluster: Cluster) -> str:
+    """The kubectl prefix the runbook uses to talk to the cluster as admin, through the API endpoint."""
+    return shlex.join(["kubectl", "--kubeconfig", f"build/{cluster.name}/{KUBECONFIG}"])
+
+
+def chapter(cluster: Cluster) -> Chapter:
+    issue = Step(
+        id="admin.cert",
+        title=Text(zh="签发 admin 客户端证书", en="Issue the admin client certificate"),
+        explain=Text(
+            zh=(
+                "kubectl 以 admin 身份访问集群。证书的 O（组织）是 `system:masters`：kube-apiserver 把它当作用户组，"
+                "而内置的 ClusterRoleBinding `cluster-admin` 把这个组绑定到全部权限。这是客户端证书，"
+                "只带 clientAuth 用途，不需要 hosts。"
+            ),
+            en=(
+                "kubectl talks to the cluster as admin. The certificate's O (organisation) is `system:masters`: "
+                "kube-apiserver reads it as the user's group, and the built-in ClusterRoleBinding `cluster-admin` "
+                "binds that group to every permission. It is a client certificate: clientAuth only, no hosts."
+            ),
+        ),
+        local=(
+            render(cluster, ID, "cert"),
+            verify_cert(cluster, "admin"),
+            inspect_cert(cluster, "admin", r"O ?= ?system:masters"),
+        ),
+    )
+    config = Step(
+        id="admin.kubeconfig",
+        title=Text(zh="生成 admin kubeconfig", en="Build the admin kubeconfig"),
+        explain=Text(
+            zh=(
+                f"kubeconfig 内嵌 CA、admin 证书与私钥，server 指向 API 入口 `{cluster.api_endpoint}`"
+                "（负载均衡地址），所以任何一台 master 宕机都不影响 kubectl。文件含私钥，权限为 0600。"
+            ),
+            en=(
+                "The kubeconfig embeds the CA, the admin certificate and its key; its server is the API "
+                f"endpoint `{cluster.api_endpoint}` (the load balancer), so kubectl keeps working when a master "
+                "is down. It holds a private key: mode 0600."
+            ),
+        ),
+        warnings=(
+            Text(
+                zh="`--client-key` 必须指向私钥文件（`*-key.pem`），不是证书。写成证书时组件启动报错 "
+                "`tls: found a certificate rather than a key in the PEM for the private key`（种子 003 的错误）。",
+                en="`--client-key` must point at the key file (`*-key.pem`), not the certificate. Pointing it at "
+                "the certificate fails with `tls: found a certificate rather than a key in the PEM for the "
+                "private key` (seed 003's mistake).",
+            ),
+        ),
+        local=(
+            render(cluster, ID, "kubeconfig"),
+            Command(
+                f"{kubectl(cluster)} config view -o "
+                + shlex.quote('jsonpath={.contexts[0].name} {.clusters[0].cluster.server}{"\\n"}'),
+                expect=rf"^admin@kubernetes {cluster.api_endpoint}$",
+            ),
+            Command(f"stat -c %a:%n {shlex.quote(pki_file(cluster, 'admin.kubeconfig'))}", expect=r"^600:"),
+        ),
+    )
+    return Chapter(
+        id=ID,
+        number=4,
+        title=Text(zh="admin kubeconfig", en="Admin kubeconfig"),
+        intro=Text(
+            zh="本章为运维机上的 kubectl 准备 admin 身份。后面读取 leader、访问 /metrics 都用它。",
+            en="This chapter gives kubectl on the workstation its admin identity. Later chapters use it to read "
+            "the leader and to fetch /metrics.",
+        ),
+        steps=(issue, config),
+    )

@@ -1,0 +1,456 @@
+"""The kube-scheduler chapter: from certificate to failover test, in zh and en."""
+
+from __future__ import annotations
+
+import shlex
+
+from generator.artifacts import on_node, rel_build
+from generator.components.admin import kubectl
+from generator.components.kube_scheduler.facts import SchedulerFacts, facts
+from generator.components.kube_scheduler.files import ID, USER, Paths
+from generator.model import Cluster, Node
+from generator.steps import (
+    Chapter,
+    Command,
+    Show,
+    Step,
+    Text,
+    for_each_master,
+    inspect_cert,
+    on,
+    pki_file,
+    push,
+    render,
+    ssh_prefix,
+    sudo,
+    verify_cert,
+)
+
+
+def chapter(cluster: Cluster) -> Chapter:
+    f = facts(cluster.release)
+    return Chapter(
+        id=ID,
+        number=8,
+        title=Text(zh="高可用 kube-scheduler", en="Highly available kube-scheduler"),
+        intro=Text(
+            zh=(
+                f"kube-scheduler 在每台 master 上各运行一个实例（共 {len(cluster.masters)} 个），通过 leader 选举"
+                "只让其中一个工作：leader 定期续约一把锁，其他实例等待；leader 停止后，锁过期，另一个实例接手。"
+                f"本集群为 Kubernetes {cluster.release}，配置文件版本 `{f.config_api}`，锁类型 `{f.lock}`。"
+            ),
+            en=(
+                f"kube-scheduler runs once on every master ({len(cluster.masters)} instances) and leader election "
+                "lets only one of them work: the leader keeps renewing a lock, the others wait; when the leader "
+                f"stops, the lock expires and another instance takes over. This cluster runs Kubernetes "
+                f"{cluster.release}: config version `{f.config_api}`, lock type `{f.lock}`."
+            ),
+        ),
+        steps=(
+            cert_step(cluster),
+            kubeconfig_step(cluster),
+            config_step(cluster, f),
+            unit_step(cluster, f),
+            distribute_step(cluster),
+            start_step(cluster),
+            status_step(cluster),
+            health_step(cluster, f),
+            metrics_step(cluster, f),
+            leader_step(cluster, f),
+            failover_step(cluster, f),
+        ),
+    )
+
+
+def node_file(cluster: Cluster, node: Node, absolute: str) -> str:
+    return f"{rel_build(cluster)}/{on_node(node, absolute)}"
+
+
+def per_node_show(cluster: Cluster, name: str, lang: str, absolute: str) -> Show:
+    return Show(name, lang, tuple((n.name, on_node(n, absolute)) for n in cluster.masters))
+
+
+def cert_step(cluster: Cluster) -> Step:
+    return Step(
+        id=f"{ID}.cert",
+        title=Text(zh="签发 kube-scheduler 证书", en="Issue the kube-scheduler certificate"),
+        explain=Text(
+            zh=(
+                f"kube-scheduler 以用户 `{USER}` 访问 kube-apiserver：证书的 CN 是用户名，O 是用户组，两者都是 "
+                f"`{USER}`。内置的 ClusterRoleBinding `{USER}` 把这个用户绑定到调度器需要的权限，"
+                "包括读写名为 `kube-scheduler` 的 leader 锁。同一张证书也是 10259 安全端口的服务端证书，"
+                "所以它同时带 clientAuth 与 serverAuth，并在 SAN 中列出 127.0.0.1 和每台 master 的 IP 与主机名。"
+                "旁边的 `kube-scheduler-csr.json` 是等价的 cfssl 请求。"
+            ),
+            en=(
+                f"kube-scheduler talks to kube-apiserver as the user `{USER}`: the certificate's CN is the user "
+                f"name and O the group, both `{USER}`. The built-in ClusterRoleBinding `{USER}` grants that user "
+                "what the scheduler needs, including the leader lock named `kube-scheduler`. The same certificate "
+                "also serves the secure port 10259, so it has both clientAuth and serverAuth and lists 127.0.0.1 "
+                "and every master's IP and host name as SANs. `kube-scheduler-csr.json` beside it is the "
+                "equivalent cfssl request."
+            ),
+        ),
+        warnings=(
+            Text(
+                zh="CN 必须是 `system:kube-scheduler`。写错时日志反复出现 `leases ... \"kube-scheduler\" is "
+                "forbidden: User \"...\" cannot get resource \"leases\"`，调度器永远选不出 leader。",
+                en="The CN must be `system:kube-scheduler`. With any other CN the log repeats `leases ... "
+                "\"kube-scheduler\" is forbidden: User \"...\" cannot get resource \"leases\"` and no leader is "
+                "ever elected.",
+            ),
+        ),
+        shows=(Show("kube-scheduler-csr.json", "json", (("", f"pki/{ID}-csr.json"),)),),
+        local=(
+            render(cluster, ID, "cert"),
+            verify_cert(cluster, ID),
+            inspect_cert(cluster, ID, rf"CN ?= ?{USER}"),
+        ),
+    )
+
+
+def kubeconfig_step(cluster: Cluster) -> Step:
+    setting = cluster.spec.components.kube_scheduler.kubeconfig_server
+    server_zh = (
+        f"负载均衡入口 `{cluster.api_endpoint}`，任何一台 apiserver 宕机都不影响调度器"
+        if setting == "vip"
+        else "本机的 kube-apiserver（kubeadm 的做法），每台 master 的文件不同"
+    )
+    server_en = (
+        f"the load-balanced endpoint `{cluster.api_endpoint}`, so losing one apiserver does not stop the scheduler"
+        if setting == "vip"
+        else "this master's own kube-apiserver (as kubeadm does), so each master's file differs"
+    )
+    path = Paths(cluster).kubeconfig
+    query = 'jsonpath={.contexts[0].context.user} {.clusters[0].cluster.server}{"\\n"}'
+    return Step(
+        id=f"{ID}.kubeconfig",
+        title=Text(zh="生成 kubeconfig", en="Build the kubeconfig"),
+        explain=Text(
+            zh=(
+                f"kubeconfig 内嵌 CA、证书与私钥，用户 `{USER}`，context `{USER}@kubernetes`；server 指向"
+                f"{server_zh}。文件含私钥，权限 0600。下面用 kubectl 读回每台 master 的文件来确认。"
+            ),
+            en=(
+                f"The kubeconfig embeds the CA, the certificate and the key, with user `{USER}` and context "
+                f"`{USER}@kubernetes`; its server is {server_en}. It holds a private key: mode 0600. kubectl "
+                "reads each master's file back to confirm."
+            ),
+        ),
+        local=(render(cluster, ID, "kubeconfig"),),
+        per_node=for_each_master(cluster, lambda node: [
+            Command(
+                shlex.join(["kubectl", "config", "view", "--kubeconfig", node_file(cluster, node, path), "-o", query]),
+                expect=rf"^{USER} https://",
+            )
+        ]),
+    )
+
+
+def config_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    name_key, _ = f.lock_name_keys
+    return Step(
+        id=f"{ID}.config",
+        title=Text(zh="生成 KubeSchedulerConfiguration", en="Render the KubeSchedulerConfiguration"),
+        explain=Text(
+            zh=(
+                f"Kubernetes {cluster.release} 读取 `{f.config_api}`。配置开启 leader 选举（锁类型 `{f.lock}`，"
+                f"锁名 `{name_key}: kube-scheduler`，命名空间 kube-system），并在 `clientConnection.kubeconfig` "
+                "里给出 kubeconfig：使用 `--config` 后，命令行上的 `--kubeconfig` 会被忽略。"
+            ),
+            en=(
+                f"Kubernetes {cluster.release} reads `{f.config_api}`. The config turns leader election on (lock "
+                f"type `{f.lock}`, `{name_key}: kube-scheduler` in kube-system) and names the kubeconfig in "
+                "`clientConnection.kubeconfig`: with `--config`, a `--kubeconfig` flag is ignored."
+            ),
+        ),
+        warnings=(
+            Text(
+                zh="1.17 起配置按严格模式解析：旧版本的字段（如 `bindTimeoutSeconds`、`healthzBindAddress`）"
+                "会让启动失败，报 `strict decoder error ... unknown field`。不要把别的版本的配置复制过来，"
+                "也不要在配置里留注释说明以外的东西。",
+                en="Since 1.17 the config is decoded strictly: a field of an older version (such as "
+                "`bindTimeoutSeconds` or `healthzBindAddress`) stops the start with `strict decoder error ... "
+                "unknown field`. Never copy a config written for another release.",
+            ),
+        ),
+        shows=(per_node_show(cluster, "kube-scheduler.yaml", "yaml", Paths(cluster).config),),
+        local=(render(cluster, ID, "config"),),
+    )
+
+
+def unit_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    if f.secure_port:
+        serving_zh = (
+            f"在本机 IP 的 {f.secure_port} 端口提供 HTTPS（/healthz、/metrics），"
+            "并用 `--authentication-kubeconfig` 与 `--authorization-kubeconfig` 把认证与授权委托给 apiserver"
+        )
+        serving_en = (
+            f"serves HTTPS on the master's IP, port {f.secure_port} (/healthz, /metrics), and delegates "
+            "authentication and authorization to the apiserver with `--authentication-kubeconfig` and "
+            "`--authorization-kubeconfig`"
+        )
+        if f.disable_insecure:
+            serving_zh += "；`--port=0` 关闭不安全的 10251 端口"
+            serving_en += "; `--port=0` turns off the insecure port 10251"
+    else:
+        serving_zh = f"在本机 IP 的 {f.insecure_port} 端口以 HTTP 提供 /healthz 与 /metrics（这个版本还没有安全端口）"
+        serving_en = (
+            f"serves /healthz and /metrics over plain HTTP on the master's IP, port {f.insecure_port} (this "
+            "release has no secure port yet)"
+        )
+    return Step(
+        id=f"{ID}.unit",
+        title=Text(zh="生成 systemd unit", en="Render the systemd unit"),
+        explain=Text(
+            zh=f"每台 master 一个 unit，只有监听地址不同。调度器{serving_zh}。",
+            en=f"One unit per master; only the listen address differs. The scheduler {serving_en}.",
+        ),
+        warnings=(
+            Text(
+                zh="续行符 `\\` 必须是行尾最后一个字符。`\\` 后面多一个空格，systemd 就把下一行当成新行，"
+                "启动报 `\"kube-scheduler\" does not take any arguments`。",
+                en="A continuation `\\` must be the last character of its line. One space after it and systemd "
+                "reads the next line as a new one; the start fails with `\"kube-scheduler\" does not take any "
+                "arguments`.",
+            ),
+        ),
+        shows=(per_node_show(cluster, "kube-scheduler.service", "ini", Paths(cluster).unit),),
+        local=(render(cluster, ID, "unit"),),
+    )
+
+
+def distribute_step(cluster: Cluster) -> Step:
+    paths = Paths(cluster)
+    return Step(
+        id=f"{ID}.distribute",
+        title=Text(zh="分发到每台 master", en="Distribute to every master"),
+        explain=Text(
+            zh=(
+                "每台 master 的文件已按节点自己的目录结构放在 "
+                f"`{rel_build(cluster)}/nodes/<节点>/` 下。一条 tar 管道把它们原样复制到节点的同一路径："
+                "保留权限（私钥 0600），自动建目录，每个节点只连一次 ssh。然后检查私钥权限。"
+            ),
+            en=(
+                "Each master's files already sit in the node's own directory layout under "
+                f"`{rel_build(cluster)}/nodes/<node>/`. One tar pipe copies them to the same paths on the node: "
+                "modes are kept (0600 for the key), directories are created, one ssh connection per node. Then "
+                "the key's mode is checked."
+            ),
+        ),
+        per_node=for_each_master(cluster, lambda node: [
+            push(cluster, node, paths.node_files()),
+            on(cluster, node, f"{sudo(cluster)}stat -c %a:%n {paths.key}", expect=rf"^600:{paths.key}$"),
+        ]),
+    )
+
+
+def start_step(cluster: Cluster) -> Step:
+    s = sudo(cluster)
+    return Step(
+        id=f"{ID}.start",
+        title=Text(zh="启动服务", en="Start the service"),
+        explain=Text(
+            zh=(
+                f"需要 `{Paths(cluster).binary}` 已安装（前置准备一章）。`daemon-reload` 让 systemd 读入新 unit，"
+                "`enable` 让它开机自启，`restart` 让改过的配置立即生效；重复执行是安全的。"
+            ),
+            en=(
+                f"Needs `{Paths(cluster).binary}` installed (prerequisites chapter). `daemon-reload` makes systemd "
+                "read the new unit, `enable` starts it at boot, `restart` applies a changed config now; running "
+                "it again is safe."
+            ),
+        ),
+        per_node=for_each_master(cluster, lambda node: [
+            on(cluster, node, f"{s}systemctl daemon-reload && {s}systemctl enable {ID} && {s}systemctl restart {ID}"),
+        ]),
+        needs_kube_binaries=True,
+    )
+
+
+def status_step(cluster: Cluster) -> Step:
+    return Step(
+        id=f"{ID}.status",
+        title=Text(zh="检查服务状态", en="Check the service is active"),
+        explain=Text(
+            zh=f"每台 master 上的服务都应是 `active`。否则用 `journalctl -u {ID} --no-pager -n 50` 查看原因。",
+            en=f"The service must be `active` on every master. If not, `journalctl -u {ID} --no-pager -n 50` "
+            "shows why.",
+        ),
+        per_node=for_each_master(cluster, lambda node: [on(cluster, node, f"systemctl is-active {ID}", r"^active$")]),
+        needs_kube_binaries=True,
+    )
+
+
+def base_url(node: Node, f: SchedulerFacts) -> str:
+    if f.secure_port:
+        return f"https://{node.ip}:{f.secure_port}"
+    return f"http://{node.ip}:{f.insecure_port}"
+
+
+def curl(cluster: Cluster, f: SchedulerFacts, url: str, client: bool) -> str:
+    parts = ["curl", "-sS", "--fail"]
+    if f.secure_port:
+        parts += ["--cacert", pki_file(cluster, "ca.pem")]
+        if client:
+            parts += ["--cert", pki_file(cluster, "admin.pem"), "--key", pki_file(cluster, "admin-key.pem")]
+    return shlex.join([*parts, url])
+
+
+def health_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    paths = ", ".join(f"`{p}`" for p in f.health_paths)
+    return Step(
+        id=f"{ID}.health",
+        title=Text(zh="检查健康端点", en="Check the health endpoints"),
+        explain=Text(
+            zh=(
+                f"从运维机访问每台 master 的 {paths}，应返回 `ok`。健康端点无需授权。"
+                + ("证书由集群 CA 校验，所以用 `--cacert` 而不是 `-k`。" if f.secure_port else "")
+            ),
+            en=(
+                f"From the workstation, {paths} on every master must answer `ok`. Health endpoints need no "
+                "authorization." + (" The serving certificate is checked against the cluster CA: `--cacert`, "
+                                    "never `-k`." if f.secure_port else "")
+            ),
+        ),
+        warnings=(
+            Text(
+                zh="1.23 起不安全端口 10251 已移除：还在探测 10251 的监控会一直失败，请改为 HTTPS 10259。",
+                en="Since 1.23 the insecure port 10251 is gone: probes still pointed at 10251 always fail; use "
+                "HTTPS on 10259.",
+            ),
+        ),
+        per_node=for_each_master(cluster, lambda node: [
+            Command(curl(cluster, f, base_url(node, f) + path, client=False), expect=r"^ok$")
+            for path in f.health_paths
+        ]),
+        needs_kube_binaries=True,
+    )
+
+
+def metrics_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    return Step(
+        id=f"{ID}.metrics",
+        title=Text(zh="查看 metrics", en="Read the metrics"),
+        explain=Text(
+            zh=(
+                "`/metrics` 需要已授权的客户端：这里用 admin 证书（system:masters）。只显示前五行。"
+                if f.secure_port
+                else "这个版本的 `/metrics` 在 HTTP 端口上，无需认证。只显示前五行。"
+            ),
+            en=(
+                "`/metrics` needs an authorized client: the admin certificate (system:masters) here. Only the "
+                "first five lines are shown."
+                if f.secure_port
+                else "On this release `/metrics` is on the HTTP port and needs no authentication. Only the first "
+                "five lines are shown."
+            ),
+        ),
+        per_node=for_each_master(cluster, lambda node: [
+            Command(f"{curl(cluster, f, base_url(node, f) + '/metrics', client=True)} | awk 'NR<=5'",
+                    expect=r"^# (HELP|TYPE) "),
+        ]),
+        needs_kube_binaries=True,
+    )
+
+
+def leader_query(cluster: Cluster, f: SchedulerFacts) -> str:
+    """kubectl printing the leader's identity (`<hostname>_<uuid>`) on one line."""
+    if f.leader_from_lease:
+        query = 'jsonpath={.spec.holderIdentity}{"\\n"}'
+        return f"{kubectl(cluster)} -n kube-system get lease {ID} -o {shlex.quote(query)}"
+    query = 'jsonpath={.metadata.annotations.control-plane\\.alpha\\.kubernetes\\.io/leader}{"\\n"}'
+    return f"{kubectl(cluster)} -n kube-system get endpoints {ID} -o {shlex.quote(query)}"
+
+
+def leader_name(cluster: Cluster, f: SchedulerFacts) -> str:
+    """Shell pipeline reducing the leader query to the leader's host name."""
+    if f.leader_from_lease:
+        return f"{leader_query(cluster, f)} | cut -d_ -f1"
+    return f"{leader_query(cluster, f)} | sed -n 's/.*\"holderIdentity\":\"\\([^_\"]*\\)_.*/\\1/p'"
+
+
+def names_pattern(cluster: Cluster) -> str:
+    return "(" + "|".join(n.name for n in cluster.masters) + ")"
+
+
+def leader_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    where_zh = (
+        "kube-system 命名空间里名为 `kube-scheduler` 的 Lease 的 `holderIdentity`"
+        if f.leader_from_lease
+        else "`endpoints/kube-scheduler` 上 `control-plane.alpha.kubernetes.io/leader` 注解里的 `holderIdentity`"
+    )
+    where_en = (
+        "the `holderIdentity` of the Lease `kube-scheduler` in kube-system"
+        if f.leader_from_lease
+        else "the `holderIdentity` in the `control-plane.alpha.kubernetes.io/leader` annotation of "
+        "`endpoints/kube-scheduler`"
+    )
+    expect = (rf"^{names_pattern(cluster)}_" if f.leader_from_lease
+              else rf"\"holderIdentity\":\"{names_pattern(cluster)}_")
+    return Step(
+        id=f"{ID}.leader",
+        title=Text(zh="查看当前 leader", en="Show the current leader"),
+        explain=Text(
+            zh=f"当前 leader 记录在{where_zh}中，格式为 `<主机名>_<随机 ID>`。它必须是某台 master 的主机名。",
+            en=f"The current leader is {where_en}, written `<hostname>_<random id>`. It must be one of the "
+            "masters' host names.",
+        ),
+        warnings=(
+            Text(
+                zh="不要改锁的名字：内置 RBAC 只允许 kube-scheduler 读写名为 `kube-scheduler` 的锁。",
+                en="Do not rename the lock: the built-in RBAC lets kube-scheduler use only the lock named "
+                "`kube-scheduler`.",
+            ),
+        ),
+        local=(Command(leader_query(cluster, f), expect=expect),),
+        needs_kube_binaries=True,
+    )
+
+
+def failover_script(cluster: Cluster, f: SchedulerFacts) -> str:
+    s = sudo(cluster)
+    election = cluster.spec.components.kube_scheduler.leader_election
+    wait = 4 * int(election.lease_duration.rstrip("s"))
+    branches = "\n".join(
+        f"    {n.name}) {ssh_prefix(cluster, n)} \"$2\" ;;" for n in cluster.masters
+    )
+    return "\n".join([
+        f"leader() {{ {leader_name(cluster, f)}; }}",
+        "on_node() {",
+        '  case "$1" in',
+        branches,
+        '    *) echo "not a master: $1" >&2; return 1 ;;',
+        "  esac",
+        "}",
+        'old=$(leader); echo "leader before: $old"',
+        f"on_node \"$old\" '{s}systemctl stop {ID}'",
+        f"new=$old; for i in $(seq 1 {wait}); do sleep 1; new=$(leader); "
+        '[ -n "$new" ] && [ "$new" != "$old" ] && break; done',
+        'echo "leader after: $new (${i}s)"',
+        f"on_node \"$old\" '{s}systemctl start {ID}'",
+        '[ "$new" != "$old" ]',
+    ])
+
+
+def failover_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    lease = cluster.spec.components.kube_scheduler.leader_election.lease_duration
+    return Step(
+        id=f"{ID}.failover",
+        title=Text(zh="故障切换测试", en="Failover test"),
+        explain=Text(
+            zh=(
+                "停止 leader 所在 master 上的 kube-scheduler，等待另一台 master 拿到锁，然后重新启动它。"
+                f"正常停止时 leader 会主动释放锁，几秒内切换；进程被强杀时要等锁过期（leaseDuration {lease}）。"
+                "脚本打印切换前后的 leader 与用时；锁没有换手则失败。"
+            ),
+            en=(
+                "Stop kube-scheduler on the leader's master, wait until another master holds the lock, then start "
+                "it again. A clean stop releases the lock and the switch takes seconds; a killed process is "
+                f"replaced only when the lock expires (leaseDuration {lease}). The script prints the leader "
+                "before and after and how long it took; it fails if the lock did not change hands."
+            ),
+        ),
+        local=(Command(failover_script(cluster, f), expect=rf"leader after: {names_pattern(cluster)}"),),
+        needs_kube_binaries=True,
+    )

@@ -1,0 +1,55 @@
+"""kube-scheduler facts by Kubernetes release (sources: docs/versions.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.versions import Release, Timeline
+
+CONFIG_API = Timeline(
+    ((1, 12), "kubescheduler.config.k8s.io/v1alpha1"),
+    ((1, 19), "kubescheduler.config.k8s.io/v1beta1"),
+    ((1, 22), "kubescheduler.config.k8s.io/v1beta2"),
+    ((1, 23), "kubescheduler.config.k8s.io/v1beta3"),
+    ((1, 25), "kubescheduler.config.k8s.io/v1"),
+)
+# The default lock of each era; `endpoints` and `configmaps` locks were removed in 1.24.
+LOCK = Timeline(((1, 12), "endpoints"), ((1, 17), "endpointsleases"), ((1, 20), "leases"))
+# v1alpha1 named the lock object lockObjectName/lockObjectNamespace; v1beta1 moved to resourceName/Namespace.
+LOCK_NAME_KEYS = Timeline(
+    ((1, 12), ("lockObjectName", "lockObjectNamespace")),
+    ((1, 19), ("resourceName", "resourceNamespace")),
+)
+SECURE_PORT: Timeline[int | None] = Timeline(((1, 12), None), ((1, 13), 10259))
+INSECURE_PORT: Timeline[int | None] = Timeline(((1, 12), 10251), ((1, 13), None))
+# Between secure serving (1.13) and the insecure port's removal (1.23) it must be switched off.
+DISABLE_INSECURE = Timeline(((1, 12), False), ((1, 13), True), ((1, 23), False))
+HEALTH_PATHS = Timeline(((1, 12), ("/healthz",)), ((1, 30), ("/healthz", "/livez")))
+
+
+@dataclass(frozen=True)
+class SchedulerFacts:
+    config_api: str
+    lock: str
+    lock_name_keys: tuple[str, str]
+    secure_port: int | None
+    insecure_port: int | None
+    disable_insecure: bool
+    health_paths: tuple[str, ...]
+
+    @property
+    def leader_from_lease(self) -> bool:
+        # endpointsleases writes both objects, but only `leases` is certain to have the Lease.
+        return self.lock == "leases"
+
+
+def facts(release: Release) -> SchedulerFacts:
+    return SchedulerFacts(
+        config_api=CONFIG_API.at(release),
+        lock=LOCK.at(release),
+        lock_name_keys=LOCK_NAME_KEYS.at(release),
+        secure_port=SECURE_PORT.at(release),
+        insecure_port=INSECURE_PORT.at(release),
+        disable_insecure=DISABLE_INSECURE.at(release),
+        health_paths=HEALTH_PATHS.at(release),
+    )

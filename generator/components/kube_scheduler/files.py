@@ -1,0 +1,125 @@
+"""kube-scheduler's files: certificate, kubeconfig, KubeSchedulerConfiguration and unit, per master."""
+
+from __future__ import annotations
+
+import yaml
+
+from generator import pki, systemd
+from generator.artifacts import Artifact, on_node
+from generator.components.kube_scheduler.facts import SchedulerFacts, facts
+from generator.context import RenderContext
+from generator.kubeconfig import kubeconfig
+from generator.model import Cluster, Node
+
+ID = "kube-scheduler"
+USER = "system:kube-scheduler"
+
+
+def cert_spec(cluster: Cluster) -> pki.CertSpec:
+    # One certificate for all masters: client identity towards the apiserver (CN and O), and the
+    # serving certificate of 10259, so it carries every master's IP and name.
+    masters = cluster.masters
+    return pki.CertSpec(
+        name=ID,
+        cn=USER,
+        org=USER,
+        usage="client-server",
+        ips=("127.0.0.1", *(n.ip for n in masters)),
+        dns=("localhost", *(n.name for n in masters)),
+    )
+
+
+class Paths:
+    """Where the scheduler's files live on a master."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        p = cluster.spec.paths
+        self.binary = f"{p.bin_dir}/kube-scheduler"
+        self.ca = f"{p.pki_dir}/ca.pem"
+        self.cert = f"{p.pki_dir}/{ID}.pem"
+        self.key = f"{p.pki_dir}/{ID}-key.pem"
+        self.kubeconfig = f"{p.config_dir}/{ID}.kubeconfig"
+        self.config = f"{p.config_dir}/{ID}.yaml"
+        self.unit = f"{p.systemd_dir}/{ID}.service"
+
+    def node_files(self) -> list[str]:
+        return [self.ca, self.cert, self.key, self.kubeconfig, self.config, self.unit]
+
+
+def server_for(cluster: Cluster, node: Node) -> str:
+    if cluster.spec.components.kube_scheduler.kubeconfig_server == "local":
+        return f"https://{node.ip}:{cluster.spec.api_server.secure_port}"
+    return cluster.api_endpoint
+
+
+def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
+    """A KubeSchedulerConfiguration with only the fields its apiVersion knows."""
+    settings = cluster.spec.components.kube_scheduler
+    election = settings.leader_election
+    name_key, namespace_key = f.lock_name_keys
+    body: dict[str, object] = {
+        "apiVersion": f.config_api,
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": Paths(cluster).kubeconfig},
+        "leaderElection": {
+            "leaderElect": True,
+            "leaseDuration": election.lease_duration,
+            "renewDeadline": election.renew_deadline,
+            "retryPeriod": election.retry_period,
+            "resourceLock": f.lock,
+            name_key: ID,
+            namespace_key: "kube-system",
+        },
+    }
+    if f.insecure_port:
+        # Before 1.13 health and metrics are served only here, over plain HTTP.
+        body["healthzBindAddress"] = f"{node.ip}:{f.insecure_port}"
+        body["metricsBindAddress"] = f"{node.ip}:{f.insecure_port}"
+    return yaml.safe_dump(body, sort_keys=False).encode()
+
+
+def flags(cluster: Cluster, node: Node, f: SchedulerFacts) -> list[str]:
+    paths = Paths(cluster)
+    result = [f"--config={paths.config}"]
+    if f.secure_port:
+        result += [
+            f"--bind-address={node.ip}",
+            f"--secure-port={f.secure_port}",
+            f"--tls-cert-file={paths.cert}",
+            f"--tls-private-key-file={paths.key}",
+            f"--client-ca-file={paths.ca}",
+            f"--authentication-kubeconfig={paths.kubeconfig}",
+            f"--authorization-kubeconfig={paths.kubeconfig}",
+        ]
+    if f.disable_insecure:
+        result.append("--port=0")
+    result.append(f"--v={cluster.spec.components.kube_scheduler.verbosity}")
+    return result
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    cluster = ctx.cluster
+    f = facts(cluster.release)
+    paths = Paths(cluster)
+    spec = cert_spec(cluster)
+    issued = ctx.certificate(spec)
+    files = ctx.certificate_files(spec, ID)
+    for node in cluster.masters:
+        files += [
+            Artifact(on_node(node, paths.cert), issued.cert_pem, ID, "cert"),
+            Artifact(on_node(node, paths.key), issued.key_pem, ID, "cert", secret=True),
+            Artifact(
+                on_node(node, paths.kubeconfig),
+                kubeconfig(server_for(cluster, node), USER, ctx.ca_cert, issued.cert_pem, issued.key_pem),
+                ID, "kubeconfig", secret=True,
+            ),
+            Artifact(on_node(node, paths.config), config(cluster, node, f), ID, "config"),
+            Artifact(
+                on_node(node, paths.unit),
+                systemd.unit("Kubernetes Scheduler",
+                             "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
+                             paths.binary, flags(cluster, node, f)),
+                ID, "unit",
+            ),
+        ]
+    return files

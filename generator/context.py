@@ -1,0 +1,47 @@
+"""What a component needs to make its artifacts: the cluster, the CA, and earlier files to reuse."""
+
+from __future__ import annotations
+
+from generator import pki
+from generator.artifacts import Artifact, Existing
+from generator.model import Cluster
+
+CA_CERT = "pki/ca.pem"
+CA_KEY = "pki/ca-key.pem"
+
+
+class RenderContext:
+    def __init__(self, cluster: Cluster, existing: Existing) -> None:
+        self.cluster = cluster
+        self.existing = existing
+        self.notes: list[str] = []
+        self._issued: dict[str, pki.Issued] = {}
+        cert, key = existing.read(CA_CERT), existing.read(CA_KEY)
+        if cert and key:
+            self.ca_cert, self.ca_key = cert, key
+        elif cert or key:
+            # Half a CA is never silently replaced: every certificate in the cluster hangs on it.
+            missing = CA_KEY if cert else CA_CERT
+            raise RuntimeError(f"{existing.root / missing} is missing but its pair exists; restore it from backup")
+        else:
+            self.ca_cert, self.ca_key = pki.make_ca(cluster)
+            self.notes.append("CA: created a new CA (back up pki/ca-key.pem)")
+
+    def certificate(self, spec: pki.CertSpec) -> pki.Issued:
+        if spec.name not in self._issued:
+            old_cert = self.existing.read(f"pki/{spec.name}.pem")
+            old_key = self.existing.read(f"pki/{spec.name}-key.pem")
+            issued = pki.issue(self.cluster, self.ca_cert, self.ca_key, spec, old_cert, old_key)
+            if issued.note != "kept":
+                self.notes.append(f"{spec.name}: certificate issued ({issued.note})")
+            self._issued[spec.name] = issued
+        return self._issued[spec.name]
+
+    def certificate_files(self, spec: pki.CertSpec, component: str) -> list[Artifact]:
+        """NAME.pem, NAME-key.pem and NAME-csr.json in the workstation's pki/ directory."""
+        issued = self.certificate(spec)
+        return [
+            Artifact(f"pki/{spec.name}.pem", issued.cert_pem, component, "cert"),
+            Artifact(f"pki/{spec.name}-key.pem", issued.key_pem, component, "cert", secret=True),
+            Artifact(f"pki/{spec.name}-csr.json", pki.csr_json(self.cluster, spec).encode(), component, "cert"),
+        ]

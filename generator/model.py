@@ -1,0 +1,382 @@
+"""The cluster file, its defaults and its validation. Everything downstream reads a `Cluster`."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from generator import schema
+from generator.schema import Problem, alias
+from generator.versions import Release, parse_release
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTERS_DIR = REPO / "clusters"
+
+RFC1123_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+SAFE_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+SAFE_WORD = re.compile(r"^[A-Za-z0-9 ._:@=/+-]*$")
+DURATION = re.compile(r"^(\d+)s$")
+ROLES = ("master", "etcd")
+
+BadFn = Callable[[str, object, str], None]
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    ip: str
+    roles: tuple[str, ...] = ("master", "etcd")
+
+
+@dataclass(frozen=True)
+class Ssh:
+    user: str = "root"
+    port: int = 22
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Paths:
+    bin_dir: str = "/opt/kubernetes/bin"
+    config_dir: str = "/etc/kubernetes"
+    pki_dir: str = "/etc/kubernetes/pki"
+    systemd_dir: str = "/etc/systemd/system"
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    vip: str | None = None
+    external_address: str | None = None
+    port: int = 8443
+    secure_port: int = 6443
+
+
+@dataclass(frozen=True)
+class Network:
+    service_cidr: str = "10.254.0.0/16"
+    cluster_domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
+class Subject:
+    C: str = "CN"
+    ST: str = "Shanghai"
+    L: str = "Shanghai"
+    OU: str = "System"
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    algo: str = "rsa"
+    size: int = 2048
+
+
+@dataclass(frozen=True)
+class Certificates:
+    subject: Subject = field(default_factory=Subject)
+    key: KeySpec = field(default_factory=KeySpec)
+    ca_days: int = 3650
+    leaf_days: int = 365
+    renew_before_days: int = 30
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    kind: str = "haproxy-keepalived"
+    interface: str = "eth0"
+    virtual_router_id: int = 51
+    priority: int = 100
+    stats_port: int = 9000
+
+
+@dataclass(frozen=True)
+class LeaderElection:
+    lease_duration: str = "15s"
+    renew_deadline: str = "10s"
+    retry_period: str = "2s"
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    kubeconfig_server: str = "vip"
+    verbosity: int = 2
+    leader_election: LeaderElection = field(default_factory=LeaderElection)
+
+
+@dataclass(frozen=True)
+class Components:
+    kube_scheduler: SchedulerSettings = alias("kube-scheduler", default_factory=SchedulerSettings)
+
+
+@dataclass(frozen=True)
+class ClusterFile:
+    name: str
+    kubernetes_version: str
+    nodes: tuple[Node, ...]
+    ssh: Ssh = field(default_factory=Ssh)
+    paths: Paths = field(default_factory=Paths)
+    api_server: ApiServer = field(default_factory=ApiServer)
+    network: Network = field(default_factory=Network)
+    certificates: Certificates = field(default_factory=Certificates)
+    load_balancer: LoadBalancer = field(default_factory=LoadBalancer)
+    components: Components = field(default_factory=Components)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A validated cluster: the file's content plus what follows from it."""
+
+    spec: ClusterFile
+    release: Release
+    ref: str
+    source: Path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def masters(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.spec.nodes if "master" in n.roles)
+
+    @property
+    def api_host(self) -> str:
+        return self.spec.api_server.external_address or self.spec.api_server.vip or ""
+
+    @property
+    def api_endpoint(self) -> str:
+        return f"https://{self.api_host}:{self.spec.api_server.port}"
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.spec.nodes if n.name == name)
+
+
+class ClusterFileError(Exception):
+    """A cluster file that cannot be used; `str()` has one line per problem."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(p.render(source) for p in problems))
+
+
+def resolve(ref: str) -> Path:
+    """`example` means clusters/example.yaml; anything with a slash or .yaml suffix is a path."""
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        return Path(ref)
+    return CLUSTERS_DIR / f"{ref}.yaml"
+
+
+def load(ref: str) -> Cluster:
+    path = resolve(ref)
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ClusterFileError(shown, [Problem("", ref, f"cannot read the cluster file ({err.strerror})")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        reason = getattr(err, "problem", None) or str(err)
+        raise ClusterFileError(shown, [Problem("", where, f"malformed YAML: {reason}")]) from None
+    problems: list[Problem] = []
+    spec = schema.build(ClusterFile, data, "", problems)
+    if spec is None or problems:
+        raise ClusterFileError(shown, problems or [Problem("", data, "not a cluster file")])
+    release = parse_release(spec.kubernetes_version)
+    if isinstance(release, str):
+        problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
+    problems.extend(check(spec))
+    if problems:
+        raise ClusterFileError(shown, problems)
+    assert isinstance(release, Release)
+    if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":
+        ref = path.stem
+    return Cluster(spec=spec, release=release, ref=ref, source=path)
+
+
+def check(spec: ClusterFile) -> list[Problem]:
+    """Meaning checks across fields; types and unknown keys were checked by `schema.build`."""
+    problems: list[Problem] = []
+
+    def bad(path: str, value: object, expected: str) -> None:
+        problems.append(Problem(path, value, expected))
+
+    if not RFC1123_LABEL.match(spec.name):
+        bad("name", spec.name, "an RFC 1123 label: lowercase letters, digits and '-', at most 63")
+    if not spec.nodes:
+        bad("nodes", [], "at least one node")
+    seen_names: dict[str, int] = {}
+    seen_ips: dict[str, int] = {}
+    for i, node in enumerate(spec.nodes):
+        where = f"nodes[{i}]"
+        if not RFC1123_LABEL.match(node.name):
+            bad(f"{where}.name", node.name, "an RFC 1123 label: lowercase letters, digits and '-', at most 63")
+        elif node.name in seen_names:
+            bad(f"{where}.name", node.name, f"unique; nodes[{seen_names[node.name]}] has the same name")
+        seen_names.setdefault(node.name, i)
+        if not is_ip(node.ip):
+            bad(f"{where}.ip", node.ip, "an IPv4 or IPv6 address")
+        elif node.ip in seen_ips:
+            bad(f"{where}.ip", node.ip, f"unique; nodes[{seen_ips[node.ip]}] has the same IP")
+        seen_ips.setdefault(node.ip, i)
+        for j, role in enumerate(node.roles):
+            if role not in ROLES:
+                bad(f"{where}.roles[{j}]", role, f"one of: {', '.join(ROLES)}")
+    if spec.nodes and not any("master" in n.roles for n in spec.nodes):
+        bad("nodes", [n.name for n in spec.nodes], "at least one node with the role 'master'")
+
+    if not SAFE_USER.match(spec.ssh.user):
+        bad("ssh.user", spec.ssh.user, "a login name: lowercase letters, digits, '_' and '-'")
+    check_port(bad, "ssh.port", spec.ssh.port)
+    for i, option in enumerate(spec.ssh.options):
+        if not SAFE_WORD.match(option):
+            bad(f"ssh.options[{i}]", option, "letters, digits, spaces and ._:@=/+- only (no shell syntax)")
+    for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir"):
+        value = getattr(spec.paths, name)
+        if not SAFE_PATH.match(value) or "//" in value or value.endswith("/") and value != "/":
+            bad(f"paths.{name}", value, "an absolute path of letters, digits and ._- (no spaces, no shell syntax)")
+
+    check_api_server(spec, bad)
+    check_network(spec, bad)
+    check_certificates(spec, bad)
+    check_components(spec, bad)
+    return problems
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_port(bad: BadFn, path: str, port: int) -> None:
+    if not 1 <= port <= 65535:
+        bad(path, port, "a TCP port between 1 and 65535")
+
+
+def check_dns_name(bad: BadFn, path: str, value: str) -> None:
+    if value.endswith("."):
+        bad(path, value, "a DNS name without a trailing dot (x509: cannot parse dnsName with a trailing dot)")
+        return
+    labels = value.split(".")
+    if not all(RFC1123_LABEL.match(label) for label in labels) or len(value) > 253:
+        bad(path, value, "a DNS name of RFC 1123 labels separated by dots")
+
+
+def check_api_server(spec: ClusterFile, bad: BadFn) -> None:
+    api, lb = spec.api_server, spec.load_balancer
+    node_ips = {n.ip: n.name for n in spec.nodes}
+    if lb.kind not in ("haproxy-keepalived", "external"):
+        bad("load_balancer.kind", lb.kind, "one of: haproxy-keepalived, external")
+    if lb.kind == "haproxy-keepalived":
+        if api.vip is None:
+            bad("api_server.vip", None, "the virtual IP that keepalived moves between masters")
+        elif not is_ip(api.vip):
+            bad("api_server.vip", api.vip, "an IPv4 or IPv6 address")
+        elif api.vip in node_ips:
+            bad("api_server.vip", api.vip, f"an address no node has; node {node_ips[api.vip]} already uses it")
+        if api.external_address is not None:
+            bad("api_server.external_address", api.external_address,
+                "empty with load_balancer.kind haproxy-keepalived (the VIP is the endpoint)")
+        if api.port == api.secure_port:
+            bad("api_server.port", api.port,
+                f"a port other than api_server.secure_port ({api.secure_port}): haproxy and kube-apiserver "
+                "both listen on every master")
+        if not re.match(r"^[A-Za-z0-9_.-]{1,15}$", lb.interface):
+            bad("load_balancer.interface", lb.interface, "a network interface name, at most 15 characters")
+        if not 1 <= lb.virtual_router_id <= 255:
+            bad("load_balancer.virtual_router_id", lb.virtual_router_id, "an integer between 1 and 255")
+        lowest = lb.priority - 10 * (sum("master" in n.roles for n in spec.nodes) - 1)
+        if not (1 <= lowest and lb.priority <= 254):
+            bad("load_balancer.priority", lb.priority,
+                "between 1 and 254, and high enough that each further master can get 10 less")
+    elif api.external_address is None:
+        bad("api_server.external_address", None, "the load balancer's address (load_balancer.kind is external)")
+    elif not is_ip(api.external_address):
+        check_dns_name(bad, "api_server.external_address", api.external_address)
+    for name in ("port", "secure_port"):
+        check_port(bad, f"api_server.{name}", getattr(api, name))
+    check_port(bad, "load_balancer.stats_port", lb.stats_port)
+    ports = {
+        "api_server.port": api.port if lb.kind == "haproxy-keepalived" else None,
+        "api_server.secure_port": api.secure_port,
+        "load_balancer.stats_port": lb.stats_port if lb.kind == "haproxy-keepalived" else None,
+        "etcd client (fixed)": 2379,
+        "etcd peer (fixed)": 2380,
+        "kube-controller-manager secure port (fixed)": 10257,
+        "kube-scheduler secure port (fixed)": 10259,
+    }
+    owners: dict[int, str] = {}
+    for path, port in ports.items():
+        if port is None:
+            continue
+        if port in owners and (path.startswith(("api_server", "load_balancer"))):
+            bad(path, port, f"a port no other master service uses; {owners[port]} uses it")
+        owners.setdefault(port, path)
+
+
+def check_network(spec: ClusterFile, bad: BadFn) -> None:
+    try:
+        net = ipaddress.ip_network(spec.network.service_cidr)
+    except ValueError:
+        bad("network.service_cidr", spec.network.service_cidr, "a network in CIDR form, e.g. 10.254.0.0/16")
+    else:
+        if net.num_addresses < 4:
+            bad("network.service_cidr", spec.network.service_cidr, "a network with room for services")
+    check_dns_name(bad, "network.cluster_domain", spec.network.cluster_domain)
+
+
+def check_certificates(spec: ClusterFile, bad: BadFn) -> None:
+    certs = spec.certificates
+    for name in ("C", "ST", "L", "OU"):
+        value = getattr(certs.subject, name)
+        if not value or not SAFE_WORD.match(value):
+            bad(f"certificates.subject.{name}", value, "a non-empty name of letters, digits, spaces and ._:@=/+-")
+    if len(certs.subject.C) != 2:
+        bad("certificates.subject.C", certs.subject.C, "a two-letter country code, e.g. CN")
+    if certs.key.algo == "rsa":
+        if certs.key.size not in (2048, 3072, 4096):
+            bad("certificates.key.size", certs.key.size, "2048, 3072 or 4096 for rsa")
+    elif certs.key.algo == "ecdsa":
+        if certs.key.size != 256:
+            bad("certificates.key.size", certs.key.size, "256 for ecdsa (P-256)")
+    else:
+        bad("certificates.key.algo", certs.key.algo, "rsa or ecdsa")
+    if not 365 <= certs.ca_days <= 36500:
+        bad("certificates.ca_days", certs.ca_days, "between 365 and 36500 days")
+    if not 1 <= certs.leaf_days <= certs.ca_days:
+        bad("certificates.leaf_days", certs.leaf_days, "at least 1 day and no longer than the CA lives")
+    if not 1 <= certs.renew_before_days < certs.leaf_days:
+        bad("certificates.renew_before_days", certs.renew_before_days, "at least 1 and less than leaf_days")
+
+
+def check_components(spec: ClusterFile, bad: BadFn) -> None:
+    sched = spec.components.kube_scheduler
+    where = "components.kube-scheduler"
+    if sched.kubeconfig_server not in ("vip", "local"):
+        bad(f"{where}.kubeconfig_server", sched.kubeconfig_server,
+            "vip (through the load balancer) or local (this master's own kube-apiserver)")
+    if not 0 <= sched.verbosity <= 10:
+        bad(f"{where}.verbosity", sched.verbosity, "a log level between 0 and 10")
+    durations: dict[str, int] = {}
+    for name in ("lease_duration", "renew_deadline", "retry_period"):
+        value = getattr(sched.leader_election, name)
+        match = DURATION.match(value)
+        if not match or int(match[1]) == 0:
+            bad(f"{where}.leader_election.{name}", value, 'a whole number of seconds, e.g. "15s"')
+        else:
+            durations[name] = int(match[1])
+    if len(durations) == 3 and not durations["lease_duration"] > durations["renew_deadline"]:
+        bad(f"{where}.leader_election.renew_deadline", sched.leader_election.renew_deadline,
+            "shorter than lease_duration (kube-scheduler refuses leaseDuration <= renewDeadline)")

@@ -1,0 +1,240 @@
+"""The cluster CA and leaf certificates, made with `cryptography` the way cfssl and kubeadm make them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import secrets
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from generator.model import Cluster
+
+BACKDATE = dt.timedelta(minutes=5)
+EKU = {
+    "client": (ExtendedKeyUsageOID.CLIENT_AUTH,),
+    "server": (ExtendedKeyUsageOID.SERVER_AUTH,),
+    "client-server": (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+}
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """What a leaf certificate must say. `name` is the cfssljson -bare name: NAME.pem, NAME-key.pem."""
+
+    name: str
+    cn: str
+    org: str | None
+    usage: str
+    ips: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert_pem: bytes
+    key_pem: bytes
+    note: str
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_key(cluster: Cluster) -> PrivateKey:
+    spec = cluster.spec.certificates.key
+    if spec.algo == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
+
+
+def key_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+
+
+def load_key(pem: bytes) -> PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+    return key
+
+
+def serial() -> int:
+    # cfssl: 20 random bytes with the top bit clear, so the DER integer stays positive
+    return int.from_bytes(secrets.token_bytes(20), "big") >> 1
+
+
+def subject(cluster: Cluster, cn: str, org: str | None) -> x509.Name:
+    s = cluster.spec.certificates.subject
+    attrs = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, s.C),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, s.ST),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, s.L),
+    ]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    attrs += [
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, s.OU),
+        x509.NameAttribute(NameOID.COMMON_NAME, cn),
+    ]
+    return x509.Name(attrs)
+
+
+def make_ca(cluster: Cluster) -> tuple[bytes, bytes]:
+    key = new_key(cluster)
+    name = subject(cluster, "kubernetes-ca", None)
+    start = now() - BACKDATE
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=cluster.spec.certificates.ca_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_encipherment=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
+
+
+def sans(spec: CertSpec) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in spec.dns]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in spec.ips]
+    return names
+
+
+def issue(cluster: Cluster, ca_cert_pem: bytes, ca_key_pem: bytes, spec: CertSpec,
+          old_cert: bytes | None, old_key: bytes | None) -> Issued:
+    """Reuse the existing certificate when it still says what `spec` asks; else issue one (keeping the key)."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    reason = "new"
+    if old_cert and old_key:
+        reason = why_reissue(cluster, ca_cert, spec, x509.load_pem_x509_certificate(old_cert), load_key(old_key))
+        if not reason:
+            return Issued(old_cert, old_key, "kept")
+    key = load_key(old_key) if old_key and reason != "key type changed" else new_key(cluster)
+    start = now() - BACKDATE
+    days = cluster.spec.certificates.leaf_days
+    end = min(start + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject(cluster, spec.cn, spec.org))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(serial())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_encipherment=True, key_cert_sign=False, crl_sign=False,
+                content_commitment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(list(EKU[spec.usage])), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            ),
+            critical=False,
+        )
+    )
+    if spec.ips or spec.dns:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans(spec)), critical=False)
+    cert = builder.sign(load_key(ca_key_pem), hashes.SHA256())
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem(key), reason)
+
+
+def why_reissue(cluster: Cluster, ca_cert: x509.Certificate, spec: CertSpec,
+                cert: x509.Certificate, key: PrivateKey) -> str:
+    """Empty when `cert` can stay; otherwise the reason it must be re-issued."""
+    wanted_key = cluster.spec.certificates.key
+    if wanted_key.algo == "rsa" and not (isinstance(key, rsa.RSAPrivateKey) and key.key_size == wanted_key.size):
+        return "key type changed"
+    if wanted_key.algo == "ecdsa" and not isinstance(key, ec.EllipticCurvePrivateKey):
+        return "key type changed"
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        return "key does not match certificate"
+    if cert.issuer != ca_cert.subject:
+        return "issued by another CA"
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, x509.InvalidSignature):
+        return "not signed by the current CA"
+    if cert.subject != subject(cluster, spec.cn, spec.org):
+        return "subject changed"
+    try:
+        present = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        present = set()
+    if present != set(sans(spec)):
+        return "SANs changed"
+    eku = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    if eku != set(EKU[spec.usage]):
+        return "usage changed"
+    if cert.not_valid_after_utc - now() < dt.timedelta(days=cluster.spec.certificates.renew_before_days):
+        return "near expiry"
+    return ""
+
+
+def csr_json(cluster: Cluster, spec: CertSpec) -> str:
+    """The cfssl CSR a reader can feed to `cfssl gencert -profile=kubernetes` for the same certificate."""
+    s = cluster.spec.certificates
+    name = {"C": s.subject.C, "ST": s.subject.ST, "L": s.subject.L}
+    if spec.org:
+        name["O"] = spec.org
+    name["OU"] = s.subject.OU
+    body = {
+        "CN": spec.cn,
+        "hosts": [*spec.ips, *spec.dns],
+        "key": {"algo": s.key.algo, "size": s.key.size},
+        "names": [name],
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def ca_csr_json(cluster: Cluster) -> str:
+    s = cluster.spec.certificates
+    body = {
+        "CN": "kubernetes-ca",
+        "key": {"algo": s.key.algo, "size": s.key.size},
+        "names": [{"C": s.subject.C, "ST": s.subject.ST, "L": s.subject.L, "OU": s.subject.OU}],
+        "ca": {"expiry": f"{s.ca_days * 24}h"},
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def ca_config_json(cluster: Cluster) -> str:
+    hours = f"{cluster.spec.certificates.leaf_days * 24}h"
+    body = {
+        "signing": {
+            "default": {"expiry": hours},
+            "profiles": {
+                "kubernetes": {
+                    "usages": ["signing", "key encipherment", "server auth", "client auth"],
+                    "expiry": hours,
+                }
+            },
+        }
+    }
+    return json.dumps(body, indent=2) + "\n"

@@ -1,0 +1,105 @@
+"""Turn plain YAML data into frozen dataclasses, collecting every problem with its field path."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    value: Any
+    expected: str
+
+    def render(self, source: str) -> str:
+        shown = "(missing)" if self.value is MISSING else repr(self.value)
+        return f"{source}: {self.path or '<top>'}: {shown}: {self.expected}"
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(missing)"
+
+
+MISSING: Any = _Missing()
+
+
+def yaml_key(f: dataclasses.Field) -> str:
+    """The key a field has in the cluster file ("kube-scheduler" for kube_scheduler when aliased)."""
+    return f.metadata.get("key", f.name)
+
+
+def alias(key: str, **kwargs: Any) -> Any:
+    """A dataclass field whose YAML key differs from its Python name."""
+    return field(metadata={"key": key}, **kwargs)
+
+
+def join(path: str, part: str | int) -> str:
+    if isinstance(part, int):
+        return f"{path}[{part}]"
+    return f"{path}.{part}" if path else part
+
+
+def build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
+    """Build `cls` from `data`; append a Problem for each mismatch and return None for bad parts."""
+    if not isinstance(data, dict):
+        problems.append(Problem(path, data, f"expected a mapping of {cls.__name__} fields"))
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {yaml_key(f): f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            problems.append(Problem(join(path, str(key)), data[key], f"unknown field; known fields: {known}"))
+    values: dict[str, Any] = {}
+    failed = False
+    for key, f in fields.items():
+        sub = join(path, key)
+        if key in data:
+            value = convert(hints[f.name], data[key], sub, problems)
+            failed |= value is None and data[key] is not None
+            values[f.name] = value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            problems.append(Problem(sub, MISSING, "required field"))
+            failed = True
+    if failed:
+        return None
+    return cls(**values)
+
+
+def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return convert(options[0], value, path, problems)
+    if origin in (list, tuple):
+        (item,) = typing.get_args(hint)[:1]
+        if not isinstance(value, list):
+            problems.append(Problem(path, value, "expected a list"))
+            return None
+        items = [convert(item, v, join(path, i), problems) for i, v in enumerate(value)]
+        return tuple(items)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, path, problems)
+    if hint is bool:
+        if not isinstance(value, bool):
+            problems.append(Problem(path, value, "expected true or false"))
+            return None
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(Problem(path, value, "expected an integer"))
+            return None
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            problems.append(Problem(path, value, 'expected a string (put it in quotes, e.g. "1.30")'))
+            return None
+        return value
+    raise TypeError(f"no converter for {hint!r}")

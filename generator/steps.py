@@ -1,0 +1,126 @@
+"""The step catalog's types, and the few shell shapes every chapter's commands are built from."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from generator.artifacts import on_node, rel_build
+from generator.model import Cluster, Node
+
+
+@dataclass(frozen=True)
+class Text:
+    zh: str
+    en: str
+
+    def __getitem__(self, lang: str) -> str:
+        return getattr(self, lang)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A shell command run with bash from the repository root; `expect` is a regex its output must match."""
+
+    run: str
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class Show:
+    """A public artifact shown on the page (not executed); `per_node` shows one tab per node."""
+
+    name: str
+    lang: str
+    paths: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: Text
+    explain: Text
+    warnings: tuple[Text, ...] = ()
+    shows: tuple[Show, ...] = ()
+    local: tuple[Command, ...] = ()
+    per_node: tuple[tuple[Node, tuple[Command, ...]], ...] = ()
+    needs_kube_binaries: bool = False
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    number: int
+    title: Text
+    intro: Text
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    @property
+    def page(self) -> str:
+        return f"{self.number:02d}-{self.id}"
+
+
+def sudo(cluster: Cluster) -> str:
+    return "" if cluster.spec.ssh.user == "root" else "sudo "
+
+
+def ssh_prefix(cluster: Cluster, node: Node) -> str:
+    ssh = cluster.spec.ssh
+    parts = ["ssh"]
+    if ssh.port != 22:
+        parts += ["-p", str(ssh.port)]
+    for option in ssh.options:
+        parts += ["-o", option]
+    parts.append(f"{ssh.user}@{node.ip}")
+    return shlex.join(parts)
+
+
+def on(cluster: Cluster, node: Node, remote: str, expect: str | None = None) -> Command:
+    """Run `remote` on `node` over ssh as the cluster's SSH user."""
+    return Command(f"{ssh_prefix(cluster, node)} {shlex.quote(remote)}", expect)
+
+
+def push(cluster: Cluster, node: Node, absolute_paths: list[str]) -> Command:
+    """Copy the node's files from its build tree to the same absolute paths on the node.
+
+    A tar stream keeps each file's mode (0600 for keys), creates missing directories and needs one
+    connection per node; files are listed explicitly so nothing else in the tree travels.
+    """
+    root = f"{rel_build(cluster)}/{on_node(node, '')}"
+    members = [p.lstrip("/") for p in absolute_paths]
+    local = shlex.join(["tar", "-C", root, "-cf", "-", *members])
+    remote = f"{sudo(cluster)}tar -C / -xf - --no-same-owner"
+    return Command(f"{local} | {ssh_prefix(cluster, node)} {shlex.quote(remote)}")
+
+
+NodeCommands = tuple[tuple[Node, tuple[Command, ...]], ...]
+
+
+def for_each_master(cluster: Cluster, make: Callable[[Node], list[Command]]) -> NodeCommands:
+    return tuple((node, tuple(make(node))) for node in cluster.masters)
+
+
+def render(cluster: Cluster, component: str, phase: str) -> Command:
+    """Re-run one phase of one component; idempotent, so a re-run changes nothing that is still right."""
+    return Command(shlex.join(["invoke", "render", "--cluster", cluster.ref, "--component", component,
+                               "--phase", phase]))
+
+
+def pki_file(cluster: Cluster, name: str) -> str:
+    return f"{rel_build(cluster)}/pki/{name}"
+
+
+def verify_cert(cluster: Cluster, name: str) -> Command:
+    return Command(
+        shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, "ca.pem"), pki_file(cluster, f"{name}.pem")]),
+        expect=r": OK$",
+    )
+
+
+def inspect_cert(cluster: Cluster, name: str, expect: str) -> Command:
+    return Command(
+        shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{name}.pem"), "-noout", "-subject", "-enddate",
+                    "-ext", "subjectAltName,extendedKeyUsage"]),
+        expect=expect,
+    )

@@ -1,0 +1,24 @@
+"""systemd service units, one template for every component."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+)
+
+
+def unit(description: str, documentation: str, binary: str, flags: list[str]) -> bytes:
+    """A unit whose ExecStart continues with a single backslash and nothing after it on each line."""
+    for flag in flags:
+        assert flag.startswith("--") and not any(c.isspace() for c in flag), f"bad flag {flag!r}"
+    text = _ENV.get_template("unit.service.j2").render(
+        description=description, documentation=documentation, binary=binary, flags=flags
+    )
+    return text.encode()

@@ -1,0 +1,145 @@
+"""The user's verbs. Each is a thin layer over the generator package."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Context, Exit, task
+
+from generator import catalog, execute, notebooks, render, site
+from generator.model import CLUSTERS_DIR, REPO, Cluster, ClusterFileError, load
+
+os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the generator's expected failures into one clear message and exit status 1, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ClusterFileError as err:
+            raise Exit(f"invalid cluster file:\n{err}", code=1) from None
+        except execute.StepFailed as err:
+            raise Exit(f"FAILED: {err}", code=1) from None
+        except (KeyError, ValueError) as err:
+            raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
+
+    return wrapper
+
+
+def all_clusters() -> list[Cluster]:
+    return [load(str(p)) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
+
+
+def node_set(nodes: str) -> frozenset[str] | None:
+    return frozenset(n.strip() for n in nodes.split(",") if n.strip()) or None
+
+
+@task(name="render", help={"cluster": "cluster name under clusters/ or a path", "component": "only this component",
+            "phase": "only this phase: ca, cert, kubeconfig, config, unit"})
+@friendly
+def render_(c: Context, cluster: str = "example", component: str = "", phase: str = "") -> None:
+    """Render a cluster's artifacts into build/<cluster>/ (idempotent: unchanged files are left alone)."""
+    model = load(cluster)
+    result = render.render(model, component or None, phase or None)
+    counts: dict[str, int] = {}
+    for path, status in result.files:
+        counts[status] = counts.get(status, 0) + 1
+        if status != "unchanged":
+            print(f"  {status:9} build/{model.name}/{path}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    print(f"rendered {model.name} ({model.release}) into build/{model.name}/: {summary}")
+
+
+
+@task(name="notebooks", help={"check": "fail if the committed notebooks differ from the generator's"})
+@friendly
+def notebooks_(c: Context, check: bool = False) -> None:
+    """Write notebooks/<chapter>.ipynb from the step catalog, or check them for drift."""
+    if check:
+        problems = notebooks.drift()
+        if problems:
+            raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
+        print("notebooks match the generator")
+        return
+    for name in notebooks.write():
+        print(f"  wrote notebooks/{name}")
+
+
+
+@task
+@friendly
+def build_docs(c: Context) -> None:
+    """Render every cluster, write the zh/en pages and build site/ with `mkdocs build --strict`."""
+    clusters = all_clusters()
+    for model in clusters:
+        render.render(model)
+    problems = notebooks.drift()
+    if problems:
+        raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
+    pages = site.write_site_sources(clusters)
+    print(f"wrote {len(pages)} pages for {len(clusters)} cluster(s) under docs/")
+    c.run(f"{sys.executable} -m mkdocs build --strict --quiet", pty=False)
+    print(f"site built: {REPO / 'site'}/index.html")
+
+
+@task
+@friendly
+def serve_docs(c: Context, port: int = 8000) -> None:
+    """Write the pages and serve them on 127.0.0.1 with live reload."""
+    site.write_site_sources(all_clusters())
+    c.run(f"{sys.executable} -m mkdocs serve -a 127.0.0.1:{port}", pty=False)
+
+
+@task(help={"step": "step id, e.g. kube-scheduler.health", "dry_run": "print the commands only",
+            "nodes": "comma-separated node names (default: all)"})
+@friendly
+def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = False, nodes: str = "") -> None:
+    """Run (or print) one step of the catalog."""
+    model = load(cluster)
+    chosen = catalog.find_step(model, step)
+    if dry_run:
+        execute.dry_run([chosen], node_set(nodes))
+    else:
+        execute.run_step(chosen, node_set(nodes))
+
+
+@task(help={"chapter": "only this chapter", "dry_run": "print every command in order, touch nothing",
+            "nodes": "comma-separated node names (default: all)", "from_": "start at this step id"})
+@friendly
+def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: bool = False, nodes: str = "",
+           from_: str = "") -> None:
+    """Run the chapters in deployment order (dry run: print exactly what would run)."""
+    model = load(cluster)
+    chapters = catalog.chapters(model)
+    if chapter:
+        chapters = [ch for ch in chapters if ch.id == chapter]
+        if not chapters:
+            raise Exit(f"no chapter {chapter!r}; chapters: {', '.join(catalog.chapter_ids())}", code=1)
+    steps = [s for ch in chapters for s in ch.steps]
+    if from_:
+        ids = [s.id for s in steps]
+        if from_ not in ids:
+            raise Exit(f"no step {from_!r} in the chosen chapters; steps: {', '.join(ids)}", code=1)
+        steps = steps[ids.index(from_):]
+    if dry_run:
+        execute.dry_run(steps, node_set(nodes))
+        return
+    for s in steps:
+        print(f"== {s.id}: {s.title.en}", flush=True)
+        execute.run_step(s, node_set(nodes))
+
+
+@task
+def test(c: Context) -> None:
+    """Run ruff and the test suite."""
+    c.run(f"{sys.executable} -m ruff check generator tests tasks.py")
+    c.run(f"{sys.executable} -m pytest -q", pty=False)
