@@ -26,3 +26,10 @@ def example_build() -> Path:
     """build/example/, rendered by the real task."""
     run_invoke("render", "--cluster", "example")
     return REPO / "build" / "example"
+
+
+@pytest.fixture(scope="session")
+def built_site() -> Path:
+    """site/, built once per test session by the real `invoke build-docs` (mkdocs build --strict)."""
+    run_invoke("build-docs")
+    return REPO / "site"
