@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from generator import pki
 from generator.artifacts import Artifact, Existing
 from generator.model import Cluster
@@ -16,6 +18,7 @@ class RenderContext:
         self.existing = existing
         self.notes: list[str] = []
         self._issued: dict[str, pki.Issued] = {}
+        self._secrets: dict[str, bytes] = {}
         cert, key = existing.read(CA_CERT), existing.read(CA_KEY)
         if cert and key:
             self.ca_cert, self.ca_key = cert, key
@@ -36,6 +39,16 @@ class RenderContext:
                 self.notes.append(f"{spec.name}: certificate issued ({issued.note})")
             self._issued[spec.name] = issued
         return self._issued[spec.name]
+
+    def secret(self, rel: str, make: Callable[[], bytes]) -> bytes:
+        """A random secret (encryption key, password, key pair) made once and reused by every later render."""
+        if rel not in self._secrets:
+            old = self.existing.read(rel)
+            if old is None:
+                old = make()
+                self.notes.append(f"{rel}: generated a new secret")
+            self._secrets[rel] = old
+        return self._secrets[rel]
 
     def certificate_files(self, spec: pki.CertSpec, component: str) -> list[Artifact]:
         """NAME.pem, NAME-key.pem and NAME-csr.json in the workstation's pki/ directory."""

@@ -47,6 +47,8 @@ class Paths:
     config_dir: str = "/etc/kubernetes"
     pki_dir: str = "/etc/kubernetes/pki"
     systemd_dir: str = "/etc/systemd/system"
+    etcd_data_dir: str = "/var/lib/etcd"
+    log_dir: str = "/var/log/kubernetes"
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,43 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class EtcdSettings:
+    # Where the etcd and etcdctl binaries are on the nodes; empty means paths.bin_dir.
+    bin_dir: str = ""
+    version: str = "3.5.15"
+
+
+@dataclass(frozen=True)
+class ApiServerSettings:
+    verbosity: int = 2
+    service_node_port_range: str = "30000-32767"
+    extra_sans: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ControllerManagerSettings:
+    verbosity: int = 2
+    cluster_cidr: str = "172.30.0.0/16"
+    kubeconfig_server: str = "vip"
+    leader_election: LeaderElection = field(default_factory=LeaderElection)
+
+
+@dataclass(frozen=True)
+class Prerequisites:
+    # A kubernetes-server-linux-amd64.tar.gz already on the workstation (offline installs); empty: download it.
+    server_tarball: str = ""
+    # An etcd-vX-linux-amd64.tar.gz on the workstation; empty: download it.
+    etcd_tarball: str = ""
+
+
+@dataclass(frozen=True)
 class Components:
     kube_scheduler: SchedulerSettings = alias("kube-scheduler", default_factory=SchedulerSettings)
+    kube_controller_manager: ControllerManagerSettings = alias(
+        "kube-controller-manager", default_factory=ControllerManagerSettings
+    )
+    kube_apiserver: ApiServerSettings = alias("kube-apiserver", default_factory=ApiServerSettings)
+    etcd: EtcdSettings = field(default_factory=EtcdSettings)
 
 
 @dataclass(frozen=True)
@@ -125,6 +162,7 @@ class ClusterFile:
     network: Network = field(default_factory=Network)
     certificates: Certificates = field(default_factory=Certificates)
     load_balancer: LoadBalancer = field(default_factory=LoadBalancer)
+    prerequisites: Prerequisites = field(default_factory=Prerequisites)
     components: Components = field(default_factory=Components)
 
 
@@ -144,6 +182,10 @@ class Cluster:
     @property
     def masters(self) -> tuple[Node, ...]:
         return tuple(n for n in self.spec.nodes if "master" in n.roles)
+
+    @property
+    def etcd_members(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.spec.nodes if "etcd" in n.roles)
 
     @property
     def api_host(self) -> str:
@@ -240,7 +282,7 @@ def check(spec: ClusterFile) -> list[Problem]:
     for i, option in enumerate(spec.ssh.options):
         if not SAFE_WORD.match(option):
             bad(f"ssh.options[{i}]", option, "letters, digits, spaces and ._:@=/+- only (no shell syntax)")
-    for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir"):
+    for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir"):
         value = getattr(spec.paths, name)
         if not SAFE_PATH.match(value) or "//" in value or value.endswith("/") and value != "/":
             bad(f"paths.{name}", value, "an absolute path of letters, digits and ._- (no spaces, no shell syntax)")

@@ -97,8 +97,12 @@ def push(cluster: Cluster, node: Node, absolute_paths: list[str]) -> Command:
 NodeCommands = tuple[tuple[Node, tuple[Command, ...]], ...]
 
 
+def for_each(nodes: tuple[Node, ...], make: Callable[[Node], list[Command]]) -> NodeCommands:
+    return tuple((node, tuple(make(node))) for node in nodes)
+
+
 def for_each_master(cluster: Cluster, make: Callable[[Node], list[Command]]) -> NodeCommands:
-    return tuple((node, tuple(make(node))) for node in cluster.masters)
+    return for_each(cluster.masters, make)
 
 
 def render(cluster: Cluster, component: str, phase: str) -> Command:
