@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from generator.artifacts import on_node, rel_build
-from generator.components.admin import kubectl
+from generator.components import leader
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
 from generator.components.kube_scheduler.files import ID, USER, Paths
 from generator.model import Cluster, Node
@@ -21,7 +21,6 @@ from generator.steps import (
     pki_file,
     push,
     render,
-    ssh_prefix,
     sudo,
     verify_cert,
 )
@@ -56,8 +55,9 @@ def chapter(cluster: Cluster) -> Chapter:
             status_step(cluster),
             health_step(cluster, f),
             metrics_step(cluster, f),
-            leader_step(cluster, f),
-            failover_step(cluster, f),
+            leader.leader_step(cluster, ID, f.leader_from_lease),
+            leader.failover_step(cluster, ID, f.leader_from_lease,
+                                 cluster.spec.components.kube_scheduler.leader_election),
         ),
     )
 
@@ -350,107 +350,5 @@ def metrics_step(cluster: Cluster, f: SchedulerFacts) -> Step:
             Command(f"{curl(cluster, f, base_url(node, f) + '/metrics', client=True)} | awk 'NR<=5'",
                     expect=r"^# (HELP|TYPE) "),
         ]),
-        needs_kube_binaries=True,
-    )
-
-
-def leader_query(cluster: Cluster, f: SchedulerFacts) -> str:
-    """kubectl printing the leader's identity (`<hostname>_<uuid>`) on one line."""
-    if f.leader_from_lease:
-        query = 'jsonpath={.spec.holderIdentity}{"\\n"}'
-        return f"{kubectl(cluster)} -n kube-system get lease {ID} -o {shlex.quote(query)}"
-    query = 'jsonpath={.metadata.annotations.control-plane\\.alpha\\.kubernetes\\.io/leader}{"\\n"}'
-    return f"{kubectl(cluster)} -n kube-system get endpoints {ID} -o {shlex.quote(query)}"
-
-
-def leader_name(cluster: Cluster, f: SchedulerFacts) -> str:
-    """Shell pipeline reducing the leader query to the leader's host name."""
-    if f.leader_from_lease:
-        return f"{leader_query(cluster, f)} | cut -d_ -f1"
-    return f"{leader_query(cluster, f)} | sed -n 's/.*\"holderIdentity\":\"\\([^_\"]*\\)_.*/\\1/p'"
-
-
-def names_pattern(cluster: Cluster) -> str:
-    return "(" + "|".join(n.name for n in cluster.masters) + ")"
-
-
-def leader_step(cluster: Cluster, f: SchedulerFacts) -> Step:
-    where_zh = (
-        "kube-system 命名空间里名为 `kube-scheduler` 的 Lease 的 `holderIdentity`"
-        if f.leader_from_lease
-        else "`endpoints/kube-scheduler` 上 `control-plane.alpha.kubernetes.io/leader` 注解里的 `holderIdentity`"
-    )
-    where_en = (
-        "the `holderIdentity` of the Lease `kube-scheduler` in kube-system"
-        if f.leader_from_lease
-        else "the `holderIdentity` in the `control-plane.alpha.kubernetes.io/leader` annotation of "
-        "`endpoints/kube-scheduler`"
-    )
-    expect = (rf"^{names_pattern(cluster)}_" if f.leader_from_lease
-              else rf"\"holderIdentity\":\"{names_pattern(cluster)}_")
-    return Step(
-        id=f"{ID}.leader",
-        title=Text(zh="查看当前 leader", en="Show the current leader"),
-        explain=Text(
-            zh=f"当前 leader 记录在{where_zh}中，格式为 `<主机名>_<随机 ID>`。它必须是某台 master 的主机名。",
-            en=f"The current leader is {where_en}, written `<hostname>_<random id>`. It must be one of the "
-            "masters' host names.",
-        ),
-        warnings=(
-            Text(
-                zh="不要改锁的名字：内置 RBAC 只允许 kube-scheduler 读写名为 `kube-scheduler` 的锁。",
-                en="Do not rename the lock: the built-in RBAC lets kube-scheduler use only the lock named "
-                "`kube-scheduler`.",
-            ),
-        ),
-        local=(Command(leader_query(cluster, f), expect=expect),),
-        needs_kube_binaries=True,
-    )
-
-
-def failover_script(cluster: Cluster, f: SchedulerFacts) -> str:
-    s = sudo(cluster)
-    election = cluster.spec.components.kube_scheduler.leader_election
-    wait = 4 * int(election.lease_duration.rstrip("s"))
-    branches = "\n".join(
-        f"    {n.name}) {ssh_prefix(cluster, n)} \"$2\" ;;" for n in cluster.masters
-    )
-    return "\n".join([
-        f"leader() {{ {leader_name(cluster, f)}; }}",
-        "on_node() {",
-        '  case "$1" in',
-        branches,
-        '    *) echo "not a master: $1" >&2; return 1 ;;',
-        "  esac",
-        "}",
-        'old=$(leader); echo "leader before: $old"',
-        f"on_node \"$old\" '{s}systemctl stop {ID}'",
-        f"new=$old; for i in $(seq 1 {wait}); do sleep 1; new=$(leader); "
-        '[ -n "$new" ] && [ "$new" != "$old" ] && break; done',
-        'echo "leader after: $new (${i}s)"',
-        f"on_node \"$old\" '{s}systemctl start {ID}'",
-        '[ "$new" != "$old" ]',
-    ])
-
-
-def failover_step(cluster: Cluster, f: SchedulerFacts) -> Step:
-    lease = cluster.spec.components.kube_scheduler.leader_election.lease_duration
-    return Step(
-        id=f"{ID}.failover",
-        title=Text(zh="故障切换测试", en="Failover test"),
-        explain=Text(
-            zh=(
-                "停止 leader 所在 master 上的 kube-scheduler，等待另一台 master 拿到锁，然后重新启动它。"
-                f"正常停止时 leader 会主动释放锁，几秒内切换；进程被强杀时要等锁过期（leaseDuration {lease}）。"
-                "脚本打印切换前后的 leader 与用时；锁没有换手则失败。"
-            ),
-            en=(
-                "Stop kube-scheduler on the leader's master, wait until another master holds the lock, then start "
-                "it again. A clean stop releases the lock and the switch takes seconds; a killed process is "
-                f"replaced only when the lock expires (leaseDuration {lease}). The script prints the leader "
-                "before and after and how long it took; it fails if the lock did not change hands."
-            ),
-        ),
-        local=(Command(failover_script(cluster, f), expect=rf"leader after: {names_pattern(cluster)}"),),
         needs_kube_binaries=True,
     )

@@ -1,0 +1,116 @@
+"""Leader election steps shared by the components that run once per master with one active leader.
+
+kube-scheduler and kube-controller-manager both elect a leader through a lock named after the component in
+kube-system; reading the leader and testing a failover are the same shell shapes for both.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from generator.components.admin import kubectl
+from generator.model import Cluster, LeaderElection
+from generator.steps import Command, Step, Text, ssh_prefix, sudo
+
+
+def leader_query(cluster: Cluster, component: str, from_lease: bool) -> str:
+    """kubectl printing the leader's identity (`<hostname>_<uuid>`) on one line."""
+    if from_lease:
+        query = 'jsonpath={.spec.holderIdentity}{"\\n"}'
+        return f"{kubectl(cluster)} -n kube-system get lease {component} -o {shlex.quote(query)}"
+    query = 'jsonpath={.metadata.annotations.control-plane\\.alpha\\.kubernetes\\.io/leader}{"\\n"}'
+    return f"{kubectl(cluster)} -n kube-system get endpoints {component} -o {shlex.quote(query)}"
+
+
+def leader_name(cluster: Cluster, component: str, from_lease: bool) -> str:
+    """Shell pipeline reducing the leader query to the leader's host name."""
+    if from_lease:
+        return f"{leader_query(cluster, component, from_lease)} | cut -d_ -f1"
+    return (f"{leader_query(cluster, component, from_lease)} | "
+            "sed -n 's/.*\"holderIdentity\":\"\\([^_\"]*\\)_.*/\\1/p'")
+
+
+def names_pattern(cluster: Cluster) -> str:
+    return "(" + "|".join(n.name for n in cluster.masters) + ")"
+
+
+def leader_step(cluster: Cluster, component: str, from_lease: bool) -> Step:
+    where_zh = (
+        f"kube-system 命名空间里名为 `{component}` 的 Lease 的 `holderIdentity`"
+        if from_lease
+        else f"`endpoints/{component}` 上 `control-plane.alpha.kubernetes.io/leader` 注解里的 `holderIdentity`"
+    )
+    where_en = (
+        f"the `holderIdentity` of the Lease `{component}` in kube-system"
+        if from_lease
+        else "the `holderIdentity` in the `control-plane.alpha.kubernetes.io/leader` annotation of "
+        f"`endpoints/{component}`"
+    )
+    expect = (rf"^{names_pattern(cluster)}_" if from_lease
+              else rf"\"holderIdentity\":\"{names_pattern(cluster)}_")
+    return Step(
+        id=f"{component}.leader",
+        title=Text(zh="查看当前 leader", en="Show the current leader"),
+        explain=Text(
+            zh=f"当前 leader 记录在{where_zh}中，格式为 `<主机名>_<随机 ID>`。它必须是某台 master 的主机名。",
+            en=f"The current leader is {where_en}, written `<hostname>_<random id>`. It must be one of the "
+            "masters' host names.",
+        ),
+        warnings=(
+            Text(
+                zh=f"不要改锁的名字：内置 RBAC 只允许 {component} 读写名为 `{component}` 的锁。",
+                en=f"Do not rename the lock: the built-in RBAC lets {component} use only the lock named "
+                f"`{component}`.",
+            ),
+        ),
+        local=(Command(leader_query(cluster, component, from_lease), expect=expect),),
+        needs_kube_binaries=True,
+    )
+
+
+def failover_script(cluster: Cluster, component: str, from_lease: bool, election: LeaderElection) -> str:
+    s = sudo(cluster)
+    wait = 4 * int(election.lease_duration.rstrip("s"))
+    branches = "\n".join(
+        f"    {n.name}) {ssh_prefix(cluster, n)} \"$2\" ;;" for n in cluster.masters
+    )
+    return "\n".join([
+        f"leader() {{ {leader_name(cluster, component, from_lease)}; }}",
+        "on_node() {",
+        '  case "$1" in',
+        branches,
+        '    *) echo "not a master: $1" >&2; return 1 ;;',
+        "  esac",
+        "}",
+        'old=$(leader); echo "leader before: $old"',
+        f"on_node \"$old\" '{s}systemctl stop {component}'",
+        f"new=$old; for i in $(seq 1 {wait}); do sleep 1; new=$(leader); "
+        '[ -n "$new" ] && [ "$new" != "$old" ] && break; done',
+        'echo "leader after: $new (${i}s)"',
+        f"on_node \"$old\" '{s}systemctl start {component}'",
+        '[ "$new" != "$old" ]',
+    ])
+
+
+def failover_step(cluster: Cluster, component: str, from_lease: bool, election: LeaderElection) -> Step:
+    lease = election.lease_duration
+    return Step(
+        id=f"{component}.failover",
+        title=Text(zh="故障切换测试", en="Failover test"),
+        explain=Text(
+            zh=(
+                f"停止 leader 所在 master 上的 {component}，等待另一台 master 拿到锁，然后重新启动它。"
+                f"正常停止时 leader 会主动释放锁，几秒内切换；进程被强杀时要等锁过期（leaseDuration {lease}）。"
+                "脚本打印切换前后的 leader 与用时；锁没有换手则失败。"
+            ),
+            en=(
+                f"Stop {component} on the leader's master, wait until another master holds the lock, then start "
+                "it again. A clean stop releases the lock and the switch takes seconds; a killed process is "
+                f"replaced only when the lock expires (leaseDuration {lease}). The script prints the leader "
+                "before and after and how long it took; it fails if the lock did not change hands."
+            ),
+        ),
+        local=(Command(failover_script(cluster, component, from_lease, election),
+                       expect=rf"leader after: {names_pattern(cluster)}"),),
+        needs_kube_binaries=True,
+    )
