@@ -10,7 +10,7 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from generator import catalog, execute, notebooks, render, site
+from generator import catalog, execute, notebooks, render, runs, site
 from generator.model import CLUSTERS_DIR, REPO, Cluster, ClusterFileError, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -106,8 +106,11 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
     """Run (or print) one step of the catalog."""
     model = load(cluster)
     chosen = catalog.find_step(model, step)
+    missing = runs.kube_binaries_missing(model) if chosen.needs_kube_binaries else ""
     if dry_run:
         execute.dry_run([chosen], node_set(nodes))
+    elif missing:
+        execute.skip_step(chosen, missing, node_set(nodes))
     else:
         execute.run_step(chosen, node_set(nodes))
 
@@ -117,25 +120,41 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
 @friendly
 def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: bool = False, nodes: str = "",
            from_: str = "") -> None:
-    """Run the chapters in deployment order (dry run: print exactly what would run)."""
+    """Run the chapters' notebooks in order into runs/<cluster>/<time>/ (dry run: print what would run)."""
     model = load(cluster)
     chapters = catalog.chapters(model)
     if chapter:
         chapters = [ch for ch in chapters if ch.id == chapter]
         if not chapters:
             raise Exit(f"no chapter {chapter!r}; chapters: {', '.join(catalog.chapter_ids())}", code=1)
-    steps = [s for ch in chapters for s in ch.steps]
     if from_:
-        ids = [s.id for s in steps]
-        if from_ not in ids:
-            raise Exit(f"no step {from_!r} in the chosen chapters; steps: {', '.join(ids)}", code=1)
-        steps = steps[ids.index(from_):]
+        owners = [i for i, ch in enumerate(chapters) if any(s.id == from_ for s in ch.steps)]
+        if not owners:
+            ids = ", ".join(s.id for ch in chapters for s in ch.steps)
+            raise Exit(f"no step {from_!r} in the chosen chapters; steps: {ids}", code=1)
+        chapters = chapters[owners[0]:]
     if dry_run:
+        steps = [s for ch in chapters for s in ch.steps]
+        if from_:
+            steps = steps[[s.id for s in steps].index(from_):]
         execute.dry_run(steps, node_set(nodes))
         return
-    for s in steps:
-        print(f"== {s.id}: {s.title.en}", flush=True)
-        execute.run_step(s, node_set(nodes))
+    result = runs.deploy(model, chapters, nodes, from_)
+    counts: dict[str, int] = {}
+    for outcome in result.summary["steps"]:
+        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+    print(f"run record: {result.directory.relative_to(REPO)}/ ("
+          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")")
+    failure = result.failure
+    if failure:
+        where = f" on {failure['node']}" if failure.get("node") else ""
+        raise Exit(
+            f"FAILED: chapter {failure['chapter']}, step {failure.get('step', '?')}{where}: "
+            f"{failure.get('failure', '')}\ncommand:\n{(failure.get('commands') or ['?'])[-1]}\n"
+            f"output:\n{failure.get('output', '').rstrip() or '(none)'}\n"
+            f"fix it, then resume with: invoke deploy --cluster {model.ref} --from {failure.get('step', '')}",
+            code=1,
+        )
 
 
 @task

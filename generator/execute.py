@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -15,6 +16,8 @@ from generator.model import REPO
 from generator.steps import Command, Step
 
 COMMAND_TIMEOUT = 600
+# When set, every outcome is appended to this file as one JSON line (the deploy run record reads it).
+RECORD_ENV = "RUNBOOK_RECORD"
 
 
 def command_env() -> dict[str, str]:
@@ -64,6 +67,7 @@ class Outcome:
     seconds: float = 0.0
     commands: list[str] = field(default_factory=list)
     failure: str = ""
+    output: str = ""  # the failing command's output; empty when the step passed
 
 
 class StepFailed(Exception):
@@ -95,11 +99,27 @@ def run_group(group: Group) -> tuple[Outcome, str, StepFailed | None]:
         elif command.expect and not re.search(command.expect, proc.stdout, re.MULTILINE):
             problem = f"output does not match the expected pattern {command.expect!r}"
         if problem:
-            outcome.status, outcome.failure = "failed", problem
+            outcome.status, outcome.failure, outcome.output = "failed", problem, proc.stdout
             outcome.seconds = time.monotonic() - start
             return outcome, "\n".join(log), StepFailed(outcome, command.run, proc.stdout)
     outcome.seconds = time.monotonic() - start
     return outcome, "\n".join(log), None
+
+
+def record(outcomes: list[Outcome]) -> None:
+    path = os.environ.get(RECORD_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as log:
+        for outcome in outcomes:
+            log.write(json.dumps(vars(outcome)) + "\n")
+
+
+def skip_step(step: Step, reason: str, nodes: frozenset[str] | None = None, out: TextIO = sys.stdout) -> None:
+    """Report a step as skipped (never as passed), with the reason, for each of its groups."""
+    out.write(f"# {step.id}\nSKIPPED: {reason}\n")
+    record([Outcome(step.id, g.node, "skipped", 0.0, [c.run for c in g.commands], reason)
+            for g in groups(step, nodes)])
 
 
 def run_step(step: Step, nodes: frozenset[str] | None = None, out: TextIO = sys.stdout) -> list[Outcome]:
@@ -113,6 +133,7 @@ def run_step(step: Step, nodes: frozenset[str] | None = None, out: TextIO = sys.
         out.write(log + "\n")
         outcomes.append(outcome)
         if failed:
+            record(outcomes)
             raise failed
     with ThreadPoolExecutor(max_workers=max(1, len(remote))) as pool:
         results = list(pool.map(run_group, remote))
@@ -123,6 +144,7 @@ def run_step(step: Step, nodes: frozenset[str] | None = None, out: TextIO = sys.
         if failed:
             failures.append(failed)
     out.flush()
+    record(outcomes)
     if failures:
         raise failures[0]
     return outcomes

@@ -9,8 +9,9 @@ from generator.model import REPO
 
 
 class StepRunner:
-    def __init__(self, cluster: str, dry_run: bool = True, nodes: str = "") -> None:
+    def __init__(self, cluster: str, dry_run: bool = True, nodes: str = "", start_at: str = "") -> None:
         self.cluster, self.dry_run, self.nodes = cluster, dry_run, nodes
+        self.waiting_for = start_at
 
     def argv(self, step_id: str) -> list[str]:
         argv = [sys.executable, "-m", "invoke", "step", "--cluster", self.cluster, "--step", step_id]
@@ -21,6 +22,10 @@ class StepRunner:
         return argv
 
     def __call__(self, step_id: str) -> None:
+        if self.waiting_for and step_id != self.waiting_for:
+            print(f"# {step_id}\nnot run: before {self.waiting_for} (deploy --from)")
+            return
+        self.waiting_for = ""
         proc = subprocess.Popen(self.argv(step_id), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
         assert proc.stdout is not None

@@ -14,10 +14,11 @@ NOTEBOOKS = REPO / "notebooks"
 TEXT_CLUSTER = "example"
 PARAMETERS = '''cluster = "example"  # a name under clusters/ or a path to a cluster file
 dry_run = True  # True: print the commands only, touch nothing
-nodes = ""  # comma-separated node names; empty means every node'''
+nodes = ""  # comma-separated node names; empty means every node
+start_at = ""  # a step id: earlier steps of this notebook are not run (deploy --from)'''
 SETUP = '''from generator.notebook_runtime import StepRunner
 
-step = StepRunner(cluster, dry_run=dry_run, nodes=nodes)'''
+step = StepRunner(cluster, dry_run=dry_run, nodes=nodes, start_at=start_at)'''
 
 
 def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:

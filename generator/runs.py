@@ -1,0 +1,144 @@
+"""`invoke deploy` for real: chapter notebooks run by papermill, kept as a redacted run record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import papermill
+
+from generator.execute import RECORD_ENV
+from generator.model import REPO, Cluster
+from generator.notebooks import NOTEBOOKS
+from generator.render import make_artifacts
+from generator.steps import Chapter
+
+RUNS = REPO / "runs"
+PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
+INLINE_KEY = re.compile(r"((?:client-key-data|secret|password|auth_pass)\s*[:=]\s*)\S+", re.IGNORECASE)
+REDACTED = "[REDACTED]"
+
+
+def kube_binaries_missing(cluster: Cluster) -> str:
+    """Why steps needing kube-apiserver/-controller-manager/-scheduler cannot run, or "" when they can."""
+    tarball = cluster.spec.prerequisites.server_tarball
+    if tarball and not (REPO / tarball).exists():
+        return (f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist "
+                "(a lab started without --kube-bin-dir)")
+    return ""
+
+
+def secret_values(cluster: Cluster) -> list[str]:
+    """Every line of every secret artifact long enough to be recognisable: what must never be saved."""
+    artifacts, _ = make_artifacts(cluster)
+    values = set()
+    for artifact in artifacts:
+        if artifact.secret:
+            for line in artifact.content.decode(errors="replace").splitlines():
+                line = line.strip().split(":", 1)[-1].strip() if ":" in line else line.strip()
+                if len(line) >= 12 and "BEGIN" not in line and "END" not in line:
+                    values.add(line)
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    text = PEM_KEY.sub(REDACTED, text)
+    text = INLINE_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    return text
+
+
+def redact_notebook(path: Path, secrets: list[str]) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = redact(output["text"], secrets)
+            for key in ("evalue",):
+                if key in output:
+                    output[key] = redact(output[key], secrets)
+            if "traceback" in output:
+                output["traceback"] = [redact(line, secrets) for line in output["traceback"]]
+    nbformat.write(nb, path)
+
+
+@dataclass
+class RunResult:
+    directory: Path
+    summary: dict
+
+    @property
+    def failure(self) -> dict | None:
+        return self.summary.get("failure")
+
+
+def read_outcomes(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at: str = "") -> RunResult:
+    """Run each chapter's notebook in order; stop at the first failure; keep everything under runs/.
+
+    `start_at` (a step id of the first chapter) marks the earlier steps of that chapter as not run.
+    """
+    started = dt.datetime.now(dt.UTC)
+    directory = RUNS / cluster.name / started.strftime("%Y%m%dT%H%M%SZ")
+    directory.mkdir(parents=True, exist_ok=False)
+    # raw outcomes may hold unredacted output: they stay in the 0600-guarded build tree, never in runs/
+    journal = REPO / "build" / cluster.name / ".deploy-outcomes.jsonl"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.unlink(missing_ok=True)
+    secrets = secret_values(cluster)
+    summary: dict = {
+        "cluster": cluster.name, "release": str(cluster.release), "started": started.isoformat(),
+        "chapters": [], "steps": [], "result": "passed",
+    }
+    previous = os.environ.get(RECORD_ENV)
+    os.environ[RECORD_ENV] = str(journal)
+    try:
+        for chapter in chapters:
+            output = directory / f"{chapter.page}.ipynb"
+            summary["chapters"].append(chapter.id)
+            try:
+                papermill.execute_notebook(
+                    str(NOTEBOOKS / f"{chapter.id}.ipynb"), str(output),
+                    parameters={"cluster": cluster.ref, "dry_run": False, "nodes": nodes, "start_at": start_at},
+                    cwd=str(REPO), kernel_name="python3", progress_bar=False, log_output=False,
+                    shutdown_kernel="immediate",
+                )
+            except papermill.PapermillExecutionError:
+                summary["result"] = "failed"
+            finally:
+                if output.exists():
+                    redact_notebook(output, secrets)
+            start_at = ""  # --from applies to the first chapter only
+            outcomes = read_outcomes(journal)
+            if summary["result"] == "failed":
+                failed = next((o for o in outcomes if o["status"] == "failed"), None)
+                summary["failure"] = {"chapter": chapter.id, **(failed or {"failure": "the notebook failed"})}
+                break
+    finally:
+        if previous is None:
+            os.environ.pop(RECORD_ENV, None)
+        else:
+            os.environ[RECORD_ENV] = previous
+    summary["steps"] = read_outcomes(journal)
+    summary["finished"] = dt.datetime.now(dt.UTC).isoformat()
+    text = redact(json.dumps(summary, indent=2, ensure_ascii=False), secrets)
+    (directory / "summary.json").write_text(text + "\n", encoding="utf-8")
+    journal.unlink(missing_ok=True)
+    return RunResult(directory, json.loads(text))
+
+
+def last_run(cluster_name: str) -> dict | None:
+    """The newest run record's summary for a cluster, if any."""
+    runs = sorted((RUNS / cluster_name).glob("*/summary.json")) if (RUNS / cluster_name).exists() else []
+    return json.loads(runs[-1].read_text(encoding="utf-8")) if runs else None

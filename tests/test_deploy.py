@@ -1,0 +1,101 @@
+"""`invoke deploy` for real on the workstation-only chapters, its run record, failures, --from and skips.
+
+Nodes of the test cluster sit on loopback addresses where nothing listens: ssh is refused at once, so a
+remote step fails for real without any traffic leaving the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from tests.conftest import REPO, run_invoke
+
+NAME = "deploy-test"
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path):
+    spec = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())
+    spec["name"] = NAME
+    spec["nodes"] = [{"name": f"lo-{i}", "ip": f"127.0.9.{i}"} for i in (1, 2, 3)]
+    spec["api_server"]["vip"] = "127.0.9.100"
+    spec["ssh"] = {"user": "root", "options": ["BatchMode=yes", "ConnectTimeout=2", "StrictHostKeyChecking=no",
+                                                "UserKnownHostsFile=/dev/null"]}
+    spec["prerequisites"] = {"server_tarball": "build/deploy-test/no-such-kubernetes-server.tar.gz"}
+    path = tmp_path / f"{NAME}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    yield path
+    shutil.rmtree(REPO / "build" / NAME, ignore_errors=True)
+    shutil.rmtree(REPO / "runs" / NAME, ignore_errors=True)
+
+
+def summaries() -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((REPO / "runs" / NAME).glob("*/summary.json"))]
+
+
+def test_local_chapters_deploy_for_real_and_leave_a_record(cluster: Path) -> None:
+    proc = run_invoke("deploy", "--cluster", str(cluster), "--chapter", "admin")
+    assert "run record: runs/deploy-test/" in proc.stdout
+    (summary,) = summaries()
+    assert summary["result"] == "passed"
+    assert [s["step"] for s in summary["steps"]] == ["admin.cert", "admin.kubeconfig"]
+    assert all(s["status"] == "passed" for s in summary["steps"])
+    run_dir = next((REPO / "runs" / NAME).iterdir())
+    notebook = nbformat.read(run_dir / "04-admin.ipynb", as_version=4)
+    outputs = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert "$ openssl verify -CAfile build/deploy-test/pki/ca.pem build/deploy-test/pki/admin.pem" in outputs
+    assert (REPO / "build" / NAME / "pki" / "admin.kubeconfig").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_second_deploy_reissues_nothing(cluster: Path) -> None:
+    run_invoke("deploy", "--cluster", str(cluster), "--chapter", "admin")
+    pki = REPO / "build" / NAME / "pki"
+    before = {p.name: p.read_bytes() for p in pki.iterdir()}
+    run_invoke("deploy", "--cluster", str(cluster), "--chapter", "admin")
+    assert {p.name: p.read_bytes() for p in pki.iterdir()} == before
+
+
+def test_a_failed_step_stops_the_run_naming_step_node_command_output(cluster: Path) -> None:
+    proc = run_invoke("deploy", "--cluster", str(cluster), "--chapter", "kube-scheduler", check=False)
+    assert proc.returncode != 0
+    message = proc.stderr
+    assert "chapter kube-scheduler, step kube-scheduler.distribute on lo-" in message
+    assert "ssh " in message and "127.0.9." in message
+    assert "Connection refused" in message or "connect to host" in message
+    assert "--from kube-scheduler.distribute" in message
+    (summary,) = summaries()
+    assert summary["result"] == "failed"
+    statuses = {s["step"]: s["status"] for s in summary["steps"]}
+    assert statuses["kube-scheduler.cert"] == "passed"
+    assert statuses["kube-scheduler.distribute"] == "failed"
+    assert "kube-scheduler.start" not in statuses, "the run went on after a failed step"
+    assert "Traceback" not in message
+
+
+def test_steps_needing_kube_binaries_are_skipped_never_passed(cluster: Path) -> None:
+    run_invoke("render", "--cluster", str(cluster))
+    run_invoke("deploy", "--cluster", str(cluster), "--chapter", "kube-scheduler", "--from", "kube-scheduler.start")
+    (summary,) = summaries()
+    assert summary["result"] == "passed"
+    steps = summary["steps"]
+    assert steps and all(s["status"] == "skipped" for s in steps)
+    assert all("no-such-kubernetes-server.tar.gz" in s["failure"] for s in steps)
+    assert {s["step"] for s in steps} >= {"kube-scheduler.start", "kube-scheduler.failover"}
+
+
+def test_run_records_hold_no_key_material(cluster: Path) -> None:
+    run_invoke("deploy", "--cluster", str(cluster), "--chapter", "admin")
+    run_invoke("deploy", "--cluster", str(cluster), "--chapter", "kube-scheduler", check=False)
+    keys = [p.read_text().splitlines()[1] for p in (REPO / "build" / NAME / "pki").glob("*-key.pem")]
+    assert keys
+    for path in (REPO / "runs" / NAME).rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert "PRIVATE KEY" not in text, path
+            assert not any(k in text for k in keys), path
