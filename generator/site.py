@@ -13,6 +13,7 @@ from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.execute import groups
 from generator.model import REPO, Cluster
 from generator.render import make_artifacts
+from generator.runs import last_run
 from generator.steps import Chapter, Show, Step
 
 DOCS = REPO / "docs"
@@ -24,6 +25,8 @@ WORDS = {
         "inventory": "节点清单", "ports": "端口", "versions": "版本", "topology": "拓扑",
         "name": "名称", "roles": "角色", "port": "端口", "purpose": "用途", "node": "节点",
         "clusters": "集群", "overview": "概览", "item": "项目", "value": "值",
+        "last_run": "最近一次执行", "no_run": "还没有执行记录（`invoke deploy --cluster {ref}` 会生成）。",
+        "result": "结果", "when": "时间", "steps": "步骤",
         "needs_bin": "需要 Kubernetes 二进制文件（实验环境中没有时，这一步会被标记为跳过）。",
         "notebook_howto": "参数 `cluster` 是集群名，`dry_run=True` 只打印命令：",
         "home_intro": "每个集群的运行手册都由 `clusters/<名称>.yaml` 这一个文件生成：页面上的每条命令，"
@@ -35,6 +38,8 @@ WORDS = {
         "inventory": "Inventory", "ports": "Ports", "versions": "Versions", "topology": "Topology",
         "name": "Name", "roles": "Roles", "port": "Port", "purpose": "Purpose", "node": "Node",
         "clusters": "Clusters", "overview": "Overview", "item": "Item", "value": "Value",
+        "last_run": "Last run", "no_run": "No run recorded yet (`invoke deploy --cluster {ref}` makes one).",
+        "result": "Result", "when": "When", "steps": "Steps",
         "needs_bin": "Needs the Kubernetes binaries (in a lab without them this step is reported as skipped).",
         "notebook_howto": "The `cluster` parameter names the cluster; `dry_run=True` only prints the commands:",
         "home_intro": "Each cluster's runbook is compiled from one file, `clusters/<name>.yaml`: every command "
@@ -141,6 +146,25 @@ def topology_svg(cluster: Cluster) -> str:
             f'role="img" aria-label="topology">' + "".join(boxes) + "</svg>")
 
 
+def last_run_section(cluster: Cluster, lang: str) -> str:
+    w = WORDS[lang]
+    summary = last_run(cluster.name)
+    if summary is None:
+        return f"## {w['last_run']}\n\n{w['no_run'].format(ref=cluster.ref)}\n"
+    counts: dict[str, int] = {}
+    for outcome in summary["steps"]:
+        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+    failed = summary.get("failure")
+    rows = [
+        f"| {w['when']} | {summary['started'][:19].replace('T', ' ')} UTC |",
+        f"| {w['result']} | **{summary['result']}** |",
+        f"| {w['steps']} | " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + " |",
+    ]
+    if failed:
+        rows.append(f"| ✗ | `{failed.get('step', '?')}` {failed.get('node') or ''} |")
+    return f"## {w['last_run']}\n\n| {w['item']} | {w['value']} |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+
 def overview_page(cluster: Cluster, chapters: list[Chapter], lang: str) -> str:
     w = WORDS[lang]
     f = scheduler_facts(cluster.release)
@@ -183,7 +207,8 @@ def overview_page(cluster: Cluster, chapters: list[Chapter], lang: str) -> str:
 ## {w['chapters']}
 
 {links}
-"""
+
+{last_run_section(cluster, lang)}"""
 
 
 def home_page(clusters: list[Cluster], lang: str) -> str:
