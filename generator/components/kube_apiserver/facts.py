@@ -1,0 +1,67 @@
+"""kube-apiserver facts by Kubernetes release. PR numbers are kubernetes/kubernetes pull requests.
+
+Flags this generator never emits, and why (so nobody adds them back from an old guide):
+- `--enable-admission-plugins=Initializers,...`: the alpha Initializers plugin was removed in 1.14 (#72972) and
+  its API group was never on by default (dropped from kube-up defaults in 1.12, #66039); start fails with
+  `plugin "Initializers" is unknown` on 1.14+.
+- `--enable-swagger-ui`: inert since 1.14 (#72924), removed in 1.24 (#105032).
+- `--kubelet-https`: deprecated in 1.19 (#91630), removed in 1.22 (#101178); kubelet connections are always HTTPS.
+- `--logtostderr`, `--alsologtostderr`, `--log-dir`: klog flags deprecated in 1.23, removed in 1.26 (#112120);
+  systemd's journal collects stderr in every release.
+- `--apiserver-count`: only meaningful for the old `master-count` endpoint reconciler; the default `lease`
+  reconciler needs no count (seed 004 misreads it as leader election: every apiserver serves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.versions import Release, Timeline
+
+# The encryption config file format moved to apiserver.config.k8s.io/v1 `EncryptionConfiguration` in 1.13
+# (#67383); 1.12 reads the legacy unversioned `kind: EncryptionConfig, apiVersion: v1`.
+ENCRYPTION_API = Timeline(
+    ((1, 12), ("v1", "EncryptionConfig")),
+    ((1, 13), ("apiserver.config.k8s.io/v1", "EncryptionConfiguration")),
+)
+# `--encryption-provider-config` replaced `--experimental-encryption-provider-config` in 1.13 (#71206); the
+# experimental spelling was finally removed in 1.24 (#108423).
+ENCRYPTION_FLAG = Timeline(
+    ((1, 12), "--experimental-encryption-provider-config"),
+    ((1, 13), "--encryption-provider-config"),
+)
+# The insecure port (8080 by default) must be switched off with --insecure-port=0 until 1.20, where insecure
+# serving was removed and the flag may only be 0 (#95856); the flag itself is gone in 1.24 (#106859), where
+# passing it stops the start with `unknown flag: --insecure-port`.
+DISABLE_INSECURE_PORT = Timeline(((1, 12), True), ((1, 24), False))
+# From 1.20 the apiserver refuses to start without --service-account-issuer and
+# --service-account-signing-key-file (#95896, the TokenRequest/bound-token validation).
+SA_ISSUER_REQUIRED = Timeline(((1, 12), False), ((1, 20), True))
+# /readyz appeared in 1.16 (#78458); before it, /healthz is the only aggregate check.
+READY_PATH = Timeline(((1, 12), "/healthz"), ((1, 16), "/readyz?verbose"))
+
+
+@dataclass(frozen=True)
+class ApiServerFacts:
+    encryption_api: str
+    encryption_kind: str
+    encryption_flag: str
+    disable_insecure_port: bool
+    sa_issuer_required: bool
+    ready_path: str
+
+    @property
+    def has_readyz(self) -> bool:
+        return self.ready_path.startswith("/readyz")
+
+
+def facts(release: Release) -> ApiServerFacts:
+    api, kind = ENCRYPTION_API.at(release)
+    return ApiServerFacts(
+        encryption_api=api,
+        encryption_kind=kind,
+        encryption_flag=ENCRYPTION_FLAG.at(release),
+        disable_insecure_port=DISABLE_INSECURE_PORT.at(release),
+        sa_issuer_required=SA_ISSUER_REQUIRED.at(release),
+        ready_path=READY_PATH.at(release),
+    )

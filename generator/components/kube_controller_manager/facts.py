@@ -1,0 +1,49 @@
+"""kube-controller-manager facts by Kubernetes release. PR numbers are kubernetes/kubernetes pull requests.
+
+kube-controller-manager has no config file: every fact below is a command-line flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.versions import Release, Timeline
+
+# Secure serving on 10257 from 1.12 (#67069), the oldest release this generator supports.
+SECURE_PORT = 10257
+# The insecure port 10252 is served unless `--port=0` until 1.22, where insecure serving was disabled and
+# `--port` became inert (#96216); `--port` and `--address` were removed in 1.24 (#106860).
+DISABLE_INSECURE_PORT = Timeline(((1, 12), True), ((1, 22), False))
+# `--cluster-signing-duration` replaced `--experimental-cluster-signing-duration` in 1.19 (#91154); the
+# experimental spelling was removed in 1.25 (#108476).
+SIGNING_DURATION_FLAG = Timeline(
+    ((1, 12), "--experimental-cluster-signing-duration"),
+    ((1, 19), "--cluster-signing-duration"),
+)
+# The default lock of each era, as for kube-scheduler: `endpoints` until 1.16, `endpointsleases` 1.17-1.19
+# (#84084), `leases` from 1.20 (#94603). `endpoints`/`configmaps` locks were removed in 1.24 (#106852) and the
+# migration locks `endpointsleases`/`configmapsleases` in 1.28 (#117558): always emitting the era's default
+# keeps every release valid and makes the lock explicit on the page.
+LOCK = Timeline(((1, 12), "endpoints"), ((1, 17), "endpointsleases"), ((1, 20), "leases"))
+
+
+@dataclass(frozen=True)
+class ControllerManagerFacts:
+    secure_port: int
+    disable_insecure_port: bool
+    signing_duration_flag: str
+    lock: str
+
+    @property
+    def leader_from_lease(self) -> bool:
+        # endpointsleases writes both objects, but only `leases` is certain to have the Lease.
+        return self.lock == "leases"
+
+
+def facts(release: Release) -> ControllerManagerFacts:
+    return ControllerManagerFacts(
+        secure_port=SECURE_PORT,
+        disable_insecure_port=DISABLE_INSECURE_PORT.at(release),
+        signing_duration_flag=SIGNING_DURATION_FLAG.at(release),
+        lock=LOCK.at(release),
+    )

@@ -1,0 +1,122 @@
+"""kube-controller-manager's files: certificate, kubeconfig and unit per master, plus the signing keys it needs."""
+
+from __future__ import annotations
+
+from generator import pki, systemd
+from generator.artifacts import Artifact, on_node
+from generator.components.kube_apiserver.files import Paths as ApiServerPaths
+from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
+from generator.context import RenderContext
+from generator.kubeconfig import kubeconfig
+from generator.model import Cluster, Node
+
+ID = "kube-controller-manager"
+USER = "system:kube-controller-manager"
+
+
+def cert_spec(cluster: Cluster) -> pki.CertSpec:
+    # As for kube-scheduler: the client identity (CN and O) and the serving certificate of 10257 in one.
+    masters = cluster.masters
+    return pki.CertSpec(
+        name=ID,
+        cn=USER,
+        org=USER,
+        usage="client-server",
+        ips=("127.0.0.1", *(n.ip for n in masters)),
+        dns=("localhost", *(n.name for n in masters)),
+    )
+
+
+class Paths:
+    """Where kube-controller-manager's files live on a master."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        p = cluster.spec.paths
+        self.binary = f"{p.bin_dir}/kube-controller-manager"
+        self.ca = f"{p.pki_dir}/ca.pem"
+        # The CA key signs the certificates kubelets request (TLS bootstrap, rotation): it must be on masters.
+        self.ca_key = f"{p.pki_dir}/ca-key.pem"
+        self.cert = f"{p.pki_dir}/{ID}.pem"
+        self.key = f"{p.pki_dir}/{ID}-key.pem"
+        # Rendered by kube-apiserver (the same pair verifies and signs service-account tokens).
+        self.sa_key = ApiServerPaths(cluster).sa_key
+        self.kubeconfig = f"{p.config_dir}/{ID}.kubeconfig"
+        self.unit = f"{p.systemd_dir}/{ID}.service"
+
+    def node_files(self) -> list[str]:
+        return [self.ca, self.ca_key, self.cert, self.key, self.sa_key, self.kubeconfig, self.unit]
+
+    def secrets(self) -> list[str]:
+        return [self.ca_key, self.key, self.sa_key, self.kubeconfig]
+
+
+def server_for(cluster: Cluster, node: Node) -> str:
+    if cluster.spec.components.kube_controller_manager.kubeconfig_server == "local":
+        return f"https://{node.ip}:{cluster.spec.api_server.secure_port}"
+    return cluster.api_endpoint
+
+
+def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
+    paths = Paths(cluster)
+    settings = cluster.spec.components.kube_controller_manager
+    election = settings.leader_election
+    result = [
+        f"--kubeconfig={paths.kubeconfig}",
+        f"--authentication-kubeconfig={paths.kubeconfig}",
+        f"--authorization-kubeconfig={paths.kubeconfig}",
+        f"--bind-address={node.ip}",
+        f"--secure-port={f.secure_port}",
+    ]
+    if f.disable_insecure_port:
+        result.append("--port=0")
+    result += [
+        f"--tls-cert-file={paths.cert}",
+        f"--tls-private-key-file={paths.key}",
+        f"--client-ca-file={paths.ca}",
+        f"--cluster-signing-cert-file={paths.ca}",
+        f"--cluster-signing-key-file={paths.ca_key}",
+        f"{f.signing_duration_flag}={cluster.spec.certificates.leaf_days * 24}h",
+        f"--root-ca-file={paths.ca}",
+        f"--service-account-private-key-file={paths.sa_key}",
+        "--use-service-account-credentials=true",
+        f"--service-cluster-ip-range={cluster.spec.network.service_cidr}",
+        f"--cluster-cidr={settings.cluster_cidr}",
+        "--allocate-node-cidrs=true",
+        "--controllers=*,bootstrapsigner,tokencleaner",
+        "--leader-elect=true",
+        f"--leader-elect-resource-lock={f.lock}",
+        f"--leader-elect-lease-duration={election.lease_duration}",
+        f"--leader-elect-renew-deadline={election.renew_deadline}",
+        f"--leader-elect-retry-period={election.retry_period}",
+        f"--v={settings.verbosity}",
+    ]
+    return result
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    cluster = ctx.cluster
+    f = facts(cluster.release)
+    paths = Paths(cluster)
+    spec = cert_spec(cluster)
+    issued = ctx.certificate(spec)
+    files = ctx.certificate_files(spec, ID)
+    for node in cluster.masters:
+        files += [
+            Artifact(on_node(node, paths.ca_key), ctx.ca_key, ID, "cert", secret=True),
+            Artifact(on_node(node, paths.cert), issued.cert_pem, ID, "cert"),
+            Artifact(on_node(node, paths.key), issued.key_pem, ID, "cert", secret=True),
+            Artifact(
+                on_node(node, paths.kubeconfig),
+                kubeconfig(server_for(cluster, node), USER, ctx.ca_cert, issued.cert_pem, issued.key_pem),
+                ID, "kubeconfig", secret=True,
+            ),
+            Artifact(
+                on_node(node, paths.unit),
+                systemd.unit("Kubernetes Controller Manager",
+                             "https://kubernetes.io/docs/reference/command-line-tools-reference/"
+                             "kube-controller-manager/",
+                             paths.binary, flags(cluster, node, f)),
+                ID, "unit",
+            ),
+        ]
+    return files
