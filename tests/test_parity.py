@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import REPO, run_invoke
 
-CHAPTERS = ["ca", "admin", "kube-scheduler"]
+CHAPTERS = ["ca", "admin", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
 
 
 class BashBlocks(HTMLParser):
