@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from generator.components import admin, ca, kube_apiserver, kube_controller_manager, kube_scheduler
+from generator.components import admin, ca, etcd, kube_apiserver, kube_controller_manager, kube_scheduler
 from generator.model import Cluster
 from generator.steps import Chapter, Step
 
-COMPONENTS: tuple[ModuleType, ...] = (ca, admin, kube_apiserver, kube_controller_manager, kube_scheduler)
+COMPONENTS: tuple[ModuleType, ...] = (ca, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler)
 
 
 def chapters(cluster: Cluster) -> list[Chapter]:
