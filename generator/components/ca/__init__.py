@@ -51,9 +51,12 @@ def chapter(cluster: Cluster) -> Chapter:
         warnings=(
             Text(
                 zh=f"`{ca_key}` 是整个集群的信任根：只保存在运维机上（权限 0600），离线备份，"
-                "绝不复制到节点或提交到 git。",
+                "绝不提交到 git。唯一的例外：kube-controller-manager 用它为 kubelet 等签发证书，"
+                "所以它会被复制到 master（见 kube-controller-manager 一章），除此之外不复制到任何节点。",
                 en=f"`{ca_key}` is the root of trust of the whole cluster: keep it on the workstation only (mode "
-                "0600), back it up offline, never copy it to a node or commit it to git.",
+                "0600), back it up offline, never commit it to git. The one exception: kube-controller-manager signs "
+                "certificates (for kubelets) with it, so it goes to the masters (kube-controller-manager chapter) "
+                "and to no other node.",
             ),
         ),
         shows=(Show("ca-config.json", "json", (("", "pki/ca-config.json"),)),),
