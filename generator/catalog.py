@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from generator.components import admin, ca, etcd, kube_apiserver, kube_controller_manager, kube_scheduler
+from generator.components import (
+    admin,
+    ca,
+    etcd,
+    kube_apiserver,
+    kube_controller_manager,
+    kube_scheduler,
+    load_balancer,
+    prerequisites,
+    troubleshooting,
+    verification,
+)
 from generator.model import Cluster
 from generator.steps import Chapter, Step
 
-COMPONENTS: tuple[ModuleType, ...] = (ca, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler)
+COMPONENTS: tuple[ModuleType, ...] = (
+    prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
+    verification, troubleshooting,
+)
 
 
 def chapters(cluster: Cluster) -> list[Chapter]:

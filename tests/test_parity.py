@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import REPO, run_invoke
 
-CHAPTERS = ["ca", "admin", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+CHAPTERS = ["ca", "load-balancer", "admin", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
 
 
 class BashBlocks(HTMLParser):
