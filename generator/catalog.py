@@ -12,16 +12,12 @@ from generator.components import (
     kube_controller_manager,
     kube_scheduler,
     load_balancer,
-    prerequisites,
-    troubleshooting,
-    verification,
 )
 from generator.model import Cluster
 from generator.steps import Chapter, Step
 
 COMPONENTS: tuple[ModuleType, ...] = (
-    prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
-    verification, troubleshooting,
+    ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
 )
 
 
