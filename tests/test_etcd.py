@@ -4,10 +4,16 @@ Three members listen on loopback addresses (127.0.5.1-3) of this machine. Their 
 units' ExecStart; only what cannot be shared on one machine is changed: each member's data directory, the
 certificate paths (pointed at each node's build tree instead of /etc/kubernetes/pki) and the extra
 https://127.0.0.1:2379 listener (three processes cannot all bind it).
+
+The chapter's health, status, leader and failover steps then run through the real executor. They reach the
+members with `ssh`, so a labelled STAND-IN `ssh` on PATH runs each remote command on this machine as the node
+its address names (file paths moved into that node's build tree, `systemctl stop|start etcd` acting on the
+member's process). Network traffic stays on 127.0.5.0/24.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -178,27 +184,63 @@ def wait_for(predicate, seconds: float):  # type: ignore[no-untyped-def]
         time.sleep(0.3)
 
 
-def test_three_member_tls_cluster(cluster_file: tuple[Path, Path], tmp_path: Path) -> None:
+SSH_STANDIN = r"""#!/usr/bin/env bash
+# STAND-IN for ssh (the members are processes on this machine, not hosts): runs the runbook's remote command
+# here as the node the address names; `systemctl stop|start etcd` act on that member's test process.
+set -u
+ip="${{@: -2:1}}"; ip="${{ip#*@}}"; remote="${{@: -1}}"
+case "$remote" in
+  *"systemctl stop etcd"*)
+    pid=$(cat "{state}/pid-$ip"); kill "$pid"
+    for _ in $(seq 1 200); do grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status" || exit 0; sleep 0.1; done
+    exit 1 ;;
+  *"systemctl start etcd"*) exec "{state}/start-$ip.sh" ;;
+esac
+remote="${{remote//sudo /}}"
+pki="{pki_dir}/"; moved="$(cat "{state}/root-$ip")$pki"
+remote="${{remote//"$pki"/$moved}}"
+exec bash -c "$remote"
+"""
+
+
+def test_three_member_tls_cluster(cluster_file: tuple[Path, Path], tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import execute
+    from generator.catalog import find_step
     from generator.components.etcd.chapter import leader_filter
     from generator.model import load
 
     path, build = cluster_file
-    procs: dict[str, subprocess.Popen] = {}
-    logs = {}
+    model = load(str(path))
+    state = tmp_path / "state"
+    state.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(SSH_STANDIN.format(state=state, pki_dir=PKI_DIR))
+    (bin_dir / "ssh").chmod(0o755)
+    for name, ip in MEMBERS.items():
+        argv = member_argv(build, name, tmp_path / f"data-{name}")
+        (state / f"root-{ip}").write_text(str(build / "nodes" / name))
+        # Starts the member detached and records its PID (used for the first start and by `systemctl start`).
+        script = state / f"start-{ip}.sh"
+        script.write_text(f"#!/bin/sh\nsetsid {shlex.join(argv)} >>{tmp_path / name}.log 2>&1 </dev/null &\n"
+                          f"echo $! >{state}/pid-{ip}\necho $! >>{state}/all-pids\n")
+        script.chmod(0o755)
+
+    def log_tail() -> str:
+        return "\n".join(f"--- {n}\n" + (tmp_path / f"{n}.log").read_text(errors="replace")[-1500:]
+                         for n in MEMBERS)
+
+    def healthy() -> subprocess.CompletedProcess | None:
+        proc = etcdctl(build, "endpoint", "health")
+        return proc if proc.returncode == 0 else None
+
+    def name_of(endpoint: str) -> str:
+        return next(n for n, ip in MEMBERS.items() if endpoint == f"https://{ip}:2379")
+
     try:
-        for name in MEMBERS:  # started together, as the runbook's parallel start does
-            logs[name] = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
-            procs[name] = subprocess.Popen(member_argv(build, name, tmp_path / f"data-{name}"),
-                                           stdout=logs[name], stderr=subprocess.STDOUT)
-
-        def log_tail() -> str:
-            return "\n".join(f"--- {n}\n" + (tmp_path / f"{n}.log").read_text(errors="replace")[-1500:]
-                             for n in MEMBERS)
-
-        def healthy() -> subprocess.CompletedProcess | None:
-            proc = etcdctl(build, "endpoint", "health")
-            return proc if proc.returncode == 0 else None
-
+        for ip in MEMBERS.values():  # all at once, as the runbook's parallel start does
+            subprocess.run([str(state / f"start-{ip}.sh")], check=True)
         health = wait_for(healthy, 30)
         assert health, f"cluster never became healthy\n{log_tail()}"
         for ip in MEMBERS.values():
@@ -206,47 +248,59 @@ def test_three_member_tls_cluster(cluster_file: tuple[Path, Path], tmp_path: Pat
 
         members = etcdctl(build, "member", "list", "-w", "json")
         assert sorted(m["name"] for m in json.loads(members.stdout)["members"]) == sorted(MEMBERS)
-
         status = statuses(build)
         assert len(status) == 3 and len(leaders(status)) == 1, status
-        old = leaders(status).pop()
+        old = name_of(leaders(status).pop())
 
         # The runbook's leader filter, fed with real `endpoint status -w fields` output.
         fields = etcdctl(build, "endpoint", "status", "-w", "fields")
-        named = subprocess.run(["bash", "-c", leader_filter(load(str(path)))], input=fields.stdout,
-                               capture_output=True, text=True)
-        assert named.stdout.strip() == next(n for n, ip in MEMBERS.items() if old == f"https://{ip}:2379")
+        named = subprocess.run(["bash", "-c", leader_filter(model)], input=fields.stdout, capture_output=True,
+                               text=True)
+        assert named.stdout.strip() == old
 
         assert etcdctl(build, "put", "/runbook/etcd-test", "round-trip").stdout.strip() == "OK"
         got = etcdctl(build, "get", "/runbook/etcd-test", "--print-value-only")
         assert got.stdout.strip() == "round-trip"
 
-        # --client-cert-auth: a client that shows no certificate gets nothing, even with the right CA.
-        anonymous = etcdctl(build, "get", "/runbook/etcd-test", cert=None, endpoints=[old])
+        # --client-cert-auth: a client that shows no certificate gets nothing, even with the right CA...
+        one = [f"https://{MEMBERS['etcd-a']}:2379"]
+        anonymous = etcdctl(build, "get", "/runbook/etcd-test", cert=None, endpoints=one)
         assert anonymous.returncode != 0 and "round-trip" not in anonymous.stdout
         # ...nor does one whose certificate another CA signed.
         key, crt = tmp_path / "intruder-key.pem", tmp_path / "intruder.pem"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                         str(crt), "-subj", "/CN=intruder", "-days", "1", "-addext", "extendedKeyUsage=clientAuth"],
                        check=True, capture_output=True)
-        intruder = subprocess.run([ETCDCTL, f"--endpoints={old}", f"--cacert={pki(build, 'ca')}", f"--cert={crt}",
-                                   f"--key={key}", "--dial-timeout=2s", "--command-timeout=4s", "get",
-                                   "/runbook/etcd-test"], capture_output=True, text=True, timeout=15)
+        intruder = subprocess.run([ETCDCTL, f"--endpoints={one[0]}", f"--cacert={pki(build, 'ca')}",
+                                   f"--cert={crt}", f"--key={key}", "--dial-timeout=2s", "--command-timeout=4s",
+                                   "get", "/runbook/etcd-test"], capture_output=True, text=True, timeout=15)
         assert intruder.returncode != 0 and "round-trip" not in intruder.stdout
 
-        # Failover: stop the leader (SIGTERM, as `systemctl stop` does); the other two elect a new one.
-        leader_name = next(n for n, ip in MEMBERS.items() if old == f"https://{ip}:2379")
-        procs[leader_name].send_signal(signal.SIGTERM)
-        procs[leader_name].wait(timeout=20)
-        rest = [f"https://{ip}:2379" for n, ip in MEMBERS.items() if n != leader_name]
-        new = wait_for(lambda: leaders(statuses(build, rest)), 30)
-        assert new and len(new) == 1 and old not in new, f"no new leader\n{log_tail()}"
-        got = etcdctl(build, "get", "/runbook/etcd-test", "--print-value-only", endpoints=rest)
+        # The runbook's own check steps, run by the real executor (checks and expect patterns enforced),
+        # reaching the members through the ssh stand-in; the failover step stops the leader and starts it again.
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        out = io.StringIO()
+        for step_id in ("etcd.health", "etcd.endpoint-status", "etcd.leader", "etcd.failover"):
+            try:
+                execute.run_step(find_step(model, step_id), out=out)
+            except execute.StepFailed as err:
+                pytest.fail(f"{err}\n{log_tail()}")
+        printed = out.getvalue()
+        assert f"leader before: {old}" in printed, printed
+
+        # Independently of the script's own output: another member leads now, and the stopped one is back.
+        def settled() -> set[str]:
+            status = statuses(build)
+            return leaders(status) if len(status) == 3 and healthy() else set()
+
+        now = wait_for(settled, 30)
+        assert len(now) == 1 and name_of(next(iter(now))) != old, f"{now}\n{printed}\n{log_tail()}"
+        got = etcdctl(build, "get", "/runbook/etcd-test", "--print-value-only")
         assert got.stdout.strip() == "round-trip"
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        for log in logs.values():
-            log.close()
+        pids = (state / "all-pids").read_text().split() if (state / "all-pids").exists() else []
+        for pid in pids:  # only the members this test started, by PID
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
