@@ -21,7 +21,7 @@ LANGS = ("zh", "en")
 WORDS = {
     "zh": {
         "expect": "预期输出（正则）", "download": "下载", "notebook": "用 Notebook 执行本章",
-        "workstation": "在运维机上执行", "per_node": "每台 master 分别执行", "chapters": "章节",
+        "workstation": "在运维机上执行", "per_node": "每个节点分别执行", "chapters": "章节",
         "inventory": "节点清单", "ports": "端口", "versions": "版本", "topology": "拓扑",
         "name": "名称", "roles": "角色", "port": "端口", "purpose": "用途", "node": "节点",
         "clusters": "集群", "overview": "概览", "item": "项目", "value": "值",
@@ -34,7 +34,7 @@ WORDS = {
     },
     "en": {
         "expect": "Expected output (regex)", "download": "Download", "notebook": "Run this chapter as a notebook",
-        "workstation": "On the workstation", "per_node": "On each master", "chapters": "Chapters",
+        "workstation": "On the workstation", "per_node": "On each node", "chapters": "Chapters",
         "inventory": "Inventory", "ports": "Ports", "versions": "Versions", "topology": "Topology",
         "name": "Name", "roles": "Roles", "port": "Port", "purpose": "Purpose", "node": "Node",
         "clusters": "Clusters", "overview": "Overview", "item": "Item", "value": "Value",

@@ -14,11 +14,15 @@ _ENV = jinja2.Environment(
 )
 
 
-def unit(description: str, documentation: str, binary: str, flags: list[str]) -> bytes:
-    """A unit whose ExecStart continues with a single backslash and nothing after it on each line."""
+def unit(description: str, documentation: str, binary: str, flags: list[str], service_type: str = "") -> bytes:
+    """A unit whose ExecStart continues with a single backslash and nothing after it on each line.
+
+    `service_type` "notify" is for daemons that tell systemd when they are ready (etcd, kube-apiserver).
+    """
     for flag in flags:
         assert flag.startswith("--") and not any(c.isspace() for c in flag), f"bad flag {flag!r}"
     text = _ENV.get_template("unit.service.j2").render(
-        description=description, documentation=documentation, binary=binary, flags=flags
+        description=description, documentation=documentation, binary=binary, flags=flags,
+        service_type=service_type,
     )
     return text.encode()

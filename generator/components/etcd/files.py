@@ -128,10 +128,9 @@ def flags(cluster: Cluster, node: Node, f: EtcdFacts) -> list[str]:
 
 
 def unit(cluster: Cluster, node: Node, f: EtcdFacts) -> bytes:
-    text = systemd.unit("etcd key-value store", "https://etcd.io/docs/", Paths(cluster).binary,
-                        flags(cluster, node, f))
     # etcd tells systemd when it has joined a quorum (sd_notify): `systemctl start` returns only then.
-    return text.replace(b"[Service]\n", b"[Service]\nType=notify\n", 1)
+    return systemd.unit("etcd key-value store", "https://etcd.io/docs/", Paths(cluster).binary,
+                        flags(cluster, node, f), service_type="notify")
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:

@@ -223,7 +223,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 on_node(node, paths.unit),
                 systemd.unit("Kubernetes API Server",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
-                             paths.binary, flags(cluster, node, f)),
+                             paths.binary, flags(cluster, node, f), service_type="notify"),
                 ID, "unit",
             ),
         ]
