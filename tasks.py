@@ -162,3 +162,64 @@ def test(c: Context) -> None:
     """Run ruff and the test suite."""
     c.run(f"{sys.executable} -m ruff check generator tests tasks.py")
     c.run(f"{sys.executable} -m pytest -q", pty=False)
+
+
+@task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)",
+            "kube_bin_dir": "a directory with kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl)"})
+@friendly
+def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
+    """Build the lab on this machine (root): one namespace, sshd and private mounts per node. Safe to re-run."""
+    from generator import lab
+
+    try:
+        lab.up(load(cluster), kube_bin_dir or None)
+    except lab.LabError as err:
+        raise Exit(f"lab-up: {err}", code=1) from None
+
+
+@task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
+@friendly
+def lab_down(c: Context, cluster: str = "lab") -> None:
+    """Stop the lab's processes (by recorded PID) and remove its namespaces, links, bridge and files."""
+    from generator import lab
+
+    try:
+        lab.down(load(cluster))
+    except lab.LabError as err:
+        raise Exit(f"lab-down: {err}", code=1) from None
+
+
+@task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
+@friendly
+def lab_status(c: Context, cluster: str = "lab") -> None:
+    """Per node: namespace present, sshd alive, ssh reachable (exit status 1 unless all are)."""
+    from generator import lab
+
+    try:
+        lines, healthy = lab.status_lines(load(cluster))
+    except lab.LabError as err:
+        raise Exit(f"lab-status: {err}", code=1) from None
+    print("\n".join(lines))
+    if not healthy:
+        raise Exit("lab is not healthy", code=1)
+
+
+@task(help={"dir_": "an artifact directory, e.g. build/example (default: build/<cluster>)",
+            "cluster": "cluster name or file: its release decides the version rules (default: environment.sh's)"})
+@friendly
+def lint(c: Context, dir_: str = "", cluster: str = "") -> None:
+    """Find known mistakes in a (hand-edited) artifact directory: one `path: rule: message` line each."""
+    from pathlib import Path
+
+    from generator import lint as linter
+
+    if not dir_ and not cluster:
+        raise Exit("lint: give --dir build/<cluster> or --cluster <name>", code=1)
+    model = load(cluster) if cluster else None
+    shown = dir_ or f"build/{model.name if model else ''}"
+    findings = linter.lint(Path(dir_) if dir_ else REPO / shown, shown, model)
+    for finding in findings:
+        print(finding)
+    if findings:
+        raise Exit(f"lint: {len(findings)} finding(s) in {shown}", code=1)
+    print(f"lint: no findings in {shown}")
