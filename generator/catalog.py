@@ -12,12 +12,16 @@ from generator.components import (
     kube_controller_manager,
     kube_scheduler,
     load_balancer,
+    prerequisites,
+    troubleshooting,
+    verification,
 )
 from generator.model import Cluster
 from generator.steps import Chapter, Step
 
 COMPONENTS: tuple[ModuleType, ...] = (
-    ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
+    prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
+    verification, troubleshooting,
 )
 
 

@@ -1,0 +1,203 @@
+"""Cluster verification: every control-plane service up, reachable through the API endpoint, leaders elected."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from generator.artifacts import Artifact
+from generator.components import leader
+from generator.components.admin import kubectl
+from generator.components.etcd.chapter import etcdctl, runner
+from generator.components.etcd.facts import facts as etcd_facts
+from generator.components.etcd.files import client_url
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
+from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.context import RenderContext
+from generator.model import Cluster, Node
+from generator.steps import Chapter, Command, Step, Text, for_each, on, pki_file
+
+ID = "verification"
+# Both elected components take their default lock from the same client-go defaults, so the scheduler's
+# timeline (endpoints → endpointsleases in 1.17 → leases in 1.20) holds for kube-controller-manager too.
+ELECTED = ("kube-controller-manager", "kube-scheduler")
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    return []
+
+
+def services(cluster: Cluster, node: Node) -> list[str]:
+    names = []
+    if "master" in node.roles and cluster.spec.load_balancer.kind == "haproxy-keepalived":
+        names += ["haproxy", "keepalived"]
+    if "etcd" in node.roles:
+        names.append("etcd")
+    if "master" in node.roles:
+        names += ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+    return names
+
+
+def services_step(cluster: Cluster) -> Step:
+    def check(node: Node) -> list[Command]:
+        names = services(cluster, node)
+        expect = rf"\A(?:active\n){{{len(names)}}}\Z"
+        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect)]
+
+    return Step(
+        id=f"{ID}.services",
+        title=Text(zh="每台节点的服务都在运行", en="Every node's services are running"),
+        explain=Text(
+            zh=(
+                "`systemctl is-active` 按顺序为每个服务打印一行状态，必须全部是 `active`；只要有一个不是，"
+                "它就以非零状态退出。某个服务失败时，用 `journalctl -u <服务> --no-pager -n 50` 查看原因，"
+                "再对照“故障排查”一章。"
+            ),
+            en=(
+                "`systemctl is-active` prints one state per service, in order; every one must be `active`, and it "
+                "exits non-zero if any is not. When one fails, `journalctl -u <service> --no-pager -n 50` shows "
+                "why; the troubleshooting chapter lists the usual messages."
+            ),
+        ),
+        per_node=for_each(cluster.spec.nodes, check),
+        needs_kube_binaries=True,
+    )
+
+
+def admin_curl(cluster: Cluster, url: str) -> str:
+    return shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
+                       "--cert", pki_file(cluster, "admin.pem"), "--key", pki_file(cluster, "admin-key.pem"), url])
+
+
+def apiservers_step(cluster: Cluster) -> Step:
+    port = cluster.spec.api_server.secure_port
+    tag = re.escape(cluster.release.tag)
+    return Step(
+        id=f"{ID}.apiservers",
+        title=Text(zh="每台 kube-apiserver 直接应答", en="Each kube-apiserver answers directly"),
+        explain=Text(
+            zh=(
+                f"绕过负载均衡，用 admin 证书访问每台 master 的 `https://<IP>:{port}/version`。"
+                f"每台都必须应答，且版本为 `{cluster.release.tag}`：升级到一半、某台还是旧版本时，这里能看出来。"
+            ),
+            en=(
+                f"Bypassing the load balancer, each master's `https://<IP>:{port}/version` is asked with the admin "
+                f"certificate. Every one must answer with `{cluster.release.tag}`: a master left on an older "
+                "release during an upgrade shows up here."
+            ),
+        ),
+        per_node=for_each(cluster.masters, lambda node: [
+            Command(admin_curl(cluster, f"https://{node.ip}:{port}/version"), expect=rf'"gitVersion": "{tag}"'),
+        ]),
+        needs_kube_binaries=True,
+    )
+
+
+def ready_step(cluster: Cluster) -> Step:
+    f = apiserver_facts(cluster.release)
+    k = kubectl(cluster)
+    if f.has_readyz:
+        command = Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=r"^readyz check passed$")
+        zh = (
+            f"通过 API 入口 `{cluster.api_endpoint}`（负载均衡）请求 `/readyz?verbose`：它逐项列出 kube-apiserver "
+            "的就绪检查（包括 etcd 与各个启动后钩子），最后一行必须是 `readyz check passed`。"
+            "1.19 起 `kubectl get componentstatuses` 已弃用，而且它按旧的非安全端口探测调度器和控制器管理器，"
+            "在 1.23 之后会把健康的组件报成 Unhealthy，所以这里不用它。"
+        )
+        en = (
+            f"Through the API endpoint `{cluster.api_endpoint}` (the load balancer), `/readyz?verbose` lists "
+            "kube-apiserver's readiness checks (etcd and every post-start hook included) and must end with "
+            "`readyz check passed`. `kubectl get componentstatuses` is deprecated since 1.19 and probes the "
+            "scheduler and controller manager on their old insecure ports, so after 1.23 it reports healthy "
+            "components as Unhealthy: it is not used here."
+        )
+    else:
+        lookahead = "".join(rf"(?=[\s\S]*^{name}\s+Healthy)" for name in ("scheduler", "controller-manager"))
+        command = Command(f"{k} get componentstatuses", expect=rf"\A(?![\s\S]*Unhealthy){lookahead}")
+        zh = (
+            f"这个版本还没有 `/readyz`（1.16 才加入），所以通过 API 入口 `{cluster.api_endpoint}` 运行 "
+            "`kubectl get componentstatuses`：scheduler、controller-manager 与每个 etcd 成员都必须是 `Healthy`，"
+            "不能出现 `Unhealthy`。"
+        )
+        en = (
+            f"This release has no `/readyz` yet (it came in 1.16), so `kubectl get componentstatuses` runs through "
+            f"the API endpoint `{cluster.api_endpoint}`: scheduler, controller-manager and every etcd member must "
+            "be `Healthy`, and no line may say `Unhealthy`."
+        )
+    return Step(
+        id=f"{ID}.ready",
+        title=Text(zh="经负载均衡检查就绪", en="Readiness through the load balancer"),
+        explain=Text(zh=zh, en=en),
+        local=(command,),
+        needs_kube_binaries=True,
+    )
+
+
+def leaders_step(cluster: Cluster) -> Step:
+    from_lease = scheduler_facts(cluster.release).leader_from_lease
+    names = leader.names_pattern(cluster)
+    expect = rf"^{names}_" if from_lease else rf"\"holderIdentity\":\"{names}_"
+    where_zh = "Lease（kube-system 命名空间）的 `holderIdentity`" if from_lease else (
+        "`endpoints` 对象上 `control-plane.alpha.kubernetes.io/leader` 注解里的 `holderIdentity`")
+    where_en = "the `holderIdentity` of its Lease in kube-system" if from_lease else (
+        "the `holderIdentity` in the `control-plane.alpha.kubernetes.io/leader` annotation of its `endpoints`")
+    return Step(
+        id=f"{ID}.leaders",
+        title=Text(zh="两个选主组件都有 leader", en="Both elected components have a leader"),
+        explain=Text(
+            zh=(
+                f"kube-controller-manager 与 kube-scheduler 各自只有一个实例在工作。当前 leader 记录在{where_zh}中，"
+                "格式 `<主机名>_<随机 ID>`，主机名必须是某台 master。能读到它，也说明请求经过负载均衡到达了 apiserver。"
+            ),
+            en=(
+                "kube-controller-manager and kube-scheduler each have one working instance. The current leader is "
+                f"{where_en}, written `<hostname>_<random id>`, and the host name must be a master's. Reading it "
+                "also proves the request went through the load balancer to an apiserver."
+            ),
+        ),
+        local=tuple(Command(leader.leader_query(cluster, name, from_lease), expect=expect) for name in ELECTED),
+        needs_kube_binaries=True,
+    )
+
+
+def etcd_step(cluster: Cluster) -> Step:
+    f = etcd_facts(cluster.spec.components.etcd.version)
+    node = runner(cluster)
+    every = "".join(rf"(?=[\s\S]*^{re.escape(client_url(n))} is healthy)" for n in cluster.etcd_members)
+    return Step(
+        id=f"{ID}.etcd",
+        title=Text(zh="etcd 每个成员都健康", en="Every etcd member is healthy"),
+        explain=Text(
+            zh=(
+                f"在 {node.name} 上用 etcdctl 与 etcdctl 客户端证书访问全部 {len(cluster.etcd_members)} 个成员，"
+                "每个成员都必须出现一行 `is healthy`。"
+            ),
+            en=(
+                f"On {node.name}, etcdctl with the etcdctl client certificate asks all "
+                f"{len(cluster.etcd_members)} members; each one must have an `is healthy` line."
+            ),
+        ),
+        per_node=((node, (on(cluster, node, etcdctl(cluster, f, "endpoint", "health"),
+                             expect=rf"\A{every}"),)),),
+    )
+
+
+def chapter(cluster: Cluster) -> Chapter:
+    return Chapter(
+        id=ID,
+        number=9,
+        title=Text(zh="集群验证", en="Cluster verification"),
+        intro=Text(
+            zh=(
+                "控制平面全部部署完后，从头到尾再检查一遍：每台节点的服务、每台 apiserver、经负载均衡的就绪状态、"
+                "两个选主组件的 leader，以及 etcd。全部通过，控制平面才算完成。"
+            ),
+            en=(
+                "With the whole control plane deployed, check it end to end: every node's services, every "
+                "apiserver, readiness through the load balancer, the leaders of both elected components, and etcd. "
+                "The control plane is done when all of them pass."
+            ),
+        ),
+        steps=(services_step(cluster), apiservers_step(cluster), ready_step(cluster), leaders_step(cluster),
+               etcd_step(cluster)),
+    )

@@ -1,0 +1,303 @@
+"""Lint a (possibly hand-edited) artifact directory for the mistakes a generator can see.
+
+Each rule is one known way a control plane breaks (see the troubleshooting chapter): a kubeconfig whose key is a
+certificate (seed 003), a DNS SAN with a trailing dot (seed 004), a comment in JSON (seed 001), a `\\` followed by
+a space in a unit, a field the config's apiVersion does not know, a removed leader-election lock, and so on.
+Findings are `path: rule: message`, one per line.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from generator.model import Cluster
+from generator.versions import Release, parse_release
+
+RULES: dict[str, str] = {
+    "key-is-certificate": "a private key file or a kubeconfig's client key holds a certificate",
+    "san-trailing-dot": "a certificate DNS SAN is empty or ends with a dot",
+    "server-cert-no-san": "a server certificate without subjectAltName",
+    "cert-expired": "a certificate outside its validity period",
+    "json-comment": "a comment in a JSON file",
+    "json-invalid": "a JSON file that does not parse",
+    "unit-backslash-space": "a line continuation `\\` followed by whitespace in a systemd unit",
+    "unit-restart": "an invalid Restart= value in a systemd unit",
+    "unit-wantedby": "a WantedBy= that names no unit",
+    "config-unknown-field": "a KubeSchedulerConfiguration field its apiVersion does not have",
+    "config-without-kubeconfig": "a KubeSchedulerConfiguration without clientConnection.kubeconfig",
+    "lock-removed": "a leader-election lock type the release no longer has",
+    "kubeconfig-cn": "a component kubeconfig whose certificate CN is not the component's user",
+    "key-mode": "a file holding a private key or secret readable by others than its owner",
+    "non-ascii-space": "a full-width or non-breaking space in a configuration file",
+}
+
+# Skipped while walking: release tarballs and what they unpack to.
+SKIP_DIRS = {"downloads"}
+MAX_BYTES = 2_000_000
+TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".service", ".cfg", ".conf", ".sh", ".kubeconfig", ".pem"}
+RESTART_VALUES = {"no", "always", "on-success", "on-failure", "on-abnormal", "on-abort", "on-watchdog"}
+UNIT_SUFFIX = re.compile(r"\.(target|service|socket|timer|path|mount|device|swap|slice|scope|automount)$")
+ODD_SPACES = {"\u3000": "full-width space U+3000", "\u00a0": "no-break space U+00A0"}
+
+_COMMON = {"apiVersion", "kind", "leaderElection", "clientConnection", "percentageOfNodesToScore",
+           "podInitialBackoffSeconds", "podMaxBackoffSeconds", "enableProfiling", "enableContentionProfiling"}
+# Top-level KubeSchedulerConfiguration fields by apiVersion (kubernetes/kubernetes staging/src/k8s.io/kube-scheduler
+# config types; v1beta2 added parallelism, v1beta3 dropped healthz/metricsBindAddress (#104251), 1.28 added
+# delayCacheUntilActive (#115754)).
+SCHEDULER_FIELDS: dict[str, set[str]] = {
+    "v1alpha1": _COMMON | {"schedulerName", "algorithmSource", "hardPodAffinitySymmetricWeight", "healthzBindAddress",
+                           "metricsBindAddress", "disablePreemption", "bindTimeoutSeconds", "plugins", "pluginConfig"},
+    "v1alpha2": _COMMON | {"healthzBindAddress", "metricsBindAddress", "profiles", "extenders"},
+    "v1beta1": _COMMON | {"healthzBindAddress", "metricsBindAddress", "profiles", "extenders"},
+    "v1beta2": _COMMON | {"parallelism", "healthzBindAddress", "metricsBindAddress", "profiles", "extenders"},
+    "v1beta3": _COMMON | {"parallelism", "profiles", "extenders", "delayCacheUntilActive"},
+    "v1": _COMMON | {"parallelism", "profiles", "extenders", "delayCacheUntilActive"},
+}
+# Lock types by the release that removed them: endpoints/configmaps in 1.24 (#106852), the migration locks in
+# 1.28 (#117558).
+REMOVED_LOCKS = {"endpoints": (1, 24), "configmaps": (1, 24), "endpointsleases": (1, 28), "configmapsleases": (1, 28)}
+COMPONENT_USERS = {"kube-scheduler": "system:kube-scheduler",
+                   "kube-controller-manager": "system:kube-controller-manager"}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.rule}: {self.message}"
+
+
+class Linter:
+    def __init__(self, root: Path, shown: str, release: Release | None, now: dt.datetime | None = None) -> None:
+        self.root = root
+        self.shown = shown.rstrip("/")
+        self.release = release
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.findings: list[Finding] = []
+        self._path = ""
+
+    def add(self, rule: str, message: str) -> None:
+        assert rule in RULES, rule
+        self.findings.append(Finding(self._path, rule, message))
+
+    def files(self) -> Iterator[Path]:
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root)
+            if rel.parts and rel.parts[0] in SKIP_DIRS or not path.is_file() or path.is_symlink():
+                continue
+            if path.suffix in TEXT_SUFFIXES and path.stat().st_size <= MAX_BYTES:
+                yield path
+
+    def run(self) -> list[Finding]:
+        for path in self.files():
+            self._path = f"{self.shown}/{path.relative_to(self.root).as_posix()}"
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            self.check_spaces(text)
+            self.check_mode(path, text)
+            if path.suffix == ".json":
+                self.check_json(text)
+            elif path.suffix == ".service":
+                self.check_unit(text)
+            elif path.suffix == ".pem":
+                self.check_pem(path, text)
+            elif path.suffix in (".yaml", ".yml", ".kubeconfig"):
+                self.check_yaml(path, text)
+        return sorted(self.findings)
+
+    # --- every text file ---------------------------------------------------------------------------------------
+
+    def check_spaces(self, text: str) -> None:
+        for number, line in enumerate(text.splitlines(), 1):
+            for char, name in ODD_SPACES.items():
+                if char in line:
+                    self.add("non-ascii-space", f"line {number}: {name}; parsers do not treat it as a separator")
+                    return
+
+    def check_mode(self, path: Path, text: str) -> None:
+        secret = "PRIVATE KEY-----" in text or "client-key-data:" in text or re.search(
+            r"^kind:\s*EncryptionConfig(uration)?\s*$", text, re.MULTILINE) is not None
+        mode = path.stat().st_mode & 0o777
+        if secret and mode & 0o077:
+            self.add("key-mode", f"mode {mode:o} holds a secret; make it 600")
+
+    # --- JSON --------------------------------------------------------------------------------------------------
+
+    def check_json(self, text: str) -> None:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as err:
+            outside_strings = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+            comment = re.search(r"//|/\*|^\s*#", outside_strings, re.MULTILINE)
+            if comment:
+                line = outside_strings.count("\n", 0, comment.start()) + 1
+                self.add("json-comment", f"line {line}: JSON has no comments (cfssl: failed to unmarshal)")
+            else:
+                self.add("json-invalid", f"line {err.lineno}: {err.msg}")
+
+    # --- systemd units -----------------------------------------------------------------------------------------
+
+    def check_unit(self, text: str) -> None:
+        for number, line in enumerate(text.splitlines(), 1):
+            if re.search(r"\\[ \t]+$", line):
+                self.add("unit-backslash-space",
+                         f"line {number}: whitespace after `\\` ends the line; the next line is not continued")
+            key, _, value = line.partition("=")
+            if key.strip() == "Restart" and value.strip() not in RESTART_VALUES:
+                self.add("unit-restart", f"line {number}: Restart={value.strip()} is not one of "
+                         + ", ".join(sorted(RESTART_VALUES)))
+            if key.strip() in ("WantedBy", "RequiredBy"):
+                for target in value.split():
+                    if not UNIT_SUFFIX.search(target):
+                        self.add("unit-wantedby", f"line {number}: {key.strip()}={target} names no unit "
+                                 "(multi-user.target?)")
+        for lock in re.findall(r"--leader-elect-resource-lock=(\S+)", text):
+            self.check_lock(lock.strip("\\\"'"), "--leader-elect-resource-lock")
+
+    def check_lock(self, lock: str, where: str) -> None:
+        removed = REMOVED_LOCKS.get(lock)
+        if removed and self.release and self.release.minor_version >= removed:
+            self.add("lock-removed", f"{where}={lock}: removed in {removed[0]}.{removed[1]}, this is "
+                     f"{self.release}; use leases")
+
+    # --- certificates and keys ---------------------------------------------------------------------------------
+
+    def check_pem(self, path: Path, text: str) -> None:
+        has_cert = "-----BEGIN CERTIFICATE-----" in text
+        if path.name.endswith("-key.pem") and has_cert and "PRIVATE KEY-----" not in text:
+            self.add("key-is-certificate", "the key file holds a certificate, not a private key")
+            return
+        if has_cert:
+            for cert in load_certs(text.encode()):
+                self.check_cert(cert, "")
+
+    def check_cert(self, cert: x509.Certificate, where: str) -> None:
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            sans = None
+        if sans is not None:
+            for name in sans.get_values_for_type(x509.DNSName):
+                if not name or name.endswith("."):
+                    self.add("san-trailing-dot", f"{where}DNS SAN {name!r}: x509: cannot parse dnsName")
+        elif is_server(cert):
+            self.add("server-cert-no-san", f"{where}serverAuth certificate without SANs: clients reject it "
+                     "(legacy Common Name field)")
+        if cert.not_valid_after_utc < self.now:
+            self.add("cert-expired", f"{where}expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
+        elif cert.not_valid_before_utc > self.now:
+            self.add("cert-expired", f"{where}not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
+
+    # --- YAML: kubeconfigs and component configs ---------------------------------------------------------------
+
+    def check_yaml(self, path: Path, text: str) -> None:
+        try:
+            body = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return
+        if not isinstance(body, dict):
+            return
+        if body.get("kind") == "Config" and "users" in body:
+            self.check_kubeconfig(path, body)
+        elif body.get("kind") == "KubeSchedulerConfiguration":
+            self.check_scheduler_config(body)
+
+    def check_kubeconfig(self, path: Path, body: dict) -> None:
+        for user in body.get("users") or []:
+            name = user.get("name", "?")
+            data = (user.get("user") or {})
+            key = decode(data.get("client-key-data"))
+            if key is not None and b"-----BEGIN CERTIFICATE-----" in key and b"PRIVATE KEY-----" not in key:
+                self.add("key-is-certificate", f"user {name}: client-key-data is a certificate, not a private key "
+                         "(tls: found a certificate rather than a key)")
+            cert_pem = decode(data.get("client-certificate-data"))
+            for cert in load_certs(cert_pem or b""):
+                self.check_cert(cert, f"user {name}: ")
+                expected = COMPONENT_USERS.get(path.name.removesuffix(".kubeconfig"))
+                cn = common_name(cert)
+                if expected and cn != expected:
+                    self.add("kubeconfig-cn", f"user {name}: certificate CN {cn!r}; the built-in RBAC only "
+                             f"knows {expected!r}")
+
+    def check_scheduler_config(self, body: dict) -> None:
+        api = str(body.get("apiVersion", ""))
+        version = api.rsplit("/", 1)[-1]
+        known = SCHEDULER_FIELDS.get(version)
+        if known is not None:
+            for key in body:
+                if key not in known:
+                    self.add("config-unknown-field", f"{key}: {api} has no such field (strict decoder error: "
+                             "unknown field)")
+        connection = body.get("clientConnection") or {}
+        if not (isinstance(connection, dict) and connection.get("kubeconfig")):
+            self.add("config-without-kubeconfig", "clientConnection.kubeconfig is not set; with --config the "
+                     "--kubeconfig flag is ignored")
+        election = body.get("leaderElection") or {}
+        if isinstance(election, dict) and election.get("resourceLock"):
+            self.check_lock(str(election["resourceLock"]), "leaderElection.resourceLock")
+
+
+def decode(data: object) -> bytes | None:
+    if not isinstance(data, str):
+        return None
+    try:
+        return base64.b64decode(data, validate=False)
+    except ValueError:
+        return None
+
+
+def load_certs(pem: bytes) -> list[x509.Certificate]:
+    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", pem, re.DOTALL)
+    certs = []
+    for block in blocks:
+        try:
+            certs.append(x509.load_pem_x509_certificate(block))
+        except ValueError:
+            continue
+    return certs
+
+
+def is_server(cert: x509.Certificate) -> bool:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.SERVER_AUTH in usage
+
+
+def common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def release_of(root: Path) -> Release | None:
+    """The release recorded in environment.sh (written by the prerequisites component), if any."""
+    try:
+        text = (root / "environment.sh").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r"^KUBE_VERSION=['\"]?(v?[0-9.]+)", text, re.MULTILINE)
+    if not match:
+        return None
+    release = parse_release(match[1])
+    return release if isinstance(release, Release) else None
+
+
+def lint(root: Path, shown: str | None = None, cluster: Cluster | None = None) -> list[Finding]:
+    """Every finding under `root`, paths written as `shown` (default: `root` as given) joined with the file."""
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a directory (render the cluster first: invoke render --cluster NAME)")
+    release = cluster.release if cluster else release_of(root)
+    return Linter(root, shown if shown is not None else str(root), release).run()

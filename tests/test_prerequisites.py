@@ -1,0 +1,202 @@
+"""Prerequisites: environment.sh as bash reads it, the download/push commands as dry-run prints them, and the
+offline fetch step run for real on stand-in tarballs; the clock and swap checks against stand-in tools."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.components.prerequisites.chapter import swap_check, time_check
+from generator.model import load
+from tests.conftest import REPO, run_invoke
+
+NODES = [
+    {"name": "cp-a", "ip": "10.88.0.11", "roles": ["master", "etcd"]},
+    {"name": "cp-b", "ip": "10.88.0.12", "roles": ["master", "etcd"]},
+    {"name": "cp-c", "ip": "10.88.0.13", "roles": ["master"]},
+    {"name": "db-d", "ip": "10.88.0.14", "roles": ["etcd"]},
+]
+
+
+def write_cluster(tmp: Path, **changes: object) -> tuple[Path, dict]:
+    spec = {
+        "name": f"pre-{uuid.uuid4().hex[:8]}",
+        "kubernetes_version": "1.22.3",
+        "nodes": NODES,
+        "ssh": {"user": "ops", "port": 2222},
+        "paths": {"bin_dir": "/usr/local/kube/bin"},
+        "api_server": {"vip": "10.88.0.100", "port": 8443},
+        "components": {"etcd": {"version": "v3.4.30"}},
+    }
+    spec.update(changes)
+    path = tmp / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path, spec
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path):
+    path, spec = write_cluster(tmp_path)
+    yield path, spec
+    shutil.rmtree(REPO / "build" / spec["name"], ignore_errors=True)
+
+
+def sourced(env_file: Path, expression: str) -> str:
+    script = f'source "$1" && printf "%s\\n" {expression}'
+    return subprocess.run(["bash", "-c", script, "bash", str(env_file)], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def test_environment_sh_holds_the_cluster_file_values(cluster) -> None:
+    path, spec = cluster
+    run_invoke("render", "--cluster", str(path), "--component", "prerequisites")
+    env = REPO / "build" / spec["name"] / "environment.sh"
+    assert env.stat().st_mode & 0o777 == 0o644  # public: shown on the page
+    assert sourced(env, '"${NODE_NAMES[@]}"') == [n["name"] for n in NODES]
+    assert sourced(env, '"${NODE_IPS[@]}"') == [n["ip"] for n in NODES]
+    assert sourced(env, '"${MASTER_IPS[@]}"') == [n["ip"] for n in NODES if "master" in n["roles"]]
+    assert sourced(env, '"${ETCD_NAMES[@]}"') == [n["name"] for n in NODES if "etcd" in n["roles"]]
+    assert sourced(env, '"$VIP" "$KUBE_APISERVER" "$BIN_DIR" "$KUBE_VERSION" "$ETCD_VERSION" "$SSH_PORT"') == [
+        "10.88.0.100", "https://10.88.0.100:8443", "/usr/local/kube/bin", "v1.22.3", "v3.4.30", "2222"]
+    endpoints = sourced(env, '"$ETCD_ENDPOINTS"')[0].split(",")
+    assert endpoints == [f"https://{n['ip']}:2379" for n in NODES if "etcd" in n["roles"]]
+    # the step's own check, run for real
+    out = run_invoke("step", "--cluster", str(path), "--step", "prerequisites.environment").stdout
+    assert f"{len(NODES)} nodes: {' '.join(n['name'] for n in NODES)}" in out
+
+
+def dry_run(path: Path) -> str:
+    return run_invoke("deploy", "--cluster", str(path), "--chapter", "prerequisites", "--dry-run").stdout
+
+
+def blocks(out: str) -> dict[str, str]:
+    parts = re.split(r"^# ([a-z0-9.-]+(?: @ [a-z0-9-]+)?)\n", out, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_downloads_are_checked_and_pushed_to_the_right_nodes(cluster) -> None:
+    path, spec = cluster
+    got = blocks(dry_run(path))
+    fetch = got["prerequisites.kube-binaries"]
+    url = "https://dl.k8s.io/v1.22.3/kubernetes-server-linux-amd64.tar.gz"
+    assert f"curl -fL --create-dirs -o build/{spec['name']}/downloads/v1.22.3/kubernetes-server-linux-amd64.tar.gz " \
+           f"{url}" in fetch
+    assert f"{url}.sha256" in fetch and "| sha256sum -c" in fetch
+    etcd = got["prerequisites.etcd-binaries"]
+    assert "https://github.com/etcd-io/etcd/releases/download/v3.4.30/etcd-v3.4.30-linux-amd64.tar.gz" in etcd
+    assert "https://github.com/etcd-io/etcd/releases/download/v3.4.30/SHA256SUMS" in etcd
+    for node in NODES:
+        ssh = f"ssh -p 2222 ops@{node['ip']}"
+        kube = got.get(f"prerequisites.kube-install @ {node['name']}", "")
+        etcd_push = got.get(f"prerequisites.etcd-install @ {node['name']}", "")
+        assert ("master" in node["roles"]) == (ssh in kube)
+        assert ("etcd" in node["roles"]) == (ssh in etcd_push)
+        if kube:
+            assert "sudo tar -C /usr/local/kube/bin -xf -" in kube
+        # every node gets the clock and swap checks, on itself only
+        for check in ("time", "swap", "directories"):
+            block = got[f"prerequisites.{check} @ {node['name']}"]
+            assert ssh in block and not any(n["ip"] in block for n in NODES if n is not node)
+    assert not (REPO / "build" / spec["name"]).exists()  # a dry run touches nothing
+
+
+def test_releases_without_published_hashes_print_the_hash_instead(tmp_path: Path) -> None:
+    path, _ = write_cluster(tmp_path, kubernetes_version="1.16.15")
+    fetch = blocks(dry_run(path))["prerequisites.kube-binaries"]
+    assert "https://dl.k8s.io/v1.16.15/kubernetes-server-linux-amd64.tar.gz" in fetch
+    assert ".sha256" not in fetch and "sha256sum build/" in fetch
+
+
+def stand_in_tarball(path: Path, members: dict[str, str]) -> Path:
+    """A stand-in release tarball (no network here): executable scripts where the real binaries would be."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, output in members.items():
+            data = f"#!/bin/sh\necho '{output}'\n".encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+KUBE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+
+def test_offline_tarballs_are_unpacked_and_their_versions_checked(tmp_path: Path) -> None:
+    server = stand_in_tarball(tmp_path / "server.tar.gz",
+                              {f"kubernetes/server/bin/{b}": "Kubernetes v1.22.3" for b in KUBE})
+    etcd = stand_in_tarball(tmp_path / "etcd.tar.gz", {
+        f"etcd-v3.4.30-linux-amd64/{b}": "etcd Version: 3.4.30" for b in ("etcd", "etcdctl")})
+    path, spec = write_cluster(tmp_path, prerequisites={"server_tarball": str(server), "etcd_tarball": str(etcd)})
+    try:
+        plan = dry_run(path)
+        assert "curl" not in blocks(plan)["prerequisites.kube-binaries"]
+        out = run_invoke("step", "--cluster", str(path), "--step", "prerequisites.kube-binaries").stdout
+        assert hashlib.sha256(server.read_bytes()).hexdigest() in out
+        unpacked = REPO / "build" / spec["name"] / "downloads" / "v1.22.3" / "kubernetes" / "server" / "bin"
+        assert sorted(p.name for p in unpacked.iterdir()) == sorted(KUBE)
+        assert os.access(unpacked / "kube-scheduler", os.X_OK)
+        run_invoke("step", "--cluster", str(path), "--step", "prerequisites.etcd-binaries")
+        assert (REPO / "build" / spec["name"] / "downloads" / "etcd-v3.4.30" / "etcd-v3.4.30-linux-amd64"
+                / "etcdctl").exists()
+        # a tarball of another release is refused by the version check
+        stand_in_tarball(server, {f"kubernetes/server/bin/{b}": "Kubernetes v1.21.0" for b in KUBE})
+        failed = run_invoke("step", "--cluster", str(path), "--step", "prerequisites.kube-binaries", check=False)
+        assert failed.returncode == 1
+        assert "prerequisites.kube-binaries failed" in failed.stderr and "v1.21.0" in failed.stderr
+    finally:
+        shutil.rmtree(REPO / "build" / spec["name"], ignore_errors=True)
+
+
+def tools(tmp: Path, scripts: dict[str, str]) -> dict[str, str]:
+    """Stand-ins for the node's timedatectl/chronyc/ntpstat/swapon, first on PATH."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        script = bin_dir / name
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+
+def expect_of(path: Path, step: str) -> str:
+    from generator import catalog
+
+    chosen = catalog.find_step(load(str(path)), step)
+    command = chosen.per_node[0][1][0]
+    assert command.expect
+    return command.expect
+
+
+@pytest.mark.parametrize(("scripts", "synced"), [
+    ({"timedatectl": "echo yes", "chronyc": "exit 1", "ntpstat": "exit 1"}, True),
+    ({"timedatectl": "echo no", "chronyc": "printf 'Leap status     : Normal\\n'", "ntpstat": "exit 1"}, True),
+    ({"timedatectl": "exit 1", "chronyc": "exit 1", "ntpstat": "exit 0"}, True),
+    ({"timedatectl": "echo no", "chronyc": "printf 'Leap status     : Not synchronised\\n'", "ntpstat": "exit 2"},
+     False),
+])
+def test_the_clock_check_tells_synchronised_from_not(tmp_path: Path, scripts: dict[str, str], synced: bool) -> None:
+    path, _ = write_cluster(tmp_path)
+    out = subprocess.run(["bash", "-c", time_check()], env=tools(tmp_path, scripts), capture_output=True,
+                         text=True).stdout
+    assert bool(re.search(expect_of(path, "prerequisites.time"), out, re.MULTILINE)) is synced, out
+
+
+@pytest.mark.parametrize(("swapon", "off"), [
+    ("exit 0", True),
+    ("echo '/swap.img file 2G 0B -2'", False),
+])
+def test_the_swap_check_tells_off_from_on(tmp_path: Path, swapon: str, off: bool) -> None:
+    path, _ = write_cluster(tmp_path)
+    out = subprocess.run(["bash", "-c", swap_check()], env=tools(tmp_path, {"swapon": swapon}),
+                         capture_output=True, text=True).stdout
+    assert bool(re.search(expect_of(path, "prerequisites.swap"), out, re.MULTILINE)) is off, out
