@@ -183,8 +183,9 @@ def install_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             on(cluster, node, f"{s}apt-get update -qq && {s}apt-get install -y -qq haproxy keepalived"),
-            on(cluster, node, "haproxy -v", expect=r"HAProxy version [2-9]\."),
-            on(cluster, node, "keepalived --version", expect=r"Keepalived v[2-9]\."),
+            # sudo: both live in /usr/sbin, which is not on an ordinary user's PATH on Debian.
+            on(cluster, node, f"{s}haproxy -v", expect=r"HAProxy version [2-9]\."),
+            on(cluster, node, f"{s}keepalived --version", expect=r"Keepalived v[2-9]\."),
         ]),
     )
 
