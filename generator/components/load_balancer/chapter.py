@@ -159,13 +159,15 @@ def install_step(cluster: Cluster) -> Step:
         title=Text(zh="安装 haproxy 与 keepalived", en="Install haproxy and keepalived"),
         explain=Text(
             zh=(
-                "在每台 master 上从发行版仓库安装两个软件包，然后打印版本：配置按 haproxy 2.x 与 keepalived 2.x "
+                "在每台 master 上从发行版仓库安装两个软件包（`dpkg -s` 显示已安装时跳过，离线节点可预先装好），"
+                "然后打印版本：配置按 haproxy 2.x 与 keepalived 2.x "
                 "编写（用 Debian 12 的 haproxy 2.6、keepalived 2.2.7 验证过）。这里的命令针对 Debian/Ubuntu；"
                 f"RHEL/Rocky/CentOS 上换成 `{s}dnf install -y haproxy keepalived`（旧系统用 yum），"
                 "版本要求相同。先安装再分发配置：软件包会带一份默认配置，之后被我们的文件覆盖。"
             ),
             en=(
-                "Install both packages from the distribution on every master, then print their versions: the "
+                "Install both packages from the distribution on every master (skipped when `dpkg -s` shows them "
+                "installed, so offline nodes can have them preinstalled), then print their versions: the "
                 "configuration is written for haproxy 2.x and keepalived 2.x (checked with Debian 12's haproxy 2.6 "
                 "and keepalived 2.2.7). The commands are for Debian/Ubuntu; on RHEL/Rocky/CentOS use "
                 f"`{s}dnf install -y haproxy keepalived` (yum on older releases) with the same version "
@@ -182,7 +184,8 @@ def install_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each_master(cluster, lambda node: [
-            on(cluster, node, f"{s}apt-get update -qq && {s}apt-get install -y -qq haproxy keepalived"),
+            on(cluster, node, "dpkg -s haproxy keepalived >/dev/null 2>&1 || "
+                              f"{{ {s}apt-get update -qq && {s}apt-get install -y -qq haproxy keepalived; }}"),
             # sudo: both live in /usr/sbin, which is not on an ordinary user's PATH on Debian.
             on(cluster, node, f"{s}haproxy -v", expect=r"HAProxy version [2-9]\."),
             on(cluster, node, f"{s}keepalived --version", expect=r"Keepalived v[2-9]\."),
