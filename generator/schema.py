@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -44,8 +45,16 @@ def join(path: str, part: str | int) -> str:
     return f"{path}.{part}" if path else part
 
 
+def optional(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
 def build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
-    """Build `cls` from `data`; append a Problem for each mismatch and return None for bad parts."""
+    """Build `cls` from `data`; append a Problem for each mismatch and return None for bad parts.
+
+    Unknown keys are reported but do not stop the build: an object is returned whenever every field
+    has a value of its declared type, so later checks can still look at it.
+    """
     if not isinstance(data, dict):
         problems.append(Problem(path, data, f"expected a mapping of {cls.__name__} fields"))
         return None
@@ -54,14 +63,16 @@ def build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            problems.append(Problem(join(path, str(key)), data[key], f"unknown field; known fields: {known}"))
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(Problem(join(path, str(key)), data[key], f"unknown field; {hint}known fields: {known}"))
     values: dict[str, Any] = {}
     failed = False
     for key, f in fields.items():
         sub = join(path, key)
         if key in data:
             value = convert(hints[f.name], data[key], sub, problems)
-            failed |= value is None and data[key] is not None
+            failed |= value is None and (data[key] is not None or not optional(hints[f.name]))
             values[f.name] = value
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             problems.append(Problem(sub, MISSING, "required field"))
@@ -84,7 +95,7 @@ def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
             problems.append(Problem(path, value, "expected a list"))
             return None
         items = [convert(item, v, join(path, i), problems) for i, v in enumerate(value)]
-        return tuple(items)
+        return None if any(v is None for v in items) else tuple(items)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, path, problems)
     if hint is bool:
