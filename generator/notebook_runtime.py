@@ -14,7 +14,7 @@ class StepRunner:
         self.waiting_for = start_at
 
     def argv(self, step_id: str) -> list[str]:
-        argv = [sys.executable, "-m", "invoke", "step", "--cluster", self.cluster, "--step", step_id]
+        argv = [sys.executable, "-m", "invoke", "step", "--cluster", self.cluster, "--step", step_id, "--missing-ok"]
         if self.dry_run:
             argv.append("--dry-run")
         if self.nodes:

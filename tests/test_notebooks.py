@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import papermill
+import yaml
 
 from tests.conftest import REPO, run_invoke
 
@@ -56,16 +57,29 @@ def test_papermill_dry_run_prints_the_same_commands_as_deploy(tmp_path: Path) ->
 
 
 def test_a_failing_step_fails_the_notebook(tmp_path: Path) -> None:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell('step("kube-scheduler.no-such-step")'))
-    broken = tmp_path / "broken.ipynb"
-    nbformat.write(nb, broken)
     try:
         papermill.execute_notebook(
-            str(broken), str(tmp_path / "out.ipynb"), parameters={"cluster": "example", "dry_run": True},
+            str(NOTEBOOK), str(tmp_path / "out.ipynb"),
+            parameters={"cluster": str(tmp_path / "missing-cluster.yaml"), "dry_run": True},
             cwd=str(REPO), kernel_name="python3", progress_bar=False, shutdown_kernel="immediate",
         )
     except papermill.PapermillExecutionError as err:
-        assert "no-such-step" in str(err)
+        assert "kube-scheduler.cert" in str(err)
     else:
         raise AssertionError("a failing step did not stop the notebook")
+    output = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in output.cells for o in c.get("outputs", []))
+    assert "missing-cluster.yaml" in printed and "cannot read the cluster file" in printed
+
+
+def test_a_step_another_cluster_lacks_is_reported_not_failed(tmp_path: Path) -> None:
+    spec = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())
+    spec.update(name="external-lb", load_balancer={"kind": "external"},
+                api_server={"external_address": "lb.example.internal", "port": 6443})
+    path = tmp_path / "external-lb.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = run_invoke("step", "--cluster", str(path), "--step", "load-balancer.install", "--dry-run",
+                      "--missing-ok")
+    assert "not part of the external-lb runbook" in proc.stdout
+    strict = run_invoke("step", "--cluster", str(path), "--step", "load-balancer.install", "--dry-run", check=False)
+    assert strict.returncode == 1 and "no step 'load-balancer.install'" in strict.stderr
