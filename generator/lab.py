@@ -8,9 +8,10 @@ Each node of the cluster file becomes
 - a PID, UTS and mount namespace (`unshare`) whose PID 1 is the node's own sshd (own host key, the
   lab key authorised, listening on the node's IP only), so `ps`/`killall` see only that node;
 - private filesystems: overlays on /etc, /opt, /usr/local and /var/lib whose writable layers live
-  under build/<cluster>/nodes-root/<node>/upper/ (inspect them from the workstation), bind mounts for
-  /root and /var/log, and fresh tmpfs on /run and /tmp (the systemctl stand-in keeps its state in
-  /run, pid files live there: shared, nodes would collide);
+  under build/<cluster>/nodes-root/<node>/upper/ (inspect them from the workstation), bind mounts of
+  nodes-root/<node>/root and /var/log, and fresh tmpfs on /run, /tmp and /dev/shm (the systemctl
+  stand-in keeps its state in /run, pid files live there: shared, nodes would collide). The node's
+  sshd_config, host key and root's authorized_keys are the node's own files in those layers;
 - `systemctl`/`journalctl` replaced, inside the node only, by the standalone scripts of
   docker-systemctl-replacement (a stand-in for systemd, which is not PID 1 on these machines).
 
@@ -94,7 +95,7 @@ class Lab:
     known_hosts: Path | None
     ssh_dir: Path
     state_file: Path
-    bin_dir: Path
+    nodes_base: Path
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -108,6 +109,10 @@ def option(cluster: Cluster, key: str) -> str | None:
         if name.strip().lower() == key.lower():
             return value.strip()
     return None
+
+
+def under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r + "/") for r in roots)
 
 
 def repo_path(value: str) -> Path:
@@ -140,8 +145,12 @@ def lab(cluster: Cluster) -> Lab:
                        "(lab-up creates that key and authorises it on every node)")
     known = option(cluster, "UserKnownHostsFile")
     root = build_dir(cluster)
+    nodes_base = root / "nodes-root"
+    if under(str(root), OVERLAY_ROOTS):
+        # An overlay's writable layer may not lie inside the directory it covers.
+        nodes_base = Path("/var/tmp/runbook-lab") / cluster.name / "nodes-root"
     nodes = tuple(
-        LabNode(node, f"{cluster.name}-{node.name}", f"lb{tag}v{i}", root / "nodes-root" / node.name)
+        LabNode(node, f"{cluster.name}-{node.name}", f"lb{tag}v{i}", nodes_base / node.name)
         for i, node in enumerate(cluster.spec.nodes)
     )
     key = repo_path(identity)
@@ -149,7 +158,7 @@ def lab(cluster: Cluster) -> Lab:
         cluster=cluster, dir=root, bridge=f"lb{tag}", bridge_address=f"{bridge_ip}/{PREFIX_LEN}",
         interface=cluster.spec.load_balancer.interface, nodes=nodes, key=key,
         known_hosts=repo_path(known) if known and known != "/dev/null" else None,
-        ssh_dir=root / "ssh", state_file=root / "lab-state.json", bin_dir=root / "lab-bin",
+        ssh_dir=root / "ssh", state_file=root / "lab-state.json", nodes_base=nodes_base,
     )
 
 
@@ -241,19 +250,18 @@ def preflight(the_lab: Lab) -> None:
         missing.append(SSHD + " (Debian package openssh-server)")
     if missing:
         raise LabError(f"missing tools: {', '.join(missing)} (run `bash .ci/system-packages` as root)")
-    repo = str(REPO)
-    for root in PRIVATE_ROOTS:
-        if repo == root or repo.startswith(root + "/"):
-            raise LabError(f"the repository ({repo}) must not be under {root}: lab nodes get their own {root}")
-    if re.search(r"[\s,:]", str(the_lab.dir)):
-        raise LabError(f"the build directory {the_lab.dir} must not contain spaces, ',' or ':' (overlay options)")
+    if under(str(the_lab.nodes_base), ("/run",)):
+        raise LabError(f"the lab keeps node disks in {the_lab.nodes_base}; it must not be under /run, "
+                       "which every node replaces with an empty tmpfs before anything else")
+    if re.search(r"[\s,:]", str(the_lab.nodes_base)):
+        raise LabError(f"{the_lab.nodes_base} must not contain spaces, ',' or ':' (overlay mount options)")
     spec = the_lab.cluster.spec
     dirs = {f"paths.{k}": getattr(spec.paths, k) for k in
             ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir")}
     if spec.components.etcd.bin_dir:
         dirs["components.etcd.bin_dir"] = spec.components.etcd.bin_dir
     for where, value in dirs.items():
-        if not any(value == r or value.startswith(r + "/") for r in PRIVATE_ROOTS):
+        if not under(value, PRIVATE_ROOTS):
             raise LabError(f"{where} = {value}: lab nodes keep files private only under "
                            f"{', '.join(PRIVATE_ROOTS)}; choose a path there for the lab")
     for lab_node in the_lab.nodes:
@@ -289,31 +297,25 @@ def check_subnet_free(the_lab: Lab) -> None:
 # ---------------------------------------------------------------- files the lab makes
 
 
-def ensure_keys(the_lab: Lab, state: dict) -> None:
-    the_lab.ssh_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(the_lab.ssh_dir, 0o700)
+def ensure_client_key(the_lab: Lab, state: dict) -> None:
+    """The workstation's key for the lab (ssh option IdentityFile); every node authorises it for root."""
     if not the_lab.key.exists():
         the_lab.key.parent.mkdir(parents=True, exist_ok=True)
+        if the_lab.key.parent == the_lab.ssh_dir:
+            os.chmod(the_lab.ssh_dir, 0o700)
+            remember(state, the_lab.ssh_dir)
         sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{the_lab.cluster.name}",
             "-f", str(the_lab.key)])
         remember(state, the_lab.key)
         remember(state, Path(f"{the_lab.key}.pub"))
     if not Path(f"{the_lab.key}.pub").exists():
-        pub = sh(["ssh-keygen", "-y", "-f", str(the_lab.key)]).stdout
-        write_file(Path(f"{the_lab.key}.pub"), pub)
+        write_file(Path(f"{the_lab.key}.pub"), sh(["ssh-keygen", "-y", "-f", str(the_lab.key)]).stdout)
         remember(state, Path(f"{the_lab.key}.pub"))
-    for lab_node in the_lab.nodes:
-        host_key = host_key_path(the_lab, lab_node)
-        if not host_key.exists():
-            host_key.parent.mkdir(parents=True, exist_ok=True)
-            sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{lab_node.name}-host",
-                "-f", str(host_key)])
-    remember(state, the_lab.ssh_dir)
-    write_known_hosts(the_lab, state)
 
 
-def host_key_path(the_lab: Lab, lab_node: LabNode) -> Path:
-    return the_lab.ssh_dir / "host-keys" / lab_node.name / "ssh_host_ed25519_key"
+def host_key_path(lab_node: LabNode) -> Path:
+    """The node's own host key: /etc/ssh/ssh_host_ed25519_key on the node (its /etc overlay)."""
+    return upper_path(lab_node, "/etc/ssh/ssh_host_ed25519_key")
 
 
 def known_host(the_lab: Lab, ip: str) -> str:
@@ -339,19 +341,18 @@ def write_known_hosts(the_lab: Lab, state: dict) -> None:
         remember(state, the_lab.known_hosts)
     lines = without_lab_lines(the_lab, existing)
     for lab_node in the_lab.nodes:
-        pub = Path(f"{host_key_path(the_lab, lab_node)}.pub").read_text().split()
+        pub = Path(f"{host_key_path(lab_node)}.pub").read_text().split()
         lines.append(f"{known_host(the_lab, lab_node.node.ip)} {pub[0]} {pub[1]}")
     the_lab.known_hosts.parent.mkdir(parents=True, exist_ok=True)
     write_file(the_lab.known_hosts, "\n".join(lines) + "\n", 0o644)
 
 
-def sshd_config(the_lab: Lab, lab_node: LabNode) -> Path:
-    port = the_lab.cluster.spec.ssh.port
-    text = f"""\
-# sshd of lab node {lab_node.name} (written by `invoke lab-up`)
-Port {port}
+def sshd_config(the_lab: Lab, lab_node: LabNode) -> str:
+    return f"""\
+# sshd of lab node {lab_node.name} (written by `invoke lab-up`): listens on the node's IP only.
+Port {the_lab.cluster.spec.ssh.port}
 ListenAddress {lab_node.node.ip}
-HostKey {host_key_path(the_lab, lab_node)}
+HostKey /etc/ssh/ssh_host_ed25519_key
 PidFile /run/sshd.pid
 UsePAM no
 StrictModes no
@@ -359,48 +360,53 @@ PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-AuthorizedKeysFile {the_lab.key}.pub
+AuthorizedKeysFile .ssh/authorized_keys
 Subsystem sftp internal-sftp
 AcceptEnv LANG LC_*
 MaxStartups 100:30:200
 MaxSessions 100
 """
-    path = the_lab.ssh_dir / f"sshd-{lab_node.name}.conf"
-    write_file(path, text)
-    return path
 
 
-def standin_scripts(the_lab: Lab) -> dict[str, Path]:
-    """Executable copies of docker-systemctl-replacement's standalone scripts (site-packages/systemctl2/)."""
+def standin_sources() -> dict[str, Path]:
+    """docker-systemctl-replacement's standalone scripts (site-packages/systemctl2/*3.py)."""
     spec = importlib.util.find_spec("systemctl2")
     if spec is None or not spec.submodule_search_locations:
         raise LabError("docker-systemctl-replacement is not installed in this Python (pip install -e .)")
     package = Path(next(iter(spec.submodule_search_locations)))
-    the_lab.bin_dir.mkdir(parents=True, exist_ok=True)
     result = {}
     for name, script in STANDINS.items():
         source = package / script
         if not source.exists():
             raise LabError(f"{source} is missing: docker-systemctl-replacement changed its layout")
-        target = the_lab.bin_dir / name
-        write_file(target, source.read_text(), 0o755)
-        result[name] = target
+        result[name] = source
     return result
 
 
-def prepare_node_root(the_lab: Lab, lab_node: LabNode) -> None:
+def prepare_node_root(the_lab: Lab, lab_node: LabNode, standins: dict[str, Path]) -> None:
+    """The node's disk, written while the node is down: overlay layers, /root, /var/log, sshd, stand-ins."""
     for root in OVERLAY_ROOTS:
         (lab_node.root / "upper" / root.lstrip("/")).mkdir(parents=True, exist_ok=True)
         (lab_node.root / "work" / root.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for root in BIND_ROOTS:
         (lab_node.root / root.lstrip("/")).mkdir(parents=True, exist_ok=True)
     os.chmod(lab_node.root / "root", 0o700)
-    drop_in = Path(the_lab.cluster.spec.paths.systemd_dir) / "keepalived.service.d" / "10-lab-type-simple.conf"
-    write_file(upper_path(lab_node, str(drop_in)), KEEPALIVED_DROP_IN)
+    host_key = host_key_path(lab_node)
+    if not host_key.exists():
+        host_key.parent.mkdir(parents=True, exist_ok=True)
+        sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{lab_node.name}", "-f", str(host_key)])
+    write_file(upper_path(lab_node, "/etc/ssh/sshd_config"), sshd_config(the_lab, lab_node))
+    ssh_dir = upper_path(lab_node, "/root/.ssh")
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    write_file(ssh_dir / "authorized_keys", Path(f"{the_lab.key}.pub").read_text(), 0o600)
+    for name, source in standins.items():
+        write_file(lab_node.root / "standin" / name, source.read_text(), 0o755)
+    drop_in = f"{the_lab.cluster.spec.paths.systemd_dir}/keepalived.service.d/10-lab-type-simple.conf"
+    write_file(upper_path(lab_node, drop_in), KEEPALIVED_DROP_IN)
 
 
 def upper_path(lab_node: LabNode, absolute: str) -> Path:
-    """Where a file the node sees at `absolute` is stored on the workstation (overlay roots only)."""
+    """Where a file the node sees at `absolute` is stored on the workstation (/run, /tmp: nowhere)."""
     for root in OVERLAY_ROOTS:
         if absolute == root or absolute.startswith(root + "/"):
             return lab_node.root / "upper" / absolute.lstrip("/")
@@ -410,33 +416,41 @@ def upper_path(lab_node: LabNode, absolute: str) -> Path:
     raise LabError(f"{absolute} is not kept on the workstation (tmpfs or shared with the machine)")
 
 
-def node_script(the_lab: Lab, lab_node: LabNode, config: Path, standins: dict[str, Path]) -> str:
-    """What runs as PID 1 of the node's namespaces before it becomes the node's sshd."""
+def node_script(lab_node: LabNode) -> str:
+    """What runs as PID 1 of the node's namespaces before it becomes the node's sshd.
+
+    The node's directory is first bound at /run/lab-node (a private tmpfs), so the later mounts find
+    their sources even when the repository lies under /root, /tmp or /var/log; it is unmounted before
+    sshd starts, so the node does not see its own layers.
+    """
     q = shlex.quote
-    lines = ["set -eu"]
-    for root in OVERLAY_ROOTS:
-        upper = lab_node.root / "upper" / root.lstrip("/")
-        work = lab_node.root / "work" / root.lstrip("/")
-        lines.append(f"mount -t overlay lab-{q(lab_node.name)} "
-                     f"-o {q(f'lowerdir={root},upperdir={upper},workdir={work}')} {root}")
-    for root in BIND_ROOTS:
-        lines.append(f"mount --bind {q(str(lab_node.root / root.lstrip('/')))} {root}")
-    lines += [
+    holder = "/run/lab-node"
+    lines = [
+        "set -eu",
         "mount -t tmpfs -o mode=0755,nosuid,nodev lab-run /run",
-        "mkdir -p -m 0755 /run/sshd /run/lock",
+        f"mkdir -p -m 0755 {holder} /run/sshd /run/lock",
+        f"mount --bind {q(str(lab_node.root))} {holder}",
+    ]
+    for root in OVERLAY_ROOTS:
+        options = f"lowerdir={root},upperdir={holder}/upper{root},workdir={holder}/work{root}"
+        lines.append(f"mount -t overlay lab-{q(lab_node.name)} -o {options} {root}")
+    lines += [f"mount --bind {holder}{root} {root}" for root in BIND_ROOTS]
+    lines += [
         "mount -t tmpfs -o mode=1777,nosuid,nodev lab-tmp /tmp",
         "mount -t tmpfs -o mode=1777,nosuid,nodev lab-shm /dev/shm",
+    ]
+    for name in STANDINS:
+        for target in (f"/usr/bin/{name}", f"/bin/{name}"):
+            lines.append(f"if [ -e {target} ] && ! [ {target} -ef {holder}/standin/{name} ]; then "
+                         f"mount --bind {holder}/standin/{name} {target}; fi")
+    lines += [
+        f"umount {holder}",
+        f"rmdir {holder}",
         # What a booting Debian does for /run (e.g. /run/haproxy from haproxy's tmpfiles.d entry).
         "if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create --prefix=/run || true; fi",
-    ]
-    for name, script in standins.items():
-        for target in (f"/usr/bin/{name}", f"/bin/{name}"):
-            lines.append(f"if [ -e {target} ] && ! [ {target} -ef {q(str(script))} ]; then "
-                         f"mount --bind {q(str(script))} {target}; fi")
-    lines += [
         f"hostname {q(lab_node.name)}",
         f"echo {q(lab_node.name)} > /etc/hostname",
-        f"exec {SSHD} -D -e -f {q(str(config))}",
+        f"exec {SSHD} -D -e -f /etc/ssh/sshd_config",
     ]
     return "\n".join(lines)
 
@@ -596,13 +610,11 @@ def node_running(state: dict, lab_node: LabNode) -> bool:
 
 
 def start_node(the_lab: Lab, lab_node: LabNode, standins: dict[str, Path], state: dict) -> subprocess.Popen[bytes]:
-    config = sshd_config(the_lab, lab_node)
-    prepare_node_root(the_lab, lab_node)
-    script = node_script(the_lab, lab_node, config, standins)
+    prepare_node_root(the_lab, lab_node, standins)
     log = (lab_node.root / "sshd.log").open("ab")
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab_node.netns, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
-         "--mount-proc", "--propagation", "private", "sh", "-c", script],
+         "--mount-proc", "--propagation", "private", "sh", "-c", node_script(lab_node)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
     )
     log.close()
@@ -639,7 +651,7 @@ def wait_started(the_lab: Lab, started: dict[str, subprocess.Popen[bytes]], stat
                 del pending[name]
         if pending and time.monotonic() > deadline:
             raise LabError(f"sshd did not listen within {START_TIMEOUT:.0f} s on: {', '.join(pending)} "
-                           f"(see {the_lab.dir}/nodes-root/<node>/sshd.log; `invoke lab-down` cleans up)")
+                           f"(see {the_lab.nodes_base}/<node>/sshd.log; `invoke lab-down` cleans up)")
         if pending:
             time.sleep(0.05)
 
@@ -675,9 +687,8 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     state.update({"cluster": cluster.name, "bridge": the_lab.bridge, "bridge_address": the_lab.bridge_address})
     the_lab.dir.mkdir(parents=True, exist_ok=True)
     save_state(the_lab, state)
-    ensure_keys(the_lab, state)
-    standins = standin_scripts(the_lab)
-    remember(state, the_lab.bin_dir)
+    ensure_client_key(the_lab, state)
+    standins = standin_sources()
     etcd_tarball(the_lab, state, say)
     server_tarball(the_lab, kube_bin_dir, state, say)
     save_state(the_lab, state)
@@ -690,6 +701,7 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
                 continue
             remember(state, lab_node.root)
             started[lab_node.name] = start_node(the_lab, lab_node, standins, state)
+        write_known_hosts(the_lab, state)
         wait_started(the_lab, started, state)
     finally:
         save_state(the_lab, state)
@@ -745,8 +757,12 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
         write_file(the_lab.known_hosts, "\n".join(kept) + "\n" if kept else "", 0o644)
     for made in sorted(state.get("made", []), key=len, reverse=True):
         remove(the_lab, Path(made))
-    for path in (the_lab.dir / "nodes-root", the_lab.bin_dir, the_lab.ssh_dir, the_lab.state_file):
+    for path in (the_lab.nodes_base, the_lab.state_file):
         remove(the_lab, path)
+    if the_lab.nodes_base.parent != the_lab.dir:  # /var/tmp/runbook-lab/<cluster>: remove when empty
+        for directory in (the_lab.nodes_base.parent, the_lab.nodes_base.parent.parent):
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
     if the_lab.dir.is_dir() and not any(the_lab.dir.iterdir()):
         the_lab.dir.rmdir()
     if not veths_gone:
@@ -758,9 +774,10 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
 def lab_mounts(the_lab: Lab) -> list[str]:
     """Mount points on this machine under the lab's directory (there should be none: mounts are private)."""
     found = []
+    roots = (str(the_lab.dir), str(the_lab.nodes_base))
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         point = line.split()[4].replace("\\040", " ")
-        if point == str(the_lab.dir) or point.startswith(f"{the_lab.dir}/"):
+        if under(point, roots):
             found.append(point)
     return found
 

@@ -117,7 +117,7 @@ def test_node_directories_are_private(labtest):
     for f in files:
         assert not Path(f).exists(), f"{f} written on {first.name} is visible on the workstation"
     # What a node writes under /etc lands in its overlay's upper layer, where it can be inspected.
-    inspected = REPO / "build" / NAME / "nodes-root" / first.name / "upper" / paths.config_dir.lstrip("/") / token
+    inspected = lab.upper_path(lab.lab(cluster).nodes[0], f"{paths.config_dir}/{token}")
     assert inspected.read_text().strip() == first.name
 
 
@@ -249,7 +249,7 @@ def test_lab_down_removes_everything(labtest):
     mounts = Path("/proc/mounts").read_text()
     assert f"build/{NAME}" not in mounts
     assert not any(n.netns in mounts for n in the_lab.nodes)
-    assert not (REPO / "build" / NAME / "nodes-root").exists()
+    assert not the_lab.nodes_base.exists()
     assert not the_lab.state_file.exists()
     assert invoke("lab-down", "--cluster", str(path)).returncode == 0, "a second lab-down is harmless"
     status = invoke("lab-status", "--cluster", str(path))
