@@ -129,9 +129,9 @@ def topology_svg(cluster: Cluster) -> str:
 
     mid = width // 2
     box(mid - 110, 10, 220, 44, ["workstation", "kubectl · ssh · invoke"], "#e8f0fe")
-    lb = cluster.spec.load_balancer.kind
-    box(mid - 130, 90, 260, 44, [f"API {cluster.api_host}:{cluster.spec.api_server.port}",
-                                 "keepalived VIP" if lb == "haproxy-keepalived" else "external LB"], "#fff4e5")
+    lb = cluster.spec.load_balancer.kind if cluster.load_balanced else "none"
+    kinds = {"haproxy-keepalived": "keepalived VIP", "external": "external LB", "none": "no load balancer"}
+    box(mid - 130, 90, 260, 44, [f"API {cluster.api_endpoint.removeprefix('https://')}", kinds[lb]], "#fff4e5")
     boxes.append(f'<line x1="{mid}" y1="54" x2="{mid}" y2="90" stroke="#555"/>')
     for i, node in enumerate(masters):
         x = 20 + i * 220

@@ -304,10 +304,6 @@ def unique_cluster() -> Any:
     shutil.rmtree(REPO / "build" / name, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the model accepts it (one master, no VIP: the endpoint is that master's kube-apiserver), but the "
-    "load_balancer component still renders haproxy/keepalived without a VIP: its enabled() must also require "
-    "cluster.load_balanced. Remove this marker when that is fixed."))
 def test_smallest_valid_file_is_accepted(tmp_path: Path, unique_cluster: str) -> None:
     source = tmp_path / "smallest.yaml"
     source.write_text(f'name: {unique_cluster}\nkubernetes_version: "1.30"\n'
@@ -322,6 +318,9 @@ def test_smallest_valid_file_is_accepted(tmp_path: Path, unique_cluster: str) ->
     # one master and no VIP: the scheduler talks to that master's own kube-apiserver
     kubeconfigs = [p.read_text() for p in built.rglob("kube-scheduler.kubeconfig")]
     assert kubeconfigs and all("server: https://10.0.0.5:6443" in k for k in kubeconfigs)
+    assert not list(built.rglob("haproxy.cfg")) and not list(built.rglob("keepalived.conf"))
+    dry = run_invoke("deploy", "--cluster", str(source), "--chapter", "load-balancer", "--dry-run").stdout
+    assert "haproxy" not in dry and "keepalived" not in dry
 
 
 def test_valid_file_given_by_a_path(tmp_path: Path, unique_cluster: str) -> None:

@@ -44,6 +44,8 @@ FAILOVER_WAIT = 30  # seconds; detection takes about 2 × 2 s (track script) plu
 
 
 def chapter(cluster: Cluster) -> Chapter:
+    if not cluster.load_balanced:
+        return single_master_chapter(cluster)
     if not enabled(cluster):
         return external_chapter(cluster)
     api = cluster.spec.api_server
@@ -83,6 +85,34 @@ def chapter(cluster: Cluster) -> Chapter:
             through_vip_step(cluster),
             failover_step(cluster),
         ),
+    )
+
+
+def single_master_chapter(cluster: Cluster) -> Chapter:
+    """One master and no VIP: nothing to balance; clients use that master's kube-apiserver directly."""
+    explain = Step(
+        id=f"{ID}.none",
+        title=Text(zh="单 master：不需要负载均衡", en="One master: no load balancer"),
+        explain=Text(
+            zh=(
+                f"本集群只有一台 master 且没有配置 VIP，客户端直接访问 `{cluster.api_endpoint}`，所以本章不生成"
+                "haproxy 与 keepalived 配置。这样的集群没有高可用：master 宕机时 API 不可用。要高可用，请再加两台"
+                "master，并在集群文件里写上 `api_server.vip`。"
+            ),
+            en=(
+                f"This cluster has one master and no VIP: clients talk to `{cluster.api_endpoint}` directly, so "
+                "this chapter renders no haproxy or keepalived configuration. Such a cluster is not highly "
+                "available: when the master is down, so is the API. For HA, add two masters and set "
+                "`api_server.vip` in the cluster file."
+            ),
+        ),
+    )
+    return Chapter(
+        id=ID,
+        number=3,
+        title=Text(zh="负载均衡（未使用）", en="Load balancer (not used)"),
+        intro=Text(zh="单 master 集群不需要负载均衡。", en="A single-master cluster needs no load balancer."),
+        steps=(explain,),
     )
 
 

@@ -31,7 +31,8 @@ TRACK_SCRIPT = "check_haproxy"
 
 
 def enabled(cluster: Cluster) -> bool:
-    return cluster.spec.load_balancer.kind == "haproxy-keepalived"
+    """haproxy and keepalived are rendered only for a VIP: not for an external LB nor a lone master."""
+    return cluster.spec.load_balancer.kind == "haproxy-keepalived" and cluster.load_balanced
 
 
 def priorities(cluster: Cluster) -> list[tuple[Node, int]]:
