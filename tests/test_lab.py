@@ -24,7 +24,7 @@ from generator import lab
 from generator.model import REPO, load
 from generator.steps import ssh_prefix
 
-pytestmark = pytest.mark.skipif(
+needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the lab needs root (network namespaces, veths, mounts); CI runs as root"
 )
 
@@ -48,11 +48,8 @@ def state_pids(state: dict) -> list[tuple[int, int]]:
     return [(e[f"{k}_pid"], e[f"{k}_start"]) for e in state["nodes"].values() for k in ("init", "unshare")]
 
 
-@pytest.fixture(scope="module")
-def labtest(tmp_path_factory):
-    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "etcd", "etcdctl"):
-        assert shutil.which(tool), f"{tool} missing: run `bash .ci/system-packages`"
-    assert Path("/usr/sbin/sshd").exists(), "openssh-server missing: run `bash .ci/system-packages`"
+def lab_cluster_file(directory: Path, **prerequisites: str) -> Path:
+    """clusters/lab.yaml renamed to labtest, on its own subnet, with its paths under build/labtest/."""
     data = yaml.safe_load((REPO / "clusters" / "lab.yaml").read_text())
     data["name"] = NAME
     for i, node in enumerate(data["nodes"]):
@@ -61,8 +58,52 @@ def labtest(tmp_path_factory):
     data["ssh"]["options"] = [o.replace("build/lab/", f"build/{NAME}/") for o in data["ssh"]["options"]]
     for key in ("etcd_tarball", "server_tarball"):
         data["prerequisites"][key] = data["prerequisites"][key].replace("build/lab/", f"build/{NAME}/")
-    path = tmp_path_factory.mktemp("lab") / f"{NAME}.yaml"
+    data["prerequisites"].update(prerequisites)
+    path = directory / f"{NAME}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_kube_bin_dir_is_packed_like_the_server_tarball(tmp_path):
+    """--kube-bin-dir: the lab packs kubernetes/server/bin/... for prerequisites.server_tarball (no root needed).
+
+    The "binaries" here are labelled stand-ins (shell scripts): the test is about the tarball's layout.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
+        script = bin_dir / name
+        script.write_text(f"#!/bin/sh\n# stand-in {name} for a packing test\necho Kubernetes v1.30.4\n")
+        script.chmod(0o755)
+    target = tmp_path / "out" / "kubernetes-server-linux-amd64.tar.gz"
+    cluster = load(str(lab_cluster_file(tmp_path, server_tarball=str(target))))
+    state: dict = {}
+    said: list[str] = []
+    lab.server_tarball(lab.lab(cluster), str(bin_dir), state, said.append)
+    assert state["kube_binaries"] is True
+    with tarfile.open(target) as tar:
+        members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        assert sorted(members) == [f"kubernetes/server/bin/{b}" for b in
+                                   ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")]
+        assert all(m.mode & 0o111 for m in members.values())
+        tar.extractall(tmp_path / "x", filter="data")
+    out = subprocess.run([str(tmp_path / "x/kubernetes/server/bin/kube-apiserver"), "--version"],
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "Kubernetes v1.30.4"
+    # Same sources again: not re-packed.
+    lab.server_tarball(lab.lab(cluster), str(bin_dir), state, said.append)
+    assert "unchanged" in said[-1]
+    (bin_dir / "kube-scheduler").unlink()
+    with pytest.raises(lab.LabError, match="kube-scheduler"):
+        lab.server_tarball(lab.lab(cluster), str(bin_dir), state, said.append)
+
+
+@pytest.fixture(scope="module")
+def labtest(tmp_path_factory):
+    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "etcd", "etcdctl"):
+        assert shutil.which(tool), f"{tool} missing: run `bash .ci/system-packages`"
+    assert Path("/usr/sbin/sshd").exists(), "openssh-server missing: run `bash .ci/system-packages`"
+    path = lab_cluster_file(tmp_path_factory.mktemp("lab"))
     cluster = load(str(path))
     start = time.monotonic()
     up = invoke("lab-up", "--cluster", str(path))
@@ -75,6 +116,7 @@ def labtest(tmp_path_factory):
         shutil.rmtree(REPO / "build" / NAME, ignore_errors=True)
 
 
+@needs_root
 def test_ssh_as_the_runbook_reaches_each_node_by_name(labtest):
     cluster, _, _ = labtest
     for node in cluster.spec.nodes:
@@ -85,6 +127,7 @@ def test_ssh_as_the_runbook_reaches_each_node_by_name(labtest):
         assert proc.stdout.strip() == node.name
 
 
+@needs_root
 def test_scp_works_too(labtest, tmp_path):
     cluster, _, _ = labtest
     node = cluster.spec.nodes[1]
@@ -99,6 +142,7 @@ def test_scp_works_too(labtest, tmp_path):
     assert not Path("/etc/kubernetes-scp-probe").exists()
 
 
+@needs_root
 def test_node_directories_are_private(labtest):
     cluster, _, _ = labtest
     first, second = cluster.spec.nodes[0], cluster.spec.nodes[1]
@@ -121,6 +165,7 @@ def test_node_directories_are_private(labtest):
     assert inspected.read_text().strip() == first.name
 
 
+@needs_root
 def test_each_node_sees_only_its_own_processes(labtest):
     cluster, _, _ = labtest
     node = cluster.spec.nodes[0]
@@ -136,6 +181,7 @@ def test_each_node_sees_only_its_own_processes(labtest):
     assert "rc=1" in looked.stdout, looked.stdout + looked.stderr
 
 
+@needs_root
 def test_systemctl_standin_runs_a_pushed_unit_on_one_node_only(labtest):
     cluster, _, _ = labtest
     first, second = cluster.spec.nodes[0], cluster.spec.nodes[2]
@@ -157,6 +203,7 @@ def test_systemctl_standin_runs_a_pushed_unit_on_one_node_only(labtest):
     assert "sleep" not in stopped.stdout.split()
 
 
+@needs_root
 def test_keepalived_drop_in_is_lab_only(labtest):
     cluster, _, _ = labtest
     node = cluster.spec.nodes[0]
@@ -167,6 +214,7 @@ def test_keepalived_drop_in_is_lab_only(labtest):
     assert not Path(drop_in).exists(), "the drop-in must exist inside lab nodes only"
 
 
+@needs_root
 def test_nodes_have_no_route_out(labtest):
     cluster, _, _ = labtest
     the_lab = lab.lab(cluster)
@@ -185,6 +233,7 @@ def test_nodes_have_no_route_out(labtest):
         assert found == sorted(["127.0.0.1/8", f"{lab_node.node.ip}/24"])
 
 
+@needs_root
 def test_etcd_tarball_has_the_upstream_layout_and_debian_etcd(labtest, tmp_path):
     cluster, _, _ = labtest
     expected = re.search(r"etcd Version: (\S+)", subprocess.run(["/usr/bin/etcd", "--version"], capture_output=True,
@@ -203,6 +252,7 @@ def test_etcd_tarball_has_the_upstream_layout_and_debian_etcd(labtest, tmp_path)
     assert not (REPO / cluster.spec.prerequisites.server_tarball).exists()
 
 
+@needs_root
 def test_lab_status_reports_every_node_reachable(labtest):
     cluster, path, _ = labtest
     proc = invoke("lab-status", "--cluster", str(path))
@@ -212,6 +262,7 @@ def test_lab_status_reports_every_node_reachable(labtest):
         assert "netns yes" in line and "alive" in line and "ssh ok" in line, line
 
 
+@needs_root
 def test_lab_up_twice_is_safe(labtest):
     cluster, path, _ = labtest
     the_lab = lab.lab(cluster)
@@ -229,6 +280,7 @@ def test_lab_up_twice_is_safe(labtest):
         assert remote(cluster, node, "hostname").stdout.strip() == node.name
 
 
+@needs_root
 def test_lab_down_removes_everything(labtest):
     cluster, path, _ = labtest
     the_lab = lab.lab(cluster)
@@ -256,6 +308,7 @@ def test_lab_down_removes_everything(labtest):
     assert status.returncode == 1 and "NOT running" in status.stdout
 
 
+@needs_root
 def test_print_timings(labtest, capsys):
     with capsys.disabled():
         print("\nlab timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in TIMINGS.items()))
