@@ -11,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
+# The venv's bin first, as the runbook executor does: `invoke`, and the real kubectl that .ci/real-kubectl links
+# there when the image's kubectl is a dispatcher that would contact the kubeconfig's server.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
 def run_invoke(*args: str, check: bool = True) -> subprocess.CompletedProcess:
