@@ -21,6 +21,8 @@ RFC1123_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 SAFE_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 SAFE_WORD = re.compile(r"[A-Za-z0-9 ._:@=/+-]*")
+# ssh options may also hold ssh's own %-tokens (ControlPath=...%C) and comma lists; still no shell syntax
+SSH_OPTION = re.compile(r"[A-Za-z0-9 ._:@=/+%,-]*")
 DURATION = re.compile(r"([0-9]+)s")
 INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 PORT_RANGE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
@@ -326,8 +328,8 @@ def check(spec: ClusterFile) -> list[Problem]:
         bad("ssh.user", spec.ssh.user, "a login name: lowercase letters, digits, '_' and '-'")
     check_port(bad, "ssh.port", spec.ssh.port)
     for i, option in enumerate(spec.ssh.options):
-        if not SAFE_WORD.fullmatch(option):
-            bad(f"ssh.options[{i}]", option, "letters, digits, spaces and ._:@=/+- only (no shell syntax)")
+        if not SSH_OPTION.fullmatch(option):
+            bad(f"ssh.options[{i}]", option, "letters, digits, spaces and ._:@=/+%,- only (no shell syntax)")
     for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir"):
         value = getattr(spec.paths, name)
         if not SAFE_PATH.fullmatch(value) or "//" in value or value.endswith("/") and value != "/":
