@@ -18,6 +18,8 @@ from generator.steps import Command, Step
 COMMAND_TIMEOUT = 600
 # When set, every outcome is appended to this file as one JSON line (the deploy run record reads it).
 RECORD_ENV = "RUNBOOK_RECORD"
+# A command may report a figure for the run record by printing `measured: <name>=<number>` on a line of its own.
+MEASURED = re.compile(r"^measured: ([a-z0-9_]+)=([0-9]+(?:\.[0-9]+)?)$", re.MULTILINE)
 
 
 def command_env() -> dict[str, str]:
@@ -68,6 +70,7 @@ class Outcome:
     commands: list[str] = field(default_factory=list)
     failure: str = ""
     output: str = ""  # the failing command's output; empty when the step passed
+    measured: dict[str, float] = field(default_factory=dict)
 
 
 class StepFailed(Exception):
@@ -93,6 +96,7 @@ def run_group(group: Group) -> tuple[Outcome, str, StepFailed | None]:
             stderr=subprocess.STDOUT, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, env=command_env(),
         )
         log.append(proc.stdout.rstrip("\n"))
+        outcome.measured.update({name: float(value) for name, value in MEASURED.findall(proc.stdout)})
         problem = ""
         if proc.returncode != 0:
             problem = f"exit status {proc.returncode}"
