@@ -23,6 +23,7 @@ from generator.components.kube_apiserver.files import (
     first_service_ip,
     service_account_issuer,
 )
+from generator.components.service import start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -69,8 +70,9 @@ def chapter(cluster: Cluster) -> Chapter:
             sa_keys_step(cluster, f),
             unit_step(cluster, f),
             distribute_step(cluster),
-            start_step(cluster),
-            status_step(cluster),
+            start_step(cluster, ID, Paths(cluster).binary,
+                       Text(zh="，etcd 已在运行（etcd 一章）", en=" and etcd running (etcd chapter)")),
+            status_step(cluster, ID),
             health_step(cluster),
             ready_step(cluster, f),
             kubelet_rbac_step(cluster),
@@ -305,42 +307,6 @@ def distribute_step(cluster: Cluster) -> Step:
         ]),
     )
 
-
-def start_step(cluster: Cluster) -> Step:
-    s = sudo(cluster)
-    return Step(
-        id=f"{ID}.start",
-        title=Text(zh="启动服务", en="Start the service"),
-        explain=Text(
-            zh=(
-                f"需要 `{Paths(cluster).binary}` 已安装（前置准备一章），etcd 已在运行（etcd 一章）。"
-                "`daemon-reload` 读入新 unit，`enable` 开机自启，`restart` 让改过的配置立即生效；重复执行是安全的。"
-            ),
-            en=(
-                f"Needs `{Paths(cluster).binary}` installed (prerequisites chapter) and etcd running (etcd "
-                "chapter). `daemon-reload` reads the new unit, `enable` starts it at boot, `restart` applies a "
-                "changed config now; running it again is safe."
-            ),
-        ),
-        per_node=for_each_master(cluster, lambda node: [
-            on(cluster, node, f"{s}systemctl daemon-reload && {s}systemctl enable {ID} && {s}systemctl restart {ID}"),
-        ]),
-        needs_kube_binaries=True,
-    )
-
-
-def status_step(cluster: Cluster) -> Step:
-    return Step(
-        id=f"{ID}.status",
-        title=Text(zh="检查服务状态", en="Check the service is active"),
-        explain=Text(
-            zh=f"每台 master 上的服务都应是 `active`。否则用 `journalctl -u {ID} --no-pager -n 50` 查看原因。",
-            en=f"The service must be `active` on every master. If not, `journalctl -u {ID} --no-pager -n 50` "
-            "shows why.",
-        ),
-        per_node=for_each_master(cluster, lambda node: [on(cluster, node, f"systemctl is-active {ID}", r"^active$")]),
-        needs_kube_binaries=True,
-    )
 
 
 def health_step(cluster: Cluster) -> Step:

@@ -8,6 +8,7 @@ from generator.artifacts import on_node, rel_build
 from generator.components import leader
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.components.kube_controller_manager.files import ID, USER, Paths
+from generator.components.service import start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -51,8 +52,9 @@ def chapter(cluster: Cluster) -> Chapter:
             kubeconfig_step(cluster),
             unit_step(cluster, f),
             distribute_step(cluster),
-            start_step(cluster),
-            status_step(cluster),
+            start_step(cluster, ID, Paths(cluster).binary,
+                       Text(zh="，kube-apiserver 已就绪", en=" and kube-apiserver ready")),
+            status_step(cluster, ID),
             health_step(cluster, f),
             leader.leader_step(cluster, ID, f.leader_from_lease),
             leader.failover_step(cluster, ID, f.leader_from_lease, election),
@@ -215,42 +217,6 @@ def distribute_step(cluster: Cluster) -> Step:
         ]),
     )
 
-
-def start_step(cluster: Cluster) -> Step:
-    s = sudo(cluster)
-    return Step(
-        id=f"{ID}.start",
-        title=Text(zh="启动服务", en="Start the service"),
-        explain=Text(
-            zh=(
-                f"需要 `{Paths(cluster).binary}` 已安装、kube-apiserver 已就绪。`daemon-reload` 读入新 unit，"
-                "`enable` 开机自启，`restart` 让改过的参数立即生效；重复执行是安全的。"
-            ),
-            en=(
-                f"Needs `{Paths(cluster).binary}` installed and kube-apiserver ready. `daemon-reload` reads the "
-                "new unit, `enable` starts it at boot, `restart` applies changed flags now; running it again is "
-                "safe."
-            ),
-        ),
-        per_node=for_each_master(cluster, lambda node: [
-            on(cluster, node, f"{s}systemctl daemon-reload && {s}systemctl enable {ID} && {s}systemctl restart {ID}"),
-        ]),
-        needs_kube_binaries=True,
-    )
-
-
-def status_step(cluster: Cluster) -> Step:
-    return Step(
-        id=f"{ID}.status",
-        title=Text(zh="检查服务状态", en="Check the service is active"),
-        explain=Text(
-            zh=f"每台 master 上的服务都应是 `active`。否则用 `journalctl -u {ID} --no-pager -n 50` 查看原因。",
-            en=f"The service must be `active` on every master. If not, `journalctl -u {ID} --no-pager -n 50` "
-            "shows why.",
-        ),
-        per_node=for_each_master(cluster, lambda node: [on(cluster, node, f"systemctl is-active {ID}", r"^active$")]),
-        needs_kube_binaries=True,
-    )
 
 
 def health_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:

@@ -1,0 +1,47 @@
+"""The start and status steps every control-plane daemon shares: the same commands, its own prerequisite."""
+
+from __future__ import annotations
+
+from generator.model import Cluster
+from generator.steps import Step, Text, for_each_master, on, sudo
+
+
+def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> Step:
+    """`daemon-reload`, `enable` and `restart` on every master; safe to repeat."""
+    s = sudo(cluster)
+    return Step(
+        id=f"{component}.start",
+        title=Text(zh="启动服务", en="Start the service"),
+        explain=Text(
+            zh=(
+                f"需要 `{binary}` 已安装（前置准备一章）{needs.zh}。`daemon-reload` 让 systemd 读入新 unit，"
+                "`enable` 让它开机自启，`restart` 让改过的配置立即生效；重复执行是安全的。"
+            ),
+            en=(
+                f"Needs `{binary}` installed (prerequisites chapter){needs.en}. `daemon-reload` makes systemd read "
+                "the new unit, `enable` starts it at boot, `restart` applies a changed configuration now; running "
+                "it again is safe."
+            ),
+        ),
+        per_node=for_each_master(cluster, lambda node: [
+            on(cluster, node,
+               f"{s}systemctl daemon-reload && {s}systemctl enable {component} && {s}systemctl restart {component}"),
+        ]),
+        needs_kube_binaries=True,
+    )
+
+
+def status_step(cluster: Cluster, component: str) -> Step:
+    return Step(
+        id=f"{component}.status",
+        title=Text(zh="检查服务状态", en="Check the service is active"),
+        explain=Text(
+            zh=f"每台 master 上的服务都应是 `active`。否则用 `journalctl -u {component} --no-pager -n 50` 查看原因。",
+            en=f"The service must be `active` on every master. If not, `journalctl -u {component} --no-pager -n 50` "
+            "shows why.",
+        ),
+        per_node=for_each_master(
+            cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$")]
+        ),
+        needs_kube_binaries=True,
+    )
