@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from generator import pki
 from generator.model import Cluster
 from generator.steps import Step, Text, for_each_master, on, sudo
 
@@ -44,4 +45,18 @@ def status_step(cluster: Cluster, component: str) -> Step:
             cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$")]
         ),
         needs_kube_binaries=True,
+    )
+
+
+def client_server_cert(cluster: Cluster, component: str, user: str) -> pki.CertSpec:
+    """One certificate for every master: the identity towards kube-apiserver (CN and O both `user`) and the
+    serving certificate of the component's secure port, so it names every master's IP and host name."""
+    masters = cluster.masters
+    return pki.CertSpec(
+        name=component,
+        cn=user,
+        org=user,
+        usage="client-server",
+        ips=("127.0.0.1", *(n.ip for n in masters)),
+        dns=("localhost", *(n.name for n in masters)),
     )

@@ -6,6 +6,7 @@ from generator import pki, systemd
 from generator.artifacts import Artifact, on_node
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
+from generator.components.service import client_server_cert
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster, Node
@@ -15,16 +16,7 @@ USER = "system:kube-controller-manager"
 
 
 def cert_spec(cluster: Cluster) -> pki.CertSpec:
-    # As for kube-scheduler: the client identity (CN and O) and the serving certificate of 10257 in one.
-    masters = cluster.masters
-    return pki.CertSpec(
-        name=ID,
-        cn=USER,
-        org=USER,
-        usage="client-server",
-        ips=("127.0.0.1", *(n.ip for n in masters)),
-        dns=("localhost", *(n.name for n in masters)),
-    )
+    return client_server_cert(cluster, ID, USER)
 
 
 class Paths:

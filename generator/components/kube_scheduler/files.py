@@ -7,6 +7,7 @@ import yaml
 from generator import pki, systemd
 from generator.artifacts import Artifact, on_node
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
+from generator.components.service import client_server_cert
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster, Node
@@ -16,17 +17,7 @@ USER = "system:kube-scheduler"
 
 
 def cert_spec(cluster: Cluster) -> pki.CertSpec:
-    # One certificate for all masters: client identity towards the apiserver (CN and O), and the
-    # serving certificate of 10259, so it carries every master's IP and name.
-    masters = cluster.masters
-    return pki.CertSpec(
-        name=ID,
-        cn=USER,
-        org=USER,
-        usage="client-server",
-        ips=("127.0.0.1", *(n.ip for n in masters)),
-        dns=("localhost", *(n.name for n in masters)),
-    )
+    return client_server_cert(cluster, ID, USER)
 
 
 class Paths:
