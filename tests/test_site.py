@@ -417,7 +417,9 @@ def leaks(roots: list[Path], needles: list[str]) -> list[str]:
 
 def key_needles(build: Path) -> list[str]:
     """Fragments of the actual private keys: each key's 2nd PEM line and a slice of each kubeconfig's key data."""
-    needles = ["PRIVATE KEY", "client-key-data"]
+    # PEM armour and an embedded kubeconfig key value (base64 of "-----BEGIN"); the bare field name may appear
+    # in prose, as in the troubleshooting chapter's seed-003 entry
+    needles = ["PRIVATE KEY-----", "client-key-data: LS0tLS1CRUdJTi"]
     keys = sorted(build.rglob("*-key.pem"))
     assert keys, f"no private keys under {build}"
     for key in keys:
