@@ -232,3 +232,14 @@ def lint(c: Context, dir_: str = "", cluster: str = "") -> None:
     if findings:
         raise Exit(f"lint: {len(findings)} finding(s) in {shown}", code=1)
     print(f"lint: no findings in {shown}")
+
+
+@task(help={"clusters": "how many copies of the example cluster to build"})
+@friendly
+def bench(c: Context, clusters: int = 10) -> None:
+    """Time, in one run: cold vs warm render, and writing the pages vs MkDocs building them."""
+    from generator.bench import bench as run_bench
+
+    result = run_bench(clusters)
+    for key, value in result.items():
+        print(f"{key:20} {value:.3f}" if isinstance(value, float) else f"{key:20} {value}")
