@@ -117,8 +117,7 @@ def chapter_page(chapter: Chapter, public: dict[str, Artifact], cluster: Cluster
 
 def topology_svg(cluster: Cluster) -> str:
     """A small inline SVG: workstation → API endpoint → each master's haproxy/apiserver/scheduler."""
-    masters = cluster.masters
-    width = max(640, 220 * len(masters) + 40)
+    width = max(640, 220 * len(cluster.spec.nodes) + 40)
     boxes = []
 
     def box(x: int, y: int, w: int, h: int, lines: list[str], fill: str) -> None:
@@ -133,15 +132,21 @@ def topology_svg(cluster: Cluster) -> str:
     kinds = {"haproxy-keepalived": "keepalived VIP", "external": "external LB", "none": "no load balancer"}
     box(mid - 130, 90, 260, 44, [f"API {cluster.api_endpoint.removeprefix('https://')}", kinds[lb]], "#fff4e5")
     boxes.append(f'<line x1="{mid}" y1="54" x2="{mid}" y2="90" stroke="#555"/>')
-    for i, node in enumerate(masters):
+    tallest = 0
+    for i, node in enumerate(cluster.spec.nodes):
         x = 20 + i * 220
-        boxes.append(f'<line x1="{mid}" y1="134" x2="{x + 100}" y2="180" stroke="#555"/>')
         lines = [node.name, node.ip]
-        if lb == "haproxy-keepalived":
-            lines.append(f"haproxy :{cluster.spec.api_server.port}")
-        lines += [f"kube-apiserver :{cluster.spec.api_server.secure_port}", "kube-scheduler :10259"]
+        if "master" in node.roles:
+            boxes.append(f'<line x1="{mid}" y1="134" x2="{x + 100}" y2="180" stroke="#555"/>')
+            if lb == "haproxy-keepalived":
+                lines.append(f"haproxy :{cluster.spec.api_server.port}")
+            lines += [f"kube-apiserver :{cluster.spec.api_server.secure_port}",
+                      "kube-controller-manager :10257", "kube-scheduler :10259"]
+        if "etcd" in node.roles:
+            lines.append("etcd :2379 :2380")
+        tallest = max(tallest, len(lines))
         box(x, 180, 200, 24 + 16 * len(lines), lines, "#e6f4ea")
-    height = 180 + 24 + 16 * 5 + 20
+    height = 180 + 24 + 16 * tallest + 20
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
             f'role="img" aria-label="topology">' + "".join(boxes) + "</svg>")
 
