@@ -1,5 +1,5 @@
 """Prerequisites: environment.sh as bash reads it, the download/push commands as dry-run prints them, and the
-offline fetch step run for real on stand-in tarballs; the clock and swap checks against stand-in tools."""
+offline fetch step run for real on stand-in tarballs; the clock-skew and swap checks against stand-in tools."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.components.prerequisites.chapter import swap_check, time_check
+from generator.components.prerequisites.chapter import swap_check
 from generator.model import load
 from tests.conftest import REPO, run_invoke
 
@@ -177,18 +177,73 @@ def expect_of(path: Path, step: str) -> str:
     return command.expect
 
 
-@pytest.mark.parametrize(("scripts", "synced"), [
-    ({"timedatectl": "echo yes", "chronyc": "exit 1", "ntpstat": "exit 1"}, True),
-    ({"timedatectl": "echo no", "chronyc": "printf 'Leap status     : Normal\\n'", "ntpstat": "exit 1"}, True),
-    ({"timedatectl": "exit 1", "chronyc": "exit 1", "ntpstat": "exit 0"}, True),
-    ({"timedatectl": "echo no", "chronyc": "printf 'Leap status     : Not synchronised\\n'", "ntpstat": "exit 2"},
-     False),
+DATE = shutil.which("date")
+# Labelled stand-ins: this machine plays both the workstation and "the node". ssh runs the remote command here
+# with the node's tools first on PATH; the node's `date` is the real one shifted by OFFSET seconds.
+SSH_STANDIN = """#!/bin/bash
+# stand-in ssh for the clock test: run the remote command (last argument) here, as the node
+[ -n "$SSH_FAILS" ] && { echo "ssh: connect to host 10.88.0.11 port 2222: Connection refused" >&2; exit 255; }
+for last; do :; done
+PATH="$NODE_BIN:$PATH" exec bash -c "$last"
+"""
+NODE_DATE = f"""#!/bin/sh
+# stand-in for the node's date: the real clock shifted by OFFSET seconds
+if [ "$1" = "+%s.%N" ]; then {DATE} +%s.%N | awk -v o="$OFFSET" '{{printf "%.9f\\n", $1 + o}}'; \
+else exec {DATE} "$@"; fi
+"""
+
+
+def clock_run(tmp: Path, path: Path, offset: float, node_tools: dict[str, str],
+              ssh_fails: bool = False) -> tuple[bool, str]:
+    """Run prerequisites.time's command for the first node as the executor does; (passed, output)."""
+    from generator import catalog
+
+    command = catalog.find_step(load(str(path)), "prerequisites.time").per_node[0][1][0]
+    work_bin, node_bin = tmp / "work-bin", tmp / "node-bin"
+    for directory, scripts in ((work_bin, {"ssh": SSH_STANDIN}), (node_bin, {"date": NODE_DATE, **node_tools})):
+        directory.mkdir(exist_ok=True)
+        for name, body in scripts.items():
+            (directory / name).write_text(body if body.startswith("#!") else f"#!/bin/sh\n{body}\n")
+            (directory / name).chmod(0o755)
+    env = dict(os.environ, PATH=f"{work_bin}:{os.environ['PATH']}", NODE_BIN=str(node_bin), OFFSET=str(offset),
+               SSH_FAILS="1" if ssh_fails else "")
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command.run], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert command.expect
+    return proc.returncode == 0 and bool(re.search(command.expect, proc.stdout, re.MULTILINE)), proc.stdout
+
+
+NO_NTP = {"timedatectl": "exit 1", "chronyc": "exit 1", "ntpstat": "exit 1"}
+NTP_SYNCED = {"timedatectl": "echo yes", "chronyc": "exit 1", "ntpstat": "exit 1"}
+CHRONY_SYNCED = {"timedatectl": "echo no", "chronyc": "printf 'Leap status     : Normal\\n'", "ntpstat": "exit 1"}
+
+
+@pytest.mark.parametrize(("offset", "node_tools", "passes", "ntp_line"), [
+    (0.0, NO_NTP, True, "NTP: no client reports the clock synchronized"),
+    (0.6, NTP_SYNCED, True, "NTP: synchronized (timedatectl)"),
+    (-0.6, CHRONY_SYNCED, True, "NTP: synchronized (chronyc)"),
+    (5.0, NTP_SYNCED, False, "NTP: synchronized (timedatectl)"),
+    (-3.0, NO_NTP, False, "NTP: no client reports"),
+    (120.0, CHRONY_SYNCED, False, "NTP: synchronized (chronyc)"),
 ])
-def test_the_clock_check_tells_synchronised_from_not(tmp_path: Path, scripts: dict[str, str], synced: bool) -> None:
+def test_the_clock_check_fails_on_skew_and_only_reports_ntp(tmp_path: Path, offset: float,
+                                                              node_tools: dict[str, str], passes: bool,
+                                                              ntp_line: str) -> None:
     path, _ = write_cluster(tmp_path)
-    out = subprocess.run(["bash", "-c", time_check()], env=tools(tmp_path, scripts), capture_output=True,
-                         text=True).stdout
-    assert bool(re.search(expect_of(path, "prerequisites.time"), out, re.MULTILINE)) is synced, out
+    passed, out = clock_run(tmp_path, path, offset, node_tools)
+    assert passed is passes, out
+    assert ntp_line in out, out
+    shown = float(re.search(r"clock offset from the workstation: ([+-][0-9.]+) s", out)[1])
+    assert abs(shown - offset) < 0.5, out
+
+
+def test_the_clock_check_fails_when_the_node_cannot_be_reached_or_has_no_nanoseconds(tmp_path: Path) -> None:
+    path, _ = write_cluster(tmp_path)
+    passed, out = clock_run(tmp_path, path, 0.0, NO_NTP, ssh_fails=True)
+    assert not passed and "Connection refused" in out, out
+    # a `date` without %N (busybox prints it literally) must fail, not be read as some number
+    passed, out = clock_run(tmp_path, path, 0.0, {**NO_NTP, "date": f'echo "$({DATE} +%s).N"'})
+    assert not passed and "no time from the node" in out, out
 
 
 @pytest.mark.parametrize(("swapon", "off"), [

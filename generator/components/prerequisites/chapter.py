@@ -32,7 +32,7 @@ def chapter(cluster: Cluster) -> Chapter:
         title=Text(zh="前置准备", en="Prerequisites"),
         intro=Text(
             zh=(
-                f"本章准备 {len(cluster.spec.nodes)} 台节点：记录集群变量的 `environment.sh`、时间同步与 swap 检查、"
+                f"本章准备 {len(cluster.spec.nodes)} 台节点：记录集群变量的 `environment.sh`、时钟与 swap 检查、"
                 f"安装目录，以及 Kubernetes {cluster.release} 与 etcd "
                 f"{etcd_version(cluster.spec.components.etcd.version)} 的二进制文件。下载在运维机上进行，"
                 "校验哈希后解压，再用 tar 管道经 ssh 推送到每个节点：节点本身不需要访问互联网。"
@@ -95,52 +95,104 @@ def environment_step(cluster: Cluster) -> Step:
     )
 
 
-def time_check() -> str:
-    """Remote shell: is the clock synchronised? timedatectl (systemd >= 239), else chrony, else ntpd."""
+MAX_CLOCK_SKEW = 1  # seconds; etcd members warn about a clock difference above 1 s between them
+
+
+def ntp_status() -> str:
+    """Remote shell, information only: does an NTP client report the clock synchronised?
+
+    timedatectl (systemd >= 239), else chrony, else ntpd's ntpstat.
+    """
     return (
         'if timedatectl show -p NTPSynchronized --value 2>/dev/null | grep -qx yes; '
-        'then echo "clock synchronized (timedatectl)"; '
+        'then echo "NTP: synchronized (timedatectl)"; '
         'elif chronyc -n tracking 2>/dev/null | grep -q "^Leap status *: Normal"; '
-        'then echo "clock synchronized (chronyc)"; '
-        'elif ntpstat >/dev/null 2>&1; then echo "clock synchronized (ntpstat)"; '
-        'else echo "clock NOT synchronized"; fi; date -u +%Y-%m-%dT%H:%M:%SZ'
+        'then echo "NTP: synchronized (chronyc)"; '
+        'elif ntpstat >/dev/null 2>&1; then echo "NTP: synchronized (ntpstat)"; '
+        'else echo "NTP: no client reports the clock synchronized (timedatectl, chronyc, ntpstat)"; fi'
     )
+
+
+def skew_awk() -> str:
+    """awk over the node's `date +%s.%N`, read at some instant between the workstation's t0 and t1.
+
+    The clocks agree within `limit` exactly when that reading lies in [t0 - limit, t1 + limit]: a slow ssh
+    round trip never fails the check; the printed offset (the middle of the round trip) is good to ± half of it.
+    """
+    return (
+        '$1 !~ /^[0-9]+[.][0-9]+$/ { print "no time from the node: " $0; exit 1 } '
+        '{ printf "clock offset from the workstation: %+.3f s (± %.3f s, half the ssh round trip)\\n", '
+        '$1 - (t0 + t1) / 2, (t1 - t0) / 2; '
+        'if ($1 >= t0 - limit && $1 <= t1 + limit) print "clock skew OK (limit " limit " s)"; '
+        'else { print "clock skew TOO LARGE (limit " limit " s)"; exit 1 } }'
+    )
+
+
+def clock_check(cluster: Cluster, node: Node) -> Command:
+    """On the workstation: the node's clock against this one's (ssh round trip), NTP status as information."""
+    remote = f"date +%s.%N; {ntp_status()}"
+    script = "\n".join([
+        "t0=$(date +%s.%N)",
+        f"reply=$({ssh_prefix(cluster, node)} {shlex.quote(remote)}) || {{ echo \"$reply\"; exit 1; }}",
+        "t1=$(date +%s.%N)",
+        'printf \'%s\\n\' "$reply" | tail -n +2',
+        f'printf \'%s\\n\' "$reply" | head -n 1 | awk -v t0="$t0" -v t1="$t1" -v limit={MAX_CLOCK_SKEW} '
+        f"{shlex.quote(skew_awk())}",
+    ])
+    return Command(script, expect=r"^clock skew OK ")
 
 
 def time_step(cluster: Cluster) -> Step:
     return Step(
         id=f"{ID}.time",
-        title=Text(zh="检查时间同步", en="Check the clocks are synchronised"),
+        title=Text(zh="检查节点时钟与运维机一致", en="Check the nodes' clocks agree with the workstation's"),
         explain=Text(
             zh=(
-                "证书有生效时间与过期时间：节点时钟比签发证书的运维机慢几分钟，刚签的证书在它看来“尚未生效”，"
-                "报 `x509: certificate has expired or is not yet valid`。etcd 成员之间的时钟偏差也会被报告为集群问题。"
-                "所以每台节点都要运行 NTP 客户端并已同步。检查顺序：`timedatectl show -p NTPSynchronized --value`"
-                "（systemd 239 起才有 `show`）应为 `yes`；否则看 `chronyc tracking` 的 `Leap status: Normal`；"
-                "再否则看 `ntpstat`。最后打印节点的 UTC 时间，便于和运维机对比。"
+                "出问题的是时钟之间的偏差，而不是某台机器上有没有运行 NTP 服务。证书有生效时间与过期时间："
+                "节点的时钟比签发证书的机器慢，刚签发的证书在它看来“尚未生效”，报 `x509: certificate has "
+                "expired or is not yet valid`（本项目签发的证书把生效时间提前了 5 分钟，只能容忍很小的偏差）。"
+                "etcd 成员之间相差超过 1 秒，"
+                "日志里就出现 `prober found high clock drift`；租约与 leader 选举也假定各机器的时钟一致。\n\n"
+                "所以这里直接测量偏差：运维机记下 ssh 之前（t0）与之后（t1）的时间，节点在这之间打印自己的 "
+                f"`date +%s.%N`。两台机器的时钟相差不超过 {MAX_CLOCK_SKEW} 秒时，节点的读数一定落在 "
+                f"[t0 − {MAX_CLOCK_SKEW}, t1 + {MAX_CLOCK_SKEW}] 之内，否则检查失败；ssh 慢只会让这个区间变宽，"
+                "不会误报。打印的偏差取往返时间的中点，误差不超过往返时间的一半。"
+                "NTP 客户端的状态（`timedatectl`、`chronyc tracking` 或 `ntpstat`）只作为信息打印："
+                "没有 NTP 客户端但时钟准确的机器（例如与宿主机共用时钟的容器，或本项目的实验环境）可以通过；"
+                "NTP 显示已同步、但与运维机相差很多时也会被发现——那时可能是运维机自己的时钟不准。"
             ),
             en=(
-                "Certificates have a start and an end: a node whose clock is a few minutes behind the workstation "
-                "that signed a certificate sees it as \"not yet valid\" and fails with `x509: certificate has "
-                "expired or is not yet valid`. etcd also reports clock drift between its members as a cluster "
-                "problem. So every node must run an NTP client and be synchronised. The check asks "
-                "`timedatectl show -p NTPSynchronized --value` for `yes` (`show` exists from systemd 239), else "
-                "`chronyc tracking` for `Leap status: Normal`, else `ntpstat`; it then prints the node's UTC time "
-                "so you can compare it with the workstation's."
+                "What breaks a cluster is the difference between clocks, not whether a machine runs an NTP "
+                "service. Certificates have a start and an end: a node whose clock is behind the machine that "
+                "signed a certificate sees it as \"not yet valid\" and fails with `x509: certificate has expired "
+                "or is not yet valid` (the certificates made here start 5 minutes in the past, which covers only a "
+                "small lag). etcd members whose clocks "
+                "differ by more than 1 s log `prober found high clock drift`, and leases and leader election "
+                "assume the machines agree on the time.\n\n"
+                "So the step measures the skew itself: the workstation notes the time before and after one ssh "
+                "call (t0, t1) in which the node prints its `date +%s.%N`. If the two clocks agree within "
+                f"{MAX_CLOCK_SKEW} s, that reading lies within [t0 − {MAX_CLOCK_SKEW}, t1 + {MAX_CLOCK_SKEW}]; "
+                "otherwise the check fails. A slow ssh call only widens the window and never fails the check; the "
+                "printed offset takes the middle of the round trip and is good to half of it. "
+                "The NTP client's status (`timedatectl`, `chronyc tracking` "
+                "or `ntpstat`) is printed as information only: a machine with an accurate clock and no NTP "
+                "client of its own (a container sharing its host's clock, or this project's lab) passes, and a "
+                "node that says it is synchronised yet is far from the workstation is still caught — then the "
+                "workstation's own clock may be the wrong one."
             ),
         ),
         warnings=(
             Text(
-                zh="没有同步时：`sudo timedatectl set-ntp true`（systemd-timesyncd）或安装并启用 chrony，"
-                "等几分钟后再检查。不要只手工 `date -s`：时钟还会再漂。",
-                en="If a clock is not synchronised: `sudo timedatectl set-ntp true` (systemd-timesyncd) or install "
-                "and enable chrony, wait a few minutes and check again. Do not just `date -s` by hand: the clock "
+                zh="偏差过大时：在节点上运行 NTP 客户端（`sudo timedatectl set-ntp true` 使用 systemd-timesyncd，"
+                "或安装并启用 chrony），几分钟后再检查；所有节点都报偏差时，先检查运维机自己的时钟。"
+                "不要只手工 `date -s`：时钟还会再漂。",
+                en="If a clock is off: run an NTP client on the node (`sudo timedatectl set-ntp true` for "
+                "systemd-timesyncd, or install and enable chrony) and check again a few minutes later; if every "
+                "node is off, check the workstation's own clock first. Do not just `date -s` by hand: the clock "
                 "drifts again.",
             ),
         ),
-        per_node=for_each(cluster.spec.nodes, lambda node: [
-            on(cluster, node, time_check(), expect=r"^clock synchronized \("),
-        ]),
+        per_node=for_each(cluster.spec.nodes, lambda node: [clock_check(cluster, node)]),
     )
 
 
