@@ -41,6 +41,8 @@ from generator.steps import (
 TITLE = Text(zh="负载均衡：haproxy + keepalived", en="Load balancer: haproxy + keepalived")
 TITLE_EXTERNAL = Text(zh="负载均衡：外部负载均衡器", en="Load balancer: an external load balancer")
 FAILOVER_WAIT = 30  # seconds; detection takes about 2 × 2 s (track script) plus one advert interval
+VIP_WAIT = 15  # seconds keepalived may take after a (re)start: BACKUP first, MASTER after ~3 adverts
+POLL = "0.2"  # seconds between two looks at the VIP during the failover test
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -541,7 +543,8 @@ def vip_step(cluster: Cluster) -> Step:
     vip = cluster.spec.api_server.vip
     script = "\n".join([
         *holder_functions(cluster),
-        "found=$(holders)",
+        f"end=$((SECONDS + {VIP_WAIT}))",
+        'while found=$(holders); [ "$(echo $found | wc -w)" -ne 1 ] && [ $SECONDS -lt $end ]; do sleep 1; done',
         f'echo "VIP {vip} is on:" $found',
         '[ "$(echo $found | wc -w)" -eq 1 ]',
     ])
@@ -551,12 +554,18 @@ def vip_step(cluster: Cluster) -> Step:
         explain=Text(
             zh=(
                 f"在每台 master 上执行 `{vip_check(cluster)}`：只有持有 VIP 的那台会输出一行。"
-                "VIP 必须恰好在一台 master 上；一台都没有，说明所有节点的跟踪脚本都失败了（haproxy 没有监听）；"
+                "VIP 必须恰好在一台 master 上。keepalived 启动后先以 BACKUP 身份等待其他节点的通告，"
+                f"约 3 个通告间隔（3 秒多）后优先级最高的节点才接管 VIP，所以这里最多等待 {VIP_WAIT} 秒，"
+                "每秒查看一次，直到恰好一台持有 VIP。"
+                "超时后一台都没有，说明所有节点的跟踪脚本都失败了（haproxy 没有监听）；"
                 "多于一台，说明 VRRP 报文在 master 之间不通（防火墙、unicast_peer 地址写错）。"
             ),
             en=(
                 f"Run `{vip_check(cluster)}` on every master: only the one holding the VIP prints a line. The VIP "
-                "must be on exactly one master. On none means every node's track script fails (haproxy is not "
+                "must be on exactly one master. Right after a start keepalived waits as BACKUP for the others' "
+                "adverts, and the highest-priority node takes the VIP only after about 3 advert intervals (a "
+                f"little over 3 s), so the check looks once a second for up to {VIP_WAIT} s until exactly one "
+                "master holds it. On none after that means every node's track script fails (haproxy is not "
                 "listening); on several means VRRP adverts do not get through between the masters (a firewall, a "
                 "wrong unicast_peer address)."
             ),
@@ -590,38 +599,67 @@ def through_vip_step(cluster: Cluster) -> Step:
     )
 
 
+def tcp_probe(cluster: Cluster) -> str:
+    """Shell: a TCP connection to the VIP's port opens within 1 s (bash's /dev/tcp, no extra tool)."""
+    api = cluster.spec.api_server
+    return f"timeout 1 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{api.vip}/{api.port}')} 2>/dev/null"
+
+
 def failover_step(cluster: Cluster) -> Step:
     s = sudo(cluster)
+    api = cluster.spec.api_server
+    host = f"[{api.vip}]" if ":" in (api.vip or "") else api.vip
     script = "\n".join([
         *holder_functions(cluster),
         'old=$(holders); echo "VIP before: $old"',
         '[ "$(echo $old | wc -w)" -eq 1 ] || { echo "the VIP must be on exactly one master first"; exit 1; }',
-        f"on_node \"$old\" '{s}systemctl stop haproxy'",
-        f'new=""; for i in $(seq 1 {FAILOVER_WAIT}); do sleep 1; new=$(holders); '
-        '[ -n "$new" ] && [ "$new" != "$old" ] && break; done',
+        "t0=$(date +%s.%N)",
+        f"on_node \"$old\" '{s}systemctl stop haproxy' & stopping=$!",
+        f"end=$((SECONDS + {FAILOVER_WAIT}))",
+        'while new=$(holders); { [ -z "$new" ] || echo "$new" | grep -qx "$old"; } && [ $SECONDS -lt $end ]; '
+        f"do sleep {POLL}; done",
+        "t1=$(date +%s.%N)",
+        f'answered=""; while [ $SECONDS -lt $end ]; do if {tcp_probe(cluster)}; then answered=yes; break; fi; '
+        f"sleep {POLL}; done",
+        "t2=$(date +%s.%N)",
+        "wait $stopping",
         f"on_node \"$old\" '{s}systemctl start haproxy'",
-        'echo "VIP after: $new (${i}s)"',
-        '[ "$(echo $new | wc -w)" -eq 1 ] && [ "$new" != "$old" ] && echo "VIP moved from $old to $new"',
+        'echo "VIP after: $new"',
+        '[ "$(echo $new | wc -w)" -eq 1 ] && [ "$new" != "$old" ] || { echo "the VIP did not move"; exit 1; }',
+        'awk -v a="$t0" -v b="$t1" \'BEGIN { printf "measured: vip_failover_seconds=%.3f\\n", b - a }\'',
+        f'[ -n "$answered" ] || {{ echo "TCP {host}:{api.port} did not answer after the move"; exit 1; }}',
+        f'echo "TCP {host}:{api.port} answers (the VIP is on $new)"',
+        'awk -v a="$t0" -v b="$t2" \'BEGIN { printf "measured: vip_answer_seconds=%.3f\\n", b - a }\'',
+        'echo "VIP moved from $old to $new"',
     ])
     return Step(
         id=f"{ID}.failover",
         title=Text(zh="故障切换测试", en="Failover test"),
         explain=Text(
             zh=(
-                "停止持有 VIP 的 master 上的 haproxy，最多等待 "
-                f"{FAILOVER_WAIT} 秒，直到 VIP 出现在另一台 master 上，然后重新启动 haproxy。跟踪脚本连续 2 次"
-                "（约 4 秒）失败后，那台 master 进入 FAULT 并放弃 VIP，优先级次高的 master 接手。haproxy 恢复后，"
-                "最高优先级的 master 带 `nopreempt`，不会把 VIP 抢回；"
+                "停止持有 VIP 的 master 上的 haproxy（停止命令在后台执行，查看同时开始），每 0.2 秒查看一次，最多等待 "
+                f"{FAILOVER_WAIT} 秒，直到 VIP 出现在另一台 master 上；再从运维机向 `{host}:{api.port}` 建立 TCP "
+                "连接，确认新的持有者在应答（旧节点的 haproxy 已停止，能连上的只能是新节点），然后重新启动 haproxy。"
+                "跟踪脚本连续 2 次（约 4 秒）失败后，那台 master 进入 FAULT 并放弃 VIP，优先级次高的 master 接手。"
+                "haproxy 恢复后，最高优先级的 master 带 `nopreempt`，不会把 VIP 抢回；"
                 "其他 master 只从优先级比自己低的持有者那里抢回 VIP。"
-                "脚本打印切换前后的持有者与用时；VIP 没有移动则失败。"
+                "脚本用 `date +%s.%N` 记下停止 haproxy 之前、在另一台 master 上看到 VIP、VIP 端口再次应答这三个时刻，"
+                "打印 `measured: vip_failover_seconds=…`（看到 VIP 移动的用时）与 `measured: vip_answer_seconds=…`"
+                "（再次能连上的用时），部署记录会保存这两个数字。VIP 没有移动或没有应答则失败。"
             ),
             en=(
-                f"Stop haproxy on the master holding the VIP, wait up to {FAILOVER_WAIT} s until the VIP shows up "
-                "on another master, then start haproxy again. After 2 failed track-script runs (about 4 s) that "
+                "Stop haproxy on the master holding the VIP (in the background, so the looking starts at once), "
+                f"look every 0.2 s for up to {FAILOVER_WAIT} s until "
+                f"the VIP shows up on another master, then open a TCP connection from the workstation to "
+                f"`{host}:{api.port}` to see the new holder answer (the old one's haproxy is stopped, so only the "
+                "new one can), then start haproxy again. After 2 failed track-script runs (about 4 s) that "
                 "master goes to FAULT and gives up the VIP; the master with the next priority takes it. When "
                 "haproxy is back, the highest-priority master never takes the VIP back (`nopreempt`); any other "
-                "master takes it back only from a holder of lower priority than its own. The script "
-                "prints the holder before and after and how long it took; it fails if the VIP did not move."
+                "master takes it back only from a holder of lower priority than its own. The script notes three "
+                "moments with `date +%s.%N` — before stopping haproxy, when the VIP is seen on another master, "
+                "when the VIP's port answers again — and prints `measured: vip_failover_seconds=…` (until the "
+                "VIP was seen to move) and `measured: vip_answer_seconds=…` (until it answered again); the deploy "
+                "run record keeps both figures. It fails if the VIP did not move or did not answer."
             ),
         ),
         local=(Command(script, expect=rf"^VIP moved from {names_pattern(cluster)} to {names_pattern(cluster)}$"),),
