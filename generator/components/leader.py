@@ -12,6 +12,8 @@ from generator.components.admin import kubectl
 from generator.model import Cluster, LeaderElection
 from generator.steps import Command, Step, Text, ssh_prefix, sudo
 
+POLL = "0.2"  # seconds between two looks at the lock during the failover test
+
 
 def leader_query(cluster: Cluster, component: str, from_lease: bool) -> str:
     """kubectl printing the leader's identity (`<hostname>_<uuid>`) on one line."""
@@ -83,13 +85,24 @@ def failover_script(cluster: Cluster, component: str, from_lease: bool, election
         "  esac",
         "}",
         'old=$(leader); echo "leader before: $old"',
-        f"on_node \"$old\" '{s}systemctl stop {component}'",
-        f"new=$old; for i in $(seq 1 {wait}); do sleep 1; new=$(leader); "
-        '[ -n "$new" ] && [ "$new" != "$old" ] && break; done',
-        'echo "leader after: $new (${i}s)"',
+        '[ -n "$old" ] || { echo "no leader found"; exit 1; }',
+        "t0=$(date +%s.%N)",
+        f"on_node \"$old\" '{s}systemctl stop {component}' & stopping=$!",
+        f"end=$((SECONDS + {wait}))",
+        'while new=$(leader); { [ -z "$new" ] || [ "$new" = "$old" ]; } && [ $SECONDS -lt $end ]; '
+        f"do sleep {POLL}; done",
+        "t1=$(date +%s.%N)",
+        "wait $stopping",
+        'echo "leader after: $new"',
         f"on_node \"$old\" '{s}systemctl start {component}'",
-        '[ "$new" != "$old" ]',
+        f'[ -n "$new" ] && [ "$new" != "$old" ] || {{ echo "the lock did not change hands within {wait} s"; exit 1; }}',
+        f"awk -v a=\"$t0\" -v b=\"$t1\" 'BEGIN {{ printf \"measured: {measured_name(component)}=%.3f\\n\", b - a }}'",
     ])
+
+
+def measured_name(component: str) -> str:
+    """The run record's name for the failover figure, e.g. kube_scheduler_failover_seconds."""
+    return f"{component.replace('-', '_')}_failover_seconds"
 
 
 def failover_step(cluster: Cluster, component: str, from_lease: bool, election: LeaderElection) -> Step:
@@ -101,16 +114,21 @@ def failover_step(cluster: Cluster, component: str, from_lease: bool, election: 
             zh=(
                 f"停止 leader 所在 master 上的 {component}，等待另一台 master 拿到锁，然后重新启动它。"
                 f"正常停止时 leader 会主动释放锁，几秒内切换；进程被强杀时要等锁过期（leaseDuration {lease}）。"
-                "脚本打印切换前后的 leader 与用时；锁没有换手则失败。"
+                "停止命令在后台执行，每 0.2 秒查看一次锁。脚本打印切换前后的 leader，并用 `date +%s.%N` 记下停止"
+                f"之前与看到新 leader 时的时刻，打印 `measured: {measured_name(component)}=…`（部署记录保存这个"
+                "数字）；锁没有换手则失败。"
             ),
             en=(
                 f"Stop {component} on the leader's master, wait until another master holds the lock, then start "
                 "it again. A clean stop releases the lock and the switch takes seconds; a killed process is "
-                f"replaced only when the lock expires (leaseDuration {lease}). The script prints the leader "
-                "before and after and how long it took; it fails if the lock did not change hands."
+                f"replaced only when the lock expires (leaseDuration {lease}). The stop runs in the background "
+                "while the lock is read every 0.2 s. The script prints the leader before and after, notes with "
+                "`date +%s.%N` the moment before the stop and the moment a new leader is seen, and prints "
+                f"`measured: {measured_name(component)}=…`, which the deploy run record keeps; it fails if the "
+                "lock did not change hands."
             ),
         ),
         local=(Command(failover_script(cluster, component, from_lease, election),
-                       expect=rf"leader after: {names_pattern(cluster)}"),),
+                       expect=rf"^leader after: {names_pattern(cluster)}$"),),
         needs_kube_binaries=True,
     )
