@@ -1,0 +1,372 @@
+"""`invoke deploy --cluster lab` end to end in the real lab (root; CI runs as root).
+
+Through the real CLI: `invoke lab-up --cluster lab`, a full deploy (every chapter; steps needing the kube-*
+binaries skipped, as lab-up gets no --kube-bin-dir), then this test's own checks over ssh into each node (etcd
+healthy over TLS, the VIP on exactly one node), a second deploy that re-issues nothing, a deliberately broken
+cluster file that stops the run at one step and `--from` that resumes it after the fix, a scan of the run records
+for key material, and `invoke lab-down`, after which nothing of the lab is left.
+
+Uses clusters/lab.yaml as it is (name lab, 10.88.0.0/24); tests/test_lab.py uses its own name and subnet
+(labtest, 10.77.31.0/24), so both modules can run in one session. Traffic goes only to the lab's addresses.
+The failover figures and durations are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from generator import catalog, lab
+from generator.model import REPO, Cluster, load
+from generator.steps import ssh_prefix
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the lab needs root (network namespaces, veths, mounts); CI runs as root"
+)
+
+CLUSTER = "lab"
+RUNS = REPO / "runs" / CLUSTER
+BUILD = REPO / "build" / CLUSTER
+TIMINGS: dict[str, float] = {}
+FIGURES: dict[str, float] = {}
+ETCD_CLIENT_PORT = 2379  # etcd's registered client port
+
+
+def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def timed(label: str, *args: str) -> subprocess.CompletedProcess[str]:
+    start = time.monotonic()
+    proc = invoke(*args)
+    TIMINGS[label] = time.monotonic() - start
+    return proc
+
+
+def remote(cluster: Cluster, node, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`command` on a lab node, the way the runbook reaches nodes (the model's ssh prefix)."""
+    return subprocess.run(f"{ssh_prefix(cluster, node)} {shlex.quote(command)}", shell=True, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def run_dirs() -> set[Path]:
+    return {p.parent for p in RUNS.glob("*/summary.json")} if RUNS.exists() else set()
+
+
+def newest_run(before: set[Path]) -> tuple[Path, dict]:
+    made = sorted(run_dirs() - before)
+    assert made, "the deploy left no run record with a summary.json"
+    return made[-1], json.loads((made[-1] / "summary.json").read_text())
+
+
+def run_output(run_dir: Path) -> str:
+    """Every text output of every executed notebook of a run, in chapter order."""
+    texts = []
+    for path in sorted(run_dir.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        texts += [o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])]
+    return "".join(texts)
+
+
+def runnable_steps(cluster: Cluster) -> dict[str, bool]:
+    """Step id -> needs_kube_binaries, for every catalog step that has a command to run."""
+    return {s.id: s.needs_kube_binaries for ch in catalog.chapters(cluster) for s in ch.steps
+            if s.local or s.per_node}
+
+
+def pki_snapshot() -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((BUILD / "pki").glob("*.pem"))}
+
+
+def netns_pids(netns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc_dir in Path("/proc").iterdir():
+        if proc_dir.name.isdigit() and int(proc_dir.name) != os.getpid():
+            try:
+                cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(f"{proc_dir.name}: {cmdline.strip()}")
+    return found
+
+
+@dataclass
+class Deployed:
+    cluster: Cluster
+    lab: lab.Lab
+    proc: subprocess.CompletedProcess[str]
+    run_dir: Path
+    summary: dict
+    runs_before: set[Path]
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "etcd", "etcdctl", "haproxy", "keepalived"):
+        assert shutil.which(tool) or Path("/usr/sbin", tool).exists(), f"{tool} missing: bash .ci/system-packages"
+    cluster = load(CLUSTER)
+    the_lab = lab.lab(cluster)
+    if the_lab.state_file.exists():
+        pytest.fail(f"a lab named {CLUSTER} is already up ({the_lab.state_file}); this test would take it over "
+                    f"and tear it down: run `invoke lab-down --cluster {CLUSTER}` first")
+    build_existed = BUILD.exists()
+    runs_before = run_dirs()
+    up = timed("lab-up", "lab-up", "--cluster", CLUSTER)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        before = run_dirs()
+        proc = timed("deploy (full)", "deploy", "--cluster", CLUSTER)
+        run_dir, summary = newest_run(before)
+        yield Deployed(cluster, the_lab, proc, run_dir, summary, runs_before)
+    finally:
+        if the_lab.state_file.exists():  # the last test tears down and checks; this is the safety net
+            invoke("lab-down", "--cluster", CLUSTER, timeout=120)
+        for run_dir in run_dirs() - runs_before:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if RUNS.exists() and not any(RUNS.iterdir()):
+            RUNS.rmdir()
+        if not build_existed:
+            shutil.rmtree(BUILD, ignore_errors=True)
+
+
+def test_full_deploy_passes_and_skips_exactly_the_steps_needing_kube_binaries(deployed: Deployed) -> None:
+    proc, summary = deployed.proc, deployed.summary
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert summary["result"] == "passed" and "failure" not in summary
+    assert summary["chapters"] == [ch.id for ch in catalog.chapters(deployed.cluster)]
+    steps = runnable_steps(deployed.cluster)
+    needing = {sid for sid, needs in steps.items() if needs}
+    assert needing, "the catalog has steps needing kube binaries; the lab must skip them"
+    outcomes = summary["steps"]
+    skipped = {o["step"] for o in outcomes if o["status"] == "skipped"}
+    passed = {o["step"] for o in outcomes if o["status"] == "passed"}
+    assert not [o for o in outcomes if o["status"] not in ("passed", "skipped")]
+    assert skipped == needing
+    assert not passed & needing, f"steps needing kube binaries passed without them: {passed & needing}"
+    assert passed == set(steps) - needing, f"runnable steps that did not run: {set(steps) - needing - passed}"
+    for outcome in outcomes:
+        if outcome["status"] == "skipped":
+            assert "server_tarball" in outcome["failure"], outcome
+    # Each node-side step ran on every node it names, e.g. etcd.start on all three members at once.
+    start = [o["node"] for o in outcomes if o["step"] == "etcd.start"]
+    assert sorted(start) == sorted(n.name for n in deployed.cluster.etcd_members)
+
+
+def test_failover_figures_are_in_the_run_record_and_the_leaders_moved(deployed: Deployed) -> None:
+    measured = {name: value for o in deployed.summary["steps"] for name, value in o["measured"].items()}
+    for name in ("etcd_leader_failover_seconds", "vip_failover_seconds"):
+        assert name in measured, f"{name} missing from summary.json: {measured}"
+        assert measured[name] > 0
+    FIGURES.update(measured)
+    by_step = {o["step"]: o for o in deployed.summary["steps"]}
+    assert "etcd_leader_failover_seconds" in by_step["etcd.failover"]["measured"]
+    assert "vip_failover_seconds" in by_step["load-balancer.failover"]["measured"]
+    output = run_output(deployed.run_dir)
+    moved = re.search(r"^VIP moved from (\S+) to (\S+)$", output, re.MULTILINE)
+    assert moved and moved[1] != moved[2], output[-2000:]
+    assert re.search(rf"^measured: vip_failover_seconds={measured['vip_failover_seconds']:.3f}$", output,
+                     re.MULTILINE)
+    before = re.search(r"^leader before: (\S+)$", output, re.MULTILINE)
+    after = re.search(r"^leader after: (\S+)$", output, re.MULTILINE)
+    assert before and after and before[1] != after[1], output[-2000:]
+    names = {n.name for n in deployed.cluster.etcd_members}
+    assert {before[1], after[1]} <= names
+
+
+def etcdctl(cluster: Cluster, endpoints: list[str], *args: str, client_cert: bool = True) -> str:
+    """etcdctl on a node with the node's own copies of the CA and the etcdctl client certificate."""
+    pki = cluster.spec.paths.pki_dir
+    bin_dir = cluster.spec.components.etcd.bin_dir or cluster.spec.paths.bin_dir
+    argv = [f"{bin_dir}/etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={pki}/ca.pem",
+            "--dial-timeout=2s", "--command-timeout=4s"]
+    if client_cert:
+        argv += [f"--cert={pki}/etcdctl.pem", f"--key={pki}/etcdctl-key.pem"]
+    return shlex.join([*argv, *args])
+
+
+def test_etcd_is_healthy_over_tls_from_every_node(deployed: Deployed) -> None:
+    cluster = deployed.cluster
+    members = cluster.etcd_members
+    urls = [f"https://{n.ip}:{ETCD_CLIENT_PORT}" for n in members]
+    for node in members:
+        health = remote(cluster, node, etcdctl(cluster, urls, "endpoint", "health") + " 2>&1")
+        assert health.returncode == 0, health.stdout + health.stderr
+        for url in urls:
+            assert re.search(rf"^{re.escape(url)} is healthy", health.stdout, re.MULTILINE), health.stdout
+        # TLS with client certificates for real: the same call without one is refused.
+        anonymous = remote(cluster, node, etcdctl(cluster, urls[:1], "endpoint", "health", client_cert=False)
+                           + " 2>&1")
+        assert anonymous.returncode != 0, anonymous.stdout
+        assert not re.search(rf"^{re.escape(urls[0])} is healthy", anonymous.stdout, re.MULTILINE), anonymous.stdout
+    # One cluster, not three: a key written through the first member is read back from the last one alone.
+    token = f"written-on-{members[0].name}-{time.time_ns()}"
+    put = remote(cluster, members[0], etcdctl(cluster, urls[:1], "put", "/lab-deploy-test/probe", token))
+    assert put.stdout.strip() == "OK", put.stdout + put.stderr
+    got = remote(cluster, members[-1], etcdctl(cluster, urls[-1:], "get", "/lab-deploy-test/probe",
+                                                "--print-value-only"))
+    assert got.stdout.strip() == token, got.stdout + got.stderr
+    remote(cluster, members[0], etcdctl(cluster, urls[:1], "del", "/lab-deploy-test/probe"))
+
+
+def test_the_vip_is_on_exactly_one_node_and_answers(deployed: Deployed) -> None:
+    cluster = deployed.cluster
+    vip, port = cluster.spec.api_server.vip, cluster.spec.api_server.port
+    interface = cluster.spec.load_balancer.interface
+    holders = []
+    for node in cluster.masters:
+        addrs = remote(cluster, node, f"ip -o -4 addr show dev {interface}")
+        assert addrs.returncode == 0, addrs.stderr
+        if re.search(rf"\binet {re.escape(vip)}/", addrs.stdout):
+            holders.append(node.name)
+    assert len(holders) == 1, f"VIP {vip} is on {holders}"
+    with socket.create_connection((vip, port), timeout=5):
+        pass
+
+
+def test_a_second_deploy_passes_and_reissues_no_certificate(deployed: Deployed) -> None:
+    before_pki = pki_snapshot()
+    assert any(name.endswith("-key.pem") for name in before_pki) and "ca.pem" in before_pki
+    before = run_dirs()
+    proc = timed("deploy (second)", "deploy", "--cluster", CLUSTER)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _, summary = newest_run(before)
+    assert summary["result"] == "passed"
+    after_pki = pki_snapshot()
+    assert after_pki.keys() == before_pki.keys()
+    changed = [name for name in before_pki if after_pki[name] != before_pki[name]]
+    assert not changed, f"re-issued or rewritten on the second deploy: {changed}"
+    second = {name: v for o in summary["steps"] for name, v in o["measured"].items()}
+    FIGURES.update({f"{name} (second deploy)": v for name, v in second.items()})
+
+
+def test_a_broken_cluster_file_stops_at_its_step_and_from_resumes_after_the_fix(deployed: Deployed,
+                                                                                tmp_path: Path) -> None:
+    """A realistic mistake: the cluster file names the ssh user of clusters/example.yaml, which these nodes lack.
+
+    Same name, nodes and paths as clusters/lab.yaml (so the same build tree and nodes), a different file.
+    """
+    data = yaml.safe_load((REPO / "clusters" / "lab.yaml").read_text())
+    assert data["ssh"]["user"] == "root"
+    data["ssh"]["user"] = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())["ssh"]["user"]
+    broken = tmp_path / "lab-wrong-user.yaml"
+    broken.write_text(yaml.safe_dump(data, sort_keys=False))
+    user = data["ssh"]["user"]
+    before = run_dirs()
+    proc = timed("deploy (broken, etcd chapter)", "deploy", "--cluster", str(broken), "--chapter", "etcd")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    message = proc.stderr
+    first = re.search(r"^FAILED: chapter etcd, step (\S+) on (\S+): (.*)$", message, re.MULTILINE)
+    assert first, message
+    step, node = first[1], first[2].rstrip(":")
+    assert step == "etcd.distribute", message
+    assert node in {n.name for n in deployed.cluster.spec.nodes}, message
+    ip = next(n.ip for n in deployed.cluster.spec.nodes if n.name == node)
+    assert re.search(rf"^command:\n.*ssh .*{re.escape(user)}@{re.escape(ip)} ", message, re.MULTILINE), message
+    assert "Permission denied" in message.split("output:", 1)[1], message
+    assert f"--from {step}" in message and "Traceback" not in message
+    _, summary = newest_run(before)
+    assert summary["result"] == "failed" and summary["failure"]["step"] == step
+    ran = [o["step"] for o in summary["steps"]]
+    assert ran[-1] == step and "etcd.start" not in ran, "the run went on after the failed step"
+
+    data["ssh"]["user"] = "root"
+    broken.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = run_dirs()
+    resumed = timed("deploy (resumed --from)", "deploy", "--cluster", str(broken), "--from", step)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    _, summary = newest_run(before)
+    assert summary["result"] == "passed"
+    ran = [o["step"] for o in summary["steps"]]
+    assert ran[0] == step and "etcd.cert" not in ran and "etcd.failover" in ran
+    FIGURES.update({f"{name} (resumed run)": v for o in summary["steps"] for name, v in o["measured"].items()})
+
+
+def secret_lines(the_lab: lab.Lab) -> set[str]:
+    """What must never be in a run record, read from the 0600 files under build/lab/ (not the nodes' disks):
+    the body lines of every private key, the client-key-data of every kubeconfig (and its decoded key's lines),
+    and one-line secrets (the haproxy stats password, the encryption key; haproxy.cfg and the encryption
+    config hold those same values)."""
+    found: set[str] = set()
+
+    def key_body(text: str) -> None:
+        found.update(line for line in text.splitlines() if len(line) >= 16 and "-----" not in line)
+
+    for path in BUILD.rglob("*"):
+        if the_lab.nodes_base in path.parents or not path.is_file():
+            continue
+        if stat.S_IMODE(path.stat().st_mode) != 0o600:
+            continue
+        text = path.read_text(errors="replace")
+        if "PRIVATE KEY-----" in text:
+            key_body(text)
+        elif "client-key-data:" in text:
+            for value in re.findall(r"client-key-data:\s*(\S+)", text):
+                found.add(value)
+                key_body(base64.b64decode(value).decode())
+        elif len(text.strip().splitlines()) == 1 and len(text.strip()) >= 12:
+            found.add(text.strip())
+    return found
+
+
+def test_the_run_records_hold_no_private_key_material(deployed: Deployed) -> None:
+    secrets = secret_lines(deployed.lab)
+    # the collection itself works: admin's key, its kubeconfig's key and the stats password are in it
+    admin_key = (BUILD / "pki" / "admin-key.pem").read_text().splitlines()[1]
+    password = (BUILD / "pki" / "haproxy-stats-password").read_text().strip()
+    assert admin_key in secrets and password in secrets and len(secrets) > 50, len(secrets)
+    files = [p for p in (REPO / "runs").rglob("*") if p.is_file()]
+    assert any(p.parent in run_dirs() - deployed.runs_before for p in files)
+    for path in files:
+        text = path.read_text(errors="replace")
+        assert "PRIVATE KEY" not in text, path
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path} holds secret material (first 12 chars: {[s[:12] for s in leaked]})"
+
+
+def test_lab_down_leaves_nothing(deployed: Deployed, capsys) -> None:
+    the_lab = deployed.lab
+    state = lab.load_state(the_lab)
+    recorded = [(e[f"{k}_pid"], e[f"{k}_start"]) for e in state["nodes"].values() for k in ("init", "unshare")]
+    inside = [(pid, lab.start_time(pid)) for n in the_lab.nodes for pid in netns_pids(n.netns)]
+    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid, started in inside if lab.alive(pid, started)}
+    assert {"sshd", "etcd", "haproxy", "keepalived"} <= names, names
+    down = timed("lab-down", "lab-down", "--cluster", CLUSTER)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not [p for p, s in recorded + inside if lab.alive(p, s)], "lab processes survived lab-down"
+    assert not processes_mentioning(f"build/{CLUSTER}/ssh/cm-"), "an ssh connection master survived"
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    for lab_node in the_lab.nodes:
+        assert lab_node.netns not in netns
+        assert f"{lab_node.host_veth}@" not in links and f"{lab_node.host_veth}:" not in links
+    assert f" {the_lab.bridge}:" not in links
+    mounts = Path("/proc/mounts").read_text()
+    assert str(the_lab.dir) not in mounts and str(the_lab.nodes_base) not in mounts
+    assert not lab.lab_mounts(the_lab)
+    assert not the_lab.nodes_base.exists() and not the_lab.state_file.exists()
+    assert not the_lab.key.exists(), "lab-down removes the lab's ssh key"
+    with capsys.disabled():
+        print("\nlab deploy figures: " + ", ".join(f"{k} {v:.3f} s" for k, v in FIGURES.items()))
+        print("lab deploy timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items()))
