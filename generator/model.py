@@ -47,6 +47,11 @@ class Node:
     ip: str
     roles: tuple[str, ...] = ("master", "etcd")
 
+    @property
+    def host(self) -> str:
+        """The IP as written in a URL: IPv6 in brackets."""
+        return f"[{self.ip}]" if ":" in self.ip else self.ip
+
 
 @dataclass(frozen=True)
 class Ssh:

@@ -137,3 +137,20 @@ def test_html_unescaping_is_not_hiding_differences(built_site: Path) -> None:
     assert any('{"\\n"}' in b for b in blocks)
     assert any(" | " in b for b in blocks)
     assert not any(html.unescape(b) != b and "&" in b for b in blocks)
+
+
+def test_ipv6_nodes_are_bracketed_in_every_url(tmp_path: Path) -> None:
+    source = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())
+    source["name"] = "ipv6-only"
+    source["nodes"] = [{"name": f"m{i}", "ip": f"fd00::{i}"} for i in (1, 2, 3)]
+    source["api_server"]["vip"] = "fd00::100"
+    source["network"] = {"service_cidr": "fd00:96::/112"}
+    cluster = tmp_path / "ipv6-only.yaml"
+    cluster.write_text(yaml.safe_dump(source))
+    out = run_invoke("deploy", "--cluster", str(cluster), "--dry-run").stdout
+    urls = re.findall(r"https?://[^\s'\"/,]+", out)
+    assert urls
+    for url in urls:
+        host = url.split("://", 1)[1]
+        assert host.startswith("[") or "::" not in host, url
+    assert "https://[fd00::1]:10259/healthz" in out

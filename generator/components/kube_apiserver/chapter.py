@@ -329,7 +329,7 @@ def health_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             Command(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
-                                f"https://{node.ip}:{port}/healthz"]), expect=r"^ok$"),
+                                f"https://{node.host}:{port}/healthz"]), expect=r"^ok$"),
         ]),
         needs_kube_binaries=True,
     )

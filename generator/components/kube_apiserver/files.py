@@ -147,7 +147,7 @@ def encryption_config(key_b64: str, f: ApiServerFacts) -> bytes:
 
 
 def etcd_servers(cluster: Cluster) -> str:
-    return ",".join(f"https://{n.ip}:{ETCD_CLIENT_PORT}" for n in cluster.etcd_members)
+    return ",".join(f"https://{n.host}:{ETCD_CLIENT_PORT}" for n in cluster.etcd_members)
 
 
 def service_account_issuer(cluster: Cluster) -> str:

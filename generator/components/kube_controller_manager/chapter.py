@@ -224,7 +224,7 @@ def health_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
         return shlex.join([
             "curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
             "--cert", pki_file(cluster, "admin.pem"), "--key", pki_file(cluster, "admin-key.pem"),
-            f"https://{node.ip}:{f.secure_port}/healthz",
+            f"https://{node.host}:{f.secure_port}/healthz",
         ])
 
     return Step(

@@ -249,8 +249,8 @@ def distribute_step(cluster: Cluster) -> Step:
 
 def base_url(node: Node, f: SchedulerFacts) -> str:
     if f.secure_port:
-        return f"https://{node.ip}:{f.secure_port}"
-    return f"http://{node.ip}:{f.insecure_port}"
+        return f"https://{node.host}:{f.secure_port}"
+    return f"http://{node.host}:{f.insecure_port}"
 
 
 def curl(cluster: Cluster, f: SchedulerFacts, url: str, client: bool) -> str:

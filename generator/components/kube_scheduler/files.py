@@ -39,7 +39,7 @@ class Paths:
 
 def server_for(cluster: Cluster, node: Node) -> str:
     if cluster.spec.components.kube_scheduler.kubeconfig_server == "local":
-        return f"https://{node.ip}:{cluster.spec.api_server.secure_port}"
+        return f"https://{node.host}:{cluster.spec.api_server.secure_port}"
     return cluster.api_endpoint
 
 

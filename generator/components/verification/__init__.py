@@ -87,7 +87,7 @@ def apiservers_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each(cluster.masters, lambda node: [
-            Command(admin_curl(cluster, f"https://{node.ip}:{port}/version"), expect=rf'"gitVersion": "{tag}"'),
+            Command(admin_curl(cluster, f"https://{node.host}:{port}/version"), expect=rf'"gitVersion": "{tag}"'),
         ]),
         needs_kube_binaries=True,
     )
