@@ -88,7 +88,7 @@ def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
         id=ID,
         number=4,
-        title=Text(zh="admin kubeconfig", en="Admin kubeconfig"),
+        title=Text(zh="为 kubectl 配置 admin 用户", en="Admin kubeconfig"),
         intro=Text(
             zh="本章为运维机上的 kubectl 准备 admin 身份。后面读取 leader、访问 /metrics 都用它。",
             en="This chapter gives kubectl on the workstation its admin identity. Later chapters use it to read "
