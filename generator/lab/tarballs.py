@@ -1,0 +1,117 @@
+"""Release-style etcd and kubernetes-server tarballs from local binaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+from generator.lab.layout import Lab, LabError, repo_path
+from generator.lab.state import remember
+from generator.lab.system import sh
+
+KUBE_SERVER_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+KUBE_OPTIONAL_BINARIES = ("kubectl", "kubelet", "kube-proxy", "kubeadm")  # packed when present
+
+
+def debian_etcd_version() -> str | None:
+    if not shutil.which("etcd"):
+        return None
+    match = re.search(r"etcd Version: (\S+)", sh(["etcd", "--version"]).stdout)
+    return match[1] if match else None
+
+
+def pack(target: Path, members: list[tuple[str, Path]], state: dict) -> str:
+    """A gzip tarball of `members` (name in archive, file); rebuilt only when a source changed."""
+    stamp = [[name, str(src), src.stat().st_size, src.stat().st_mtime_ns] for name, src in members]
+    stamp_file = target.with_name(target.name + ".lab-stamp")
+    remember(state, target)
+    remember(state, stamp_file)
+    if target.exists() and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+        return "unchanged"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        dirs: set[str] = set()
+        for name, src in members:
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(src.stat().st_mtime)
+                    tar.addfile(info)
+            info = tar.gettarinfo(str(src), arcname=name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mode = 0o755
+            with src.open("rb") as f:
+                tar.addfile(info, f)
+    os.replace(tmp, target)
+    stamp_file.write_text(json.dumps(stamp))
+    return "packed"
+
+
+def etcd_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
+    """prerequisites.etcd_tarball from Debian's etcd, laid out like an upstream release."""
+    spec = the_lab.cluster.spec
+    if not spec.prerequisites.etcd_tarball:
+        say("  note: prerequisites.etcd_tarball is empty: the runbook would download etcd, "
+            "which the lab cannot reach")
+        return
+    version = debian_etcd_version()
+    if version is None:
+        raise LabError("no etcd binary: install the Debian packages etcd-server and etcd-client")
+    wanted = spec.components.etcd.version.lstrip("v")
+    if wanted != version:
+        raise LabError(f"components.etcd.version is {spec.components.etcd.version} but the lab's etcd "
+                       f"(Debian etcd-server) is {version}: set components.etcd.version: \"{version}\"")
+    top = f"etcd-v{version}-linux-amd64"
+    target = repo_path(spec.prerequisites.etcd_tarball)
+    if target.name != f"{top}.tar.gz":
+        raise LabError(f"prerequisites.etcd_tarball should be named {top}.tar.gz (the upstream name), "
+                       f"not {target.name}")
+    members = []
+    for binary in ("etcd", "etcdctl"):
+        found = shutil.which(binary)
+        if not found:
+            raise LabError(f"no {binary} binary: install the Debian packages etcd-server and etcd-client")
+        members.append((f"{top}/{binary}", Path(found).resolve()))
+    status = pack(target, members, state)
+    say(f"  etcd tarball {status}: {spec.prerequisites.etcd_tarball} (Debian etcd {version})")
+
+
+def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Callable[[str], None]) -> None:
+    """prerequisites.server_tarball from --kube-bin-dir, laid out like kubernetes-server-linux-amd64.tar.gz."""
+    spec = the_lab.cluster.spec
+    if not kube_bin_dir:
+        state["kube_binaries"] = False
+        say("  no --kube-bin-dir: steps that need kube-apiserver, kube-controller-manager or kube-scheduler "
+            "will be reported as skipped")
+        return
+    if not spec.prerequisites.server_tarball:
+        raise LabError("--kube-bin-dir needs prerequisites.server_tarball in the cluster file "
+                       "(where the lab packs kubernetes-server-linux-amd64.tar.gz)")
+    source = Path(kube_bin_dir).expanduser().resolve()
+    missing = [b for b in KUBE_SERVER_BINARIES if not os.access(source / b, os.X_OK)]
+    if missing:
+        raise LabError(f"--kube-bin-dir {source} lacks executable {', '.join(missing)}")
+    members = [(f"kubernetes/server/bin/{b}", source / b) for b in KUBE_SERVER_BINARIES + KUBE_OPTIONAL_BINARIES
+               if os.access(source / b, os.X_OK)]
+    if not os.access(source / "kubectl", os.X_OK):
+        # The runbook unpacks kubectl from the same tarball; take this machine's if the directory has none.
+        host_kubectl = shutil.which("kubectl")
+        if not host_kubectl:
+            raise LabError(f"--kube-bin-dir {source} has no kubectl and neither has this machine")
+        members.append(("kubernetes/server/bin/kubectl", Path(host_kubectl).resolve()))
+        say(f"  note: kubectl taken from {host_kubectl} ({source} has none)")
+    target = repo_path(spec.prerequisites.server_tarball)
+    status = pack(target, members, state)
+    state["kube_binaries"] = True
+    names = ", ".join(name.rsplit("/", 1)[1] for name, _ in members)
+    say(f"  kubernetes server tarball {status}: {spec.prerequisites.server_tarball} ({names})")
