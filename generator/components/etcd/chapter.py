@@ -75,6 +75,7 @@ def chapter(cluster: Cluster) -> Chapter:
             health_step(cluster, f),
             endpoint_status_step(cluster, f),
             leader_step(cluster, f),
+            snapshot_step(cluster, f),
             failover_step(cluster, f),
         ),
     )
@@ -361,6 +362,46 @@ def endpoint_status_step(cluster: Cluster, f: EtcdFacts) -> Step:
         ),
         per_node=((node, (
             on(cluster, node, etcdctl(cluster, f, "endpoint", "status", "-w", "table"), expect=r"\|\s+true\s+\|"),
+        )),),
+    )
+
+
+def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
+    node = runner(cluster)
+    backup_dir = f"{cluster.spec.paths.etcd_data_dir}-backup"
+    snapshot = f"{backup_dir}/snapshot.db"
+    save = etcdctl(cluster, f, "snapshot", "save", snapshot, members=(node,))
+    return Step(
+        id=f"{ID}.snapshot",
+        title=Text(zh="备份：保存快照", en="Back up: save a snapshot"),
+        explain=Text(
+            zh=(
+                f"在做故障切换测试、升级或任何维护之前先备份。`snapshot save` 只能对一个成员执行，这里是 "
+                f"{node.name}；快照写到 `{snapshot}`（目录权限 0700），再用 `snapshot status` 确认它可读、"
+                "有 revision 和 key 数。重复执行会用最新数据覆盖这个文件。"
+            ),
+            en=(
+                "Back up before the failover test, an upgrade or any maintenance. `snapshot save` works against "
+                f"one member only, {node.name} here; the snapshot goes to `{snapshot}` (directory mode 0700), and "
+                "`snapshot status` confirms it is readable and shows its revision and key count. Running it again "
+                "overwrites the file with current data."
+            ),
+        ),
+        warnings=(
+            Text(
+                zh="快照包含集群的全部数据（包括 Secret）：把它复制到集群之外、权限受控的地方保存；只留在 etcd 节点上的"
+                "备份会和节点一起丢失。恢复需要 `etcdctl snapshot restore`，并用新的 `--initial-cluster-token` "
+                "重建全部成员。",
+                en="A snapshot holds all the cluster's data (Secrets included): keep a copy outside the cluster, "
+                "access-controlled; a backup left only on an etcd node is lost with the node. Restoring takes "
+                "`etcdctl snapshot restore` and rebuilding every member with a new `--initial-cluster-token`.",
+            ),
+        ),
+        per_node=((node, (
+            on(cluster, node, f"{sudo(cluster)}install -d -m 0700 {backup_dir} && {save}",
+               expect=r"Snapshot saved at"),
+            on(cluster, node, etcdctl(cluster, f, "snapshot", "status", snapshot, "-w", "table",
+                                      members=(node,)), expect=r"TOTAL KEYS"),
         )),),
     )
 
