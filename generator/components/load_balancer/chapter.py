@@ -577,8 +577,7 @@ def vip_step(cluster: Cluster) -> Step:
 def through_vip_step(cluster: Cluster) -> Step:
     api = cluster.spec.api_server
     host = f"[{api.vip}]" if ":" in (api.vip or "") else api.vip
-    target = f"/dev/tcp/{api.vip}/{api.port}"
-    run = f"timeout 5 bash -c {shlex.quote(f'exec 3<>{target}')} && echo 'TCP {host}:{api.port}: open'"
+    run = f"{tcp_probe(cluster, seconds=5, quiet=False)} && echo 'TCP {host}:{api.port}: open'"
     return Step(
         id=f"{ID}.through-vip",
         title=Text(zh="从运维机连接 VIP", en="Connect to the VIP from the workstation"),
@@ -599,10 +598,11 @@ def through_vip_step(cluster: Cluster) -> Step:
     )
 
 
-def tcp_probe(cluster: Cluster) -> str:
-    """Shell: a TCP connection to the VIP's port opens within 1 s (bash's /dev/tcp, no extra tool)."""
+def tcp_probe(cluster: Cluster, seconds: int = 1, quiet: bool = True) -> str:
+    """Shell: a TCP connection to the VIP's port opens within `seconds` (bash's /dev/tcp, no extra tool)."""
     api = cluster.spec.api_server
-    return f"timeout 1 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{api.vip}/{api.port}')} 2>/dev/null"
+    probe = f"timeout {seconds} bash -c {shlex.quote(f'exec 3<>/dev/tcp/{api.vip}/{api.port}')}"
+    return f"{probe} 2>/dev/null" if quiet else probe
 
 
 def failover_step(cluster: Cluster) -> Step:
