@@ -188,6 +188,27 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
         raise Exit(f"lab-up: {err}", code=1) from None
 
 
+@task(help={"release": "Kubernetes release, e.g. 1.36.3 (default: the cluster's)",
+            "cluster": "take the release from this cluster file (default: lab)"})
+@friendly
+def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
+    """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
+    into a cache keyed by release (reused when present); prints progress, time per binary and sha256s."""
+    from generator import kubebuild
+    from generator.versions import parse_release
+
+    chosen = parse_release(release) if release else load(cluster).release
+    if isinstance(chosen, str):
+        raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
+    try:
+        built = kubebuild.ensure(chosen)
+    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+        raise Exit(f"kube-binaries {chosen.tag}: {err}", code=1) from None
+    for name, entry in built.record["binaries"].items():
+        print(f"  {name:24} sha256 {entry['sha256']}  built in {entry['seconds']} s")
+    print(f"kube binaries {chosen.tag}: {built.bin_dir}")
+
+
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
 @friendly
 def lab_down(c: Context, cluster: str = "lab") -> None:
