@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.artifacts import build_dir
 from generator.execute import RECORD_ENV
 from generator.model import REPO, Cluster
 from generator.notebooks import NOTEBOOKS
@@ -25,8 +26,13 @@ def kube_binaries_missing(cluster: Cluster) -> str:
     """Why steps needing kube-apiserver/-controller-manager/-scheduler cannot run, or "" when they can."""
     tarball = cluster.spec.prerequisites.server_tarball
     if tarball and not (REPO / tarball).exists():
-        return (f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist "
-                "(a lab started without --kube-bin-dir)")
+        # lab-up records why it could not build them (no Go, no module proxy) beside the lab's state.
+        try:
+            state = json.loads((build_dir(cluster) / "lab-state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        why = state.get("kube_binaries_missing") or "lab-up has not made it"
+        return f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist ({why})"
     return ""
 
 

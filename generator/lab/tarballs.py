@@ -10,6 +10,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+from generator import kubebuild
 from generator.lab.layout import Lab, LabError, repo_path
 from generator.lab.state import remember
 from generator.lab.system import sh
@@ -87,13 +88,20 @@ def etcd_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
 
 
 def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Callable[[str], None]) -> None:
-    """prerequisites.server_tarball from --kube-bin-dir, laid out like kubernetes-server-linux-amd64.tar.gz."""
+    """prerequisites.server_tarball, laid out like kubernetes-server-linux-amd64.tar.gz, from --kube-bin-dir or
+    else from the binaries `invoke kube-binaries` builds for the cluster's release (built now if not cached)."""
     spec = the_lab.cluster.spec
+    state.pop("kube_binaries_missing", None)
     if not kube_bin_dir:
-        state["kube_binaries"] = False
-        say("  no --kube-bin-dir: steps that need kube-apiserver, kube-controller-manager or kube-scheduler "
-            "will be reported as skipped")
-        return
+        try:
+            kube_bin_dir = str(kubebuild.ensure(the_lab.cluster.release, say=lambda line: say(f"  {line}")).bin_dir)
+        except kubebuild.Unavailable as err:
+            state["kube_binaries"] = False
+            state["kube_binaries_missing"] = str(err)
+            say(f"  no kube binaries: {err}; steps that need them will be reported as skipped")
+            return
+        except kubebuild.BuildFailed as err:
+            raise LabError(f"building the kube binaries of {the_lab.cluster.release.tag} failed: {err}") from None
     if not spec.prerequisites.server_tarball:
         raise LabError("--kube-bin-dir needs prerequisites.server_tarball in the cluster file "
                        "(where the lab packs kubernetes-server-linux-amd64.tar.gz)")
