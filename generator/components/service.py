@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+
 from generator import pki
+from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster
-from generator.steps import Step, Text, for_each_master, on, sudo
+from generator.steps import Command, Step, Text, for_each_master, on, sudo
 
 
 def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> Step:
@@ -46,6 +49,13 @@ def status_step(cluster: Cluster, component: str) -> Step:
         ),
         needs_kube_binaries=True,
     )
+
+
+def kubeconfig_readback(cluster: Cluster, path: str, user: str) -> Command:
+    """kubectl reads a rendered kubeconfig back: its context's user, and an https server."""
+    query = 'jsonpath={.contexts[0].context.user} {.clusters[0].cluster.server}{"\\n"}'
+    return Command(shlex.join([workstation_kubectl(cluster), "config", "view", "--kubeconfig", path, "-o", query]),
+                   expect=rf"^{user} https://")
 
 
 def client_server_cert(cluster: Cluster, component: str, user: str) -> pki.CertSpec:

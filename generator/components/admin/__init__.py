@@ -6,6 +6,7 @@ import shlex
 
 from generator import pki
 from generator.artifacts import Artifact
+from generator.components.prerequisites.files import workstation_kubectl
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster
@@ -27,7 +28,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
 
 def kubectl(cluster: Cluster) -> str:
     """The kubectl prefix the runbook uses to talk to the cluster as admin, through the API endpoint."""
-    return shlex.join(["kubectl", "--kubeconfig", f"build/{cluster.name}/{KUBECONFIG}"])
+    return shlex.join([workstation_kubectl(cluster), "--kubeconfig", f"build/{cluster.name}/{KUBECONFIG}"])
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -84,6 +85,7 @@ def chapter(cluster: Cluster) -> Chapter:
             ),
             Command(f"stat -c %a:%n {shlex.quote(pki_file(cluster, 'admin.kubeconfig'))}", expect=r"^600:"),
         ),
+        needs_kube_binaries=True,
     )
     return Chapter(
         id=ID,

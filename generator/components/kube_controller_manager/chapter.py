@@ -8,7 +8,7 @@ from generator.artifacts import on_node, rel_build
 from generator.components import leader
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.components.kube_controller_manager.files import ID, USER, Paths
-from generator.components.service import start_step, status_step
+from generator.components.service import kubeconfig_readback, start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -109,7 +109,6 @@ def kubeconfig_step(cluster: Cluster) -> Step:
                  else f"the load-balanced endpoint `{cluster.api_endpoint}`, so losing one apiserver does not "
                  "stop it")
     path = Paths(cluster).kubeconfig
-    query = 'jsonpath={.contexts[0].context.user} {.clusters[0].cluster.server}{"\\n"}'
     return Step(
         id=f"{ID}.kubeconfig",
         title=Text(zh="生成 kubeconfig", en="Build the kubeconfig"),
@@ -128,11 +127,9 @@ def kubeconfig_step(cluster: Cluster) -> Step:
         ),
         local=(render(cluster, ID, "kubeconfig"),),
         per_node=for_each_master(cluster, lambda node: [
-            Command(
-                shlex.join(["kubectl", "config", "view", "--kubeconfig", node_file(cluster, node, path), "-o", query]),
-                expect=rf"^{USER} https://",
-            )
+            kubeconfig_readback(cluster, node_file(cluster, node, path), USER),
         ]),
+        needs_kube_binaries=True,
     )
 
 

@@ -19,7 +19,13 @@ from generator.components.prerequisites.facts import (
     facts,
     server_url,
 )
-from generator.components.prerequisites.files import ENVIRONMENT, ID, downloads, etcd_bin_dir
+from generator.components.prerequisites.files import (
+    ENVIRONMENT,
+    ID,
+    downloads,
+    etcd_bin_dir,
+    workstation_kubectl,
+)
 from generator.model import Cluster, Node
 from generator.steps import Chapter, Command, Show, Step, Text, for_each, on, render, ssh_prefix, sudo
 
@@ -310,6 +316,12 @@ def kube_download_step(cluster: Cluster, f: DownloadFacts) -> Step:
                             + shlex.join(["tar", "-xzf", tarball, "-C", kube_dir(cluster), *members])))
     commands += [Command(shlex.join([f"{kube_bin(cluster)}/{b}", "--version"]), expect=version_line(cluster))
                  for b in KUBE_DAEMONS]
+    kubectl = workstation_kubectl(cluster)
+    commands += [
+        Command(shlex.join(["install", "-D", "-m", "0755", f"{kube_bin(cluster)}/kubectl", kubectl])),
+        Command(shlex.join([kubectl, "version", "--client", "-o", "json"]),
+                expect=rf'"gitVersion": "{re.escape(cluster.release.tag)}"'),
+    ]
     if offline:
         source_zh = (f"离线安装：集群文件的 `prerequisites.server_tarball` 指向运维机上已有的 `{tarball}`，"
                      "不下载。请把 `sha256sum` 打印的哈希与该版本 CHANGELOG 里公布的值比对。")
@@ -333,13 +345,19 @@ def kube_download_step(cluster: Cluster, f: DownloadFacts) -> Step:
             zh=(
                 f"{source_zh} 只解压需要的四个文件（{', '.join(KUBE_BINARIES)}）到 `{kube_bin(cluster)}`，"
                 f"然后运行每个服务的 `--version`，必须是 `Kubernetes {cluster.release.tag}`。"
+                f"kubectl 另装到 `{kubectl}`：本手册在运维机上的每条 kubectl 命令都用它，而不是 PATH 里的 kubectl——"
+                "kubectl 与 kube-apiserver 最多只能相差一个小版本，有些镜像里的 kubectl 还是个在每条命令前都会连接"
+                "kubeconfig 中服务器的转发程序。"
                 "这一步在运维机上运行这些 linux/amd64 程序，所以运维机也应是 linux/amd64。"
             ),
             en=(
                 f"{source_en} Only the four files needed ({', '.join(KUBE_BINARIES)}) are unpacked, into "
                 f"`{kube_bin(cluster)}`; each daemon's `--version` must then print `Kubernetes "
-                f"{cluster.release.tag}`. That runs these linux/amd64 programs on the workstation, so it should be "
-                "linux/amd64 too."
+                f"{cluster.release.tag}`. kubectl is also installed as `{kubectl}`: every kubectl command this "
+                "runbook runs on the workstation uses it, never the kubectl on PATH — kubectl supports only one "
+                "minor release of skew against kube-apiserver, and some images put a dispatcher there that "
+                "contacts the kubeconfig's server before every command. That runs these linux/amd64 programs on "
+                "the workstation, so it should be linux/amd64 too."
             ),
         ),
         local=tuple(commands),

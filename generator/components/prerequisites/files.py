@@ -25,6 +25,15 @@ def downloads(cluster: Cluster) -> str:
     return f"{rel_build(cluster)}/downloads"
 
 
+def workstation_kubectl(cluster: Cluster) -> str:
+    """The kubectl every workstation command uses: the cluster's own release, unpacked by the prerequisites.
+
+    Never whatever `kubectl` is on PATH: kubectl supports one minor release of skew against kube-apiserver, and
+    some images put a dispatcher there that contacts the kubeconfig's server before every command.
+    """
+    return f"{rel_build(cluster)}/bin/kubectl"
+
+
 def array(values: list[str]) -> str:
     return "(" + " ".join(shlex.quote(v) for v in values) + ")"
 
