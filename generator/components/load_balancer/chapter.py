@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import shlex
-
 from generator.artifacts import on_node
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
+from generator.components.load_balancer.alternatives import external_chapter, single_master_chapter
+from generator.components.load_balancer.checks import failover_step, stats_step, through_vip_step, vip_step
 from generator.components.load_balancer.files import (
-    BACKEND,
+    CHECK_FALL,
+    CHECK_INTERVAL,
     HAPROXY_CFG,
     ID,
     KEEPALIVED_CONF,
@@ -22,10 +23,9 @@ from generator.components.load_balancer.files import (
     track_command,
     vip_prefix,
 )
-from generator.model import Cluster, Node
+from generator.model import Cluster
 from generator.steps import (
     Chapter,
-    Command,
     Show,
     Step,
     Text,
@@ -34,15 +34,10 @@ from generator.steps import (
     pki_file,
     push,
     render,
-    ssh_prefix,
     sudo,
 )
 
 TITLE = Text(zh="负载均衡：haproxy + keepalived", en="Load balancer: haproxy + keepalived")
-TITLE_EXTERNAL = Text(zh="负载均衡：外部负载均衡器", en="Load balancer: an external load balancer")
-FAILOVER_WAIT = 30  # seconds; detection takes about 2 × 2 s (track script) plus one advert interval
-VIP_WAIT = 15  # seconds keepalived may take after a (re)start: BACKUP first, MASTER after ~3 adverts
-POLL = "0.2"  # seconds between two looks at the VIP during the failover test
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -87,96 +82,6 @@ def chapter(cluster: Cluster) -> Chapter:
             through_vip_step(cluster),
             failover_step(cluster),
         ),
-    )
-
-
-def single_master_chapter(cluster: Cluster) -> Chapter:
-    """One master and no VIP: nothing to balance; clients use that master's kube-apiserver directly."""
-    explain = Step(
-        id=f"{ID}.none",
-        title=Text(zh="单 master：不需要负载均衡", en="One master: no load balancer"),
-        explain=Text(
-            zh=(
-                f"本集群只有一台 master 且没有配置 VIP，客户端直接访问 `{cluster.api_endpoint}`，所以本章不生成"
-                "haproxy 与 keepalived 配置。这样的集群没有高可用：master 宕机时 API 不可用。要高可用，请再加两台"
-                "master，并在集群文件里写上 `api_server.vip`。"
-            ),
-            en=(
-                f"This cluster has one master and no VIP: clients talk to `{cluster.api_endpoint}` directly, so "
-                "this chapter renders no haproxy or keepalived configuration. Such a cluster is not highly "
-                "available: when the master is down, so is the API. For HA, add two masters and set "
-                "`api_server.vip` in the cluster file."
-            ),
-        ),
-    )
-    return Chapter(
-        id=ID,
-        number=3,
-        title=Text(zh="负载均衡（未使用）", en="Load balancer (not used)"),
-        intro=Text(zh="单 master 集群不需要负载均衡。", en="A single-master cluster needs no load balancer."),
-        steps=(explain,),
-    )
-
-
-def external_chapter(cluster: Cluster) -> Chapter:
-    api = cluster.spec.api_server
-    address = api.external_address or ""
-    backends = ", ".join(f"`{m.ip}:{api.secure_port}`" for m in cluster.masters)
-    explain = Step(
-        id=f"{ID}.external",
-        title=Text(zh="外部负载均衡器需要满足的条件", en="What the external load balancer must do"),
-        explain=Text(
-            zh=(
-                f"本集群的 `load_balancer.kind` 是 `external`：API 入口 `{cluster.api_endpoint}` 由集群外的负载"
-                "均衡器（例如云厂商的 SLB/CLB/NLB）提供，所以本章不生成 haproxy 与 keepalived 的配置，也不在节点上"
-                "执行任何命令。请在负载均衡器上配置：\n\n"
-                f"1. 一个 **TCP**（四层）监听，端口 {api.port}。不要用 HTTPS/七层监听：TLS 必须一直到 kube-apiserver"
-                "才终止，否则客户端证书认证失效。\n"
-                f"2. 后端服务器：{backends}。\n"
-                "3. 健康检查：对后端做 HTTPS `GET /healthz`（期望 200），"
-                f"或至少做 {api.secure_port} 端口的 TCP 检查。\n"
-                "4. 空闲超时不少于几分钟：watch、`kubectl logs -f`、`kubectl exec` 都是长时间空闲的连接。\n\n"
-                f"`{address}` 已写进 kube-apiserver 证书的 SAN，kubeconfig 的 server 也指向它。"
-            ),
-            en=(
-                f"This cluster's `load_balancer.kind` is `external`: the API endpoint `{cluster.api_endpoint}` is "
-                "served by a load balancer outside the cluster (a cloud SLB/CLB/NLB, for example), so this chapter "
-                "renders no haproxy or keepalived configuration and runs nothing on the nodes. Configure the load "
-                "balancer with:\n\n"
-                f"1. A **TCP** (layer 4) listener on port {api.port}. Not an HTTPS/layer 7 listener: TLS must end at "
-                "kube-apiserver, or client-certificate authentication stops working.\n"
-                f"2. Backend servers: {backends}.\n"
-                f"3. A health check: HTTPS `GET /healthz` on each backend (expect 200), or at least a TCP check of "
-                f"port {api.secure_port}.\n"
-                "4. An idle timeout of several minutes at least: watches, `kubectl logs -f` and `kubectl exec` are "
-                "long-lived, mostly idle connections.\n\n"
-                f"`{address}` is in the kube-apiserver certificate's SANs and is the server of every kubeconfig."
-            ),
-        ),
-        warnings=(
-            Text(
-                zh="云上的虚拟机通常收不到 VRRP 报文，也不能随意绑定一个未经平台分配的 IP，keepalived 的 VIP 因此"
-                "无法生效（种子文档 004 的提醒）。在云上请使用云厂商的负载均衡器。另外，部分云负载均衡器不允许"
-                "后端服务器通过负载均衡器访问自己：在 master 上经由 LB 访问 apiserver 可能超时，必要时让 master 上的"
-                "组件直接连本机 apiserver。",
-                en="Cloud VMs usually cannot exchange VRRP packets or bind an address the platform did not assign, "
-                "so a keepalived VIP does not work there (seed 004's warning): use the provider's load balancer. "
-                "Some cloud load balancers also drop traffic from a backend to itself through the LB: from a "
-                "master, calls through the LB may time out; point that master's components at their local "
-                "apiserver if so.",
-            ),
-        ),
-    )
-    return Chapter(
-        id=ID,
-        number=3,
-        title=TITLE_EXTERNAL,
-        intro=Text(
-            zh=f"API 入口 `{cluster.api_endpoint}` 由外部负载均衡器提供，本章只说明它需要满足的条件。",
-            en=f"The API endpoint `{cluster.api_endpoint}` is an external load balancer; this chapter only says "
-            "what it must do.",
-        ),
-        steps=(explain,),
     )
 
 
@@ -228,6 +133,7 @@ def install_step(cluster: Cluster) -> Step:
 def haproxy_step(cluster: Cluster) -> Step:
     api, lb = cluster.spec.api_server, cluster.spec.load_balancer
     password_file = pki_file(cluster, STATS_PASSWORD.removeprefix("pki/"))
+    check = apiserver_facts(cluster.release).lb_health_path
     return Step(
         id=f"{ID}.haproxy",
         title=Text(zh="生成 haproxy.cfg", en="Render haproxy.cfg"),
@@ -236,8 +142,13 @@ def haproxy_step(cluster: Cluster) -> Step:
                 f"haproxy 以 TCP 模式（四层）在每台 master 所有地址的 {api.port} 端口监听，把连接交给当前连接数最少的"
                 f"后端（`balance leastconn`，适合 watch 这类长连接）。后端是每台 master 的 `IP:{api.secure_port}`。"
                 "TLS 不在 haproxy 终止，客户端与 kube-apiserver 之间仍是端到端的 TLS 与证书认证。"
-                "健康检查每 2 秒对后端做一次 HTTPS `GET /healthz`，连续 2 次失败就摘除：只看状态码，所以检查本身"
-                "不校验证书（`verify none`）。空闲超时 1 小时，避免切断 watch、`kubectl logs -f`。"
+                f"健康检查每 {CHECK_INTERVAL} 秒对后端做一次 HTTPS `GET {check}`，连续 {CHECK_FALL} 次失败就摘除："
+                "只看状态码，所以检查本身不校验证书（`verify none`）。"
+                + ("检查 `/readyz` 而不是 `/healthz`：kube-apiserver 一开始停止，`/readyz` 就失败，而它在 "
+                   "`--shutdown-delay-duration` 期间照常服务，haproxy 有时间把它摘除。" if check == "/readyz" else "")
+                + "后端被标记为 DOWN 时，`on-marked-down shutdown-sessions` 切断到它的连接，客户端（包括调度器与"
+                "控制器管理器的长连接）立即经 haproxy 重连到其他 apiserver；连接被拒绝的请求由 `retries 3` 与 "
+                "`option redispatch` 重试到另一台。空闲超时 1 小时，避免切断 watch、`kubectl logs -f`。"
                 f"\n\n统计页面在每台 master 的 `http://<IP>:{lb.stats_port}{STATS_URI}`，用户 `{STATS_USER}`，"
                 f"密码是第一次渲染时随机生成的 {PASSWORD_LENGTH} 位字符串，保存在 `{password_file}`（0600），"
                 "以后每次渲染都复用。因为 haproxy.cfg 含有这个密码，它和私钥一样按 0600 保存、不在页面上出现；"
@@ -248,9 +159,17 @@ def haproxy_step(cluster: Cluster) -> Step:
                 "each connection to the backend with the fewest connections (`balance leastconn`, good for "
                 f"long-lived watches). The backends are every master's `IP:{api.secure_port}`. TLS does not end at "
                 "haproxy: clients and kube-apiserver still talk TLS end to end, with certificate authentication. "
-                "Every 2 s the health check sends an HTTPS `GET /healthz` to each backend and removes it after 2 "
-                "failures; it reads only the status code, so the check itself does not verify the certificate "
-                "(`verify none`). Idle connections are kept for 1 h so watches and `kubectl logs -f` are not cut."
+                f"Every {CHECK_INTERVAL} s the health check sends an HTTPS `GET {check}` to each backend and removes "
+                f"it after {CHECK_FALL} failures; it reads only the status code, so the check itself does not verify "
+                "the certificate (`verify none`). "
+                + ("It checks `/readyz`, not `/healthz`: `/readyz` fails as soon as kube-apiserver starts to stop, "
+                   "while it keeps serving for `--shutdown-delay-duration`, which gives haproxy time to take it "
+                   "out. " if check == "/readyz" else "")
+                + "When a backend is marked DOWN, `on-marked-down shutdown-sessions` cuts its connections, so "
+                "clients — the long-lived ones of the scheduler and the controller manager too — reconnect through "
+                "haproxy to another apiserver at once; a refused connection is retried on another backend "
+                "(`retries 3`, `option redispatch`). Idle connections are kept for 1 h so watches and "
+                "`kubectl logs -f` are not cut."
                 f"\n\nThe stats page is at `http://<IP>:{lb.stats_port}{STATS_URI}` on every master, user "
                 f"`{STATS_USER}`, and its password is a random {PASSWORD_LENGTH}-character string made on the first "
                 f"render, kept in `{password_file}` (0600) and reused by every later render. haproxy.cfg holds "
@@ -281,10 +200,10 @@ def haproxy_step(cluster: Cluster) -> Step:
                 "binds every address.",
             ),
             Text(
-                zh="健康检查匿名访问 `/healthz`，依赖 kube-apiserver 默认的 `--anonymous-auth=true`（匿名用户只能"
+                zh=f"健康检查匿名访问 `{check}`，依赖 kube-apiserver 默认的 `--anonymous-auth=true`（匿名用户只能"
                 "读 `/healthz`、`/livez`、`/readyz`、`/version`）。种子文档 004 设置了 `--anonymous-auth=false`："
                 "那样检查会得到 401，所有后端都被标记为 DOWN。",
-                en="The health check reads `/healthz` anonymously, which relies on kube-apiserver's default "
+                en=f"The health check reads `{check}` anonymously, which relies on kube-apiserver's default "
                 "`--anonymous-auth=true` (anonymous users can read only `/healthz`, `/livez`, `/readyz` and "
                 "`/version`). Seed 004 sets `--anonymous-auth=false`: then the check gets 401 and every backend is "
                 "marked DOWN.",
@@ -476,191 +395,3 @@ def status_step(cluster: Cluster) -> Step:
     )
 
 
-def stats_url(cluster: Cluster, node: Node, csv: bool = False) -> str:
-    host = f"[{node.ip}]" if ":" in node.ip else node.ip
-    return f"http://{host}:{cluster.spec.load_balancer.stats_port}{STATS_URI}" + (";csv" if csv else "")
-
-
-def stats_step(cluster: Cluster) -> Step:
-    password_file = pki_file(cluster, STATS_PASSWORD.removeprefix("pki/"))
-    commands: list[Command] = []
-    for node in cluster.masters:
-        commands.append(Command(
-            shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", stats_url(cluster, node)]),
-            expect=r"^401$",
-        ))
-        commands.append(Command(
-            f"curl -sS --fail -u \"{STATS_USER}:$(cat {shlex.quote(password_file)})\" "
-            f"{shlex.quote(stats_url(cluster, node, csv=True))} | cut -d, -f1,2,18",
-            expect=rf"^{BACKEND},FRONTEND,OPEN$",
-        ))
-    return Step(
-        id=f"{ID}.stats",
-        title=Text(zh="检查统计页面的密码保护", en="Check the stats page is password-protected"),
-        explain=Text(
-            zh=(
-                "从运维机访问每台 master 的统计页面两次：不带密码应得到 401；带上密码文件里的密码，以 CSV 格式读出"
-                "每个代理的名称与状态（第 1、2、18 列）。前端应为 OPEN；后端在 kube-apiserver 启动前是 DOWN。"
-                "密码只在命令执行时从文件读入，页面与日志里都不出现。"
-            ),
-            en=(
-                "From the workstation, read each master's stats page twice: without a password the answer must be "
-                "401; with the password from its file, the CSV export lists each proxy's name and status (fields "
-                "1, 2 and 18). The frontend must be OPEN; the backends stay DOWN until kube-apiserver runs. The "
-                "password is read from its file when the command runs, so it appears neither on the page nor in a "
-                "log."
-            ),
-        ),
-        local=tuple(commands),
-    )
-
-
-def vip_check(cluster: Cluster) -> str:
-    return f"ip -brief addr show dev {cluster.spec.load_balancer.interface} to {vip_prefix(cluster)}"
-
-
-def holder_functions(cluster: Cluster) -> list[str]:
-    """Shell functions: `on_node NAME CMD` runs CMD on a master; `holders` prints the masters holding the VIP."""
-    branches = [f"    {n.name}) {ssh_prefix(cluster, n)} \"$2\" </dev/null ;;" for n in cluster.masters]
-    names = " ".join(n.name for n in cluster.masters)
-    check = shlex.quote(vip_check(cluster))
-    return [
-        "on_node() {",
-        '  case "$1" in',
-        *branches,
-        '    *) echo "not a master: $1" >&2; return 1 ;;',
-        "  esac",
-        "}",
-        f"holders() {{ for n in {names}; do [ -n \"$(on_node \"$n\" {check})\" ] && echo \"$n\"; done; }}",
-    ]
-
-
-def names_pattern(cluster: Cluster) -> str:
-    return "(" + "|".join(n.name for n in cluster.masters) + ")"
-
-
-def vip_step(cluster: Cluster) -> Step:
-    vip = cluster.spec.api_server.vip
-    script = "\n".join([
-        *holder_functions(cluster),
-        f"end=$((SECONDS + {VIP_WAIT}))",
-        'while found=$(holders); [ "$(echo $found | wc -w)" -ne 1 ] && [ $SECONDS -lt $end ]; do sleep 1; done',
-        f'echo "VIP {vip} is on:" $found',
-        '[ "$(echo $found | wc -w)" -eq 1 ]',
-    ])
-    return Step(
-        id=f"{ID}.vip",
-        title=Text(zh="查看 VIP 在哪台 master 上", en="Find the master that holds the VIP"),
-        explain=Text(
-            zh=(
-                f"在每台 master 上执行 `{vip_check(cluster)}`：只有持有 VIP 的那台会输出一行。"
-                "VIP 必须恰好在一台 master 上。keepalived 启动后先以 BACKUP 身份等待其他节点的通告，"
-                f"约 3 个通告间隔（3 秒多）后优先级最高的节点才接管 VIP，所以这里最多等待 {VIP_WAIT} 秒，"
-                "每秒查看一次，直到恰好一台持有 VIP。"
-                "超时后一台都没有，说明所有节点的跟踪脚本都失败了（haproxy 没有监听）；"
-                "多于一台，说明 VRRP 报文在 master 之间不通（防火墙、unicast_peer 地址写错）。"
-            ),
-            en=(
-                f"Run `{vip_check(cluster)}` on every master: only the one holding the VIP prints a line. The VIP "
-                "must be on exactly one master. Right after a start keepalived waits as BACKUP for the others' "
-                "adverts, and the highest-priority node takes the VIP only after about 3 advert intervals (a "
-                f"little over 3 s), so the check looks once a second for up to {VIP_WAIT} s until exactly one "
-                "master holds it. On none after that means every node's track script fails (haproxy is not "
-                "listening); on several means VRRP adverts do not get through between the masters (a firewall, a "
-                "wrong unicast_peer address)."
-            ),
-        ),
-        local=(Command(script, expect=rf"^VIP {re.escape(vip or '')} is on: {names_pattern(cluster)}$"),),
-    )
-
-
-def through_vip_step(cluster: Cluster) -> Step:
-    api = cluster.spec.api_server
-    host = f"[{api.vip}]" if ":" in (api.vip or "") else api.vip
-    run = f"{tcp_probe(cluster, seconds=5, quiet=False)} && echo 'TCP {host}:{api.port}: open'"
-    return Step(
-        id=f"{ID}.through-vip",
-        title=Text(zh="从运维机连接 VIP", en="Connect to the VIP from the workstation"),
-        explain=Text(
-            zh=(
-                f"从运维机向 `{host}:{api.port}` 建立一个 TCP 连接：能连上，说明 VIP 可达、持有它的 master 上的 "
-                "haproxy 在监听。这里只检查 TCP，因为 kube-apiserver 要到后面的章节才启动；集群验证一章会经由 "
-                "VIP 访问 `/healthz` 并校验证书。"
-            ),
-            en=(
-                f"Open one TCP connection from the workstation to `{host}:{api.port}`: success means the VIP is "
-                "reachable and haproxy listens on the master that holds it. Only TCP is checked here, because "
-                "kube-apiserver starts in a later chapter; the cluster verification chapter reads `/healthz` "
-                "through the VIP and verifies the certificate."
-            ),
-        ),
-        local=(Command(run, expect=r": open$"),),
-    )
-
-
-def tcp_probe(cluster: Cluster, seconds: int = 1, quiet: bool = True) -> str:
-    """Shell: a TCP connection to the VIP's port opens within `seconds` (bash's /dev/tcp, no extra tool)."""
-    api = cluster.spec.api_server
-    probe = f"timeout {seconds} bash -c {shlex.quote(f'exec 3<>/dev/tcp/{api.vip}/{api.port}')}"
-    return f"{probe} 2>/dev/null" if quiet else probe
-
-
-def failover_step(cluster: Cluster) -> Step:
-    s = sudo(cluster)
-    api = cluster.spec.api_server
-    host = f"[{api.vip}]" if ":" in (api.vip or "") else api.vip
-    script = "\n".join([
-        *holder_functions(cluster),
-        'old=$(holders); echo "VIP before: $old"',
-        '[ "$(echo $old | wc -w)" -eq 1 ] || { echo "the VIP must be on exactly one master first"; exit 1; }',
-        "t0=$(date +%s.%N)",
-        f"on_node \"$old\" '{s}systemctl stop haproxy' & stopping=$!",
-        f"end=$((SECONDS + {FAILOVER_WAIT}))",
-        'while new=$(holders); { [ -z "$new" ] || echo "$new" | grep -qx "$old"; } && [ $SECONDS -lt $end ]; '
-        f"do sleep {POLL}; done",
-        "t1=$(date +%s.%N)",
-        f'answered=""; while [ $SECONDS -lt $end ]; do if {tcp_probe(cluster)}; then answered=yes; break; fi; '
-        f"sleep {POLL}; done",
-        "t2=$(date +%s.%N)",
-        "wait $stopping",
-        f"on_node \"$old\" '{s}systemctl start haproxy'",
-        'echo "VIP after: $new"',
-        '[ "$(echo $new | wc -w)" -eq 1 ] && [ "$new" != "$old" ] || { echo "the VIP did not move"; exit 1; }',
-        'awk -v a="$t0" -v b="$t1" \'BEGIN { printf "measured: vip_failover_seconds=%.3f\\n", b - a }\'',
-        f'[ -n "$answered" ] || {{ echo "TCP {host}:{api.port} did not answer after the move"; exit 1; }}',
-        f'echo "TCP {host}:{api.port} answers (the VIP is on $new)"',
-        'awk -v a="$t0" -v b="$t2" \'BEGIN { printf "measured: vip_answer_seconds=%.3f\\n", b - a }\'',
-        'echo "VIP moved from $old to $new"',
-    ])
-    return Step(
-        id=f"{ID}.failover",
-        title=Text(zh="故障切换测试", en="Failover test"),
-        explain=Text(
-            zh=(
-                "停止持有 VIP 的 master 上的 haproxy（停止命令在后台执行，查看同时开始），每 0.2 秒查看一次，最多等待 "
-                f"{FAILOVER_WAIT} 秒，直到 VIP 出现在另一台 master 上；再从运维机向 `{host}:{api.port}` 建立 TCP "
-                "连接，确认新的持有者在应答（旧节点的 haproxy 已停止，能连上的只能是新节点），然后重新启动 haproxy。"
-                "跟踪脚本连续 2 次（约 4 秒）失败后，那台 master 进入 FAULT 并放弃 VIP，优先级次高的 master 接手。"
-                "haproxy 恢复后，最高优先级的 master 带 `nopreempt`，不会把 VIP 抢回；"
-                "其他 master 只从优先级比自己低的持有者那里抢回 VIP。"
-                "脚本用 `date +%s.%N` 记下停止 haproxy 之前、在另一台 master 上看到 VIP、VIP 端口再次应答这三个时刻，"
-                "打印 `measured: vip_failover_seconds=…`（看到 VIP 移动的用时）与 `measured: vip_answer_seconds=…`"
-                "（再次能连上的用时），部署记录会保存这两个数字。VIP 没有移动或没有应答则失败。"
-            ),
-            en=(
-                "Stop haproxy on the master holding the VIP (in the background, so the looking starts at once), "
-                f"look every 0.2 s for up to {FAILOVER_WAIT} s until "
-                f"the VIP shows up on another master, then open a TCP connection from the workstation to "
-                f"`{host}:{api.port}` to see the new holder answer (the old one's haproxy is stopped, so only the "
-                "new one can), then start haproxy again. After 2 failed track-script runs (about 4 s) that "
-                "master goes to FAULT and gives up the VIP; the master with the next priority takes it. When "
-                "haproxy is back, the highest-priority master never takes the VIP back (`nopreempt`); any other "
-                "master takes it back only from a holder of lower priority than its own. The script notes three "
-                "moments with `date +%s.%N` — before stopping haproxy, when the VIP is seen on another master, "
-                "when the VIP's port answers again — and prints `measured: vip_failover_seconds=…` (until the "
-                "VIP was seen to move) and `measured: vip_answer_seconds=…` (until it answered again); the deploy "
-                "run record keeps both figures. It fails if the VIP did not move or did not answer."
-            ),
-        ),
-        local=(Command(script, expect=rf"^VIP moved from {names_pattern(cluster)} to {names_pattern(cluster)}$"),),
-    )

@@ -10,6 +10,7 @@ import secrets
 import string
 
 from generator.artifacts import Artifact, on_node
+from generator.components.kube_apiserver.facts import facts
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 
@@ -28,6 +29,15 @@ PRIORITY_STEP = 10
 BACKEND = "kube-apiserver"
 VRRP_INSTANCE = "kube_apiserver"
 TRACK_SCRIPT = "check_haproxy"
+# haproxy's backend health check: every CHECK_INTERVAL s, DOWN after CHECK_FALL failures, UP after CHECK_RISE
+# successes. kube-apiserver's --shutdown-delay-duration is derived from it (kube_apiserver/files.py).
+CHECK_INTERVAL = 2
+CHECK_FALL = 2
+CHECK_RISE = 2
+# While a stopping kube-apiserver still serves, its /readyz already fails: --shutdown-delay-duration lets the load
+# balancer see it (CHECK_FALL checks CHECK_INTERVAL s apart) and move clients away before the listener closes,
+# with one interval of slack.
+SHUTDOWN_DELAY_SECONDS = CHECK_INTERVAL * (CHECK_FALL + 1)
 
 
 def enabled(cluster: Cluster) -> bool:
@@ -65,8 +75,10 @@ def stats_password(ctx: RenderContext) -> str:
 def haproxy_cfg(cluster: Cluster, node: Node, password: str) -> str:
     """haproxy 2.x, TCP mode: the API port on every address of the master, backends = every kube-apiserver.
 
-    The health check is an HTTPS GET of /healthz (anonymous by default); the check skips certificate
-    verification because it only reads a status code: clients' own TLS goes through untouched, end to end.
+    The health check is an HTTPS GET of /readyz (/healthz before 1.16; anonymous by default); the check skips
+    certificate verification because it only reads a status code: clients' own TLS goes through untouched. A
+    backend marked DOWN has its sessions cut (`on-marked-down shutdown-sessions`), so clients pinned to an
+    apiserver that is shutting down reconnect to another one while it still serves (--shutdown-delay-duration).
     """
     api, lb = cluster.spec.api_server, cluster.spec.load_balancer
     vip = api.vip or ""
@@ -93,6 +105,10 @@ defaults
     timeout client 1h
     timeout server 1h
     timeout check 5s
+    # A refused connection (a backend stopping between two health checks) is retried, the last try on
+    # another backend: clients do not see an apiserver go away.
+    retries 3
+    option redispatch
 
 frontend {BACKEND}
     bind {bind}
@@ -100,9 +116,9 @@ frontend {BACKEND}
 
 backend {BACKEND}
     balance leastconn
-    option httpchk GET /healthz
+    option httpchk GET {facts(cluster.release).lb_health_path}
     http-check expect status 200
-    default-server inter 2s fall 2 rise 2
+    default-server inter {CHECK_INTERVAL}s fall {CHECK_FALL} rise {CHECK_RISE} on-marked-down shutdown-sessions
 {servers}
 
 listen stats
