@@ -6,7 +6,13 @@ import re
 import shlex
 
 from generator.artifacts import on_node, rel_build
-from generator.components.admin import kubectl
+from generator.components.kube_apiserver.checks import (
+    encryption_at_rest_step,
+    health_step,
+    kubelet_rbac_step,
+    loss_step,
+    ready_step,
+)
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
 from generator.components.kube_apiserver.files import (
     ENCRYPTION_KEY,
@@ -14,8 +20,6 @@ from generator.components.kube_apiserver.files import (
     ID,
     KUBELET_CLIENT,
     KUBELET_CLIENT_USER,
-    KUBELET_RBAC_BINDING,
-    KUBELET_RBAC_ROLE,
     SA_KEY,
     SA_PUB,
     SERVING_CN,
@@ -23,6 +27,7 @@ from generator.components.kube_apiserver.files import (
     first_service_ip,
     service_account_issuer,
 )
+from generator.components.load_balancer.files import enabled as load_balancer_enabled
 from generator.components.service import start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
@@ -76,6 +81,8 @@ def chapter(cluster: Cluster) -> Chapter:
             health_step(cluster),
             ready_step(cluster, f),
             kubelet_rbac_step(cluster),
+            encryption_at_rest_step(cluster),
+            *([loss_step(cluster)] if load_balancer_enabled(cluster) else []),
         ),
     )
 
@@ -305,100 +312,4 @@ def distribute_step(cluster: Cluster) -> Step:
             push(cluster, node, files),
             on(cluster, node, check, expect=rf"^{modes}$"),
         ]),
-    )
-
-
-
-def health_step(cluster: Cluster) -> Step:
-    port = cluster.spec.api_server.secure_port
-    return Step(
-        id=f"{ID}.health",
-        title=Text(zh="逐台检查 /healthz", en="Check /healthz on each master"),
-        explain=Text(
-            zh=(
-                f"绕过负载均衡，直接访问每台 master 的 `https://<IP>:{port}/healthz`，应返回 `ok`。"
-                "证书用集群 CA 校验（`--cacert`，不用 `-k`），这同时证明证书的 SAN 含有这台 master 的 IP。"
-                "`/healthz` 对匿名用户开放（内置 RBAC），不需要客户端证书。"
-            ),
-            en=(
-                f"Bypassing the load balancer, `https://<IP>:{port}/healthz` on every master must answer `ok`. "
-                "The certificate is checked against the cluster CA (`--cacert`, never `-k`), which also proves "
-                "its SANs hold that master's IP. `/healthz` is open to anonymous users (built-in RBAC), so no "
-                "client certificate is needed."
-            ),
-        ),
-        per_node=for_each_master(cluster, lambda node: [
-            Command(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
-                                f"https://{node.host}:{port}/healthz"]), expect=r"^ok$"),
-        ]),
-        needs_kube_binaries=True,
-    )
-
-
-def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
-    command = f"{kubectl(cluster)} get --raw {shlex.quote(f.ready_path)}"
-    if f.has_readyz:
-        expect = r"readyz check passed"
-        what_zh = "`/readyz?verbose` 逐项列出就绪检查（etcd、各个 post-start hook），最后一行应是 `readyz check passed`"
-        what_en = ("`/readyz?verbose` lists every readiness check (etcd, each post-start hook) and must end with "
-                   "`readyz check passed`")
-    else:
-        expect = r"^ok$"
-        what_zh = "这个版本还没有 `/readyz`（1.16 才加入），用 `/healthz`，应返回 `ok`"
-        what_en = "this release has no `/readyz` yet (added in 1.16), so `/healthz` must answer `ok`"
-    return Step(
-        id=f"{ID}.ready",
-        title=Text(zh="经负载均衡入口检查就绪", en="Check readiness through the endpoint"),
-        explain=Text(
-            zh=f"用 admin kubeconfig 经负载均衡入口 `{cluster.api_endpoint}` 访问：{what_zh}。"
-            "这证明入口地址在证书 SAN 里，且 admin 证书被接受。",
-            en=f"Through the load-balanced endpoint `{cluster.api_endpoint}` with the admin kubeconfig: "
-            f"{what_en}. This proves the endpoint is one of the certificate's SANs and the admin certificate is "
-            "accepted.",
-        ),
-        local=(Command(command, expect=expect),),
-        needs_kube_binaries=True,
-    )
-
-
-def kubelet_rbac_step(cluster: Cluster) -> Step:
-    k = kubectl(cluster)
-    create = (f"{k} get clusterrolebinding {KUBELET_RBAC_BINDING} >/dev/null 2>&1 || "
-              f"{k} create clusterrolebinding {KUBELET_RBAC_BINDING} --clusterrole={KUBELET_RBAC_ROLE} "
-              f"--user={KUBELET_CLIENT_USER}")
-    query = 'jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].name}{"\\n"}'
-    verify = f"{k} get clusterrolebinding {KUBELET_RBAC_BINDING} -o {shlex.quote(query)}"
-    return Step(
-        id=f"{ID}.kubelet-rbac",
-        title=Text(zh="授权 apiserver 访问 kubelet API", en="Let the apiserver use the kubelet API"),
-        explain=Text(
-            zh=(
-                f"kubelet 用 Webhook 授权时，会问 apiserver：用户 `{KUBELET_CLIENT_USER}`（apiserver 出示的客户端"
-                f"证书的 CN）能否访问 nodes/proxy、nodes/log 等？ClusterRoleBinding `{KUBELET_RBAC_BINDING}` 把它绑定到"
-                f"内置的 `{KUBELET_RBAC_ROLE}`。否则 `kubectl logs`、`exec` 报 Forbidden。"
-                "命令先检查绑定是否已存在，所以可以重复执行；第二条命令读回绑定的内容。"
-            ),
-            en=(
-                "A kubelet using Webhook authorization asks the apiserver whether the user "
-                f"`{KUBELET_CLIENT_USER}` (the CN of the client certificate the apiserver presents) may use "
-                f"nodes/proxy, nodes/log and so on. The ClusterRoleBinding `{KUBELET_RBAC_BINDING}` binds it to "
-                f"the built-in `{KUBELET_RBAC_ROLE}`; without it `kubectl logs` and `exec` are Forbidden. The "
-                "command checks whether the binding exists first, so it is safe to re-run; the second reads the "
-                "binding back."
-            ),
-        ),
-        warnings=(
-            Text(
-                zh="种子 004 绑定的是 `--user kubernetes`，因为它拿服务端证书兼作 kubelet 客户端证书。"
-                f"这里的客户端证书 CN 是 `{KUBELET_CLIENT_USER}`，绑定必须写这个名字，否则照样 Forbidden。",
-                en="Seed 004 binds `--user kubernetes` because it reuses the serving certificate as the kubelet "
-                f"client certificate. Here the client certificate's CN is `{KUBELET_CLIENT_USER}`, and the "
-                "binding must name it, or the calls stay Forbidden.",
-            ),
-        ),
-        local=(
-            Command(create),
-            Command(verify, expect=rf"^{KUBELET_RBAC_ROLE} User {KUBELET_CLIENT_USER}$"),
-        ),
-        needs_kube_binaries=True,
     )

@@ -39,6 +39,9 @@ DISABLE_INSECURE_PORT = Timeline(((1, 12), True), ((1, 24), False))
 SA_ISSUER_REQUIRED = Timeline(((1, 12), False), ((1, 20), True))
 # /readyz appeared in 1.16 (#78458); before it, /healthz is the only aggregate check.
 READY_PATH = Timeline(((1, 12), "/healthz"), ((1, 16), "/readyz?verbose"))
+# `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
+# connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
+SEND_RETRY_AFTER = Timeline(((1, 12), False), ((1, 23), True))
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,16 @@ class ApiServerFacts:
     disable_insecure_port: bool
     sa_issuer_required: bool
     ready_path: str
+    send_retry_after: bool
 
     @property
     def has_readyz(self) -> bool:
         return self.ready_path.startswith("/readyz")
+
+    @property
+    def lb_health_path(self) -> str:
+        """What a load balancer should check: /readyz fails as soon as a shutdown starts, /healthz does not."""
+        return "/readyz" if self.has_readyz else "/healthz"
 
 
 def facts(release: Release) -> ApiServerFacts:
@@ -64,4 +73,5 @@ def facts(release: Release) -> ApiServerFacts:
         disable_insecure_port=DISABLE_INSECURE_PORT.at(release),
         sa_issuer_required=SA_ISSUER_REQUIRED.at(release),
         ready_path=READY_PATH.at(release),
+        send_retry_after=SEND_RETRY_AFTER.at(release),
     )

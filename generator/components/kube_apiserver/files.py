@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from generator import pki, systemd
 from generator.artifacts import Artifact, on_node
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
+from generator.components.load_balancer.files import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 
@@ -184,6 +185,10 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
         f"--service-node-port-range={settings.service_node_port_range}",
         f"--service-account-key-file={paths.sa_pub}",
     ]
+    if cluster.load_balanced and f.has_readyz:
+        result.append(f"--shutdown-delay-duration={SHUTDOWN_DELAY_SECONDS}s")
+        if f.send_retry_after:
+            result.append("--shutdown-send-retry-after=true")
     if f.sa_issuer_required:
         result += [
             f"--service-account-signing-key-file={paths.sa_key}",
