@@ -105,23 +105,34 @@ def measured_name(component: str) -> str:
     return f"{component.replace('-', '_')}_failover_seconds"
 
 
-def failover_step(cluster: Cluster, component: str, from_lease: bool, election: LeaderElection) -> Step:
+def failover_step(cluster: Cluster, component: str, from_lease: bool, election: LeaderElection,
+                  releases_on_stop: bool) -> Step:
+    """`releases_on_stop`: does this release's component give the lock back when stopped cleanly?"""
     lease = election.lease_duration
+    if releases_on_stop:
+        timing_zh = (f"这个版本的 {component} 在正常停止时主动释放锁，几秒内切换；进程被强杀时要等锁过期"
+                     f"（leaseDuration {lease}）。")
+        timing_en = (f"On this release {component} gives the lock back when it stops cleanly, so the switch takes "
+                     f"seconds; a killed process is replaced only when the lock expires (leaseDuration {lease}). ")
+    else:
+        timing_zh = (f"这个版本的 {component} 停止时不释放锁，所以总要等锁过期（leaseDuration {lease}）才切换，"
+                     "正常停止也一样。")
+        timing_en = (f"On this release {component} does not give the lock back when it stops, so another master "
+                     f"takes over only when the lock expires (leaseDuration {lease}), even after a clean stop. ")
     return Step(
         id=f"{component}.failover",
         title=Text(zh="故障切换测试", en="Failover test"),
         explain=Text(
             zh=(
                 f"停止 leader 所在 master 上的 {component}，等待另一台 master 拿到锁，然后重新启动它。"
-                f"正常停止时 leader 会主动释放锁，几秒内切换；进程被强杀时要等锁过期（leaseDuration {lease}）。"
+                + timing_zh +
                 "停止命令在后台执行，每 0.2 秒查看一次锁。脚本打印切换前后的 leader，并用 `date +%s.%N` 记下停止"
                 f"之前与看到新 leader 时的时刻，打印 `measured: {measured_name(component)}=…`（部署记录保存这个"
                 "数字）；锁没有换手则失败。"
             ),
             en=(
                 f"Stop {component} on the leader's master, wait until another master holds the lock, then start "
-                "it again. A clean stop releases the lock and the switch takes seconds; a killed process is "
-                f"replaced only when the lock expires (leaseDuration {lease}). The stop runs in the background "
+                "it again. " + timing_en + "The stop runs in the background "
                 "while the lock is read every 0.2 s. The script prints the leader before and after, notes with "
                 "`date +%s.%N` the moment before the stop and the moment a new leader is seen, and prints "
                 f"`measured: {measured_name(component)}=…`, which the deploy run record keeps; it fails if the "

@@ -7,7 +7,7 @@ import shlex
 from generator import pki
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster
-from generator.steps import Command, Step, Text, for_each_master, on, sudo
+from generator.steps import Command, Step, Text, for_each_master, on, pki_file, sudo
 
 
 def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> Step:
@@ -56,6 +56,12 @@ def kubeconfig_readback(cluster: Cluster, path: str, user: str) -> Command:
     query = 'jsonpath={.contexts[0].context.user} {.clusters[0].cluster.server}{"\\n"}'
     return Command(shlex.join([workstation_kubectl(cluster), "config", "view", "--kubeconfig", path, "-o", query]),
                    expect=rf"^{user} https://")
+
+
+def anonymous_refused(cluster: Cluster, url: str) -> Command:
+    """An anonymous HTTPS request must be refused: 401 (no anonymous auth) or 403 (anonymous, not authorized)."""
+    return Command(shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--cacert",
+                               pki_file(cluster, "ca.pem"), url]), expect=r"^40[13]$")
 
 
 def client_server_cert(cluster: Cluster, component: str, user: str) -> pki.CertSpec:

@@ -8,7 +8,7 @@ from generator.artifacts import on_node, rel_build
 from generator.components import leader
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.components.kube_controller_manager.files import ID, USER, Paths
-from generator.components.service import kubeconfig_readback, start_step, status_step
+from generator.components.service import anonymous_refused, kubeconfig_readback, start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -57,7 +57,7 @@ def chapter(cluster: Cluster) -> Chapter:
             status_step(cluster, ID),
             health_step(cluster, f),
             leader.leader_step(cluster, ID, f.leader_from_lease),
-            leader.failover_step(cluster, ID, f.leader_from_lease, election),
+            leader.failover_step(cluster, ID, f.leader_from_lease, election, f.releases_lock_on_stop),
         ),
     )
 
@@ -231,13 +231,16 @@ def health_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
             zh=(
                 f"从运维机访问每台 master 的 `https://<IP>:{f.secure_port}/healthz`，应返回 `ok`。服务端证书用集群 "
                 "CA 校验（`--cacert`，不用 `-k`）；带上 admin 证书，这样在健康检查还需要授权的旧版本上也能通过。"
-                "非 leader 的实例同样健康，它们只是在等锁。"
+                "非 leader 的实例同样健康，它们只是在等锁。再不带证书请求 `/metrics`：必须被拒绝（401 或 403），"
+                "指标只给已授权的客户端。"
             ),
             en=(
                 f"From the workstation, `https://<IP>:{f.secure_port}/healthz` on every master must answer `ok`. "
                 "The serving certificate is checked against the cluster CA (`--cacert`, never `-k`); the admin "
                 "certificate is sent so the check also passes on older releases where health needed "
-                "authorization. Instances that are not the leader are healthy too: they are waiting for the lock."
+                "authorization. Instances that are not the leader are healthy too: they are waiting for the lock. "
+                "Then `/metrics` is asked without a certificate: it must be refused (401 or 403), metrics are for "
+                "authorized clients only."
             ),
         ),
         warnings=(
@@ -247,6 +250,9 @@ def health_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
                 "HTTPS on 10257.",
             ),
         ),
-        per_node=for_each_master(cluster, lambda node: [Command(curl(node), expect=r"^ok$")]),
+        per_node=for_each_master(cluster, lambda node: [
+            Command(curl(node), expect=r"^ok$"),
+            anonymous_refused(cluster, f"https://{node.host}:{f.secure_port}/metrics"),
+        ]),
         needs_kube_binaries=True,
     )

@@ -25,6 +25,10 @@ SIGNING_DURATION_FLAG = Timeline(
 # migration locks `endpointsleases`/`configmapsleases` in 1.28 (#117558): always emitting the era's default
 # keeps every release valid and makes the lock explicit on the page.
 LOCK = Timeline(((1, 12), "endpoints"), ((1, 17), "endpointsleases"), ((1, 20), "leases"))
+# Unlike kube-scheduler (1.21, #100305), a stopped kube-controller-manager keeps its lease until it expires: the
+# release-on-exit behaviour is the alpha gate ControllerManagerReleaseLeaderElectionLockOnExit of 1.36, off by
+# default (k8s.io/controller-manager pkg/features). Measured in the lab on 1.36: ~16 s with leaseDuration 15s.
+RELEASES_LOCK_ON_STOP = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class ControllerManagerFacts:
     disable_insecure_port: bool
     signing_duration_flag: str
     lock: str
+    releases_lock_on_stop: bool
 
     @property
     def leader_from_lease(self) -> bool:
@@ -46,4 +51,5 @@ def facts(release: Release) -> ControllerManagerFacts:
         disable_insecure_port=DISABLE_INSECURE_PORT.at(release),
         signing_duration_flag=SIGNING_DURATION_FLAG.at(release),
         lock=LOCK.at(release),
+        releases_lock_on_stop=RELEASES_LOCK_ON_STOP,
     )

@@ -8,7 +8,8 @@ from generator.artifacts import on_node, rel_build
 from generator.components import leader
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
 from generator.components.kube_scheduler.files import ID, USER, Paths
-from generator.components.service import kubeconfig_readback, start_step, status_step
+from generator.components.prerequisites.files import workstation_kubectl
+from generator.components.service import anonymous_refused, kubeconfig_readback, start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -56,9 +57,10 @@ def chapter(cluster: Cluster) -> Chapter:
             status_step(cluster, ID),
             health_step(cluster, f),
             metrics_step(cluster, f),
+            permissions_step(cluster, f),
             leader.leader_step(cluster, ID, f.leader_from_lease),
             leader.failover_step(cluster, ID, f.leader_from_lease,
-                                 cluster.spec.components.kube_scheduler.leader_election),
+                                 cluster.spec.components.kube_scheduler.leader_election, f.releases_lock_on_stop),
         ),
     )
 
@@ -296,21 +298,55 @@ def metrics_step(cluster: Cluster, f: SchedulerFacts) -> Step:
         title=Text(zh="查看 metrics", en="Read the metrics"),
         explain=Text(
             zh=(
-                "`/metrics` 需要已授权的客户端：这里用 admin 证书（system:masters）。只显示前五行。"
+                "`/metrics` 需要已授权的客户端：先不带证书请求一次，必须被拒绝（401 或 403）；再用 admin 证书"
+                "（system:masters）读取，只显示前五行。"
                 if f.secure_port
                 else "这个版本的 `/metrics` 在 HTTP 端口上，无需认证。只显示前五行。"
             ),
             en=(
-                "`/metrics` needs an authorized client: the admin certificate (system:masters) here. Only the "
-                "first five lines are shown."
+                "`/metrics` needs an authorized client: asked once without a certificate it must be refused "
+                "(401 or 403); then the admin certificate (system:masters) reads it, first five lines shown."
                 if f.secure_port
                 else "On this release `/metrics` is on the HTTP port and needs no authentication. Only the first "
                 "five lines are shown."
             ),
         ),
         per_node=for_each_master(cluster, lambda node: [
+            *([anonymous_refused(cluster, base_url(node, f) + "/metrics")] if f.secure_port else []),
             Command(f"{curl(cluster, f, base_url(node, f) + '/metrics', client=True)} | awk 'NR<=5'",
                     expect=r"^# (HELP|TYPE) "),
         ]),
+        needs_kube_binaries=True,
+    )
+
+
+def permissions_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    """What the scheduler's own credentials may do, asked of the apiserver with its kubeconfig."""
+    config = node_file(cluster, cluster.masters[0], Paths(cluster).kubeconfig)
+    k = shlex.join([workstation_kubectl(cluster), "--kubeconfig", config])
+    lock = f"{'leases' if f.leader_from_lease else 'endpoints'}/{ID}"
+    return Step(
+        id=f"{ID}.permissions",
+        title=Text(zh="调度器凭据的权限", en="What the scheduler's credentials may do"),
+        explain=Text(
+            zh=(
+                f"用调度器自己的 kubeconfig（用户 `{USER}`）问 apiserver：它能读写锁 `{lock}`（kube-system），"
+                "却不能列出 Secret。内置 RBAC 只给调度器它需要的权限；如果这里对 Secret 也回答 yes，"
+                "说明证书的 O 被写成了 `system:masters` 之类的特权组。`kubectl auth can-i` 回答 no 时以非零状态退出，"
+                "所以那条命令后面有 `|| true`，检查的是它的输出。"
+            ),
+            en=(
+                f"Ask the apiserver with the scheduler's own kubeconfig (user `{USER}`): it may get and update "
+                f"the lock `{lock}` in kube-system, but it may not list Secrets. The built-in RBAC gives the "
+                "scheduler only what it needs; a yes for Secrets means the certificate's O names a privileged "
+                "group such as `system:masters`. `kubectl auth can-i` exits non-zero when the answer is no, so "
+                "that command ends in `|| true` and its output is what is checked."
+            ),
+        ),
+        local=(
+            Command(f"{k} auth can-i get {lock} -n kube-system", expect=r"^yes$"),
+            Command(f"{k} auth can-i update {lock} -n kube-system", expect=r"^yes$"),
+            Command(f"{k} auth can-i list secrets --all-namespaces || true", expect=r"^no$"),
+        ),
         needs_kube_binaries=True,
     )
