@@ -13,6 +13,9 @@ from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.verification.master_loss import master_loss_step
+from generator.components.verification.smoke import cleanup_step, smoke_step
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 from generator.steps import Chapter, Command, Step, Text, for_each, on, pki_file
@@ -198,6 +201,10 @@ def chapter(cluster: Cluster) -> Chapter:
                 "The control plane is done when all of them pass."
             ),
         ),
-        steps=(services_step(cluster), apiservers_step(cluster), ready_step(cluster), leaders_step(cluster),
-               etcd_step(cluster)),
+        steps=(
+            services_step(cluster), apiservers_step(cluster), ready_step(cluster), leaders_step(cluster),
+            etcd_step(cluster), smoke_step(cluster),
+            *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
+            cleanup_step(cluster),
+        ),
     )

@@ -1,0 +1,121 @@
+"""Losing a whole master: every service of the VIP holder stops; the VIP, the API and both leader locks must
+carry on with the other masters, the smoke Deployment must still be there; then the master comes back."""
+
+from __future__ import annotations
+
+import shlex
+
+from generator.components import leader
+from generator.components.admin import kubectl
+from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
+from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.components.load_balancer.shell import holder_functions, names_pattern
+from generator.components.verification.smoke import DEPLOYMENT
+from generator.model import Cluster
+from generator.steps import Command, Step, Text, sudo
+
+WAIT = 90  # seconds for each phase: losing the master, and bringing it back
+POLL = "0.5"
+# Start order on the way back: etcd before the apiserver, the apiserver before its clients, haproxy before the
+# keepalived that tracks it.
+START_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "haproxy", "keepalived")
+
+
+def master_services(cluster: Cluster) -> list[str]:
+    node = cluster.masters[0]
+    wanted = {"haproxy", "keepalived", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    if "etcd" in node.roles:
+        wanted.add("etcd")
+    return [s for s in START_ORDER if s in wanted]
+
+
+def elapsed(name: str, start: str, end: str) -> str:
+    return f"awk -v a=\"${start}\" -v b=\"${end}\" 'BEGIN {{ printf \"measured: {name}=%.3f\\n\", b - a }}'"
+
+
+def loss_script(cluster: Cluster) -> str:
+    s = sudo(cluster)
+    k = kubectl(cluster)
+    services = master_services(cluster)
+    sched = leader.leader_name(cluster, "kube-scheduler", scheduler_facts(cluster.release).leader_from_lease)
+    cm = leader.leader_name(cluster, "kube-controller-manager",
+                            controller_manager_facts(cluster.release).leader_from_lease)
+    # All at once, as a shutdown does: one `systemctl stop a b c` would stop them one after another.
+    stop = f"for unit in {' '.join(reversed(services))}; do {s}systemctl stop $unit & done; wait"
+    start = f"{s}systemctl start {' '.join(services)}"
+    active = f"systemctl is-active {' '.join(services)} | grep -vxc active"
+    states = f"systemctl is-active {' '.join(services)} | xargs"
+    return "\n".join([
+        *holder_functions(cluster),
+        f"sched() {{ {sched}; }} 2>/dev/null",
+        f"cm() {{ {cm}; }} 2>/dev/null",
+        'lost=$(holders); [ "$(echo $lost | wc -w)" -eq 1 ] || { echo "the VIP must be on one master"; exit 1; }',
+        'echo "losing $lost (VIP holder); scheduler leader: $(sched); controller-manager leader: $(cm)"',
+        "t0=$(date +%s.%N)",
+        f"on_node \"$lost\" {shlex.quote(stop)} & stopping=$!",
+        f"end=$((SECONDS + {WAIT}))",
+        'until new=$(holders); [ -n "$new" ] && ! echo "$new" | grep -qx "$lost" || [ $SECONDS -ge $end ]; '
+        f"do sleep {POLL}; done",
+        "t_vip=$(date +%s.%N)",
+        f"until {k} get --raw /version >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
+        "t_api=$(date +%s.%N)",
+        'until s=$(sched); c=$(cm); [ -n "$s" ] && [ -n "$c" ] && [ "$s" != "$lost" ] && [ "$c" != "$lost" ] '
+        f"|| [ $SECONDS -ge $end ]; do sleep {POLL}; done",
+        "t_leases=$(date +%s.%N)",
+        "wait $stopping",
+        'echo "VIP now on: $new"',
+        'echo "scheduler leader: $s; controller-manager leader: $c"',
+        f"{k} get deployment {DEPLOYMENT} -o name",
+        elapsed("master_loss_vip_seconds", "t0", "t_vip"),
+        elapsed("master_loss_api_seconds", "t0", "t_api"),
+        elapsed("master_loss_leases_seconds", "t0", "t_leases"),
+        'ok=yes; [ -n "$new" ] && ! echo "$new" | grep -qx "$lost" || ok=no',
+        '[ -n "$s" ] && [ -n "$c" ] && [ "$s" != "$lost" ] && [ "$c" != "$lost" ] || ok=no',
+        'echo "control plane without $lost: $ok"',
+        "t1=$(date +%s.%N)",
+        f"on_node \"$lost\" {shlex.quote(start)}",
+        f"end=$((SECONDS + {WAIT}))",
+        f"until [ \"$(on_node \"$lost\" {shlex.quote(active)})\" = 0 ] && {k} get --raw /readyz >/dev/null 2>&1 "
+        f"&& [ \"$(holders | wc -w)\" -eq 1 ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
+        "t2=$(date +%s.%N)",
+        f"on_node \"$lost\" {shlex.quote(states)}",
+        elapsed("master_recovery_seconds", "t1", "t2"),
+        '[ "$ok" = yes ]',
+    ])
+
+
+def master_loss_step(cluster: Cluster) -> Step:
+    services = ", ".join(master_services(cluster))
+    return Step(
+        id="verification.master-loss",
+        title=Text(zh="整台 master 故障", en="Losing a whole master"),
+        explain=Text(
+            zh=(
+                f"停掉持有 VIP 的 master 上的全部服务（{services}），就像这台机器正常关机；每 {POLL} 秒查看一次，"
+                f"最多等 {WAIT} 秒，直到：VIP 到了另一台 master；经 VIP 的 API 请求成功；调度器与控制器管理器的"
+                f"锁都由其他 master 持有。然后确认冒烟测试的 Deployment `{DEPLOYMENT}` 还在（数据在 etcd，"
+                "三个成员丢一个仍有多数）。脚本打印 `measured: master_loss_vip_seconds=…`、"
+                "`master_loss_api_seconds=…`、`master_loss_leases_seconds=…`（从停止开始计时），"
+                "再按 etcd、apiserver、控制器管理器、调度器、haproxy、keepalived 的顺序启动这台 master，等到它的服务"
+                "全部 active、`/readyz` 通过、VIP 只在一台上，打印 `measured: master_recovery_seconds=…`。"
+                "任何一项没有做到，这一步失败。"
+            ),
+            en=(
+                f"Stop every service of the master that holds the VIP ({services}), as a clean shutdown of that "
+                "machine would; look "
+                f"every {POLL} s, for up to {WAIT} s, until the VIP is on another master, an API request through the "
+                "VIP succeeds, and the scheduler's and the controller manager's locks are held by other masters. "
+                f"Then the smoke-test Deployment `{DEPLOYMENT}` must still be there (the data is in etcd, which "
+                "keeps a majority with one member of three gone). The script prints "
+                "`measured: master_loss_vip_seconds=…`, `master_loss_api_seconds=…` and "
+                "`master_loss_leases_seconds=…` (from the stop), then starts the master again — etcd, the "
+                "apiserver, the controller manager, the scheduler, haproxy, keepalived — waits until all its "
+                "services are active, `/readyz` passes and the VIP is on one master, and prints "
+                "`measured: master_recovery_seconds=…`. The step fails if any of it did not happen."
+            ),
+        ),
+        local=(Command(loss_script(cluster), expect=(
+            rf"\A(?=[\s\S]*^control plane without {names_pattern(cluster)}: yes$)"
+            rf"(?=[\s\S]*^deployment\.(apps|extensions)/{DEPLOYMENT}$)")),),
+        needs_kube_binaries=True,
+    )
