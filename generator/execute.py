@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -66,6 +67,7 @@ class Outcome:
     step: str
     node: str | None
     status: str = "passed"
+    started: str = ""  # UTC, ISO 8601: lines up a step with node logs (e.g. the lab's restarts)
     seconds: float = 0.0
     commands: list[str] = field(default_factory=list)
     failure: str = ""
@@ -85,7 +87,7 @@ class StepFailed(Exception):
 
 def run_group(group: Group) -> tuple[Outcome, str, StepFailed | None]:
     """Run one group's commands in order; stop at the first failure. Returns its log text too."""
-    outcome = Outcome(group.step.id, group.node)
+    outcome = Outcome(group.step.id, group.node, started=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
     log: list[str] = [group.header]
     start = time.monotonic()
     for command in group.commands:

@@ -14,6 +14,9 @@ from generator.lab.ssh import host_key_path, sshd_config
 from generator.lab.system import alive, children, port_open, sh, start_time, write_file
 
 STANDINS = {"systemctl": "systemctl3.py", "journalctl": "journalctl3.py"}
+# Where each node keeps the lab's Restart= emulation (generator/lab/restarter.py) and its log of restarts.
+RESTARTER = "/usr/local/lib/runbook-lab/restarter.py"
+RESTART_LOG = "/var/log/runbook-lab-restarts.log"
 SSHD = "/usr/sbin/sshd"
 START_TIMEOUT = 10.0
 # keepalived never sends READY=1 to the stand-in (it is not systemd), so `systemctl start keepalived`
@@ -60,11 +63,12 @@ def prepare_node_root(the_lab: Lab, lab_node: LabNode, standins: dict[str, Path]
     write_file(ssh_dir / "authorized_keys", Path(f"{the_lab.key}.pub").read_text(), 0o600)
     for name, source in standins.items():
         write_file(lab_node.root / "standin" / name, source.read_text(), 0o755)
+    write_file(upper_path(lab_node, RESTARTER), (Path(__file__).parent / "restarter.py").read_text(), 0o755)
     drop_in = f"{the_lab.cluster.spec.paths.systemd_dir}/keepalived.service.d/10-lab-type-simple.conf"
     write_file(upper_path(lab_node, drop_in), KEEPALIVED_DROP_IN)
 
 
-def node_script(lab_node: LabNode) -> str:
+def node_script(lab_node: LabNode, unit_dir: str) -> str:
     """What runs as PID 1 of the node's namespaces before it becomes the node's sshd.
 
     The node's directory is first bound at /run/lab-node (a private tmpfs), so the later mounts find
@@ -98,6 +102,7 @@ def node_script(lab_node: LabNode) -> str:
         "if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create --prefix=/run || true; fi",
         f"hostname {q(lab_node.name)}",
         f"echo {q(lab_node.name)} > /etc/hostname",
+        f"python3 {RESTARTER} {q(unit_dir)} {RESTART_LOG} </dev/null >/dev/null 2>&1 &",
         f"exec {SSHD} -D -e -f /etc/ssh/sshd_config",
     ]
     return "\n".join(lines)
@@ -113,7 +118,8 @@ def start_node(the_lab: Lab, lab_node: LabNode, standins: dict[str, Path], state
     log = (lab_node.root / "sshd.log").open("ab")
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab_node.netns, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
-         "--mount-proc", "--propagation", "private", "sh", "-c", node_script(lab_node)],
+         "--mount-proc", "--propagation", "private", "sh", "-c",
+         node_script(lab_node, the_lab.cluster.spec.paths.systemd_dir)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
     )
     log.close()
