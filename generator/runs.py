@@ -6,8 +6,11 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.artifacts import build_dir
 from generator.execute import RECORD_ENV
@@ -15,6 +18,9 @@ from generator.model import REPO, Cluster
 from generator.notebooks import NOTEBOOKS
 from generator.render import make_artifacts
 from generator.steps import Chapter
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import KernelManager
 
 RUNS = REPO / "runs"
 PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
@@ -73,6 +79,14 @@ def redact_notebook(path: Path, secrets: list[str]) -> None:
     nbformat.write(nb, path)
 
 
+def local_kernel(directory: str) -> KernelManager:
+    """A kernel reached over Unix sockets in a private directory: step output never crosses TCP (and ipykernel
+    does not warn about unencrypted TCP on every chapter)."""
+    from jupyter_client.manager import KernelManager
+
+    return KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(directory, "kernel"))
+
+
 @dataclass
 class RunResult:
     directory: Path
@@ -112,20 +126,24 @@ def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at:
     }
     previous = os.environ.get(RECORD_ENV)
     os.environ[RECORD_ENV] = str(journal)
+    kernel_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
     try:
         for chapter in chapters:
             output = directory / f"{chapter.page}.ipynb"
             summary["chapters"].append(chapter.id)
+            kernel = local_kernel(kernel_dir)
             try:
                 papermill.execute_notebook(
                     str(NOTEBOOKS / f"{chapter.id}.ipynb"), str(output),
                     parameters={"cluster": cluster.ref, "dry_run": False, "nodes": nodes, "start_at": start_at},
                     cwd=str(REPO), kernel_name="python3", progress_bar=False, log_output=False,
-                    shutdown_kernel="immediate",
+                    km=kernel,
                 )
             except papermill.PapermillExecutionError:
                 summary["result"] = "failed"
             finally:
+                if kernel.has_kernel:
+                    kernel.shutdown_kernel(now=True)
                 if output.exists():
                     redact_notebook(output, secrets)
             start_at = ""  # --from applies to the first chapter only
@@ -135,6 +153,7 @@ def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at:
                 summary["failure"] = {"chapter": chapter.id, **(failed or {"failure": "the notebook failed"})}
                 break
     finally:
+        shutil.rmtree(kernel_dir, ignore_errors=True)
         if previous is None:
             os.environ.pop(RECORD_ENV, None)
         else:
