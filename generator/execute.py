@@ -124,7 +124,8 @@ def record(outcomes: list[Outcome]) -> None:
 def skip_step(step: Step, reason: str, nodes: frozenset[str] | None = None, out: TextIO = sys.stdout) -> None:
     """Report a step as skipped (never as passed), with the reason, for each of its groups."""
     out.write(f"# {step.id}\nSKIPPED: {reason}\n")
-    record([Outcome(step.id, g.node, "skipped", 0.0, [c.run for c in g.commands], reason)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    record([Outcome(step.id, g.node, "skipped", started=now, commands=[c.run for c in g.commands], failure=reason)
             for g in groups(step, nodes)])
 
 

@@ -46,15 +46,17 @@ def test_local_chapters_deploy_for_real_and_leave_a_record(cluster: Path) -> Non
     assert "run record: runs/deploy-test/" in proc.stdout
     (summary,) = summaries()
     assert summary["result"] == "passed"
-    assert [s["step"] for s in summary["steps"]] == ["admin.cert", "admin.kubeconfig"]
-    assert all(s["status"] == "passed" for s in summary["steps"])
+    statuses = {s["step"]: s["status"] for s in summary["steps"]}
+    assert list(statuses) == ["admin.cert", "admin.kubeconfig", "admin.kubeconfig-check"]
+    # kubectl is the cluster's own release, unpacked from its server tarball, which this cluster lacks
+    assert statuses == {"admin.cert": "passed", "admin.kubeconfig": "passed", "admin.kubeconfig-check": "skipped"}
     run_dir = next((REPO / "runs" / NAME).iterdir())
     notebook = nbformat.read(run_dir / "04-admin.ipynb", as_version=4)
     outputs = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
     assert "$ openssl verify -CAfile build/deploy-test/pki/ca.pem build/deploy-test/pki/admin.pem" in outputs
     assert (REPO / "build" / NAME / "pki" / "admin.kubeconfig").stat().st_mode & 0o777 == 0o600
     shown = last_run_section(load(str(cluster)), "en")
-    assert "**passed**" in shown and summary["started"][:10] in shown and "2 passed" in shown
+    assert "**passed**" in shown and summary["started"][:10] in shown and "2 passed" in shown and "1 skipped" in shown
 
 
 def test_a_second_deploy_reissues_nothing(cluster: Path) -> None:
@@ -89,7 +91,7 @@ def test_steps_needing_kube_binaries_are_skipped_never_passed(cluster: Path) -> 
     assert summary["result"] == "passed"
     steps = summary["steps"]
     assert steps and all(s["status"] == "skipped" for s in steps)
-    assert all("no-such-kubernetes-server.tar.gz" in s["failure"] for s in steps)
+    assert all("no-such-kubernetes-server.tar.gz" in s["failure"] for s in steps), [s["failure"] for s in steps]
     assert {s["step"] for s in steps} >= {"kube-scheduler.start", "kube-scheduler.failover"}
 
 

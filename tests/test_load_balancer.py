@@ -2,8 +2,9 @@
 keepalived, say what the cluster file says, keep the stats password secret; and a real haproxy + keepalived
 pair, run in a network namespace this test creates, answers the chapter's own commands.
 
-The only stand-in is the kube-apiserver behind haproxy: a tiny Python HTTPS server answering /healthz
-(labelled as such below). Network traffic stays inside namespaces made here.
+The only stand-in is the kube-apiserver behind haproxy: a tiny Python HTTPS server answering the health path
+haproxy checks (labelled as such below), so haproxy and keepalived are tested without a control plane; the lab
+test (test_lab_deploy.py) puts the real kube-apiserver behind them. Traffic stays inside namespaces made here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from generator import catalog
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.model import load
 from tests.conftest import REPO, run_invoke
 
@@ -399,12 +401,12 @@ def test_stats_password_never_appears_in_docs_or_site() -> None:
 # ---------------------------------------------------------------- a real haproxy + keepalived in a namespace
 
 STANDIN_APISERVER = r"""
-# Stand-in for kube-apiserver (none can be installed here): HTTPS, answers GET /healthz with "ok".
+# Stand-in for kube-apiserver (no control plane in this test): HTTPS, answers GET <health path> with "ok".
 import http.server, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = b"ok" if self.path == "/healthz" else b"no"
-        self.send_response(200 if self.path == "/healthz" else 404)
+        body = b"ok" if self.path == sys.argv[5] else b"no"
+        self.send_response(200 if self.path == sys.argv[5] else 404)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -440,8 +442,10 @@ def test_real_haproxy_and_keepalived_serve_the_vip_and_answer_the_chapter_comman
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     try:
+        health = apiserver_facts(load(str(cluster_file)).release).lb_health_path
         procs.append(netns.popen(sys.executable, str(script), ip, str(SECURE_PORT), str(tmp_path / "c.pem"),
-                                 str(tmp_path / "k.pem"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                 str(tmp_path / "k.pem"), health, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL))
         haproxy = netns.popen("haproxy", "-db", "-f", str(haproxy_cfgs(build)[name]),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(haproxy)

@@ -131,9 +131,15 @@ def stand_in_tarball(path: Path, members: dict[str, str]) -> Path:
 KUBE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
 
+def server_members(tag: str) -> dict[str, str]:
+    """What each stand-in prints: the daemons' `--version` line, kubectl's `version --client -o json`."""
+    members = {f"kubernetes/server/bin/{b}": f"Kubernetes {tag}" for b in KUBE}
+    members["kubernetes/server/bin/kubectl"] = f'{{"clientVersion": {{"gitVersion": "{tag}"}}}}'
+    return members
+
+
 def test_offline_tarballs_are_unpacked_and_their_versions_checked(tmp_path: Path) -> None:
-    server = stand_in_tarball(tmp_path / "server.tar.gz",
-                              {f"kubernetes/server/bin/{b}": "Kubernetes v1.22.3" for b in KUBE})
+    server = stand_in_tarball(tmp_path / "server.tar.gz", server_members("v1.22.3"))
     etcd = stand_in_tarball(tmp_path / "etcd.tar.gz", {
         f"etcd-v3.4.30-linux-amd64/{b}": "etcd Version: 3.4.30" for b in ("etcd", "etcdctl")})
     path, spec = write_cluster(tmp_path, prerequisites={"server_tarball": str(server), "etcd_tarball": str(etcd)})
@@ -145,11 +151,14 @@ def test_offline_tarballs_are_unpacked_and_their_versions_checked(tmp_path: Path
         unpacked = REPO / "build" / spec["name"] / "downloads" / "v1.22.3" / "kubernetes" / "server" / "bin"
         assert sorted(p.name for p in unpacked.iterdir()) == sorted(KUBE)
         assert os.access(unpacked / "kube-scheduler", os.X_OK)
+        # the workstation's kubectl is the release's own, installed where every kubectl command finds it
+        installed = REPO / "build" / spec["name"] / "bin" / "kubectl"
+        assert installed.read_bytes() == (unpacked / "kubectl").read_bytes() and os.access(installed, os.X_OK)
         run_invoke("step", "--cluster", str(path), "--step", "prerequisites.etcd-binaries")
         assert (REPO / "build" / spec["name"] / "downloads" / "etcd-v3.4.30" / "etcd-v3.4.30-linux-amd64"
                 / "etcdctl").exists()
         # a tarball of another release is refused by the version check
-        stand_in_tarball(server, {f"kubernetes/server/bin/{b}": "Kubernetes v1.21.0" for b in KUBE})
+        stand_in_tarball(server, server_members("v1.21.0"))
         failed = run_invoke("step", "--cluster", str(path), "--step", "prerequisites.kube-binaries", check=False)
         assert failed.returncode == 1
         assert "prerequisites.kube-binaries failed" in failed.stderr and "v1.21.0" in failed.stderr

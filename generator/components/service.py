@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from generator import pki
 from generator.components.prerequisites.files import workstation_kubectl
-from generator.model import Cluster
+from generator.model import Cluster, Node
 from generator.steps import Command, Step, Text, for_each_master, on, pki_file, sudo
 
 
@@ -51,11 +52,36 @@ def status_step(cluster: Cluster, component: str) -> Step:
     )
 
 
-def kubeconfig_readback(cluster: Cluster, path: str, user: str) -> Command:
-    """kubectl reads a rendered kubeconfig back: its context's user, and an https server."""
+def kubeconfig_check_step(cluster: Cluster, component: str, user: str,
+                          files: list[tuple[Node | None, str, str]]) -> Step:
+    """kubectl of the cluster's release reads rendered kubeconfigs back: user and server, exactly.
+
+    `files` holds (node, path from the repository root, expected server); node None is the workstation's file.
+    """
     query = 'jsonpath={.contexts[0].context.user} {.clusters[0].cluster.server}{"\\n"}'
-    return Command(shlex.join([workstation_kubectl(cluster), "config", "view", "--kubeconfig", path, "-o", query]),
-                   expect=rf"^{user} https://")
+
+    def check(path: str, server: str) -> Command:
+        return Command(shlex.join([workstation_kubectl(cluster), "config", "view", "--kubeconfig", path, "-o",
+                                   query]), expect=rf"^{re.escape(user)} {re.escape(server)}$")
+
+    return Step(
+        id=f"{component}.kubeconfig-check",
+        title=Text(zh="用 kubectl 读回 kubeconfig", en="kubectl reads the kubeconfig back"),
+        explain=Text(
+            zh=(
+                f"用本集群版本的 kubectl 读回刚生成的 kubeconfig：用户必须是 `{user}`，server 必须是预期的地址。"
+                "kubectl 能解析它，也说明内嵌的 CA、证书与私钥字段格式有效。"
+            ),
+            en=(
+                f"kubectl of this cluster's release reads the new kubeconfig back: the user must be `{user}` and the "
+                "server the expected address. kubectl parsing it also shows the embedded CA, certificate and key "
+                "fields are well formed."
+            ),
+        ),
+        local=tuple(check(path, server) for node, path, server in files if node is None),
+        per_node=tuple((node, (check(path, server),)) for node, path, server in files if node is not None),
+        needs_kube_binaries=True,
+    )
 
 
 def anonymous_refused(cluster: Cluster, url: str) -> Command:

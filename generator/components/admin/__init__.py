@@ -7,6 +7,7 @@ import shlex
 from generator import pki
 from generator.artifacts import Artifact
 from generator.components.prerequisites.files import workstation_kubectl
+from generator.components.service import kubeconfig_check_step
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster
@@ -78,15 +79,11 @@ def chapter(cluster: Cluster) -> Chapter:
         ),
         local=(
             render(cluster, ID, "kubeconfig"),
-            Command(
-                f"{kubectl(cluster)} config view -o "
-                + shlex.quote('jsonpath={.contexts[0].name} {.clusters[0].cluster.server}{"\\n"}'),
-                expect=rf"^admin@kubernetes {cluster.api_endpoint}$",
-            ),
             Command(f"stat -c %a:%n {shlex.quote(pki_file(cluster, 'admin.kubeconfig'))}", expect=r"^600:"),
         ),
-        needs_kube_binaries=True,
     )
+    check = kubeconfig_check_step(cluster, ID, "admin", [(None, f"build/{cluster.name}/{KUBECONFIG}",
+                                                          cluster.api_endpoint)])
     return Chapter(
         id=ID,
         number=4,
@@ -96,5 +93,5 @@ def chapter(cluster: Cluster) -> Chapter:
             en="This chapter gives kubectl on the workstation its admin identity. Later chapters use it to read "
             "the leader and to fetch /metrics.",
         ),
-        steps=(issue, config),
+        steps=(issue, config, check),
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 
 from generator.artifacts import on_node, rel_build
-from generator.components import leader
+from generator.components import leader, service
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
-from generator.components.kube_controller_manager.files import ID, USER, Paths
-from generator.components.service import anonymous_refused, kubeconfig_readback, start_step, status_step
+from generator.components.kube_controller_manager.files import ID, USER, Paths, server_for
+from generator.components.service import anonymous_refused, start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -50,6 +50,7 @@ def chapter(cluster: Cluster) -> Chapter:
         steps=(
             cert_step(cluster),
             kubeconfig_step(cluster),
+            kubeconfig_check_step(cluster),
             unit_step(cluster, f),
             distribute_step(cluster),
             start_step(cluster, ID, Paths(cluster).binary,
@@ -116,21 +117,27 @@ def kubeconfig_step(cluster: Cluster) -> Step:
             zh=(
                 f"kubeconfig 内嵌 CA、证书与私钥，用户 `{USER}`，server 指向{server_zh}。同一个文件也传给 "
                 "`--authentication-kubeconfig` 与 `--authorization-kubeconfig`：没有它们，10257 上除健康检查外的"
-                "请求都会被拒绝。文件含私钥，权限 0600。下面用 kubectl 读回每台 master 的文件。"
+                "请求都会被拒绝。文件含私钥，权限 0600，下面逐台检查。"
             ),
             en=(
                 f"The kubeconfig embeds the CA, the certificate and the key, user `{USER}`; its server is "
                 f"{server_en}. The same file goes to `--authentication-kubeconfig` and "
                 "`--authorization-kubeconfig`: without them every request to 10257 but the health checks is "
-                "refused. It holds a private key: mode 0600. kubectl reads each master's file back."
+                "refused. It holds a private key: mode 0600, checked on each master's copy."
             ),
         ),
         local=(render(cluster, ID, "kubeconfig"),),
         per_node=for_each_master(cluster, lambda node: [
-            kubeconfig_readback(cluster, node_file(cluster, node, path), USER),
+            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, path)]), expect=r"^600$"),
         ]),
-        needs_kube_binaries=True,
     )
+
+
+def kubeconfig_check_step(cluster: Cluster) -> Step:
+    path = Paths(cluster).kubeconfig
+    return service.kubeconfig_check_step(cluster, ID, USER, [
+        (node, node_file(cluster, node, path), server_for(cluster, node)) for node in cluster.masters
+    ])
 
 
 def unit_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import shlex
 
 from generator.artifacts import on_node, rel_build
-from generator.components import leader
+from generator.components import leader, service
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
-from generator.components.kube_scheduler.files import ID, USER, Paths
+from generator.components.kube_scheduler.files import ID, USER, Paths, server_for
 from generator.components.prerequisites.files import workstation_kubectl
-from generator.components.service import anonymous_refused, kubeconfig_readback, start_step, status_step
+from generator.components.service import anonymous_refused, start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -50,6 +50,7 @@ def chapter(cluster: Cluster) -> Chapter:
         steps=(
             cert_step(cluster),
             kubeconfig_step(cluster),
+            kubeconfig_check_step(cluster),
             config_step(cluster, f),
             unit_step(cluster, f),
             distribute_step(cluster),
@@ -131,20 +132,26 @@ def kubeconfig_step(cluster: Cluster) -> Step:
         explain=Text(
             zh=(
                 f"kubeconfig 内嵌 CA、证书与私钥，用户 `{USER}`，context `{USER}@kubernetes`；server 指向"
-                f"{server_zh}。文件含私钥，权限 0600。下面用 kubectl 读回每台 master 的文件来确认。"
+                f"{server_zh}。文件含私钥，权限 0600，下面逐台检查。"
             ),
             en=(
                 f"The kubeconfig embeds the CA, the certificate and the key, with user `{USER}` and context "
-                f"`{USER}@kubernetes`; its server is {server_en}. It holds a private key: mode 0600. kubectl "
-                "reads each master's file back to confirm."
+                f"`{USER}@kubernetes`; its server is {server_en}. It holds a private key: mode 0600, "
+                "checked on each master's copy."
             ),
         ),
         local=(render(cluster, ID, "kubeconfig"),),
         per_node=for_each_master(cluster, lambda node: [
-            kubeconfig_readback(cluster, node_file(cluster, node, path), USER),
+            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, path)]), expect=r"^600$"),
         ]),
-        needs_kube_binaries=True,
     )
+
+
+def kubeconfig_check_step(cluster: Cluster) -> Step:
+    path = Paths(cluster).kubeconfig
+    return service.kubeconfig_check_step(cluster, ID, USER, [
+        (node, node_file(cluster, node, path), server_for(cluster, node)) for node in cluster.masters
+    ])
 
 
 def config_step(cluster: Cluster, f: SchedulerFacts) -> Step:
