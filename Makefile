@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: docs test setup system-packages
+.PHONY: docs test setup system-packages kube-binaries
 
 docs: setup
 	$(BIN)/invoke build-docs
 
-test: setup system-packages
+test: setup system-packages kube-binaries
 	$(BIN)/invoke test
 
 setup: $(VENV)/.installed
@@ -21,3 +21,8 @@ $(VENV)/.installed: pyproject.toml
 
 system-packages:
 	bash .ci/system-packages
+
+# kube-apiserver, -controller-manager, -scheduler and kubectl of the lab's release, built from the
+# k8s.io/kubernetes Go module into ~/.cache/runbook-compiler/kube/<release>/ (reused when present).
+kube-binaries: setup
+	$(BIN)/invoke kube-binaries --cluster lab

@@ -101,9 +101,12 @@ def test_controller_manager_flags_by_release(tmp_path: Path, version: str) -> No
     flags = exec_flags(files[f"nodes/{masters(spec)[0]['name']}{UNIT_DIR}/kube-controller-manager.service"].decode())
     names = {f.split("=", 1)[0] for f in flags}
     assert "--secure-port=10257" in flags  # secure serving from 1.12 (#67069)
-    # --port=0 only while the insecure port exists: disabled in 1.22 (#96216), flag removed in 1.24 (#106860)
-    assert ("--port=0" in flags) == (m <= 21)
-    assert "--address" not in names
+    # the insecure port exists until 1.22 (#96216; flags removed in 1.24, #106860): kept on loopback, where
+    # componentstatuses probes it, never switched off (that would read Unhealthy) nor open to the network
+    if m <= 21:
+        assert {"--address=127.0.0.1", "--port=10252"} <= set(flags), flags
+    else:
+        assert not names & {"--port", "--address"}, flags
     # --cluster-signing-duration from 1.19 (#91154); the experimental flag removed in 1.25 (#108476)
     duration = "--cluster-signing-duration" if m >= 19 else "--experimental-cluster-signing-duration"
     assert duration in names

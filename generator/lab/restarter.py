@@ -5,7 +5,8 @@ systemd does, for every unit with `Restart=always` (all of this runbook's kube u
 purpose when they lose their leader lease, so without this a lab would show a failure real nodes recover from.
 
 The stand-in keeps `/run/<unit>.status` with `MainPID=` while a unit runs and removes it on `systemctl stop`;
-a status file whose process is gone is a unit that died. Each one is restarted after its `RestartSec=`, and
+a status file whose process is gone is a unit that died. Each one is started again after its `RestartSec=` if
+it is still dead then, and
 every restart is logged with a timestamp (the lab tests read the log: a restart is a fact, not a success).
 Standalone: only the standard library, copied into the node by lab-up.
 """
@@ -68,7 +69,9 @@ def main(unit_dir: Path, log_path: Path) -> None:
             if when <= now:
                 del due[unit]
                 if unit in dead_units():
-                    proc = subprocess.run(["systemctl", "restart", unit], capture_output=True, text=True,
+                    # `start`, never `restart`: an operator's own `systemctl restart` may be under way, and
+                    # start is a no-op for a unit that runs again by now (the stand-in locks each unit).
+                    proc = subprocess.run(["systemctl", "start", unit], capture_output=True, text=True,
                                           check=False)
                     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
                     with log_path.open("a") as log:

@@ -142,8 +142,12 @@ def kubeconfig_check_step(cluster: Cluster) -> Step:
 
 def unit_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
     days = cluster.spec.certificates.leaf_days
-    insecure_zh = "；`--port=0` 关闭不安全的 10252 端口" if f.disable_insecure_port else ""
-    insecure_en = "; `--port=0` turns off the insecure port 10252" if f.disable_insecure_port else ""
+    insecure_zh = (f"；这个版本还有不安全的 HTTP 端口 {f.insecure_port}（无认证），"
+                   "`--address=127.0.0.1` 把它限制在本机，"
+                   "`kubectl get componentstatuses` 正是在 127.0.0.1 探测它" if f.insecure_port else "")
+    insecure_en = (f"; this release still has the plain-HTTP port {f.insecure_port} (unauthenticated): "
+                   "`--address=127.0.0.1` keeps it on the master itself, where `kubectl get componentstatuses` "
+                   "probes it" if f.insecure_port else "")
     return Step(
         id=f"{ID}.unit",
         title=Text(zh="生成 systemd unit", en="Render the systemd unit"),

@@ -11,9 +11,11 @@ from generator.versions import Release, Timeline
 
 # Secure serving on 10257 from 1.12 (#67069), the oldest release this generator supports.
 SECURE_PORT = 10257
-# The insecure port 10252 is served unless `--port=0` until 1.22, where insecure serving was disabled and
-# `--port` became inert (#96216); `--port` and `--address` were removed in 1.24 (#106860).
-DISABLE_INSECURE_PORT = Timeline(((1, 12), True), ((1, 22), False))
+# The insecure port 10252 (unauthenticated /healthz, /metrics) is served until 1.22, where insecure serving was
+# disabled and `--port` became inert (#96216); `--port` and `--address` were removed in 1.24 (#106860). Until
+# then it is kept on 127.0.0.1 (`--address=127.0.0.1`): `kubectl get componentstatuses` of 1.12-1.21 probes
+# http://127.0.0.1:10252/healthz, so `--port=0` would make a healthy controller manager read Unhealthy.
+INSECURE_PORT: Timeline[int | None] = Timeline(((1, 12), 10252), ((1, 22), None))
 # `--cluster-signing-duration` replaced `--experimental-cluster-signing-duration` in 1.19 (#91154); the
 # experimental spelling was removed in 1.25 (#108476).
 SIGNING_DURATION_FLAG = Timeline(
@@ -34,7 +36,7 @@ RELEASES_LOCK_ON_STOP = False
 @dataclass(frozen=True)
 class ControllerManagerFacts:
     secure_port: int
-    disable_insecure_port: bool
+    insecure_port: int | None
     signing_duration_flag: str
     lock: str
     releases_lock_on_stop: bool
@@ -48,7 +50,7 @@ class ControllerManagerFacts:
 def facts(release: Release) -> ControllerManagerFacts:
     return ControllerManagerFacts(
         secure_port=SECURE_PORT,
-        disable_insecure_port=DISABLE_INSECURE_PORT.at(release),
+        insecure_port=INSECURE_PORT.at(release),
         signing_duration_flag=SIGNING_DURATION_FLAG.at(release),
         lock=LOCK.at(release),
         releases_lock_on_stop=RELEASES_LOCK_ON_STOP,

@@ -59,8 +59,8 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
         f"--bind-address={node.ip}",
         f"--secure-port={f.secure_port}",
     ]
-    if f.disable_insecure_port:
-        result.append("--port=0")
+    if f.insecure_port:
+        result += ["--address=127.0.0.1", f"--port={f.insecure_port}"]
     result += [
         f"--tls-cert-file={paths.cert}",
         f"--tls-private-key-file={paths.key}",

@@ -197,14 +197,28 @@ def unit_step(cluster: Cluster, f: SchedulerFacts) -> Step:
             "authentication and authorization to the apiserver with `--authentication-kubeconfig` and "
             "`--authorization-kubeconfig`"
         )
-        if f.disable_insecure:
-            serving_zh += "；`--port=0` 关闭不安全的 10251 端口"
-            serving_en += "; `--port=0` turns off the insecure port 10251"
+        if f.insecure_loopback:
+            serving_zh += (
+                f"。这个版本还有不安全的 HTTP 端口 {f.insecure_port}（无认证的 /healthz 与 /metrics），"
+                "默认监听所有网卡；"
+                "使用 `--config` 时 `--port`、`--address` 被忽略，只有配置文件里的 `healthzBindAddress` 与 "
+                "`metricsBindAddress` 起作用（v1beta1 还拒绝端口 0），所以配置把它绑定到 127.0.0.1："
+                "外面访问不到，而 `kubectl get componentstatuses` 正是在本机这个地址探测调度器"
+            )
+            serving_en += (
+                f". This release still has the plain-HTTP port {f.insecure_port} (unauthenticated /healthz and "
+                "/metrics), on every interface by default; with `--config`, `--port` and `--address` are ignored "
+                "and only the config's `healthzBindAddress` and `metricsBindAddress` count (v1beta1 even refuses "
+                "port 0), so the config binds it to 127.0.0.1: out of reach from outside, and exactly where "
+                "`kubectl get componentstatuses` probes the scheduler"
+            )
     else:
-        serving_zh = f"在本机 IP 的 {f.insecure_port} 端口以 HTTP 提供 /healthz 与 /metrics（这个版本还没有安全端口）"
+        serving_zh = (f"在所有地址的 {f.insecure_port} 端口以 HTTP 提供 /healthz 与 /metrics（这个版本还没有安全端口；"
+                      "运维机经本机 IP 检查它，`kubectl get componentstatuses` 经 127.0.0.1 检查它）")
         serving_en = (
-            f"serves /healthz and /metrics over plain HTTP on the master's IP, port {f.insecure_port} (this "
-            "release has no secure port yet)"
+            f"serves /healthz and /metrics over plain HTTP on every address, port {f.insecure_port} (this release "
+            "has no secure port yet; the workstation checks it on the master's IP, `kubectl get "
+            "componentstatuses` on 127.0.0.1)"
         )
     return Step(
         id=f"{ID}.unit",

@@ -21,9 +21,12 @@ LOCK_NAME_KEYS = Timeline(
     ((1, 19), ("resourceName", "resourceNamespace")),
 )
 SECURE_PORT: Timeline[int | None] = Timeline(((1, 12), None), ((1, 13), 10259))
-INSECURE_PORT: Timeline[int | None] = Timeline(((1, 12), 10251), ((1, 13), None))
-# Between secure serving (1.13) and the insecure port's removal (1.23) it must be switched off.
-DISABLE_INSECURE = Timeline(((1, 12), False), ((1, 13), True), ((1, 23), False))
+# Plain-HTTP /healthz and /metrics on 10251 until insecure serving was removed in 1.23 (#96345). With --config,
+# `--port`/`--address` are ignored: only the config's healthzBindAddress/metricsBindAddress decide, and both
+# default to 0.0.0.0:10251 (unauthenticated, every interface). Measured with the real binaries: v1alpha1 (1.16)
+# takes port 0 to switch it off, v1beta1 (1.20) refuses port 0 ("must be between 1 and 65535") and turns "" into
+# the default. Binding 127.0.0.1 works in every version, and is where `kubectl get componentstatuses` looks.
+INSECURE_PORT: Timeline[int | None] = Timeline(((1, 12), 10251), ((1, 23), None))
 # A cleanly stopped leader gives the lease back (ReleaseOnCancel) from 1.21 (#100305); before, the others wait
 # for it to expire. Measured in the lab: 2.0 s on 1.36 against ~16 s (leaseDuration 15s) where it does not.
 RELEASES_LOCK_ON_STOP = Timeline(((1, 12), False), ((1, 21), True))
@@ -37,9 +40,13 @@ class SchedulerFacts:
     lock_name_keys: tuple[str, str]
     secure_port: int | None
     insecure_port: int | None
-    disable_insecure: bool
     health_paths: tuple[str, ...]
     releases_lock_on_stop: bool
+
+    @property
+    def insecure_loopback(self) -> bool:
+        """Is the insecure port kept to 127.0.0.1? Yes wherever a secure port serves the outside instead."""
+        return bool(self.insecure_port and self.secure_port)
 
     @property
     def leader_from_lease(self) -> bool:
@@ -54,7 +61,6 @@ def facts(release: Release) -> SchedulerFacts:
         lock_name_keys=LOCK_NAME_KEYS.at(release),
         secure_port=SECURE_PORT.at(release),
         insecure_port=INSECURE_PORT.at(release),
-        disable_insecure=DISABLE_INSECURE.at(release),
         health_paths=HEALTH_PATHS.at(release),
         releases_lock_on_stop=RELEASES_LOCK_ON_STOP.at(release),
     )

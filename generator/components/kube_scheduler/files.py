@@ -63,9 +63,12 @@ def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
         },
     }
     if f.insecure_port:
-        # Before 1.13 health and metrics are served only here, over plain HTTP.
-        body["healthzBindAddress"] = f"{node.ip}:{f.insecure_port}"
-        body["metricsBindAddress"] = f"{node.ip}:{f.insecure_port}"
+        # Loopback only where the secure port serves the outside (see facts.INSECURE_PORT). Before 1.13 health and
+        # metrics exist only here, over plain HTTP: every address, for the workstation's checks on the node's IP
+        # and for `kubectl get componentstatuses` on 127.0.0.1.
+        host = "127.0.0.1" if f.insecure_loopback else "0.0.0.0"
+        body["healthzBindAddress"] = f"{host}:{f.insecure_port}"
+        body["metricsBindAddress"] = f"{host}:{f.insecure_port}"
     return yaml.safe_dump(body, sort_keys=False).encode()
 
 
@@ -82,8 +85,6 @@ def flags(cluster: Cluster, node: Node, f: SchedulerFacts) -> list[str]:
             f"--authentication-kubeconfig={paths.kubeconfig}",
             f"--authorization-kubeconfig={paths.kubeconfig}",
         ]
-    if f.disable_insecure:
-        result.append("--port=0")
     result.append(f"--v={cluster.spec.components.kube_scheduler.verbosity}")
     return result
 

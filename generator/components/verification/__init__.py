@@ -19,6 +19,7 @@ from generator.components.verification.smoke import cleanup_step, smoke_step
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 from generator.steps import Chapter, Command, Step, Text, for_each, on, pki_file
+from generator.versions import Timeline
 
 ID = "verification"
 # Both elected components take their default lock from the same client-go defaults, so the scheduler's
@@ -96,42 +97,50 @@ def apiservers_step(cluster: Cluster) -> Step:
     )
 
 
+# `kubectl get componentstatuses` probes the scheduler and the controller manager on 127.0.0.1. Up to 1.21 it
+# asks their insecure ports (10251/10252), which this runbook keeps on loopback; from 1.22 (controller manager)
+# and 1.23 (scheduler) it asks the secure ports on 127.0.0.1, where these daemons, bound to the node's IP, do
+# not listen (pkg/registry/core/rest/storage_core.go of each release). It is deprecated since 1.19 anyway.
+COMPONENTSTATUSES_TRUTHFUL = Timeline(((1, 12), True), ((1, 22), False))
+
+
 def ready_step(cluster: Cluster) -> Step:
     f = apiserver_facts(cluster.release)
     k = kubectl(cluster)
+    commands: list[Command] = []
+    zh, en = [], []
     if f.has_readyz:
-        command = Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=r"^readyz check passed$")
-        zh = (
-            f"通过 API 入口 `{cluster.api_endpoint}`（负载均衡）请求 `/readyz?verbose`：它逐项列出 kube-apiserver "
-            "的就绪检查（包括 etcd 与各个启动后钩子），最后一行必须是 `readyz check passed`。"
-            "1.19 起 `kubectl get componentstatuses` 已弃用，而且它按旧的非安全端口探测调度器和控制器管理器，"
-            "在 1.23 之后会把健康的组件报成 Unhealthy，所以这里不用它。"
-        )
-        en = (
-            f"Through the API endpoint `{cluster.api_endpoint}` (the load balancer), `/readyz?verbose` lists "
-            "kube-apiserver's readiness checks (etcd and every post-start hook included) and must end with "
-            "`readyz check passed`. `kubectl get componentstatuses` is deprecated since 1.19 and probes the "
-            "scheduler and controller manager on their old insecure ports, so after 1.23 it reports healthy "
-            "components as Unhealthy: it is not used here."
-        )
+        commands.append(Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=r"^readyz check passed$"))
+        zh.append(f"通过 API 入口 `{cluster.api_endpoint}`（负载均衡）请求 `/readyz?verbose`："
+                  "它逐项列出 kube-apiserver 的就绪检查（包括 etcd 与各个启动后钩子），"
+                  "最后一行必须是 `readyz check passed`。")
+        en.append(f"Through the API endpoint `{cluster.api_endpoint}` (the load balancer), `/readyz?verbose` lists "
+                  "kube-apiserver's readiness checks (etcd and every post-start hook included) and must end with "
+                  "`readyz check passed`.")
     else:
+        zh.append("这个版本还没有 `/readyz`（1.16 才加入）。")
+        en.append("This release has no `/readyz` yet (it came in 1.16).")
+    if COMPONENTSTATUSES_TRUTHFUL.at(cluster.release):
         lookahead = "".join(rf"(?=[\s\S]*^{name}\s+Healthy)" for name in ("scheduler", "controller-manager"))
-        command = Command(f"{k} get componentstatuses", expect=rf"\A(?![\s\S]*Unhealthy){lookahead}")
-        zh = (
-            f"这个版本还没有 `/readyz`（1.16 才加入），所以通过 API 入口 `{cluster.api_endpoint}` 运行 "
-            "`kubectl get componentstatuses`：scheduler、controller-manager 与每个 etcd 成员都必须是 `Healthy`，"
-            "不能出现 `Unhealthy`。"
-        )
-        en = (
-            f"This release has no `/readyz` yet (it came in 1.16), so `kubectl get componentstatuses` runs through "
-            f"the API endpoint `{cluster.api_endpoint}`: scheduler, controller-manager and every etcd member must "
-            "be `Healthy`, and no line may say `Unhealthy`."
-        )
+        commands.append(Command(f"{k} get componentstatuses", expect=rf"\A(?![\s\S]*Unhealthy){lookahead}"))
+        zh.append("再运行 `kubectl get componentstatuses`：apiserver 在 127.0.0.1 上探测调度器与控制器管理器的"
+                  "不安全端口（本手册把它们限制在本机），并探测每个 etcd 成员；全部必须是 `Healthy`。")
+        en.append("Then `kubectl get componentstatuses`: the apiserver probes the scheduler's and the controller "
+                  "manager's insecure ports on 127.0.0.1 (this runbook keeps them on loopback) and every etcd "
+                  "member; all must be `Healthy`.")
+    else:
+        zh.append("这里不用 `kubectl get componentstatuses`：它 1.19 起已弃用，而且这个版本在 127.0.0.1 上探测"
+                  "调度器与控制器管理器的安全端口，而它们监听的是本机 IP，健康的组件也会显示为 Unhealthy。"
+                  "上面的 `/readyz` 与下一步的 leader 才是它们的真实状态。")
+        en.append("`kubectl get componentstatuses` is not used: it is deprecated since 1.19, and this release probes "
+                  "the scheduler's and the controller manager's secure ports on 127.0.0.1, while they listen on the "
+                  "node's IP, so healthy components would read Unhealthy. `/readyz` above and the leaders in the "
+                  "next step are their real state.")
     return Step(
         id=f"{ID}.ready",
         title=Text(zh="经负载均衡检查就绪", en="Readiness through the load balancer"),
-        explain=Text(zh=zh, en=en),
-        local=(command,),
+        explain=Text(zh="".join(zh), en=" ".join(en)),
+        local=tuple(commands),
         needs_kube_binaries=True,
     )
 

@@ -78,7 +78,7 @@ def loss_script(cluster: Cluster) -> str:
         f"until [ \"$(on_node \"$lost\" {shlex.quote(active)})\" = 0 ] && {k} get --raw /readyz >/dev/null 2>&1 "
         f"&& [ \"$(holders | wc -w)\" -eq 1 ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
         "t2=$(date +%s.%N)",
-        f"on_node \"$lost\" {shlex.quote(states)}",
+        f"echo \"services on $lost after recovery: $(on_node \"$lost\" {shlex.quote(states)})\"",
         elapsed("master_recovery_seconds", "t1", "t2"),
         '[ "$ok" = yes ]',
     ])

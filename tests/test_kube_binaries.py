@@ -1,0 +1,282 @@
+"""The real kube-apiserver, kube-controller-manager and kube-scheduler accept exactly what the generator writes.
+
+For every release whose binaries `invoke kube-binaries` has built (the lab's release always: `make test` builds
+it first), a one-master cluster is rendered on a loopback address with every path under a temporary directory,
+and each daemon runs with the argv of its own rendered unit (ExecStart, continuation lines and all) next to a
+real etcd (Debian's) started from its rendered unit too: each must serve /healthz. Then a flag the release does
+not know and a config field its KubeSchedulerConfiguration does not know are added, and the binary's own error
+message is asserted. No root, no network namespace; traffic stays on 127.0.61.0/24.
+
+The cluster uses `load_balancer.kind: external` with the master itself as the address, so the flags rendered for
+a load-balanced apiserver (shutdown delay, retry-after) are checked too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator import kubebuild, render
+from generator.artifacts import build_dir
+from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.kubebuild.gomod import Upstream, go_mod
+from generator.kubebuild.recipe import recipe
+from generator.model import Cluster, load
+from generator.versions import Release, parse_release
+from tests.conftest import REPO
+
+LAB_RELEASE = load("lab").release
+DEBIAN_ETCD = "3.4.23"
+
+
+def built_releases() -> list[Release]:
+    """The lab's release, and every other release with a complete build in the cache."""
+    found = {LAB_RELEASE}
+    root = kubebuild.cache_root() / "kube"
+    for record in root.glob("v*/build.json") if root.exists() else []:
+        release = parse_release(record.parent.name)
+        if isinstance(release, Release) and kubebuild.build.cached(record.parent, None):
+            found.add(release)
+    return sorted(found)
+
+
+def unit_argv(unit: Path) -> list[str]:
+    """ExecStart of a rendered unit as systemd would split it: continuation lines joined, then words."""
+    lines = unit.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("ExecStart="))
+    command = ""
+    for line in lines[start:]:
+        command += line.removeprefix("ExecStart=").rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            break
+    return shlex.split(command)
+
+
+def healthy(url: str, ca: Path, timeout: float = 90) -> str:
+    context = ssl.create_default_context(cafile=str(ca))
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=3) as answer:
+                return answer.read().decode()
+        except OSError as err:
+            last = str(err)
+            time.sleep(0.5)
+    return f"no answer within {timeout} s: {last}"
+
+
+class ControlPlane:
+    """One master's daemons, each started from its rendered unit, logs under the temporary directory."""
+
+    def __init__(self, cluster: Cluster, root: Path) -> None:
+        self.cluster, self.root = cluster, root
+        self.node = cluster.masters[0]
+        self.nodes_tree = build_dir(cluster) / "nodes" / self.node.name
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def install(self) -> None:
+        """Copy the node's rendered files to their absolute paths, all of which lie under `root`."""
+        for path in self.nodes_tree.rglob("*"):
+            if path.is_file():
+                target = Path("/") / path.relative_to(self.nodes_tree)
+                assert self.root in target.parents, target
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+        data = Path(self.cluster.spec.paths.etcd_data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o700)
+
+    def unit(self, name: str) -> Path:
+        return Path(self.cluster.spec.paths.systemd_dir) / f"{name}.service"
+
+    def run(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
+        log = (self.root / f"{name}.log").open("wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def cluster_file(tmp: Path, release: Release) -> Path:
+    ip = f"127.0.61.{release.minor}"
+    spec = {
+        "name": f"flags-{release.major}-{release.minor}",
+        "kubernetes_version": str(release),
+        "nodes": [{"name": "flags-master", "ip": ip}],
+        "api_server": {"external_address": ip, "port": 6443},
+        "load_balancer": {"kind": "external"},
+        "paths": {name: str(tmp / "node" / name.removesuffix("_dir")) for name in
+                  ("config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir")}
+        | {"bin_dir": str(kubebuild.release_dir(release) / "bin")},
+        "components": {"etcd": {"version": DEBIAN_ETCD, "bin_dir": "/usr/bin"}},
+    }
+    path = tmp / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@contextlib.contextmanager
+def control_plane(tmp: Path, release: Release) -> Iterator[ControlPlane]:
+    if not (kubebuild.release_dir(release) / "build.json").exists():
+        pytest.fail(f"no binaries for {release.tag}: run `invoke kube-binaries --release {release}` (make test does)")
+    cluster = load(str(cluster_file(tmp, release)))
+    render.render(cluster)
+    plane = ControlPlane(cluster, tmp / "node")
+    try:
+        plane.install()
+        yield plane
+    finally:
+        plane.stop()
+        shutil.rmtree(build_dir(cluster), ignore_errors=True)
+
+
+def ca(plane: ControlPlane) -> Path:
+    return build_dir(plane.cluster) / "pki" / "ca.pem"
+
+
+@pytest.mark.parametrize("release", built_releases(), ids=str)
+def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, release: Release) -> None:
+    with control_plane(tmp_path, release) as plane:
+        ip = plane.node.ip
+        plane.run(unit_argv(plane.unit("etcd")), "etcd")
+        apiserver = plane.run(unit_argv(plane.unit("kube-apiserver")), "kube-apiserver")
+        answer = healthy(f"https://{ip}:6443/healthz", ca(plane))
+        assert answer == "ok", f"kube-apiserver {release}: {answer}\n{plane.log('kube-apiserver')[-3000:]}"
+        assert apiserver.poll() is None
+        for name, port in (("kube-controller-manager", 10257), ("kube-scheduler", 10259)):
+            proc = plane.run(unit_argv(plane.unit(name)), name)
+            answer = healthy(f"https://{ip}:{port}/healthz", ca(plane))
+            assert answer == "ok", f"{name} {release}: {answer}\n{plane.log(name)[-3000:]}"
+            assert proc.poll() is None, f"{name} exited: {plane.log(name)[-3000:]}"
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            log = plane.log(name)
+            assert "unknown flag" not in log and "strict decoding error" not in log, log[-2000:]
+
+
+# A flag each release does not know, by the release the generator's facts date it to (docs/versions.*.md):
+# kube-apiserver's --insecure-port and kube-scheduler's --port are gone in 1.24 (#106859, #106860 for the
+# controller manager's); --shutdown-send-retry-after only exists from 1.23 (#101257).
+def unknown_flag(name: str, release: Release) -> str:
+    if release.minor_version >= (1, 24):
+        return {"kube-apiserver": "--insecure-port=0", "kube-controller-manager": "--port=0",
+                "kube-scheduler": "--port=0"}[name]
+    return "--shutdown-send-retry-after=true" if name == "kube-apiserver" else "--no-such-flag-in-any-release=1"
+
+
+@pytest.mark.parametrize("release", built_releases(), ids=str)
+def test_a_flag_the_release_does_not_know_stops_the_daemon_with_its_own_message(tmp_path: Path,
+                                                                                 release: Release) -> None:
+    with control_plane(tmp_path, release) as plane:
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            flag = unknown_flag(name, release)
+            proc = plane.run([*unit_argv(plane.unit(name)), flag], f"{name}-bad-flag")
+            assert proc.wait(timeout=60) != 0
+            assert f"unknown flag: {flag.split('=')[0]}" in plane.log(f"{name}-bad-flag"), name
+
+
+@pytest.mark.parametrize("release", built_releases(), ids=str)
+def test_an_unknown_scheduler_config_field_is_refused_where_decoding_is_strict(tmp_path: Path,
+                                                                             release: Release) -> None:
+    """Strict decoding from 1.17 on: an unknown field stops kube-scheduler; before, it is silently dropped."""
+    with control_plane(tmp_path, release) as plane:
+        config_path = Path(plane.cluster.spec.paths.config_dir) / "kube-scheduler.yaml"
+        config = yaml.safe_load(config_path.read_text())
+        config["noSuchField"] = 1
+        config_path.write_text(yaml.safe_dump(config))
+        proc = plane.run(unit_argv(plane.unit("kube-scheduler")), "kube-scheduler-bad-config")
+        log_name = "kube-scheduler-bad-config"
+        if release.minor_version >= (1, 17):
+            assert proc.wait(timeout=60) != 0
+            assert 'unknown field "noSuchField"' in plane.log(log_name), plane.log(log_name)[-2000:]
+        else:
+            time.sleep(5)
+            assert proc.poll() is None, plane.log(log_name)[-2000:]
+
+
+def test_the_scheduler_config_api_version_is_the_one_each_built_release_serves(tmp_path: Path) -> None:
+    """The apiVersion the generator writes is the one the binary's own help text names (1.19+ prints it)."""
+    for release in built_releases():
+        helptext = subprocess.run([str(kubebuild.release_dir(release) / "bin" / "kube-scheduler"), "--help"],
+                                  capture_output=True, text=True, check=False).stdout
+        written = scheduler_facts(release).config_api
+        if release.minor_version >= (1, 19):
+            assert written.rsplit("/", 1)[1] in helptext or written in helptext, (release, written)
+
+
+# ------------------------------------------------------------------------------- the build recipe, no network
+
+def upstream(go: str, staging: tuple[str, ...], pins: dict[str, str], required: dict[str, str]) -> Upstream:
+    return Upstream(source=Path("/nonexistent"), go=go, godebug=(), staging=staging, pins=pins,
+                    required=required, time="2022-01-19T17:22:08Z")
+
+
+def test_go_mod_pins_staging_to_the_release_and_keeps_upstream_pins_raising_floors_and_relocating() -> None:
+    old = recipe(Release(1, 16, 15))
+    assert not isinstance(old, str)
+    text = go_mod(old, upstream("1.12", ("k8s.io/api", "k8s.io/client-go"),
+                                {"github.com/modern-go/reflect2": "v1.0.1", "github.com/google/uuid": "v1.1.1",
+                                 "vbom.ml/util": "v0.0.0-20160121211510-db5cfe13f5cc"}, {}), local_source=True)
+    lines = {line.strip() for line in text.splitlines()}
+    assert "k8s.io/api => k8s.io/api v0.16.15" in lines and "k8s.io/client-go => k8s.io/client-go v0.16.15" in lines
+    assert "k8s.io/kubernetes => ./kubernetes" in lines
+    assert "github.com/google/uuid => github.com/google/uuid v1.1.1" in lines
+    assert "github.com/modern-go/reflect2 => github.com/modern-go/reflect2 v1.0.2" in lines
+    assert "vbom.ml/util => github.com/fvbommel/util v0.0.0-20160121211510-db5cfe13f5cc" in lines
+    assert not any(line.startswith("vbom.ml/util => vbom.ml/util") for line in lines)
+    assert "go 1.24" in lines and "godebug default=go1.12" in lines  # tool directive; the release's runtime
+    new = recipe(Release(1, 36, 3))
+    assert not isinstance(new, str)
+    text = go_mod(new, upstream("1.26.0", ("k8s.io/api",), {}, {"github.com/modern-go/reflect2": "v1.0.3"}),
+                  local_source=False)
+    assert "go 1.26.0" in text.splitlines() and "reflect2" not in text and "./kubernetes" not in text
+
+
+def test_releases_without_a_go_mod_are_refused_with_a_reason() -> None:
+    refused = recipe(Release(1, 14, 10))
+    assert isinstance(refused, str) and "go.mod" in refused and "--kube-bin-dir" in refused
+
+
+def test_the_cache_is_trusted_only_when_every_sha256_matches(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(kubebuild.build.CACHE_ENV, str(tmp_path))
+    release = Release(1, 36, 3)
+    directory = kubebuild.release_dir(release)
+    (directory / "bin").mkdir(parents=True)
+    binaries = {}
+    for name in kubebuild.COMMANDS:
+        (directory / "bin" / name).write_bytes(name.encode())
+        binaries[name] = {"sha256": kubebuild.build.sha256(directory / "bin" / name)}
+    record = {"recipe_version": kubebuild.build.RECIPE_VERSION, "go_mod_sha256": "x", "built": "now",
+              "binaries": binaries}
+    (directory / "build.json").write_text(json.dumps(record))
+    assert kubebuild.build.cached(directory, None) == record
+    assert kubebuild.build.cached(directory, "another recipe") is None
+    (directory / "bin" / "kubectl").write_bytes(b"changed")
+    assert kubebuild.build.cached(directory, None) is None
+    os.remove(directory / "bin" / "kubectl")
+    assert kubebuild.build.cached(directory, None) is None
+    assert REPO not in directory.parents  # the cache lives outside the repository
