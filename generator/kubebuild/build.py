@@ -32,7 +32,7 @@ from generator.versions import Release
 CACHE_ENV = "RUNBOOK_CACHE_DIR"
 PROGRESS_EVERY = 20.0  # seconds between two progress lines of one binary's build
 # Bumped when this module changes how binaries are made, so older caches are rebuilt, not trusted.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 # `go build -v` prints each package it compiles as its import path; errors have spaces or colons.
 PACKAGE_LINE = re.compile(r"[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~-]+)*")
 

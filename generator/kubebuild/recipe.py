@@ -55,9 +55,13 @@ RELOCATIONS = (
                "(kubectl's sortorder), the same repository lives on at github.com/fvbommel/util"),
 )
 
-# Version variables `make` stamps with -X (hack/lib/version.sh); without them a binary says v0.0.0-master and
-# the runbook's `--version` checks fail. The client-go copy is what kubectl reported before component-base.
-VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+# Version variables `make` stamps with -X (hack/lib/version.sh of each release); without them a binary says
+# v0.0.0-master and the runbook's `--version` checks fail. Up to 1.19 the daemons read k8s.io/kubernetes/pkg/version
+# and kubectl k8s.io/kubectl/pkg/version; later ones component-base. A package a release lacks is ignored by -X.
+VERSION_PACKAGES = (
+    "k8s.io/component-base/version", "k8s.io/client-go/pkg/version", "k8s.io/kubernetes/pkg/version",
+    "k8s.io/kubectl/pkg/version",
+)
 
 
 @dataclass(frozen=True)

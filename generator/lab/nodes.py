@@ -12,6 +12,7 @@ from pathlib import Path
 from generator.lab.layout import BIND_ROOTS, OVERLAY_ROOTS, Lab, LabError, LabNode, upper_path
 from generator.lab.ssh import host_key_path, sshd_config
 from generator.lab.system import alive, children, port_open, sh, start_time, write_file
+from generator.model import Cluster
 
 STANDINS = {"systemctl": "systemctl3.py", "journalctl": "journalctl3.py"}
 # Where each node keeps the lab's Restart= emulation (generator/lab/restarter.py) and its log of restarts.
@@ -28,6 +29,22 @@ KEEPALIVED_DROP_IN = """\
 Type=
 Type=simple
 """
+
+# Real systemd starts a unit again only once every process of the old one is gone (its cgroup is empty). The
+# stand-in polls the old main PID once a second and can start the new daemon while the old one is still closing
+# its listener (seen: a kube-apiserver restart failing with "bind: address already in use"). LAB ONLY as well.
+PORT_FREE_DROP_IN = """\
+# LAB ONLY (written by `invoke lab-up`, not part of the runbook): wait, up to 30 s, until the previous process
+# has let go of port {port}, as real systemd does by waiting for the unit's cgroup to empty before a start.
+[Service]
+ExecStartPre=/usr/bin/timeout 30 /bin/sh -c 'while ss -Hltn "sport = :{port}" | grep -q .; do sleep 0.2; done'
+"""
+
+
+def kube_ports(cluster: Cluster) -> dict[str, int]:
+    """The port each kube daemon listens on (the one a restart must find free)."""
+    return {"kube-apiserver": cluster.spec.api_server.secure_port, "kube-controller-manager": 10257,
+            "kube-scheduler": 10259}
 
 
 def standin_sources() -> dict[str, Path]:
@@ -64,8 +81,11 @@ def prepare_node_root(the_lab: Lab, lab_node: LabNode, standins: dict[str, Path]
     for name, source in standins.items():
         write_file(lab_node.root / "standin" / name, source.read_text(), 0o755)
     write_file(upper_path(lab_node, RESTARTER), (Path(__file__).parent / "restarter.py").read_text(), 0o755)
-    drop_in = f"{the_lab.cluster.spec.paths.systemd_dir}/keepalived.service.d/10-lab-type-simple.conf"
-    write_file(upper_path(lab_node, drop_in), KEEPALIVED_DROP_IN)
+    units = the_lab.cluster.spec.paths.systemd_dir
+    write_file(upper_path(lab_node, f"{units}/keepalived.service.d/10-lab-type-simple.conf"), KEEPALIVED_DROP_IN)
+    for unit, port in kube_ports(the_lab.cluster).items():
+        write_file(upper_path(lab_node, f"{units}/{unit}.service.d/10-lab-wait-port-free.conf"),
+                   PORT_FREE_DROP_IN.format(port=port))
 
 
 def node_script(lab_node: LabNode, unit_dir: str) -> str:

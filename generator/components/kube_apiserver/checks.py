@@ -59,10 +59,10 @@ def health_step(cluster: Cluster) -> Step:
 def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
     command = f"{kubectl(cluster)} get --raw {shlex.quote(f.ready_path)}"
     if f.has_readyz:
-        expect = r"readyz check passed"
-        what_zh = "`/readyz?verbose` 逐项列出就绪检查（etcd、各个 post-start hook），最后一行应是 `readyz check passed`"
+        expect = rf"^{f.ready_verdict}$"
+        what_zh = f"`/readyz?verbose` 逐项列出就绪检查（etcd、各个 post-start hook），最后一行应是 `{f.ready_verdict}`"
         what_en = ("`/readyz?verbose` lists every readiness check (etcd, each post-start hook) and must end with "
-                   "`readyz check passed`")
+                   f"`{f.ready_verdict}`")
     else:
         expect = r"^ok$"
         what_zh = "这个版本还没有 `/readyz`（1.16 才加入），用 `/healthz`，应返回 `ok`"

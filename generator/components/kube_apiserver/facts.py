@@ -39,6 +39,9 @@ DISABLE_INSECURE_PORT = Timeline(((1, 12), True), ((1, 24), False))
 SA_ISSUER_REQUIRED = Timeline(((1, 12), False), ((1, 20), True))
 # /readyz appeared in 1.16 (#78458); before it, /healthz is the only aggregate check.
 READY_PATH = Timeline(((1, 12), "/healthz"), ((1, 16), "/readyz?verbose"))
+# The last line of a passing `/readyz?verbose`: it said "healthz check passed" until the handler learned its own
+# name in 1.20 (k8s.io/apiserver pkg/server/healthz/healthz.go, checked in v0.16.15 to v0.19.16 and v0.20.15).
+READY_VERDICT = Timeline(((1, 12), "healthz check passed"), ((1, 20), "readyz check passed"))
 # `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
 # connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
 SEND_RETRY_AFTER = Timeline(((1, 12), False), ((1, 23), True))
@@ -52,6 +55,7 @@ class ApiServerFacts:
     disable_insecure_port: bool
     sa_issuer_required: bool
     ready_path: str
+    ready_verdict: str
     send_retry_after: bool
 
     @property
@@ -73,5 +77,6 @@ def facts(release: Release) -> ApiServerFacts:
         disable_insecure_port=DISABLE_INSECURE_PORT.at(release),
         sa_issuer_required=SA_ISSUER_REQUIRED.at(release),
         ready_path=READY_PATH.at(release),
+        ready_verdict=READY_VERDICT.at(release),
         send_retry_after=SEND_RETRY_AFTER.at(release),
     )

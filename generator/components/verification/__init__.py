@@ -110,24 +110,31 @@ def ready_step(cluster: Cluster) -> Step:
     commands: list[Command] = []
     zh, en = [], []
     if f.has_readyz:
-        commands.append(Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=r"^readyz check passed$"))
+        commands.append(Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=rf"^{f.ready_verdict}$"))
         zh.append(f"通过 API 入口 `{cluster.api_endpoint}`（负载均衡）请求 `/readyz?verbose`："
                   "它逐项列出 kube-apiserver 的就绪检查（包括 etcd 与各个启动后钩子），"
-                  "最后一行必须是 `readyz check passed`。")
+                  f"最后一行必须是 `{f.ready_verdict}`。")
         en.append(f"Through the API endpoint `{cluster.api_endpoint}` (the load balancer), `/readyz?verbose` lists "
                   "kube-apiserver's readiness checks (etcd and every post-start hook included) and must end with "
-                  "`readyz check passed`.")
+                  f"`{f.ready_verdict}`.")
     else:
         zh.append("这个版本还没有 `/readyz`（1.16 才加入）。")
         en.append("This release has no `/readyz` yet (it came in 1.16).")
     if COMPONENTSTATUSES_TRUTHFUL.at(cluster.release):
-        lookahead = "".join(rf"(?=[\s\S]*^{name}\s+Healthy)" for name in ("scheduler", "controller-manager"))
-        commands.append(Command(f"{k} get componentstatuses", expect=rf"\A(?![\s\S]*Unhealthy){lookahead}"))
-        zh.append("再运行 `kubectl get componentstatuses`：apiserver 在 127.0.0.1 上探测调度器与控制器管理器的"
-                  "不安全端口（本手册把它们限制在本机），并探测每个 etcd 成员；全部必须是 `Healthy`。")
-        en.append("Then `kubectl get componentstatuses`: the apiserver probes the scheduler's and the controller "
-                  "manager's insecure ports on 127.0.0.1 (this runbook keeps them on loopback) and every etcd "
-                  "member; all must be `Healthy`.")
+        lookahead = "".join(rf"(?=[\s\S]*^{name} Healthy=True$)" for name in ("scheduler", "controller-manager"))
+        query = shlex.quote('jsonpath={range .items[*]}{.metadata.name} {.conditions[0].type}='
+                            '{.conditions[0].status}{"\\n"}{end}')
+        commands.append(Command(f"{k} get componentstatuses -o {query}",
+                                expect=rf"\A(?![\s\S]*=False$){lookahead}"))
+        zh.append("再用 `kubectl get componentstatuses` 读每个组件的 `Healthy` 条件："
+                  "apiserver 在 127.0.0.1 上探测调度器与控制器管理器的不安全端口（本手册把它们限制在本机），"
+                  "并探测每个 etcd 成员；全部必须是 `True`。这里用 jsonpath 读条件本身：1.16 的表格输出只显示 "
+                  "`<unknown>`（kubernetes#83024，apiserver 1.17 修复）。")
+        en.append("Then `kubectl get componentstatuses` reads each component's `Healthy` condition: the apiserver "
+                  "probes the scheduler's and the controller manager's insecure ports on 127.0.0.1 (this runbook "
+                  "keeps them on loopback) and every etcd member; all must be `True`. The jsonpath reads the "
+                  "conditions themselves: 1.16's table shows only `<unknown>` (kubernetes#83024, fixed in the 1.17 "
+                  "apiserver).")
     else:
         zh.append("这里不用 `kubectl get componentstatuses`：它 1.19 起已弃用，而且这个版本在 127.0.0.1 上探测"
                   "调度器与控制器管理器的安全端口，而它们监听的是本机 IP，健康的组件也会显示为 Unhealthy。"
