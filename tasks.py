@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -161,7 +162,7 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
             f"FAILED: chapter {failure['chapter']}, step {failure.get('step', '?')}{where}: "
             f"{failure.get('failure', '')}\ncommand:\n{(failure.get('commands') or ['?'])[-1]}\n"
             f"output:\n{failure.get('output', '').rstrip() or '(none)'}\n"
-            f"fix it on the node, then resume with: invoke deploy --cluster {model.ref} --from "
+            f"fix it on the node, then resume with: invoke deploy --cluster {shlex.quote(model.ref)} --from "
             f"{failure.get('step', '')}\n(if the fix was in the cluster file, re-run the chapter from its first "
             "step: earlier steps rendered and pushed files from the old file; every step is idempotent)",
             code=1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import shlex
 import shutil
 import textwrap
 from pathlib import Path
@@ -103,8 +104,8 @@ def step_section(index: int, step: Step, public: dict[str, Artifact], cluster: C
 def chapter_page(chapter: Chapter, public: dict[str, Artifact], cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
     notebook = f"../../notebooks/{chapter.id}.ipynb"
-    howto = fence(f"papermill notebooks/{chapter.id}.ipynb runs/{chapter.id}.ipynb -p cluster {cluster.ref} "
-                  "-p dry_run True", "console")
+    howto = fence(f"papermill notebooks/{chapter.id}.ipynb runs/{chapter.id}.ipynb -p cluster "
+                  f"{shlex.quote(cluster.ref)} -p dry_run True", "console")
     parts = [
         f"# {chapter.title[lang]}\n",
         f"{chapter.intro[lang]}\n",
@@ -155,7 +156,7 @@ def last_run_section(cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
     summary = last_run(cluster.name)
     if summary is None:
-        return f"## {w['last_run']}\n\n{w['no_run'].format(ref=cluster.ref)}\n"
+        return f"## {w['last_run']}\n\n{w['no_run'].format(ref=shlex.quote(cluster.ref))}\n"
     counts: dict[str, int] = {}
     for outcome in summary["steps"]:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
