@@ -12,6 +12,7 @@ from typing import Any
 from invoke import Context, Exit, task
 
 from generator import catalog, execute, notebooks, render, runs, site
+from generator.errors import RunbookError
 from generator.model import CLUSTERS_DIR, REPO, Cluster, ClusterFileError, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -28,6 +29,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"invalid cluster file:\n{err}", code=1) from None
         except execute.StepFailed as err:
             raise Exit(f"FAILED: {err}", code=1) from None
+        except RunbookError as err:
+            raise Exit(f"error: {err}", code=1) from None
         except (KeyError, ValueError) as err:
             raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
 
