@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from generator import catalog
-from generator.artifacts import Artifact
+from generator.artifacts import Artifact, confined
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.execute import groups
 from generator.model import REPO, Cluster
@@ -237,14 +237,18 @@ def write_site_sources(clusters: list[Cluster], docs: Path = DOCS) -> list[Path]
         written.append(write(docs / f"index.{lang}.md", home_page(clusters, lang)))
     for cluster in clusters:
         artifacts, _ = make_artifacts(cluster)
-        public = {a.path: a for a in artifacts if not a.secret}
+        public = {a.path: a for a in artifacts if a.public}
         chapters = catalog.chapters(cluster)
         here = root / cluster.name
         for chapter in chapters:
             for step in chapter.steps:
                 for show in step.shows:
                     for _, path in show.paths:
-                        write(here / "files" / path, public[path].content.decode())
+                        if path not in public:
+                            raise ValueError(f"{path} is shown on a page but is not a public artifact "
+                                             "(artifacts.PUBLIC); secrets never reach docs/")
+                        (here / "files").mkdir(parents=True, exist_ok=True)
+                        write(confined(here / "files", path, {}), public[path].content.decode())
         for lang in LANGS:
             written.append(write(here / f"index.{lang}.md", overview_page(cluster, chapters, lang)))
             for chapter in chapters:
