@@ -119,13 +119,19 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
         # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
         print(f"# {step}\nnot part of the {model.name} runbook: nothing to do")
         return
-    missing = runs.kube_binaries_missing(model) if chosen.needs_kube_binaries else ""
     if dry_run:
         execute.dry_run([chosen], node_set(nodes))
-    elif missing:
-        execute.skip_step(chosen, missing, node_set(nodes))
-    else:
-        execute.run_step(chosen, node_set(nodes))
+        return
+    # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
+    # render replaces files could see half a re-issue.
+    with render.build_lock(model) as notes:
+        for note in notes:
+            print(f"  note: {note}")
+        missing = runs.kube_binaries_missing(model) if chosen.needs_kube_binaries else ""
+        if missing:
+            execute.skip_step(chosen, missing, node_set(nodes))
+        else:
+            execute.run_step(chosen, node_set(nodes))
 
 
 @task(help={"chapter": "only this chapter", "dry_run": "print every command in order, touch nothing",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from generator import catalog, writer
-from generator.artifacts import PHASES, Artifact, Existing, build_dir, ensure_root
+from generator.artifacts import PHASES, Artifact, Existing, build_dir
 from generator.context import RenderContext
+from generator.lock import cluster_lock
 from generator.model import Cluster
 
 
@@ -36,13 +39,20 @@ def choose(artifacts: list[Artifact], component: str | None, phase: str | None) 
             if component in (None, a.component) and phase in (None, a.phase) or a.phase == "ca"]
 
 
+@contextmanager
+def build_lock(cluster: Cluster) -> Iterator[list[str]]:
+    """What render, deploy and every step that runs hold: the cluster's lock, and a build whose interrupted render
+    (if any) was finished first. Yields notes saying what was repaired."""
+    with cluster_lock(cluster):
+        yield writer.recover(build_dir(cluster))
+
+
 def render(cluster: Cluster, component: str | None = None, phase: str | None = None) -> RenderResult:
-    """Finish an interrupted render, then write what differs."""
+    """Under the cluster's lock: finish an interrupted render, then write what differs."""
     check_choice(component, phase)
     root = build_dir(cluster)
-    ensure_root(root)
-    notes = writer.recover(root)
-    artifacts, made = make_artifacts(cluster)
-    notes += writer.sweep(root, artifacts)
-    files, fixed = writer.write_all(root, choose(artifacts, component, phase))
+    with build_lock(cluster) as notes:
+        artifacts, made = make_artifacts(cluster)
+        notes += writer.sweep(root, artifacts)
+        files, fixed = writer.write_all(root, choose(artifacts, component, phase))
     return RenderResult(files, notes + made + fixed)
