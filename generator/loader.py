@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 
@@ -26,6 +25,10 @@ MAX_NODES = 10_000  # YAML nodes after expanding aliases: 32 nodes with every fi
 MAX_SCALAR = 1024  # characters; no field needs more (an ssh option or a path is far shorter)
 # YAML 1.1 reads 0022 as octal 18, 1:20 as 80 and 1_000 as 1000; a cluster file's integers are plain decimal.
 DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})")
+
+
+class Refused(yaml.MarkedYAMLError):
+    """YAML that parses, but that a cluster file does not use (a tag, an alias loop) or that passes a limit."""
 
 
 class LimitedLoader(yaml.SafeLoader):
@@ -43,20 +46,20 @@ class LimitedLoader(yaml.SafeLoader):
         if isinstance(event, AliasEvent):
             node = super().compose_node(parent, index)
             if id(node) not in self.sizes:
-                raise ComposerError(None, None, f"alias *{shorten(event.anchor, 40)} refers to a node that "
+                raise Refused(None, None, f"alias *{shorten(event.anchor, 40)} refers to a node that "
                                     "contains it", event.start_mark)
             return node
         if isinstance(event, ScalarEvent | SequenceStartEvent | MappingStartEvent) and event.tag is not None:
             tag = event.tag.replace("tag:yaml.org,2002:", "!!")
-            raise ComposerError(None, None, f"YAML tag {shorten(tag, 40)} is not used in cluster files "
+            raise Refused(None, None, f"YAML tag {shorten(tag, 40)} is not used in cluster files "
                                 "(write the plain value)", event.start_mark)
         if isinstance(event, ScalarEvent) and len(event.value) > MAX_SCALAR:
-            raise ComposerError(None, None, f"a value of {len(event.value)} characters; no field takes more "
+            raise Refused(None, None, f"a value of {len(event.value)} characters; no field takes more "
                                 f"than {MAX_SCALAR}", event.start_mark)
         self.composed += 1
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels (a cluster file needs 5)",
+            raise Refused(None, None, f"nested deeper than {MAX_DEPTH} levels (a cluster file needs 5)",
                                 event.start_mark)
         node = super().compose_node(parent, index)
         self.depth -= 1
@@ -66,14 +69,14 @@ class LimitedLoader(yaml.SafeLoader):
         elif isinstance(node, yaml.MappingNode):
             size += sum(self.sizes[id(key)] + self.sizes[id(value)] for key, value in node.value)
         if size > MAX_NODES or self.composed > MAX_NODES:
-            raise ComposerError(None, None, f"more than {MAX_NODES} YAML values (aliases counted in full); a "
+            raise Refused(None, None, f"more than {MAX_NODES} YAML values (aliases counted in full); a "
                                 "cluster file has a few hundred", event.start_mark)
         self.sizes[id(node)] = size
         return node
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         if not DECIMAL.fullmatch(node.value):
-            raise ConstructorError(None, None, f"{shorten(node.value, 40)}: write integers in plain decimal, at most "
+            raise Refused(None, None, f"{shorten(node.value, 40)}: write integers in plain decimal, at most "
                                    "18 digits (YAML 1.1 reads 0022 as 18, 1:20 as 80); quote text", node.start_mark)
         return int(node.value)
 
@@ -134,4 +137,4 @@ def read(path: Path) -> tuple[Any, list[Problem]]:
         mark = getattr(err, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the whole file"
         reason = getattr(err, "problem", None) or "not YAML"
-        return None, [Problem("", at, f"malformed YAML: {reason}")]
+        return None, [Problem("", at, reason if isinstance(err, Refused) else f"malformed YAML: {reason}")]
