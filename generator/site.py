@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from generator import catalog
-from generator.artifacts import Artifact, confined
+from generator.artifacts import Artifact, Confined
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.execute import groups
 from generator.model import REPO, Cluster
@@ -240,6 +240,8 @@ def write_site_sources(clusters: list[Cluster], docs: Path = DOCS) -> list[Path]
         public = {a.path: a for a in artifacts if a.public}
         chapters = catalog.chapters(cluster)
         here = root / cluster.name
+        (here / "files").mkdir(parents=True, exist_ok=True)
+        files = Confined(here / "files")
         for chapter in chapters:
             for step in chapter.steps:
                 for show in step.shows:
@@ -247,8 +249,7 @@ def write_site_sources(clusters: list[Cluster], docs: Path = DOCS) -> list[Path]
                         if path not in public:
                             raise ValueError(f"{path} is shown on a page but is not a public artifact "
                                              "(artifacts.PUBLIC); secrets never reach docs/")
-                        (here / "files").mkdir(parents=True, exist_ok=True)
-                        write(confined(here / "files", path, {}), public[path].content.decode())
+                        write(files.path(path, {}), public[path].content.decode())
         for lang in LANGS:
             written.append(write(here / f"index.{lang}.md", overview_page(cluster, chapters, lang)))
             for chapter in chapters:

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from generator.artifacts import TEMP_SUFFIX, Artifact, confined, dir_modes
+from generator.artifacts import TEMP_SUFFIX, Artifact, Confined, dir_modes
 from generator.errors import RunbookError
 
 JOURNAL = ".render-journal.json"
@@ -72,10 +72,10 @@ def recover(root: Path) -> list[str]:
     except (OSError, ValueError) as err:
         raise WriteError(f"{journal}: unreadable ({err}); delete it and render again (renders are idempotent)") \
             from None
-    moved = 0
+    moved, tree = 0, Confined(root)
     for tmp_rel, target_rel in pairs:
         # The journal is data on disk like any other: both paths are confined before anything is renamed.
-        tmp, target = confined(root, tmp_rel), confined(root, target_rel)
+        tmp, target = tree.path(tmp_rel), tree.path(target_rel)
         if tmp.parent != target.parent or not tmp.name.endswith(TEMP_SUFFIX):
             raise WriteError(f"{journal}: {tmp_rel!r} is not a temp file beside {target_rel!r}; delete the journal")
         if tmp.exists():
@@ -112,11 +112,11 @@ def write_all(root: Path, artifacts: list[Artifact]) -> tuple[list[tuple[str, st
     staged: list[tuple[Path, Path]] = []
     created: list[Path] = []
     chmods: list[tuple[Path, int]] = []
-    current = ""
+    current, tree = "", Confined(root)
     try:
         for artifact in artifacts:
             current = artifact.path
-            target = confined(root, artifact.path, modes, created)
+            target = tree.path(artifact.path, modes, created)
             old = target.read_bytes() if target.exists() else None
             if old is None or old != artifact.content:
                 staged.append((stage(target, artifact.content, artifact.mode), target))
