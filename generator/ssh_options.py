@@ -81,6 +81,8 @@ def is_jump(value: str) -> bool:
 
 YES_NO = words("yes", "no")
 FILE_RULE = (is_file, "a file path of letters, digits and ._+%- (no '..')")
+# Not here on purpose, among others: HostKeyAlias (it starts each line ssh appends to UserKnownHostsFile, which
+# may be any file) and IdentityAgent (another agent socket).
 ALLOWED: dict[str, tuple[Callable[[str], bool], str]] = {
     "port": number(1, 65535),
     "user": (lambda value: bool(LOGIN.fullmatch(value)), "a login name: lowercase letters, digits, '_' and '-'"),
@@ -91,7 +93,6 @@ ALLOWED: dict[str, tuple[Callable[[str], bool], str]] = {
     "stricthostkeychecking": words("yes", "no", "ask", "accept-new", "off"),
     "hashknownhosts": YES_NO,
     "checkhostip": YES_NO,
-    "hostkeyalias": (is_host, "a host name"),
     "batchmode": YES_NO,
     "connecttimeout": number(1, 3600),
     "connectionattempts": number(1, 100),
