@@ -156,9 +156,8 @@ class Existing:
             return stream.read()
 
 
-def write_atomic(target: Path, content: bytes, mode: int) -> None:
-    """Write beside the target, then rename: a reader sees the old file or the new one, never half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def write_temp(target: Path, content: bytes, mode: int) -> Path:
+    """`content` in a new temp file beside `target`, with `mode` (not the umask's), on disk."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, mode)
@@ -166,7 +165,18 @@ def write_atomic(target: Path, content: bytes, mode: int) -> None:
             out.write(content)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_atomic(target: Path, content: bytes, mode: int) -> None:
+    """Write beside the target, then rename: a reader sees the old file or the new one, never half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = write_temp(target, content, mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise

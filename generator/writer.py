@@ -13,10 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
-from generator.artifacts import TEMP_SUFFIX, Artifact, Confined, dir_modes
+from generator.artifacts import TEMP_SUFFIX, Artifact, Confined, dir_modes, write_temp
 from generator.errors import RunbookError
 
 JOURNAL = ".render-journal.json"
@@ -34,27 +33,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def stage(target: Path, content: bytes, mode: int) -> Path:
-    """`content` in a new temp file beside `target`, with `mode` (not the umask's), on disk."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
 def commit(root: Path, staged: list[tuple[Path, Path]]) -> None:
     """Rename every temp file over its target: the journal says which, should this be cut short."""
     for parent in {target.parent for _, target in staged}:
         fsync_dir(parent)  # the temp files' names are on disk before the journal names them
     text = json.dumps([[str(tmp.relative_to(root)), str(target.relative_to(root))] for tmp, target in staged])
-    journal = stage(root / JOURNAL, text.encode(), 0o600)
+    journal = write_temp(root / JOURNAL, text.encode(), 0o600)
     os.replace(journal, root / JOURNAL)
     fsync_dir(root)
     for tmp, target in staged:
@@ -72,6 +56,9 @@ def recover(root: Path) -> list[str]:
     except (OSError, ValueError) as err:
         raise WriteError(f"{journal}: unreadable ({err}); delete it and render again (renders are idempotent)") \
             from None
+    if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                                            for p in pairs)):
+        raise WriteError(f"{journal}: not a list of [temp file, target] pairs; delete it and render again")
     moved, tree = 0, Confined(root)
     for tmp_rel, target_rel in pairs:
         # The journal is data on disk like any other: both paths are confined before anything is renamed.
@@ -79,7 +66,11 @@ def recover(root: Path) -> list[str]:
         if tmp.parent != target.parent or not tmp.name.endswith(TEMP_SUFFIX):
             raise WriteError(f"{journal}: {tmp_rel!r} is not a temp file beside {target_rel!r}; delete the journal")
         if tmp.exists():
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError as err:
+                raise WriteError(f"{target}: {err.strerror or err}; cannot finish the interrupted render that "
+                                 f"{journal} records: fix that and render again") from None
             moved += 1
     journal.unlink()
     return [f"the previous render was killed while putting its files in place; finished it ({moved} file(s))"]
@@ -119,7 +110,7 @@ def write_all(root: Path, artifacts: list[Artifact]) -> tuple[list[tuple[str, st
             target = tree.path(artifact.path, modes, created)
             old = target.read_bytes() if target.exists() else None
             if old is None or old != artifact.content:
-                staged.append((stage(target, artifact.content, artifact.mode), target))
+                staged.append((write_temp(target, artifact.content, artifact.mode), target))
                 report.append((artifact.path, "created" if old is None else "updated"))
             elif target.stat().st_mode & 0o777 != artifact.mode:
                 chmods.append((target, artifact.mode))

@@ -187,3 +187,15 @@ def test_half_a_ca_without_a_journal_is_one_line(rendered: tuple[Path, Path]) ->
 def test_only_allow_listed_artifacts_are_public(path: str, content: bytes, secret: bool, public: bool) -> None:
     assert PUBLIC, "the allow-list is empty"
     assert Artifact(path, content, "x", "config", secret).public is public
+
+
+@pytest.mark.parametrize("journal", ['[["../../outside.partial", "../../outside"]]', '[["pki/.x.partial"]]', "{"])
+def test_a_tampered_journal_is_refused_in_one_line(rendered: tuple[Path, Path], tmp_path: Path,
+                                                   journal: str) -> None:
+    """The journal is data on disk: it can move nothing outside the tree, and a broken one is one clear line."""
+    source, build = rendered
+    (build / JOURNAL).write_text(journal)
+    before = tree_digest(build, REPO / "docs")
+    error = one_error(run_invoke("render", "--cluster", str(source), check=False))
+    assert str(build / JOURNAL) in error or "not a plain relative path" in error, error
+    assert tree_digest(build, REPO / "docs") == before
