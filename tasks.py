@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from invoke import Context, Exit, task
 
 from generator import catalog, execute, notebooks, render, runs, site
+from generator.errors import RunbookError
 from generator.model import CLUSTERS_DIR, REPO, Cluster, ClusterFileError, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -27,6 +29,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"invalid cluster file:\n{err}", code=1) from None
         except execute.StepFailed as err:
             raise Exit(f"FAILED: {err}", code=1) from None
+        except RunbookError as err:
+            raise Exit(f"error: {err}", code=1) from None
         except (KeyError, ValueError) as err:
             raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
 
@@ -115,13 +119,19 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
         # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
         print(f"# {step}\nnot part of the {model.name} runbook: nothing to do")
         return
-    missing = runs.kube_binaries_missing(model) if chosen.needs_kube_binaries else ""
     if dry_run:
         execute.dry_run([chosen], node_set(nodes))
-    elif missing:
-        execute.skip_step(chosen, missing, node_set(nodes))
-    else:
-        execute.run_step(chosen, node_set(nodes))
+        return
+    # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
+    # render replaces files could see half a re-issue.
+    with render.build_lock(model) as notes:
+        for note in notes:
+            print(f"  note: {note}")
+        missing = runs.kube_binaries_missing(model) if chosen.needs_kube_binaries else ""
+        if missing:
+            execute.skip_step(chosen, missing, node_set(nodes))
+        else:
+            execute.run_step(chosen, node_set(nodes))
 
 
 @task(help={"chapter": "only this chapter", "dry_run": "print every command in order, touch nothing",
@@ -161,7 +171,7 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
             f"FAILED: chapter {failure['chapter']}, step {failure.get('step', '?')}{where}: "
             f"{failure.get('failure', '')}\ncommand:\n{(failure.get('commands') or ['?'])[-1]}\n"
             f"output:\n{failure.get('output', '').rstrip() or '(none)'}\n"
-            f"fix it on the node, then resume with: invoke deploy --cluster {model.ref} --from "
+            f"fix it on the node, then resume with: invoke deploy --cluster {shlex.quote(model.ref)} --from "
             f"{failure.get('step', '')}\n(if the fix was in the cluster file, re-run the chapter from its first "
             "step: earlier steps rendered and pushed files from the old file; every step is idempotent)",
             code=1,

@@ -1,16 +1,31 @@
-"""Artifacts in memory, and their atomic, idempotent writing under build/<cluster>/."""
+"""Artifacts in memory, where they live under build/<cluster>/, and which of them may be published."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from generator.errors import RunbookError
 from generator.model import REPO, Cluster, Node
 
 BUILD_DIR = REPO / "build"
 PHASES = ("ca", "cert", "kubeconfig", "config", "unit")
+TEMP_SUFFIX = ".partial"  # `.<name>.<random>.partial` beside its target: how a leftover temp file is recognised
+DIR_MODE, SECRET_DIR_MODE = 0o755, 0o700
+# The only artifacts docs/ (and so site/) may receive, besides being non-secret and free of key material: what the
+# pages show. A new kind of public file is added here on purpose, never published by accident.
+PUBLIC = ("*.pem", "*-csr.json", "ca-config.json", "environment.sh", "*.service", "haproxy.cfg", "keepalived.conf",
+          "kube-scheduler.yaml")
+NEVER_PUBLIC = ("*-key.pem", "*.kubeconfig")
+KEY_MARKERS = (b"PRIVATE KEY", b"client-key-data", b"secret:")
+
+
+class Outside(RunbookError):
+    """A path that would leave its directory (`..`, a symlink) or is not a plain file where one is expected."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +42,13 @@ class Artifact:
     def mode(self) -> int:
         return 0o600 if self.secret else 0o644
 
+    @property
+    def public(self) -> bool:
+        name = PurePosixPath(self.path).name
+        return (not self.secret and any(fnmatch.fnmatchcase(name, p) for p in PUBLIC)
+                and not any(fnmatch.fnmatchcase(name, p) for p in NEVER_PUBLIC)
+                and not any(marker in self.content for marker in KEY_MARKERS))
+
 
 def build_dir(cluster: Cluster) -> Path:
     return BUILD_DIR / cluster.name
@@ -42,49 +64,119 @@ def on_node(node: Node, absolute: str) -> str:
     return f"nodes/{node.name}{absolute}"
 
 
+def dir_modes(artifacts: list[Artifact]) -> dict[str, int]:
+    """The mode of every directory under build/<cluster>/ that holds artifacts, by relative path ("" is the root):
+    0700 where a secret lies directly in it, and for the root (it also holds the lock and downloads), 0755 elsewhere.
+    Set explicitly, so they never depend on the user's umask."""
+    modes = {"": SECRET_DIR_MODE}
+    for artifact in artifacts:
+        parents = PurePosixPath(artifact.path).parents
+        for parent in list(parents)[:-1]:
+            modes.setdefault(str(parent), DIR_MODE)
+        if artifact.secret and str(parents[0]) != ".":
+            modes[str(parents[0])] = SECRET_DIR_MODE
+    return modes
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """mkdir with exactly `mode`: os.mkdir's mode is cut by the umask."""
+    path.mkdir(mode=mode)
+    os.chmod(path, mode)
+
+
+def ensure_root(root: Path) -> None:
+    """build/ (0755) and build/<cluster>/ (0700), whatever the umask."""
+    for path, mode in ((root.parent, DIR_MODE), (root, SECRET_DIR_MODE)):
+        if not path.is_dir():
+            make_dir(path, mode)
+
+
+def relative_parts(rel: str) -> tuple[str, ...]:
+    parts = PurePosixPath(rel).parts
+    if not parts or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in rel:
+        raise Outside(f"{rel!r}: not a plain relative path; refusing to write it")
+    return parts
+
+
+class Confined:
+    """Paths under `root`, each proven to lie inside it: `..` is refused, every directory on the way is a real
+    directory (never a symlink), and the resolved parent is compared with the resolved root (both resolved once
+    per instance: a render asks for ~170 paths in ~30 directories)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real_root = root.resolve(strict=True)
+        self.real_dirs: set[Path] = set()
+
+    def path(self, rel: str, modes: dict[str, int] | None = None, created: list[Path] | None = None) -> Path:
+        """root/rel. With `modes`, missing directories are made (with their mode from `modes`, noted in `created`);
+        without, nothing is made."""
+        parts = relative_parts(rel)
+        here = self.root
+        for i, part in enumerate(parts[:-1]):
+            here = here / part
+            try:
+                info = here.lstat()
+            except FileNotFoundError:
+                if modes is None:
+                    return here / PurePosixPath(*parts[i + 1:])  # nothing there to read; nothing made
+                make_dir(here, modes.get("/".join(parts[:i + 1]), DIR_MODE))
+                if created is not None:
+                    created.append(here)
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                found = "a symlink" if stat.S_ISLNK(info.st_mode) else "a file"
+                raise Outside(f"{here}: expected a directory, found {found}; move it away and render again")
+        target = here / parts[-1]
+        if target.parent not in self.real_dirs:
+            if not target.parent.resolve(strict=True).is_relative_to(self.real_root):
+                raise Outside(f"{target} resolves outside {self.root}; refusing to touch it")
+            self.real_dirs.add(target.parent)
+        if target.is_symlink() or target.exists() and not target.is_file():
+            raise Outside(f"{target}: expected a plain file (not a symlink or directory); move it away and render "
+                          "again")
+        return target
+
+
 class Existing:
     """Read-only view of what an earlier render left, so keys and certificates are reused."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.tree = Confined(root) if root.is_dir() else None
 
     def read(self, rel: str) -> bytes | None:
+        if self.tree is None:
+            return None
         try:
-            return (self.root / rel).read_bytes()
+            fd = os.open(self.tree.path(rel), os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
+        with os.fdopen(fd, "rb") as stream:
+            return stream.read()
 
 
-def write_all(root: Path, artifacts: list[Artifact]) -> list[tuple[str, str]]:
-    """Write every artifact that differs; return (path, what happened) for each one."""
-    report = []
-    for artifact in artifacts:
-        target = root / artifact.path
-        status = "unchanged"
-        if not target.exists():
-            status = "created"
-        elif target.read_bytes() != artifact.content:
-            status = "updated"
-        if status != "unchanged":
-            write_atomic(target, artifact.content, artifact.mode)
-        elif target.stat().st_mode & 0o777 != artifact.mode:
-            os.chmod(target, artifact.mode)
-            status = "mode fixed"
-        report.append((artifact.path, status))
-    return report
-
-
-def write_atomic(target: Path, content: bytes, mode: int) -> None:
-    """Write beside the target, then rename: a reader sees the old file or the new one, never half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+def write_temp(target: Path, content: bytes, mode: int) -> Path:
+    """`content` in a new temp file beside `target`, with `mode` (not the umask's), on disk."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(content)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_atomic(target: Path, content: bytes, mode: int) -> None:
+    """Write beside the target, then rename: a reader sees the old file or the new one, never half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = write_temp(target, content, mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise

@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 from generator import pki
 from generator.artifacts import Artifact, Existing
+from generator.errors import RunbookError
 from generator.model import Cluster
+from generator.writer import JOURNAL
 
 CA_CERT = "pki/ca.pem"
 CA_KEY = "pki/ca-key.pem"
@@ -21,11 +23,17 @@ class RenderContext:
         self._secrets: dict[str, bytes] = {}
         cert, key = existing.read(CA_CERT), existing.read(CA_KEY)
         if cert and key:
+            pki.check_ca(cert, key, str(existing.root / CA_CERT), str(existing.root / CA_KEY))
             self.ca_cert, self.ca_key = cert, key
         elif cert or key:
-            # Half a CA is never silently replaced: every certificate in the cluster hangs on it.
-            missing = CA_KEY if cert else CA_CERT
-            raise RuntimeError(f"{existing.root / missing} is missing but its pair exists; restore it from backup")
+            # Half a CA is never silently replaced: every certificate in the cluster hangs on it. (Renders write
+            # the pair in one transaction, so only a hand-made change gets here.)
+            missing, present = (CA_KEY, CA_CERT) if cert else (CA_CERT, CA_KEY)
+            if (existing.root / JOURNAL).exists():
+                raise RunbookError(f"{existing.root / missing} is not in place yet: a render was killed while writing "
+                                   "the CA; `invoke render` for this cluster finishes it")
+            raise RunbookError(f"{existing.root / missing} is missing but {existing.root / present} exists; restore "
+                               "the pair from backup (a new CA would invalidate every certificate on the nodes)")
         else:
             self.ca_cert, self.ca_key = pki.make_ca(cluster)
             self.notes.append("CA: created a new CA (back up pki/ca-key.pem)")

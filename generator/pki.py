@@ -9,10 +9,12 @@ import secrets
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from generator.errors import RunbookError
 from generator.model import Cluster
 
 BACKDATE = dt.timedelta(minutes=5)
@@ -61,11 +63,27 @@ def key_pem(key: PrivateKey) -> bytes:
 
 
 def load_key(pem: bytes) -> PrivateKey:
-    # Keys are read back only from our own 0600 build tree, never from outside: skipping the RSA consistency
-    # check (85% of a re-render's time) is safe here; the key is still checked against its certificate.
+    """A key from our own 0600 build tree (ValueError if it is not an RSA or ECDSA private key in PEM).
+
+    Keys are read back only from there, never from outside: skipping the RSA consistency check (85% of a
+    re-render's time) is safe here; the key is still checked against its certificate.
+    """
     key = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
-    assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"a {type(key).__name__}, not an RSA or ECDSA key")
     return key
+
+
+def check_ca(cert_pem: bytes, key_pem: bytes, cert_file: str, key_file: str) -> None:
+    """The CA pair on disk belongs together; else one line naming both files and the fix."""
+    try:
+        cert, key = x509.load_pem_x509_certificate(cert_pem), load_key(key_pem)
+    except ValueError as err:
+        raise RunbookError(f"{cert_file} or {key_file} is unreadable ({err}); restore both from the same "
+                           "backup") from None
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        raise RunbookError(f"{cert_file} was not made from {key_file} (another CA's certificate or key); restore "
+                           "both from the same backup: certificates signed by one would not verify with the other")
 
 
 def serial() -> int:
@@ -128,7 +146,10 @@ def issue(cluster: Cluster, ca_cert_pem: bytes, ca_key_pem: bytes, spec: CertSpe
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     reason = "new"
     if old_cert and old_key:
-        reason = why_reissue(cluster, ca_cert, spec, x509.load_pem_x509_certificate(old_cert), load_key(old_key))
+        try:
+            reason = why_reissue(cluster, ca_cert, spec, x509.load_pem_x509_certificate(old_cert), load_key(old_key))
+        except ValueError:
+            reason, old_key = "the old certificate or key was unreadable", None
         if not reason:
             return Issued(old_cert, old_key, "kept")
     key = load_key(old_key) if old_key and reason != "key type changed" else new_key(cluster)
@@ -178,11 +199,11 @@ def why_reissue(cluster: Cluster, ca_cert: x509.Certificate, spec: CertSpec,
     if cert.public_key().public_numbers() != key.public_key().public_numbers():
         return "key does not match certificate"
     if cert.issuer != ca_cert.subject:
-        return "issued by another CA"
+        return "issued by another CA: push it to the nodes again"
     try:
         cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, x509.InvalidSignature):
-        return "not signed by the current CA"
+    except (ValueError, TypeError, InvalidSignature):
+        return "not signed by pki/ca.pem, whose name it carries; push it to the nodes again"
     if cert.subject != subject(cluster, spec.cn, spec.org):
         return "subject changed"
     try:

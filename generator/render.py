@@ -1,12 +1,15 @@
-"""The render phase: cluster → artifacts in memory → build/<cluster>/ (atomically, only what changed)."""
+"""The render phase: cluster → artifacts in memory → build/<cluster>/ (one transaction, only what changed)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from generator import catalog
-from generator.artifacts import PHASES, Artifact, Existing, build_dir, write_all
+from generator import catalog, writer
+from generator.artifacts import PHASES, Artifact, Existing, build_dir
 from generator.context import RenderContext
+from generator.lock import cluster_lock
 from generator.model import Cluster
 
 
@@ -16,26 +19,40 @@ class RenderResult:
     notes: list[str]
 
 
-def make_artifacts(cluster: Cluster, component: str | None = None, phase: str | None = None) -> tuple[
-        list[Artifact], list[str]]:
-    """All artifacts of the cluster (or one component/phase of it), computed without writing anything.
+def make_artifacts(cluster: Cluster) -> tuple[list[Artifact], list[str]]:
+    """All artifacts of the cluster, computed without writing anything."""
+    ctx = RenderContext(cluster, Existing(build_dir(cluster)))
+    return [artifact for module in catalog.COMPONENTS for artifact in module.artifacts(ctx)], ctx.notes
 
-    The CA always comes along: a leaf signed by a CA that was never written would be useless.
-    """
+
+def check_choice(component: str | None, phase: str | None) -> None:
     if component is not None and component not in catalog.chapter_ids():
         raise ValueError(f"unknown component {component!r}; components: {', '.join(catalog.chapter_ids())}")
     if phase is not None and phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
-    ctx = RenderContext(cluster, Existing(build_dir(cluster)))
-    chosen = []
-    for module in catalog.COMPONENTS:
-        for artifact in module.artifacts(ctx):
-            wanted = (component in (None, artifact.component) and phase in (None, artifact.phase))
-            if wanted or artifact.phase == "ca":
-                chosen.append(artifact)
-    return chosen, ctx.notes
+
+
+def choose(artifacts: list[Artifact], component: str | None, phase: str | None) -> list[Artifact]:
+    """One component's and/or one phase's artifacts. The CA always comes along: a leaf signed by a CA that was
+    never written would be useless."""
+    return [a for a in artifacts
+            if component in (None, a.component) and phase in (None, a.phase) or a.phase == "ca"]
+
+
+@contextmanager
+def build_lock(cluster: Cluster) -> Iterator[list[str]]:
+    """What render, deploy and every step that runs hold: the cluster's lock, and a build whose interrupted render
+    (if any) was finished first. Yields notes saying what was repaired."""
+    with cluster_lock(cluster):
+        yield writer.recover(build_dir(cluster))
 
 
 def render(cluster: Cluster, component: str | None = None, phase: str | None = None) -> RenderResult:
-    artifacts, notes = make_artifacts(cluster, component, phase)
-    return RenderResult(write_all(build_dir(cluster), artifacts), notes)
+    """Under the cluster's lock: finish an interrupted render, then write what differs."""
+    check_choice(component, phase)
+    root = build_dir(cluster)
+    with build_lock(cluster) as notes:
+        artifacts, made = make_artifacts(cluster)
+        notes += writer.sweep(root, artifacts)
+        files, fixed = writer.write_all(root, choose(artifacts, component, phase))
+    return RenderResult(files, notes + made + fixed)

@@ -16,7 +16,7 @@ from generator.artifacts import build_dir
 from generator.execute import RECORD_ENV
 from generator.model import REPO, Cluster
 from generator.notebooks import NOTEBOOKS
-from generator.render import make_artifacts
+from generator.render import build_lock, make_artifacts
 from generator.steps import Chapter
 
 if TYPE_CHECKING:
@@ -104,10 +104,18 @@ def read_outcomes(path: Path) -> list[dict]:
 
 
 def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at: str = "") -> RunResult:
-    """Run each chapter's notebook in order; stop at the first failure; keep everything under runs/.
+    """Run each chapter's notebook in order, holding the cluster's lock (the steps it starts share it); stop at the
+    first failure; keep everything under runs/.
 
     `start_at` (a step id of the first chapter) marks the earlier steps of that chapter as not run.
     """
+    with build_lock(cluster) as notes:
+        for note in notes:
+            print(f"  note: {note}")
+        return deploy_locked(cluster, chapters, nodes, start_at)
+
+
+def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_at: str) -> RunResult:
     # Imported here, not at the top: every `invoke step` a notebook cell runs imports this module, and
     # papermill alone would add ~0.15 s to each of the ~90 steps of a deploy.
     import papermill
@@ -116,7 +124,7 @@ def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at:
     directory = RUNS / cluster.name / started.strftime("%Y%m%dT%H%M%SZ")
     directory.mkdir(parents=True, exist_ok=False)
     # raw outcomes may hold unredacted output: they stay in the 0600-guarded build tree, never in runs/
-    journal = REPO / "build" / cluster.name / ".deploy-outcomes.jsonl"
+    journal = build_dir(cluster) / ".deploy-outcomes.jsonl"
     journal.parent.mkdir(parents=True, exist_ok=True)
     journal.unlink(missing_ok=True)
     secrets = secret_values(cluster)

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+MAX_LINE = 299  # a problem line, file name included: read at a glance, never a screenful
+# reprlib stops after a few items and levels, so showing a huge or deeply shared value costs next to nothing
+# (repr() of a YAML alias bomb would build gigabytes).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset = 2, 4, 4, 4, 4
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """`repr(value)`, at most `limit` characters, built without ever making the whole repr."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -17,8 +31,13 @@ class Problem:
     expected: str
 
     def render(self, source: str) -> str:
-        shown = "(missing)" if self.value is MISSING else repr(self.value)
-        return f"{source}: {self.path or '<top>'}: {shown}: {self.expected}"
+        """`source: field: value: expected` on one line of at most MAX_LINE characters (the value is cut first)."""
+        path = self.path or "<top>"
+        path = path if len(path) <= 100 else path[:99] + "…"  # real field paths are shorter; YAML keys may not be
+        room = MAX_LINE - len(f"{source}: {path}: : {self.expected}")
+        shown = "(missing)" if self.value is MISSING else shorten(self.value, min(80, max(room, 12)))
+        line = f"{source}: {path}: {shown}: {self.expected}"
+        return line if len(line) <= MAX_LINE else line[:MAX_LINE - 1] + "…"
 
 
 class _Missing:
@@ -62,10 +81,9 @@ def build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
     fields = {yaml_key(f): f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            known = ", ".join(sorted(fields))
             close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(Problem(join(path, str(key)), data[key], f"unknown field; {hint}known fields: {known}"))
+            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(sorted(fields))}"
+            problems.append(Problem(join(path, str(key)), data[key], f"unknown field; {hint}"))
     values: dict[str, Any] = {}
     failed = False
     for key, f in fields.items():

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import shlex
 import shutil
 import textwrap
 from pathlib import Path
 
 from generator import catalog
-from generator.artifacts import Artifact
+from generator.artifacts import Artifact, Confined
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.execute import groups
 from generator.model import REPO, Cluster
@@ -103,8 +104,8 @@ def step_section(index: int, step: Step, public: dict[str, Artifact], cluster: C
 def chapter_page(chapter: Chapter, public: dict[str, Artifact], cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
     notebook = f"../../notebooks/{chapter.id}.ipynb"
-    howto = fence(f"papermill notebooks/{chapter.id}.ipynb runs/{chapter.id}.ipynb -p cluster {cluster.ref} "
-                  "-p dry_run True", "console")
+    howto = fence(f"papermill notebooks/{chapter.id}.ipynb runs/{chapter.id}.ipynb -p cluster "
+                  f"{shlex.quote(cluster.ref)} -p dry_run True", "console")
     parts = [
         f"# {chapter.title[lang]}\n",
         f"{chapter.intro[lang]}\n",
@@ -155,7 +156,7 @@ def last_run_section(cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
     summary = last_run(cluster.name)
     if summary is None:
-        return f"## {w['last_run']}\n\n{w['no_run'].format(ref=cluster.ref)}\n"
+        return f"## {w['last_run']}\n\n{w['no_run'].format(ref=shlex.quote(cluster.ref))}\n"
     counts: dict[str, int] = {}
     for outcome in summary["steps"]:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
@@ -236,14 +237,19 @@ def write_site_sources(clusters: list[Cluster], docs: Path = DOCS) -> list[Path]
         written.append(write(docs / f"index.{lang}.md", home_page(clusters, lang)))
     for cluster in clusters:
         artifacts, _ = make_artifacts(cluster)
-        public = {a.path: a for a in artifacts if not a.secret}
+        public = {a.path: a for a in artifacts if a.public}
         chapters = catalog.chapters(cluster)
         here = root / cluster.name
+        (here / "files").mkdir(parents=True, exist_ok=True)
+        files = Confined(here / "files")
         for chapter in chapters:
             for step in chapter.steps:
                 for show in step.shows:
                     for _, path in show.paths:
-                        write(here / "files" / path, public[path].content.decode())
+                        if path not in public:
+                            raise ValueError(f"{path} is shown on a page but is not a public artifact "
+                                             "(artifacts.PUBLIC); secrets never reach docs/")
+                        write(files.path(path, {}), public[path].content.decode())
         for lang in LANGS:
             written.append(write(here / f"index.{lang}.md", overview_page(cluster, chapters, lang)))
             for chapter in chapters:

@@ -20,7 +20,9 @@ def unit(description: str, documentation: str, binary: str, flags: list[str], se
     `service_type` "notify" is for daemons that tell systemd when they are ready (etcd, kube-apiserver).
     """
     for flag in flags:
-        assert flag.startswith("--") and not any(c.isspace() for c in flag), f"bad flag {flag!r}"
+        # A real check, not an assert (python -O drops those): a newline here would start a new unit directive.
+        if not flag.startswith("--") or any(c.isspace() or not c.isprintable() for c in flag):
+            raise ValueError(f"refusing to write the unit for {binary}: bad flag {flag!r}")
     text = _ENV.get_template("unit.service.j2").render(
         description=description, documentation=documentation, binary=binary, flags=flags,
         service_type=service_type,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -36,3 +37,44 @@ def built_site() -> Path:
     """site/, built once per test session by the real `invoke build-docs` (mkdocs build --strict)."""
     run_invoke("build-docs")
     return REPO / "site"
+
+
+def cluster_file(directory: Path, name: str, extra: str = "") -> Path:
+    """clusters/example.yaml renamed `name` (plus `extra` YAML appended), written as <directory>/<name>.yaml."""
+    text = (REPO / "clusters" / "example.yaml").read_text(encoding="utf-8").replace("name: example", f"name: {name}")
+    path = directory / f"{name}.yaml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def certificates(build: Path) -> list[Path]:
+    """Every leaf certificate file under build/<cluster>/pki (not the CA, not service-account.pem, a public key)."""
+    return sorted(p for p in (build / "pki").glob("*.pem")
+                  if p.name != "ca.pem" and p.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----"))
+
+
+def assert_certificates_verify(build: Path) -> None:
+    """openssl: every leaf verifies against pki/ca.pem, and ca.pem is the certificate of ca-key.pem."""
+    leaves = certificates(build)
+    assert leaves, f"no certificates under {build}/pki"
+    ca = str(build / "pki" / "ca.pem")
+    proc = subprocess.run(["openssl", "verify", "-CAfile", ca, *map(str, leaves)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.count(": OK\n") == len(leaves), proc.stdout + proc.stderr
+    pub = [subprocess.run(argv, capture_output=True, text=True, check=True).stdout for argv in (
+        ["openssl", "x509", "-in", ca, "-noout", "-pubkey"],
+        ["openssl", "pkey", "-in", str(build / "pki" / "ca-key.pem"), "-pubout"])]
+    assert pub[0] == pub[1], "ca.pem does not belong to ca-key.pem"
+
+
+def tree_digest(*roots: Path) -> dict[str, tuple[str, int, int]]:
+    """Every entry under the roots: sha256 of its content and mtime, or "dir" for a directory (whose mtime changes
+    when a temp file comes and goes), and its mode."""
+    entries = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")) if root.exists() else []:
+            st = path.lstat()
+            if path.is_dir():
+                entries[str(path)] = ("dir", st.st_mode, 0)
+            else:
+                entries[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mode, st.st_mtime_ns)
+    return entries

@@ -57,8 +57,9 @@ def environment(cluster: Cluster) -> bytes:
     service_ip = str(next(ipaddress.ip_network(spec.network.service_cidr).hosts()))
     lines = [
         "#!/usr/bin/env bash",
-        f"# Cluster {cluster.name} (Kubernetes {cluster.release}), compiled from the cluster file {cluster.ref}.",
-        f"# Do not edit: change the cluster file and run `invoke render --cluster {cluster.ref}`.",
+        f"# Cluster {cluster.name} (Kubernetes {cluster.release}), compiled from the cluster file "
+        f"{shlex.quote(cluster.ref)}.",
+        f"# Do not edit: change the cluster file and run `invoke render --cluster {shlex.quote(cluster.ref)}`.",
         "# Use: source environment.sh   (bash; NODE_NAMES[i] is the node whose address is NODE_IPS[i])",
         "",
         assign("CLUSTER_NAME", cluster.name),

@@ -8,7 +8,7 @@ companion is `invoke lint`, which finds in an artifact directory the mistakes a 
 from __future__ import annotations
 
 from generator.artifacts import Artifact
-from generator.components.troubleshooting.errors import ERRORS, Error
+from generator.components.troubleshooting.errors import ERRORS, Error, lint
 from generator.context import RenderContext
 from generator.model import Cluster
 from generator.steps import Chapter, Text
@@ -86,8 +86,7 @@ def intro(cluster: Cluster, lang: str) -> str:
             "with status 1 when there is any."
         ),
     }
-    lint = console([f"invoke lint --cluster {cluster.ref}"])
-    return f"{lead[lang]}\n\n{lint}\n{catalog_markdown(cluster, lang)}"
+    return f"{lead[lang]}\n\n{console([lint(cluster)])}\n{catalog_markdown(cluster, lang)}"
 
 
 def chapter(cluster: Cluster) -> Chapter:
