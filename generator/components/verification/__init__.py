@@ -45,7 +45,8 @@ def services_step(cluster: Cluster) -> Step:
     def check(node: Node) -> list[Command]:
         names = services(cluster, node)
         expect = rf"\A(?:active\n){{{len(names)}}}\Z"
-        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect)]
+        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect,
+                   example="active\n" * len(names))]
 
     return Step(
         id=f"{ID}.services",
@@ -90,7 +91,8 @@ def apiservers_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each(cluster.masters, lambda node: [
-            Command(admin_curl(cluster, f"https://{node.host}:{port}/version"), expect=rf'"gitVersion": "{tag}"'),
+            Command(admin_curl(cluster, f"https://{node.host}:{port}/version"), expect=rf'"gitVersion": "{tag}"',
+                    example=f'  "gitVersion": "{cluster.release.tag}",'),
         ]),
         needs_kube_binaries=True,
     )
@@ -100,7 +102,8 @@ def ready_step(cluster: Cluster) -> Step:
     f = apiserver_facts(cluster.release)
     k = kubectl(cluster)
     if f.has_readyz:
-        command = Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=r"^readyz check passed$")
+        command = Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=r"^readyz check passed$",
+                          example="[+]ping ok\n[+]etcd ok\nreadyz check passed")
         zh = (
             f"通过 API 入口 `{cluster.api_endpoint}`（负载均衡）请求 `/readyz?verbose`：它逐项列出 kube-apiserver "
             "的就绪检查（包括 etcd 与各个启动后钩子），最后一行必须是 `readyz check passed`。"
@@ -116,7 +119,11 @@ def ready_step(cluster: Cluster) -> Step:
         )
     else:
         lookahead = "".join(rf"(?=[\s\S]*^{name}\s+Healthy)" for name in ("scheduler", "controller-manager"))
-        command = Command(f"{k} get componentstatuses", expect=rf"\A(?![\s\S]*Unhealthy){lookahead}")
+        command = Command(f"{k} get componentstatuses", expect=rf"\A(?![\s\S]*Unhealthy){lookahead}",
+                          example="NAME                 STATUS    MESSAGE             ERROR\n"
+                                  "scheduler            Healthy   ok\n"
+                                  "controller-manager   Healthy   ok\n"
+                                  'etcd-0               Healthy   {"health":"true"}')
         zh = (
             f"这个版本还没有 `/readyz`（1.16 才加入），所以通过 API 入口 `{cluster.api_endpoint}` 运行 "
             "`kubectl get componentstatuses`：scheduler、controller-manager 与每个 etcd 成员都必须是 `Healthy`，"
@@ -158,7 +165,8 @@ def leaders_step(cluster: Cluster) -> Step:
                 "also proves the request went through the load balancer to an apiserver."
             ),
         ),
-        local=tuple(Command(leader.leader_query(cluster, name, from_lease), expect=expect) for name in ELECTED),
+        local=tuple(Command(leader.leader_query(cluster, name, from_lease), expect=expect,
+                            example=leader.leader_example(cluster, from_lease)) for name in ELECTED),
         needs_kube_binaries=True,
     )
 
@@ -181,7 +189,9 @@ def etcd_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=((node, (on(cluster, node, etcdctl(cluster, f, "endpoint", "health"),
-                             expect=rf"\A{every}"),)),),
+                             expect=rf"\A{every}", example="\n".join(
+                                 f"{client_url(n)} is healthy: successfully committed proposal: took = 2.1ms"
+                                 for n in cluster.etcd_members)),)),),
     )
 
 
