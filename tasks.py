@@ -98,6 +98,17 @@ def serve_docs(c: Context, port: int = 8000) -> None:
           pty=False, env=env)
 
 
+@task(help={"out": "directory for the PNGs (default: screenshots/, which the README shows)"})
+@friendly
+def screenshots(c: Context, out: str = "screenshots") -> None:
+    """Screenshots of the built site (run build-docs first) in Debian's Chromium: overview and kube-scheduler
+    chapter of the example cluster, zh and en."""
+    from generator import browser
+
+    for path in browser.screenshots(REPO / out):
+        print(f"  wrote {path.relative_to(REPO)}")
+
+
 @task(help={"step": "step id, e.g. kube-scheduler.health", "dry_run": "print the commands only",
             "nodes": "comma-separated node names (default: all)",
             "missing_ok": "a step this cluster's runbook lacks is reported, not an error (notebooks)"})
