@@ -80,7 +80,8 @@ def notebook_command(chapter: Chapter, cluster: Cluster) -> str:
 def chapter_page(chapter: Chapter, artifacts: dict[str, Artifact], cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
     notebook = f"../../notebooks/{chapter.id}.ipynb"
-    tip = f"[{chapter.id}.ipynb]({notebook}) — {w['notebook_howto']}\n\n{fence(notebook_command(chapter, cluster), 'console')}"
+    command = fence(notebook_command(chapter, cluster), "console")
+    tip = f"[{chapter.id}.ipynb]({notebook}) — {w['notebook_howto']}\n\n{command}"
     parts = [
         f"# {page_title(chapter.title[lang], cluster, lang)}\n",
         f"{chapter.intro[lang]}\n",

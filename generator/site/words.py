@@ -7,7 +7,7 @@ LANGS = ("zh", "en")
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "site": "Kubernetes 高可用控制平面运行手册",
-        "expect": "应看到类似这样的输出", "expect_pattern": "执行器检查输出须匹配的正则表达式",
+        "expect": "应看到类似这样的输出",
         "download": "下载", "notebook": "用 Notebook 执行本章",
         "workstation": "在运维机上执行", "per_node": "每个节点分别执行", "chapters": "章节",
         "inventory": "节点清单", "ports": "端口", "versions": "版本", "topology": "拓扑",
@@ -16,8 +16,9 @@ WORDS: dict[str, dict[str, str]] = {
         "last_run": "最近一次执行", "no_run": "还没有执行记录（`invoke deploy --cluster {ref}` 会生成）。",
         "result": "结果", "when": "时间", "steps": "步骤", "release": "Kubernetes 版本", "chapter": "章节",
         "status": "状态", "figures": "实测数据", "figure": "指标", "seconds": "秒", "notebook_run": "执行后的 Notebook",
-        "masters": "master 数", "api_endpoint": "API 入口", "etcd_client": "etcd 客户端", "etcd_peer": "etcd 成员间通信",
-        "lock": "leader 选举（选主）锁", "workstation_box": "运维机", "no_lb": "无负载均衡", "external_lb": "外部负载均衡",
+        "masters": "master 数", "api_endpoint": "API 入口", "etcd_client": "etcd 客户端",
+        "etcd_peer": "etcd 成员间通信", "lock": "leader 选举（选主）锁", "workstation_box": "运维机",
+        "no_lb": "无负载均衡", "external_lb": "外部负载均衡",
         "filter_name": "按集群名称筛选", "all_releases": "全部版本", "all_results": "全部结果", "none": "无",
         "passed": "通过", "failed": "失败", "skipped": "跳过", "not_run": "未执行",
         "needs_bin": "这一步需要 Kubernetes 服务端二进制文件（`prerequisites.server_tarball`）；该文件不存在时，"
@@ -32,7 +33,7 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "en": {
         "site": "Highly available Kubernetes control plane runbooks",
-        "expect": "You should see output like", "expect_pattern": "Regular expression the executor checks the output against",
+        "expect": "You should see output like",
         "download": "Download", "notebook": "Run this chapter as a notebook",
         "workstation": "On the workstation", "per_node": "On each node", "chapters": "Chapters",
         "inventory": "Inventory", "ports": "Ports", "versions": "Versions", "topology": "Topology",
@@ -40,7 +41,8 @@ WORDS: dict[str, dict[str, str]] = {
         "clusters": "Clusters", "overview": "Overview", "item": "Item", "value": "Value",
         "last_run": "Last run", "no_run": "No run recorded yet (`invoke deploy --cluster {ref}` makes one).",
         "result": "Result", "when": "When", "steps": "Steps", "release": "Kubernetes release", "chapter": "Chapter",
-        "status": "Status", "figures": "Measured", "figure": "Figure", "seconds": "s", "notebook_run": "Executed notebook",
+        "status": "Status", "figures": "Measured", "figure": "Figure", "seconds": "s",
+        "notebook_run": "Executed notebook",
         "masters": "Masters", "api_endpoint": "API endpoint", "etcd_client": "etcd client", "etcd_peer": "etcd peer",
         "lock": "Leader election lock", "workstation_box": "workstation", "no_lb": "no load balancer",
         "external_lb": "external load balancer",
