@@ -48,7 +48,9 @@ def on_pre_build(config: MkDocsConfig) -> None:
     from generator import site
     from generator.model import ClusterFileError
 
-    if os.environ.get(site.SERVE_ENV):
+    # mkdocs-static-i18n runs one build per language: refresh once, before the default language's
+    default, _ = languages(config)
+    if os.environ.get(site.SERVE_ENV) and config.plugins["i18n"].current_language in (None, default):
         try:
             site.refresh()
         except ClusterFileError as err:  # shown by `mkdocs serve`, which keeps serving the last good pages
