@@ -7,13 +7,14 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from invoke import Context, Exit, task
 
 from generator import catalog, execute, notebooks, render, runs, site
 from generator.errors import RunbookError
-from generator.model import CLUSTERS_DIR, REPO, Cluster, ClusterFileError, load
+from generator.model import CLUSTERS_DIR, REPO, ClusterFileError, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 
@@ -35,10 +36,6 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
 
     return wrapper
-
-
-def all_clusters() -> list[Cluster]:
-    return [load(str(p)) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
 
 
 def node_set(nodes: str) -> frozenset[str] | None:
@@ -79,28 +76,41 @@ def notebooks_(c: Context, check: bool = False) -> None:
 
 
 
-@task
+@task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)"})
 @friendly
-def build_docs(c: Context) -> None:
+def build_docs(c: Context, runs_dir: str = "") -> None:
     """Render every cluster, write the zh/en pages and build site/ with `mkdocs build --strict`."""
-    clusters = all_clusters()
+    clusters = site.all_clusters()
     for model in clusters:
         render.render(model)
     problems = notebooks.drift()
     if problems:
         raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
-    pages = site.write_site_sources(clusters)
+    pages = site.write_site_sources(clusters, runs_root=Path(runs_dir) if runs_dir else runs.RUNS)
     print(f"wrote {len(pages)} pages for {len(clusters)} cluster(s) under docs/")
     c.run(f"{sys.executable} -m mkdocs build --strict --quiet", pty=False)
-    print(f"site built: {REPO / 'site'}/index.html")
+    print(f"site built: {REPO / 'site'}/index.html (serve it: invoke serve-docs)")
 
 
 @task
 @friendly
 def serve_docs(c: Context, port: int = 8000) -> None:
-    """Write the pages and serve them on 127.0.0.1 with live reload."""
-    site.write_site_sources(all_clusters())
-    c.run(f"{sys.executable} -m mkdocs serve -a 127.0.0.1:{port}", pty=False)
+    """Serve the site on 127.0.0.1 with live reload; a changed cluster file (or generator) re-renders the pages."""
+    # The hook in generator/site/hooks.py renders the clusters and writes the pages before every build.
+    env = {site.SERVE_ENV: "1"}
+    c.run(f"{sys.executable} -m mkdocs serve -a 127.0.0.1:{port} --watch {CLUSTERS_DIR} --watch {REPO / 'generator'}",
+          pty=False, env=env)
+
+
+@task(help={"out": "directory for the PNGs (default: screenshots/, which the README shows)"})
+@friendly
+def screenshots(c: Context, out: str = "screenshots") -> None:
+    """Screenshots of the built site (run build-docs first) in Debian's Chromium: overview and kube-scheduler
+    chapter of the example cluster, zh and en."""
+    from generator import browser
+
+    for path in browser.screenshots(REPO / out):
+        print(f"  wrote {path.relative_to(REPO)}")
 
 
 @task(help={"step": "step id, e.g. kube-scheduler.health", "dry_run": "print the commands only",

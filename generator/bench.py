@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 
 from generator.artifacts import BUILD_DIR
-from generator.model import CLUSTERS_DIR, REPO, Cluster, load
+from generator.model import CLUSTERS_DIR, Cluster, load
 from generator.render import render
-from generator.site import write_site_sources
+from generator.site import mkdocs_config, write_site_sources
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -40,9 +40,7 @@ def bench(clusters: int = 10) -> dict[str, float]:
             warm = timed(lambda: [render(m) for m in models])
             docs = root / "docs"
             pages = timed(lambda: write_site_sources(models, docs))
-            config = root / "mkdocs.yml"
-            config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: {docs}\nsite_dir: {root / 'site'}\n",
-                              encoding="utf-8")
+            config = mkdocs_config(root, docs, root / "site")
             mkdocs = timed(lambda: subprocess.run(
                 [sys.executable, "-m", "mkdocs", "build", "--quiet", "-f", str(config)], check=True,
                 capture_output=True,

@@ -1,17 +1,54 @@
-"""What a chapter notebook's cells call: `invoke step` for one step, output streamed into the cell."""
+"""What a chapter notebook's cells call: the explanation for the chosen cluster, then `invoke step` for one step,
+its output streamed into the cell."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from generator.model import REPO
+from generator.model import REPO, Cluster, ClusterFileError, load
+from generator.steps import Chapter, Step
+
+
+def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) -> str:
+    """Markdown a notebook shows for the cluster it runs for: the same text as the cluster's pages."""
+    if step is not None:
+        text = f"{step.explain.zh}\n\n{step.explain.en}"
+        for warning in step.warnings:
+            text += f"\n\n> ⚠️ {warning.zh}\n>\n> ⚠️ {warning.en}"
+        return text
+    if chapter is not None:
+        return f"**{cluster.name}** · Kubernetes {cluster.release}\n\n{chapter.intro.zh}\n\n{chapter.intro.en}"
+    return f"*{cluster.name}: not part of this cluster's runbook / 不属于这个集群的运行手册*"
 
 
 class StepRunner:
     def __init__(self, cluster: str, dry_run: bool = True, nodes: str = "", start_at: str = "") -> None:
         self.cluster, self.dry_run, self.nodes = cluster, dry_run, nodes
         self.waiting_for = start_at
+        self._chapters: list[Chapter] | None = None
+
+    def chapters(self) -> list[Chapter]:
+        """The catalog for this notebook's cluster, made once (a bad cluster file fails here, in the setup cell)."""
+        if self._chapters is None:
+            from generator import catalog
+
+            self._chapters = catalog.chapters(load(self.cluster))
+        return self._chapters
+
+    def show(self, chapter: Chapter | None, step: Step | None) -> None:
+        from IPython.display import Markdown, display
+
+        display(Markdown(explanation(chapter, step, load(self.cluster))))
+
+    def describe(self, chapter_id: str) -> None:
+        """Show the chapter's introduction as written for this cluster."""
+        try:
+            chapters = self.chapters()
+        except ClusterFileError as err:  # each step's cell reports it again, through `invoke step`
+            print(f"invalid cluster file:\n{err}")
+            return
+        self.show(next((ch for ch in chapters if ch.id == chapter_id), None), None)
 
     def argv(self, step_id: str) -> list[str]:
         argv = [sys.executable, "-m", "invoke", "step", "--cluster", self.cluster, "--step", step_id, "--missing-ok"]
@@ -22,6 +59,12 @@ class StepRunner:
         return argv
 
     def __call__(self, step_id: str) -> None:
+        try:
+            found = next((s for ch in self.chapters() for s in ch.steps if s.id == step_id), None)
+        except ClusterFileError:
+            pass  # `invoke step` below reports it in the cell's output and fails the cell
+        else:
+            self.show(None, found)
         if self.waiting_for and step_id != self.waiting_for:
             print(f"# {step_id}\nnot run: before {self.waiting_for} (deploy --from)")
             return

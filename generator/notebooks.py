@@ -10,30 +10,35 @@ from generator.model import REPO, Cluster, load
 from generator.steps import Chapter
 
 NOTEBOOKS = REPO / "notebooks"
-# Markdown is written for the embedded default cluster; the commands come from `cluster` at run time.
-TEXT_CLUSTER = "example"
+# One notebook per chapter for every cluster: its cells hold nothing that depends on the cluster. The explanation
+# a reader needs (node counts, release, endpoint, paths) is rendered when a cell runs, from the same catalog, for
+# the cluster named in `cluster`, so `-p cluster prod5` reads true. Per-cluster notebooks would multiply the
+# committed files by the number of clusters and let the text and the `cluster` parameter disagree.
+TEXT_CLUSTER = "example"  # whose catalog lists the chapters and steps (the fullest: VIP, haproxy, keepalived)
 PARAMETERS = '''cluster = "example"  # a name under clusters/ or a path to a cluster file
 dry_run = True  # True: print the commands only, touch nothing
 nodes = ""  # comma-separated node names; empty means every node
 start_at = ""  # a step id: earlier steps of this notebook are not run (deploy --from)'''
 SETUP = '''from generator.notebook_runtime import StepRunner
 
-step = StepRunner(cluster, dry_run=dry_run, nodes=nodes, start_at=start_at)'''
+step = StepRunner(cluster, dry_run=dry_run, nodes=nodes, start_at=start_at)
+step.describe("{chapter}")'''
 
 
 def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
-    intro = (f"# {chapter.title.zh} / {chapter.title.en}\n\n{chapter.intro.zh}\n\n{chapter.intro.en}\n\n"
-             f"*Text rendered for the `{TEXT_CLUSTER}` cluster; each cell runs `invoke step` for the cluster "
-             "named in the parameters.*")
+    intro = (f"# {chapter.title.zh} / {chapter.title.en}\n\n"
+             "运行下一个单元格后，这里显示为参数 `cluster` 所指集群写的说明；每个步骤单元格先显示该步骤的说明，"
+             "再通过 `invoke step` 执行（或在 `dry_run=True` 时只打印）它的命令。\n\n"
+             "Running the next cell shows this chapter's explanation written for the cluster named in `cluster`; "
+             "each step's cell first shows that step's explanation, then runs its commands through `invoke step` "
+             "(or only prints them with `dry_run=True`).")
     parameters = new_code_cell(PARAMETERS, id="parameters")
     parameters.metadata["tags"] = ["parameters"]
-    cells = [new_markdown_cell(intro, id="intro"), parameters, new_code_cell(SETUP, id="setup")]
+    cells = [new_markdown_cell(intro, id="intro"), parameters,
+             new_code_cell(SETUP.format(chapter=chapter.id), id="setup")]
     for step in chapter.steps:
         slug = step.id.replace(".", "-")
-        text = (f"## {step.title.zh} / {step.title.en}\n\n{step.explain.zh}\n\n{step.explain.en}")
-        for warning in step.warnings:
-            text += f"\n\n> ⚠️ {warning.zh}\n>\n> ⚠️ {warning.en}"
-        cells.append(new_markdown_cell(text, id=f"{slug}-md"))
+        cells.append(new_markdown_cell(f"## {step.title.zh} / {step.title.en}", id=f"{slug}-md"))
         cells.append(new_code_cell(f'step("{step.id}")', id=slug))
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

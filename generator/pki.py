@@ -23,6 +23,7 @@ EKU = {
     "server": (ExtendedKeyUsageOID.SERVER_AUTH,),
     "client-server": (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
 }
+CFSSL_USAGES = {"client": ("client auth",), "server": ("server auth",), "client-server": ("server auth", "client auth")}
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -252,11 +253,15 @@ def ca_config_json(cluster: Cluster) -> str:
     body = {
         "signing": {
             "default": {"expiry": hours},
+            # `kubernetes` is the seeds' profile; the others are named after CertSpec.usage and give exactly the
+            # extended key usages the generator issues, so `cfssl gencert -profile=<usage>` makes the same certificate.
             "profiles": {
                 "kubernetes": {
                     "usages": ["signing", "key encipherment", "server auth", "client auth"],
                     "expiry": hours,
-                }
+                },
+                **{usage: {"usages": ["signing", "key encipherment", *CFSSL_USAGES[usage]], "expiry": hours}
+                   for usage in EKU},
             },
         }
     }

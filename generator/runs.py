@@ -174,7 +174,13 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
     return RunResult(directory, json.loads(text))
 
 
-def last_run(cluster_name: str) -> dict | None:
+def last_run_dir(cluster_name: str, root: Path = RUNS) -> Path | None:
+    """The newest run record's directory for a cluster (under `root`, runs/ by default), if any."""
+    records = sorted(p.parent for p in (root / cluster_name).glob("*/summary.json"))
+    return records[-1] if records else None
+
+
+def last_run(cluster_name: str, root: Path = RUNS) -> dict | None:
     """The newest run record's summary for a cluster, if any."""
-    runs = sorted((RUNS / cluster_name).glob("*/summary.json")) if (RUNS / cluster_name).exists() else []
-    return json.loads(runs[-1].read_text(encoding="utf-8")) if runs else None
+    directory = last_run_dir(cluster_name, root)
+    return json.loads((directory / "summary.json").read_text(encoding="utf-8")) if directory else None

@@ -21,10 +21,17 @@ class Text:
 
 @dataclass(frozen=True)
 class Command:
-    """A shell command run with bash from the repository root; `expect` is a regex its output must match."""
+    """A shell command run with bash from the repository root.
+
+    `expect` is a regex its output must match (the executor's check); `example` is what a reader should see, a
+    sample of that output shown on the page (it must match `expect` too: tests/test_catalog.py). `renders` names
+    the (component, phase) an `invoke render` command writes, so the page can show the by-hand equivalent.
+    """
 
     run: str
     expect: str | None = None
+    example: str | None = None
+    renders: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,9 @@ def ssh_prefix(cluster: Cluster, node: Node) -> str:
     return shlex.join(parts)
 
 
-def on(cluster: Cluster, node: Node, remote: str, expect: str | None = None) -> Command:
+def on(cluster: Cluster, node: Node, remote: str, expect: str | None = None, example: str | None = None) -> Command:
     """Run `remote` on `node` over ssh as the cluster's SSH user."""
-    return Command(f"{ssh_prefix(cluster, node)} {shlex.quote(remote)}", expect)
+    return Command(f"{ssh_prefix(cluster, node)} {shlex.quote(remote)}", expect, example)
 
 
 def push(cluster: Cluster, node: Node, absolute_paths: list[str]) -> Command:
@@ -108,7 +115,7 @@ def for_each_master(cluster: Cluster, make: Callable[[Node], list[Command]]) -> 
 def render(cluster: Cluster, component: str, phase: str) -> Command:
     """Re-run one phase of one component; idempotent, so a re-run changes nothing that is still right."""
     return Command(shlex.join(["invoke", "render", "--cluster", cluster.ref, "--component", component,
-                               "--phase", phase]))
+                               "--phase", phase]), renders=(component, phase))
 
 
 def pki_file(cluster: Cluster, name: str) -> str:
@@ -116,15 +123,21 @@ def pki_file(cluster: Cluster, name: str) -> str:
 
 
 def verify_cert(cluster: Cluster, name: str) -> Command:
-    return Command(
-        shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, "ca.pem"), pki_file(cluster, f"{name}.pem")]),
-        expect=r": OK$",
-    )
+    cert = pki_file(cluster, f"{name}.pem")
+    return Command(shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, "ca.pem"), cert]),
+                   expect=r": OK$", example=f"{cert}: OK")
 
 
-def inspect_cert(cluster: Cluster, name: str, expect: str) -> Command:
+def subject_line(cluster: Cluster, cn: str, org: str | None) -> str:
+    """`openssl x509 -subject` as OpenSSL 3 prints it for a certificate of this cluster."""
+    s = cluster.spec.certificates.subject
+    org_part = f"O = {org}, " if org else ""
+    return f"subject=C = {s.C}, ST = {s.ST}, L = {s.L}, {org_part}OU = {s.OU}, CN = {cn}"
+
+
+def inspect_cert(cluster: Cluster, name: str, expect: str, example: str) -> Command:
     return Command(
         shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{name}.pem"), "-noout", "-subject", "-enddate",
                     "-ext", "subjectAltName,extendedKeyUsage"]),
-        expect=expect,
+        expect=expect, example=example,
     )

@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
+FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs"
 # The venv's bin first, as the runbook executor does: `invoke`, and the real kubectl that .ci/real-kubectl links
 # there when the image's kubectl is a dispatcher that would contact the kubeconfig's server.
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
@@ -34,8 +35,9 @@ def example_build() -> Path:
 
 @pytest.fixture(scope="session")
 def built_site() -> Path:
-    """site/, built once per test session by the real `invoke build-docs` (mkdocs build --strict)."""
-    run_invoke("build-docs")
+    """site/, built once per test session by the real `invoke build-docs` (mkdocs build --strict), with a real
+    run record of the lab (tests/fixtures/runs/lab/: 135 steps passed, failover figures) as the lab's last run."""
+    run_invoke("build-docs", "--runs-dir", str(FIXTURE_RUNS))
     return REPO / "site"
 
 

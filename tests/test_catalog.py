@@ -51,3 +51,15 @@ def test_every_check_pattern_compiles(chapters) -> None:
             for command in commands:
                 if command.expect:
                     re.compile(command.expect)
+
+
+def test_every_checked_command_shows_a_sample_that_passes_its_own_check(chapters) -> None:
+    # The page shows `example` as what the reader should see; the executor checks `expect`. A sample that its own
+    # check would reject teaches the reader the wrong thing.
+    for chapter in chapters:
+        for step in chapter.steps:
+            for command in list(step.local) + [c for _, cs in step.per_node for c in cs]:
+                if command.expect:
+                    assert command.example, f"{step.id}: {command.run[:60]!r} checks its output but shows no sample"
+                    assert re.search(command.expect, command.example, re.MULTILINE), (
+                        f"{step.id}: the sample {command.example!r} does not match {command.expect!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from generator.components.admin import kubectl
-from generator.model import Cluster, LeaderElection
+from generator.model import Cluster, LeaderElection, Node
 from generator.steps import Command, Step, Text, ssh_prefix, sudo
 
 POLL = "0.2"  # seconds between two looks at the lock during the failover test
@@ -36,6 +36,18 @@ def names_pattern(cluster: Cluster) -> str:
     return "(" + "|".join(n.name for n in cluster.masters) + ")"
 
 
+def leader_example(cluster: Cluster, from_lease: bool) -> str:
+    """What a leader query prints: `<hostname>_<random id>`, bare or inside the leader annotation."""
+    holder = f"{cluster.masters[-1].name}_6f1c2d3e-8a4b-4c5d-9e6f-0a1b2c3d4e5f"
+    return holder if from_lease else f'{{"holderIdentity":"{holder}","leaseDurationSeconds":15}}'
+
+
+def failover_example(nodes: tuple[Node, ...], figure: str) -> str:
+    """What a failover test prints when it passes (the figure is the lab's order of magnitude)."""
+    first, other = nodes[0].name, nodes[-1].name
+    return f"leader before: {first}\nleader after: {other}\nmeasured: {figure}=0.906"
+
+
 def leader_step(cluster: Cluster, component: str, from_lease: bool) -> Step:
     where_zh = (
         f"kube-system 命名空间里名为 `{component}` 的 Lease 的 `holderIdentity`"
@@ -52,9 +64,10 @@ def leader_step(cluster: Cluster, component: str, from_lease: bool) -> Step:
               else rf"\"holderIdentity\":\"{names_pattern(cluster)}_")
     return Step(
         id=f"{component}.leader",
-        title=Text(zh="查看当前 leader", en="Show the current leader"),
+        title=Text(zh="查看当前领导者（leader）", en="Show the current leader"),
         explain=Text(
-            zh=f"当前 leader 记录在{where_zh}中，格式为 `<主机名>_<随机 ID>`。它必须是某台 master 的主机名。",
+            zh=f"领导者选举（选主）的结果：当前领导者（leader）记录在{where_zh}中，格式为 `<主机名>_<随机 ID>`。"
+            "它必须是某台 master 的主机名。",
             en=f"The current leader is {where_en}, written `<hostname>_<random id>`. It must be one of the "
             "masters' host names.",
         ),
@@ -65,7 +78,8 @@ def leader_step(cluster: Cluster, component: str, from_lease: bool) -> Step:
                 f"`{component}`.",
             ),
         ),
-        local=(Command(leader_query(cluster, component, from_lease), expect=expect),),
+        local=(Command(leader_query(cluster, component, from_lease), expect=expect,
+                       example=leader_example(cluster, from_lease)),),
         needs_kube_binaries=True,
     )
 
@@ -121,7 +135,7 @@ def failover_step(cluster: Cluster, component: str, from_lease: bool, election: 
                      f"takes over only when the lock expires (leaseDuration {lease}), even after a clean stop. ")
     return Step(
         id=f"{component}.failover",
-        title=Text(zh="故障切换测试", en="Failover test"),
+        title=Text(zh="领导者故障切换测试", en="Failover test"),
         explain=Text(
             zh=(
                 f"停止 leader 所在 master 上的 {component}，等待另一台 master 拿到锁，然后重新启动它。"
@@ -140,6 +154,7 @@ def failover_step(cluster: Cluster, component: str, from_lease: bool, election: 
             ),
         ),
         local=(Command(failover_script(cluster, component, from_lease, election),
-                       expect=rf"^leader after: {names_pattern(cluster)}$"),),
+                       expect=rf"^leader after: {names_pattern(cluster)}$",
+                       example=failover_example(cluster.masters, f"{component.replace('-', '_')}_failover_seconds")),),
         needs_kube_binaries=True,
     )

@@ -46,7 +46,7 @@ def status_step(cluster: Cluster, component: str) -> Step:
             "shows why.",
         ),
         per_node=for_each_master(
-            cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$")]
+            cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$", "active")]
         ),
         needs_kube_binaries=True,
     )
@@ -62,7 +62,8 @@ def kubeconfig_check_step(cluster: Cluster, component: str, user: str,
 
     def check(path: str, server: str) -> Command:
         return Command(shlex.join([workstation_kubectl(cluster), "config", "view", "--kubeconfig", path, "-o",
-                                   query]), expect=rf"^{re.escape(user)} {re.escape(server)}$")
+                                   query]), expect=rf"^{re.escape(user)} {re.escape(server)}$",
+                       example=f"{user} {server}")
 
     return Step(
         id=f"{component}.kubeconfig-check",
@@ -87,7 +88,7 @@ def kubeconfig_check_step(cluster: Cluster, component: str, user: str,
 def anonymous_refused(cluster: Cluster, url: str) -> Command:
     """An anonymous HTTPS request must be refused: 401 (no anonymous auth) or 403 (anonymous, not authorized)."""
     return Command(shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--cacert",
-                               pki_file(cluster, "ca.pem"), url]), expect=r"^40[13]$")
+                               pki_file(cluster, "ca.pem"), url]), expect=r"^40[13]$", example="403")
 
 
 def client_server_cert(cluster: Cluster, component: str, user: str) -> pki.CertSpec:

@@ -11,7 +11,7 @@ from generator.components.service import kubeconfig_check_step
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster
-from generator.steps import Chapter, Command, Step, Text, inspect_cert, pki_file, render, verify_cert
+from generator.steps import Chapter, Command, Step, Text, inspect_cert, pki_file, render, subject_line, verify_cert
 
 ID = "admin"
 CERT = pki.CertSpec(name="admin", cn="admin", org="system:masters", usage="client")
@@ -51,7 +51,7 @@ def chapter(cluster: Cluster) -> Chapter:
         local=(
             render(cluster, ID, "cert"),
             verify_cert(cluster, "admin"),
-            inspect_cert(cluster, "admin", r"O ?= ?system:masters"),
+            inspect_cert(cluster, "admin", r"O ?= ?system:masters", subject_line(cluster, "admin", "system:masters")),
         ),
     )
     config = Step(
@@ -79,7 +79,8 @@ def chapter(cluster: Cluster) -> Chapter:
         ),
         local=(
             render(cluster, ID, "kubeconfig"),
-            Command(f"stat -c %a:%n {shlex.quote(pki_file(cluster, 'admin.kubeconfig'))}", expect=r"^600:"),
+            Command(f"stat -c %a:%n {shlex.quote(pki_file(cluster, 'admin.kubeconfig'))}", expect=r"^600:",
+                    example=f"600:{pki_file(cluster, 'admin.kubeconfig')}"),
         ),
     )
     check = kubeconfig_check_step(cluster, ID, "admin", [(None, f"build/{cluster.name}/{KUBECONFIG}",

@@ -63,8 +63,9 @@ def chapter(cluster: Cluster) -> Chapter:
         local=(
             render(cluster, ID, "ca"),
             Command(shlex.join(["openssl", "x509", "-in", ca, "-noout", "-subject", "-enddate",
-                                "-ext", "basicConstraints,keyUsage"]), expect=r"CA:TRUE"),
-            Command(f"stat -c %a:%n {shlex.quote(ca_key)}", expect=r"^600:"),
+                                "-ext", "basicConstraints,keyUsage"]), expect=r"CA:TRUE",
+                    example="X509v3 Basic Constraints: critical\n    CA:TRUE"),
+            Command(f"stat -c %a:%n {shlex.quote(ca_key)}", expect=r"^600:", example=f"600:{ca_key}"),
         ),
     )
     return Chapter(

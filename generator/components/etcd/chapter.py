@@ -19,6 +19,7 @@ from generator.components.etcd.files import (
     peer_spec,
     server_spec,
 )
+from generator.components.leader import failover_example
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -32,6 +33,7 @@ from generator.steps import (
     push,
     render,
     ssh_prefix,
+    subject_line,
     sudo,
 )
 
@@ -96,6 +98,7 @@ def san_check(cluster: Cluster, name: str, ip: str) -> Command:
         shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{name}.pem"), "-noout", "-subject",
                     "-ext", "subjectAltName,extendedKeyUsage"]),
         expect=rf"IP Address:{re.escape(ip)}(,|$)",
+        example=f"X509v3 Subject Alternative Name: \n    DNS:localhost, IP Address:127.0.0.1, IP Address:{ip}",
     )
 
 
@@ -107,11 +110,13 @@ def cert_step(cluster: Cluster) -> Step:
         shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, "ca.pem"),
                     *(pki_file(cluster, f"{n}.pem") for n in names)]),
         expect=r": OK$",
+        example="\n".join(f"{pki_file(cluster, f'{n}.pem')}: OK" for n in names),
     )
     client_check = Command(
         shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{APISERVER_CLIENT.name}.pem"), "-noout",
                     "-subject", "-ext", "extendedKeyUsage"]),
         expect=rf"CN ?= ?{APISERVER_CLIENT.cn}(,|$)",
+        example=subject_line(cluster, APISERVER_CLIENT.cn, APISERVER_CLIENT.org),
     )
     return Step(
         id=f"{ID}.cert",
@@ -223,7 +228,8 @@ def distribute_step(cluster: Cluster) -> Step:
         keys = paths.keys(cluster, node)
         return [
             push(cluster, node, paths.node_files(cluster, node)),
-            on(cluster, node, f"{s}stat -c %a:%n {' '.join(keys)}", expect=rf"^600:{re.escape(keys[0])}$"),
+            on(cluster, node, f"{s}stat -c %a:%n {' '.join(keys)}", expect=rf"^600:{re.escape(keys[0])}$",
+               example="\n".join(f"600:{key}" for key in keys)),
         ]
 
     return Step(
@@ -290,7 +296,7 @@ def status_step(cluster: Cluster) -> Step:
             "shows why.",
         ),
         per_node=for_each(cluster.etcd_members,
-                          lambda node: [on(cluster, node, f"systemctl is-active {ID}", r"^active$")]),
+                          lambda node: [on(cluster, node, f"systemctl is-active {ID}", r"^active$", "active")]),
     )
 
 
@@ -338,9 +344,12 @@ def health_step(cluster: Cluster, f: EtcdFacts) -> Step:
             ),
         ),
         per_node=((node, (
-            on(cluster, node, etcdctl(cluster, f, "endpoint", "health"), expect=r"is healthy"),
+            on(cluster, node, etcdctl(cluster, f, "endpoint", "health"), expect=r"is healthy",
+               example=f"{client_url(node)} is healthy: successfully committed proposal: took = 2.1ms"),
             on(cluster, node, etcdctl(cluster, f, "member", "list", "-w", "table"),
-               expect=rf"started \| ({names}) \|"),
+               expect=rf"started \| ({names}) \|",
+               example=f"| 8e9e05c52164694d | started | {node.name} | https://{node.host}:2380 | {client_url(node)} "
+                       "| false |"),
         )),),
     )
 
@@ -361,7 +370,8 @@ def endpoint_status_step(cluster: Cluster, f: EtcdFacts) -> Step:
             ),
         ),
         per_node=((node, (
-            on(cluster, node, etcdctl(cluster, f, "endpoint", "status", "-w", "table"), expect=r"\|\s+true\s+\|"),
+            on(cluster, node, etcdctl(cluster, f, "endpoint", "status", "-w", "table"), expect=r"\|\s+true\s+\|",
+               example=f"| {client_url(node)} | 8e9e05c52164694d |  3.5.15 |  25 kB |      true |      false |"),
         )),),
     )
 
@@ -399,9 +409,10 @@ def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
         ),
         per_node=((node, (
             on(cluster, node, f"{sudo(cluster)}install -d -m 0700 {backup_dir} && {save}",
-               expect=r"Snapshot saved at"),
+               expect=r"Snapshot saved at", example=f"Snapshot saved at {snapshot}"),
             on(cluster, node, etcdctl(cluster, f, "snapshot", "status", snapshot, "-w", "table",
-                                      members=(node,)), expect=r"TOTAL KEYS"),
+                                      members=(node,)), expect=r"TOTAL KEYS",
+               example="|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
         )),),
     )
 
@@ -431,7 +442,7 @@ def names_pattern(cluster: Cluster) -> str:
 def leader_step(cluster: Cluster, f: EtcdFacts) -> Step:
     return Step(
         id=f"{ID}.leader",
-        title=Text(zh="查看当前 leader", en="Show the current leader"),
+        title=Text(zh="查看当前领导者（leader）", en="Show the current leader"),
         explain=Text(
             zh=(
                 "`endpoint status -w fields` 对每个成员打印它自己的 `MemberID` 和它认为的 `Leader`；两者相等的"
@@ -443,7 +454,8 @@ def leader_step(cluster: Cluster, f: EtcdFacts) -> Step:
                 "name."
             ),
         ),
-        local=(Command(leader_query(cluster, f), expect=rf"^{names_pattern(cluster)}$"),),
+        local=(Command(leader_query(cluster, f), expect=rf"^{names_pattern(cluster)}$",
+                       example=cluster.etcd_members[0].name),),
     )
 
 
@@ -516,5 +528,6 @@ def failover_step(cluster: Cluster, f: EtcdFacts) -> Step:
                 "already down, stopping the leader loses the majority and every kube-apiserver write fails.",
             ),
         ),
-        local=(Command(failover_script(cluster, f), expect=rf"^leader after: {names_pattern(cluster)}$"),),
+        local=(Command(failover_script(cluster, f), expect=rf"^leader after: {names_pattern(cluster)}$",
+                       example=failover_example(cluster.etcd_members, "etcd_leader_failover_seconds")),),
     )

@@ -42,6 +42,7 @@ from generator.steps import (
     pki_file,
     push,
     render,
+    subject_line,
     sudo,
     verify_cert,
 )
@@ -144,9 +145,12 @@ def cert_step(cluster: Cluster) -> Step:
         local=(
             render(cluster, ID, "cert"),
             verify_cert(cluster, ID),
-            inspect_cert(cluster, ID, "DNS:" + re.escape(f"kubernetes.default.svc.{domain}")),
+            inspect_cert(cluster, ID, "DNS:" + re.escape(f"kubernetes.default.svc.{domain}"),
+                         f"X509v3 Subject Alternative Name: \n    DNS:kubernetes, DNS:kubernetes.default, "
+                         f"DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.{domain}, IP Address:127.0.0.1"),
             verify_cert(cluster, KUBELET_CLIENT),
-            inspect_cert(cluster, KUBELET_CLIENT, rf"CN ?= ?{KUBELET_CLIENT_USER}"),
+            inspect_cert(cluster, KUBELET_CLIENT, rf"CN ?= ?{KUBELET_CLIENT_USER}",
+                         subject_line(cluster, KUBELET_CLIENT_USER, None)),
         ),
     )
 
@@ -194,8 +198,9 @@ def encryption_step(cluster: Cluster, f: ApiServerFacts) -> Step:
         ),
         local=(
             render(cluster, ID, "config"),
-            Command(f"base64 -d {shlex.quote(key)} | wc -c", expect=r"^\s*32$"),
-            Command(f"stat -c %a:%n {shlex.quote(first_master_file(cluster, path))}", expect=r"^600:"),
+            Command(f"base64 -d {shlex.quote(key)} | wc -c", expect=r"^\s*32$", example="32"),
+            Command(f"stat -c %a:%n {shlex.quote(first_master_file(cluster, path))}", expect=r"^600:",
+                    example=f"600:{first_master_file(cluster, path)}"),
         ),
     )
 
@@ -240,7 +245,7 @@ def sa_keys_step(cluster: Cluster, f: ApiServerFacts) -> Step:
         ),
         local=(
             render(cluster, ID, "ca"),
-            Command(check, expect=r"^key pair matches$"),
+            Command(check, expect=r"^key pair matches$", example="key pair matches"),
         ),
     )
 
@@ -310,6 +315,6 @@ def distribute_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             push(cluster, node, files),
-            on(cluster, node, check, expect=rf"^{modes}$"),
+            on(cluster, node, check, expect=rf"^{modes}$", example=modes),
         ]),
     )

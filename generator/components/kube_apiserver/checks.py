@@ -50,7 +50,7 @@ def health_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             Command(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
-                                f"https://{node.host}:{port}/healthz"]), expect=r"^ok$"),
+                                f"https://{node.host}:{port}/healthz"]), expect=r"^ok$", example="ok"),
         ]),
         needs_kube_binaries=True,
     )
@@ -60,11 +60,13 @@ def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
     command = f"{kubectl(cluster)} get --raw {shlex.quote(f.ready_path)}"
     if f.has_readyz:
         expect = rf"^{f.ready_verdict}$"
+        example = f"[+]etcd ok\n[+]poststarthook/start-apiextensions-controllers ok\n{f.ready_verdict}"
         what_zh = f"`/readyz?verbose` 逐项列出就绪检查（etcd、各个 post-start hook），最后一行应是 `{f.ready_verdict}`"
         what_en = ("`/readyz?verbose` lists every readiness check (etcd, each post-start hook) and must end with "
                    f"`{f.ready_verdict}`")
     else:
         expect = r"^ok$"
+        example = "ok"
         what_zh = "这个版本还没有 `/readyz`（1.16 才加入），用 `/healthz`，应返回 `ok`"
         what_en = "this release has no `/readyz` yet (added in 1.16), so `/healthz` must answer `ok`"
     return Step(
@@ -77,7 +79,7 @@ def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
             f"{what_en}. This proves the endpoint is one of the certificate's SANs and the admin certificate is "
             "accepted.",
         ),
-        local=(Command(command, expect=expect),),
+        local=(Command(command, expect=expect, example=example),),
         needs_kube_binaries=True,
     )
 
@@ -119,7 +121,8 @@ def kubelet_rbac_step(cluster: Cluster) -> Step:
         ),
         local=(
             Command(create),
-            Command(verify, expect=rf"^{KUBELET_RBAC_ROLE} User {KUBELET_CLIENT_USER}$"),
+            Command(verify, expect=rf"^{KUBELET_RBAC_ROLE} User {KUBELET_CLIENT_USER}$",
+                    example=f"{KUBELET_RBAC_ROLE} User {KUBELET_CLIENT_USER}"),
         ),
         needs_kube_binaries=True,
     )
@@ -155,9 +158,10 @@ def encryption_at_rest_step(cluster: Cluster) -> Step:
         local=(
             Command(f"{k} delete secret {PROBE_SECRET} --ignore-not-found"),
             Command(f"{k} create secret generic {PROBE_SECRET} --from-literal=probe={PROBE_VALUE}",
-                    expect=rf"{PROBE_SECRET}.* created"),
-            on(cluster, node, remote, expect=expect),
-            Command(f"{k} delete secret {PROBE_SECRET}", expect=rf"{PROBE_SECRET}.* deleted"),
+                    expect=rf"{PROBE_SECRET}.* created", example=f"secret/{PROBE_SECRET} created"),
+            on(cluster, node, remote, expect=expect, example=f"{STORED_PREFIX}\nplaintext not in etcd"),
+            Command(f"{k} delete secret {PROBE_SECRET}", expect=rf"{PROBE_SECRET}.* deleted",
+                    example=f'secret "{PROBE_SECRET}" deleted'),
         ),
         needs_kube_binaries=True,
     )
@@ -242,6 +246,8 @@ def loss_step(cluster: Cluster) -> Step:
             ),
         ),
         local=(Command(loss_script(cluster), expect=r"^requests through the VIP while kube-apiserver on \S+ stopped: "
-                       r"\d+, failed: \d+$"),),
+                       r"\d+, failed: \d+$",
+                       example=f"requests through the VIP while kube-apiserver on {cluster.masters[0].name} stopped: "
+                               "69, failed: 0\nmeasured: apiserver_backend_down_seconds=3.241"),),
         needs_kube_binaries=True,
     )

@@ -22,6 +22,7 @@ from generator.steps import (
     pki_file,
     push,
     render,
+    subject_line,
     sudo,
     verify_cert,
 )
@@ -97,7 +98,7 @@ def cert_step(cluster: Cluster) -> Step:
         local=(
             render(cluster, ID, "cert"),
             verify_cert(cluster, ID),
-            inspect_cert(cluster, ID, rf"CN ?= ?{USER}"),
+            inspect_cert(cluster, ID, rf"CN ?= ?{USER}", subject_line(cluster, USER, USER)),
         ),
     )
 
@@ -128,7 +129,7 @@ def kubeconfig_step(cluster: Cluster) -> Step:
         ),
         local=(render(cluster, ID, "kubeconfig"),),
         per_node=for_each_master(cluster, lambda node: [
-            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, path)]), expect=r"^600$"),
+            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, path)]), expect=r"^600$", example="600"),
         ]),
     )
 
@@ -154,7 +155,8 @@ def unit_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
         explain=Text(
             zh=(
                 f"每台 master 一个 unit，只有监听地址不同：本机 IP 的 HTTPS 端口 {f.secure_port}{insecure_zh}。"
-                f"leader 选举用 `{f.lock}` 锁（`--leader-elect-resource-lock`，kube-controller-manager 没有配置文件）。"
+                f"领导者（leader）选举（选主）用 `{f.lock}` 锁"
+                "（`--leader-elect-resource-lock`，kube-controller-manager 没有配置文件）。"
                 f"`--cluster-signing-*` 用集群 CA 为 kubelet 的证书请求签名，有效期 {days * 24}h"
                 f"（`{f.signing_duration_flag}`）；"
                 "`--service-account-private-key-file` 是 apiserver 一章生成的私钥；`--root-ca-file` 放进每个 "
@@ -221,7 +223,8 @@ def distribute_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             push(cluster, node, paths.node_files()),
-            on(cluster, node, check, expect=rf"^{','.join(['600'] * len(keys))}$"),
+            on(cluster, node, check, expect=rf"^{','.join(['600'] * len(keys))}$",
+               example=",".join(["600"] * len(keys))),
         ]),
     )
 
@@ -262,7 +265,7 @@ def health_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
             ),
         ),
         per_node=for_each_master(cluster, lambda node: [
-            Command(curl(node), expect=r"^ok$"),
+            Command(curl(node), expect=r"^ok$", example="ok"),
             anonymous_refused(cluster, f"https://{node.host}:{f.secure_port}/metrics"),
         ]),
         needs_kube_binaries=True,

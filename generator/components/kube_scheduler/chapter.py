@@ -23,6 +23,7 @@ from generator.steps import (
     pki_file,
     push,
     render,
+    subject_line,
     sudo,
     verify_cert,
 )
@@ -36,8 +37,9 @@ def chapter(cluster: Cluster) -> Chapter:
         title=Text(zh="高可用 kube-scheduler", en="Highly available kube-scheduler"),
         intro=Text(
             zh=(
-                f"kube-scheduler 在每台 master 上各运行一个实例（共 {len(cluster.masters)} 个），通过 leader 选举"
-                "只让其中一个工作：leader 定期续约一把锁，其他实例等待；leader 停止后，锁过期，另一个实例接手。"
+                f"高可用的 kube-scheduler 调度器在每台 master 上各运行一个实例（共 {len(cluster.masters)} 个），"
+                "通过领导者（leader）选举（选主）只让其中一个工作：leader 定期续约一把锁，其他实例等待；"
+                "leader 停止后，锁过期，另一个实例接手。"
                 f"本集群为 Kubernetes {cluster.release}，配置文件版本 `{f.config_api}`，锁类型 `{f.lock}`。"
             ),
             en=(
@@ -108,7 +110,7 @@ def cert_step(cluster: Cluster) -> Step:
         local=(
             render(cluster, ID, "cert"),
             verify_cert(cluster, ID),
-            inspect_cert(cluster, ID, rf"CN ?= ?{USER}"),
+            inspect_cert(cluster, ID, rf"CN ?= ?{USER}", subject_line(cluster, USER, USER)),
         ),
     )
 
@@ -142,7 +144,7 @@ def kubeconfig_step(cluster: Cluster) -> Step:
         ),
         local=(render(cluster, ID, "kubeconfig"),),
         per_node=for_each_master(cluster, lambda node: [
-            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, path)]), expect=r"^600$"),
+            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, path)]), expect=r"^600$", example="600"),
         ]),
     )
 
@@ -261,7 +263,8 @@ def distribute_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             push(cluster, node, paths.node_files()),
-            on(cluster, node, f"{sudo(cluster)}stat -c %a:%n {paths.key}", expect=rf"^600:{paths.key}$"),
+            on(cluster, node, f"{sudo(cluster)}stat -c %a:%n {paths.key}", expect=rf"^600:{paths.key}$",
+               example=f"600:{paths.key}"),
         ]),
     )
 
@@ -306,7 +309,7 @@ def health_step(cluster: Cluster, f: SchedulerFacts) -> Step:
             ),
         ),
         per_node=for_each_master(cluster, lambda node: [
-            Command(curl(cluster, f, base_url(node, f) + path, client=False), expect=r"^ok$")
+            Command(curl(cluster, f, base_url(node, f) + path, client=False), expect=r"^ok$", example="ok")
             for path in f.health_paths
         ]),
         needs_kube_binaries=True,
@@ -335,7 +338,9 @@ def metrics_step(cluster: Cluster, f: SchedulerFacts) -> Step:
         per_node=for_each_master(cluster, lambda node: [
             *([anonymous_refused(cluster, base_url(node, f) + "/metrics")] if f.secure_port else []),
             Command(f"{curl(cluster, f, base_url(node, f) + '/metrics', client=True)} | awk 'NR<=5'",
-                    expect=r"^# (HELP|TYPE) "),
+                    expect=r"^# (HELP|TYPE) ",
+                    example="# HELP apiserver_audit_event_total [ALPHA] Counter of audit events generated and sent "
+                            "to the audit backend."),
         ]),
         needs_kube_binaries=True,
     )
@@ -365,9 +370,9 @@ def permissions_step(cluster: Cluster, f: SchedulerFacts) -> Step:
             ),
         ),
         local=(
-            Command(f"{k} auth can-i get {lock} -n kube-system", expect=r"^yes$"),
-            Command(f"{k} auth can-i update {lock} -n kube-system", expect=r"^yes$"),
-            Command(f"{k} auth can-i list secrets --all-namespaces || true", expect=r"^no$"),
+            Command(f"{k} auth can-i get {lock} -n kube-system", expect=r"^yes$", example="yes"),
+            Command(f"{k} auth can-i update {lock} -n kube-system", expect=r"^yes$", example="yes"),
+            Command(f"{k} auth can-i list secrets --all-namespaces || true", expect=r"^no$", example="no"),
         ),
         needs_kube_binaries=True,
     )

@@ -124,8 +124,10 @@ def install_step(cluster: Cluster) -> Step:
             on(cluster, node, "dpkg -s haproxy keepalived >/dev/null 2>&1 || "
                               f"{{ {s}apt-get update -qq && {s}apt-get install -y -qq haproxy keepalived; }}"),
             # sudo: both live in /usr/sbin, which is not on an ordinary user's PATH on Debian.
-            on(cluster, node, f"{s}haproxy -v", expect=r"HAProxy version [2-9]\."),
-            on(cluster, node, f"{s}keepalived --version", expect=r"Keepalived v[2-9]\."),
+            on(cluster, node, f"{s}haproxy -v", expect=r"HAProxy version [2-9]\.",
+               example="HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://haproxy.org/"),
+            on(cluster, node, f"{s}keepalived --version", expect=r"Keepalived v[2-9]\.",
+               example="Keepalived v2.2.7 (01/16,2022)"),
         ]),
     )
 
@@ -316,7 +318,8 @@ def distribute_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each_master(cluster, lambda node: [
             push(cluster, node, [HAPROXY_CFG, KEEPALIVED_CONF]),
-            on(cluster, node, f"{s}stat -c %a:%n {HAPROXY_CFG}", expect=rf"^600:{HAPROXY_CFG}$"),
+            on(cluster, node, f"{s}stat -c %a:%n {HAPROXY_CFG}", expect=rf"^600:{HAPROXY_CFG}$",
+               example=f"600:{HAPROXY_CFG}"),
         ]),
     )
 
@@ -340,9 +343,10 @@ def validate_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each_master(cluster, lambda node: [
-            on(cluster, node, f"{s}haproxy -c -f {HAPROXY_CFG}", expect=r"Configuration file is valid"),
+            on(cluster, node, f"{s}haproxy -c -f {HAPROXY_CFG}", expect=r"Configuration file is valid",
+               example="Configuration file is valid"),
             on(cluster, node, f"{s}keepalived -t -f {KEEPALIVED_CONF} && echo keepalived.conf: valid",
-               expect=r"^keepalived.conf: valid$"),
+               expect=r"^keepalived.conf: valid$", example="keepalived.conf: valid"),
         ]),
     )
 
@@ -388,9 +392,12 @@ def status_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each_master(cluster, lambda node: [
-            on(cluster, node, "systemctl is-active haproxy keepalived", expect=r"\Aactive\nactive\s*\Z"),
-            on(cluster, node, f"ss -ltn sport = :{api.port}", expect=rf"^LISTEN\s.*:{api.port}\s"),
-            on(cluster, node, f"ss -ltn sport = :{lb.stats_port}", expect=rf"^LISTEN\s.*:{lb.stats_port}\s"),
+            on(cluster, node, "systemctl is-active haproxy keepalived", expect=r"\Aactive\nactive\s*\Z",
+               example="active\nactive"),
+            on(cluster, node, f"ss -ltn sport = :{api.port}", expect=rf"^LISTEN\s.*:{api.port}\s",
+               example=f"LISTEN 0      4096         0.0.0.0:{api.port}      0.0.0.0:*"),
+            on(cluster, node, f"ss -ltn sport = :{lb.stats_port}", expect=rf"^LISTEN\s.*:{lb.stats_port}\s",
+               example=f"LISTEN 0      4096         0.0.0.0:{lb.stats_port}      0.0.0.0:*"),
         ]),
     )
 

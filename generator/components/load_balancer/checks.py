@@ -21,12 +21,12 @@ def stats_step(cluster: Cluster) -> Step:
     for node in cluster.masters:
         commands.append(Command(
             shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", stats_url(cluster, node)]),
-            expect=r"^401$",
+            expect=r"^401$", example="401",
         ))
         commands.append(Command(
             f"curl -sS --fail -u \"{STATS_USER}:$(cat {shlex.quote(password_file)})\" "
             f"{shlex.quote(stats_url(cluster, node, csv=True))} | cut -d, -f1,2,18",
-            expect=rf"^{BACKEND},FRONTEND,OPEN$",
+            expect=rf"^{BACKEND},FRONTEND,OPEN$", example=f"{BACKEND},FRONTEND,OPEN",
         ))
     return Step(
         id=f"{ID}.stats",
@@ -80,7 +80,8 @@ def vip_step(cluster: Cluster) -> Step:
                 "wrong unicast_peer address)."
             ),
         ),
-        local=(Command(script, expect=rf"^VIP {re.escape(vip or '')} is on: {names_pattern(cluster)}$"),),
+        local=(Command(script, expect=rf"^VIP {re.escape(vip or '')} is on: {names_pattern(cluster)}$",
+                       example=f"VIP {vip} is on: {cluster.masters[0].name}"),),
     )
 
 
@@ -104,7 +105,7 @@ def through_vip_step(cluster: Cluster) -> Step:
                 "through the VIP and verifies the certificate."
             ),
         ),
-        local=(Command(run, expect=r": open$"),),
+        local=(Command(run, expect=r": open$", example=f"TCP {host}:{api.port}: open"),),
     )
 
 
@@ -165,5 +166,7 @@ def failover_step(cluster: Cluster) -> Step:
                 "run record keeps both figures. It fails if the VIP did not move or did not answer."
             ),
         ),
-        local=(Command(script, expect=rf"^VIP moved from {names_pattern(cluster)} to {names_pattern(cluster)}$"),),
+        local=(Command(script, expect=rf"^VIP moved from {names_pattern(cluster)} to {names_pattern(cluster)}$",
+                       example=f"measured: vip_failover_seconds=3.500\n"
+                               f"VIP moved from {cluster.masters[0].name} to {cluster.masters[-1].name}"),),
     )

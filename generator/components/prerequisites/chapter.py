@@ -96,7 +96,8 @@ def environment_step(cluster: Cluster) -> Step:
         local=(
             render(cluster, ID, "config"),
             Command(f"bash -n {shlex.quote(path)} && bash -c {shlex.quote(script)}",
-                    expect=rf"^{len(cluster.spec.nodes)} nodes: {re.escape(names)}$"),
+                    expect=rf"^{len(cluster.spec.nodes)} nodes: {re.escape(names)}$",
+                    example=f"{len(cluster.spec.nodes)} nodes: {names}"),
         ),
     )
 
@@ -145,7 +146,9 @@ def clock_check(cluster: Cluster, node: Node) -> Command:
         f'printf \'%s\\n\' "$reply" | head -n 1 | awk -v t0="$t0" -v t1="$t1" -v limit={MAX_CLOCK_SKEW} '
         f"{shlex.quote(skew_awk())}",
     ])
-    return Command(script, expect=r"^clock skew OK ")
+    return Command(script, expect=r"^clock skew OK ", example=(
+        "NTP: synchronized (timedatectl)\nclock offset from the workstation: +0.012 s (± 0.004 s, half the ssh round "
+        "trip)\nclock skew OK (limit 1 s)"))
 
 
 def time_step(cluster: Cluster) -> Step:
@@ -234,7 +237,8 @@ def swap_step(cluster: Cluster) -> Step:
                 "back at the next boot.",
             ),
         ),
-        per_node=for_each(cluster.spec.nodes, lambda node: [on(cluster, node, swap_check(), expect=r"^swap off$")]),
+        per_node=for_each(cluster.spec.nodes, lambda node: [on(cluster, node, swap_check(), expect=r"^swap off$",
+                                                                      example="swap off")]),
     )
 
 
@@ -257,9 +261,10 @@ def directories_step(cluster: Cluster) -> Step:
         if "etcd" in node.roles:
             remote = (f"{s}mkdir -p {shlex.join([*dirs, p.etcd_data_dir])} && {s}chmod 700 "
                       f"{shlex.quote(p.etcd_data_dir)} && {s}stat -c \"%a %n\" {shlex.join([*dirs, p.etcd_data_dir])}")
-            return [on(cluster, node, remote, expect=rf"^700 {re.escape(p.etcd_data_dir)}$")]
+            return [on(cluster, node, remote, expect=rf"^700 {re.escape(p.etcd_data_dir)}$",
+                       example=f"755 {dirs[0]}\n700 {p.etcd_data_dir}")]
         remote = f"{s}mkdir -p {shlex.join(dirs)} && {s}stat -c \"%a %n\" {shlex.join(dirs)}"
-        return [on(cluster, node, remote, expect=rf"^\d+ {re.escape(dirs[0])}$")]
+        return [on(cluster, node, remote, expect=rf"^\d+ {re.escape(dirs[0])}$", example=f"755 {dirs[0]}")]
 
     return Step(
         id=f"{ID}.directories",
@@ -293,6 +298,11 @@ def kube_bin(cluster: Cluster) -> str:
     return f"{kube_dir(cluster)}/kubernetes/server/bin"
 
 
+def sha256_of(tarball: str) -> Command:
+    return Command(f"sha256sum {shlex.quote(tarball)}", expect=r"^[0-9a-f]{64} ",
+                   example=f"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  {tarball}")
+
+
 def version_line(cluster: Cluster) -> str:
     return rf"^Kubernetes {re.escape(cluster.release.tag)}$"
 
@@ -303,24 +313,25 @@ def kube_download_step(cluster: Cluster, f: DownloadFacts) -> Step:
     url = server_url(cluster.release)
     commands: list[Command] = []
     if offline:
-        commands.append(Command(f"sha256sum {shlex.quote(tarball)}", expect=r"^[0-9a-f]{64} "))
+        commands.append(sha256_of(tarball))
     else:
         commands.append(Command(shlex.join(["curl", "-fL", "--create-dirs", "-o", tarball, url])))
         if f.published_sha256:
             commands.append(Command(f'echo "$(curl -fsSL {shlex.quote(url + ".sha256")})  {shlex.quote(tarball)}" '
-                                    "| sha256sum -c", expect=r": OK$"))
+                                    "| sha256sum -c", expect=r": OK$", example=f"{tarball}: OK"))
         else:
-            commands.append(Command(f"sha256sum {shlex.quote(tarball)}", expect=r"^[0-9a-f]{64} "))
+            commands.append(sha256_of(tarball))
     members = [f"kubernetes/server/bin/{b}" for b in KUBE_BINARIES]
     commands.append(Command(f"mkdir -p {shlex.quote(kube_dir(cluster))} && "
                             + shlex.join(["tar", "-xzf", tarball, "-C", kube_dir(cluster), *members])))
-    commands += [Command(shlex.join([f"{kube_bin(cluster)}/{b}", "--version"]), expect=version_line(cluster))
-                 for b in KUBE_DAEMONS]
+    commands += [Command(shlex.join([f"{kube_bin(cluster)}/{b}", "--version"]), expect=version_line(cluster),
+                         example=f"Kubernetes {cluster.release.tag}") for b in KUBE_DAEMONS]
     kubectl = workstation_kubectl(cluster)
     commands += [
         Command(shlex.join(["install", "-D", "-m", "0755", f"{kube_bin(cluster)}/kubectl", kubectl])),
         Command(shlex.join([kubectl, "version", "--client", "-o", "json"]),
-                expect=rf'"gitVersion": "{re.escape(cluster.release.tag)}"'),
+                expect=rf'"gitVersion": "{re.escape(cluster.release.tag)}"',
+                example=f'    "gitVersion": "{cluster.release.tag}",'),
     ]
     if offline:
         source_zh = (f"离线安装：集群文件的 `prerequisites.server_tarball` 指向运维机上已有的 `{tarball}`，"
@@ -394,7 +405,7 @@ def kube_install_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each(cluster.masters, lambda node: [
             install(cluster, node, kube_bin(cluster), KUBE_BINARIES, bin_dir),
-            on(cluster, node, loop, expect=rf"^{len(KUBE_DAEMONS)}$"),
+            on(cluster, node, loop, expect=rf"^{len(KUBE_DAEMONS)}$", example=str(len(KUBE_DAEMONS))),
         ]),
         needs_kube_binaries=True,
     )
@@ -415,7 +426,7 @@ def etcd_download_step(cluster: Cluster) -> Step:
     tarball = given or f"{etcd_dir(cluster)}/{name}"
     commands: list[Command] = []
     if given:
-        commands.append(Command(f"sha256sum {shlex.quote(tarball)}", expect=r"^[0-9a-f]{64} "))
+        commands.append(sha256_of(tarball))
         source_zh = (f"离线安装：`prerequisites.etcd_tarball` 指向运维机上已有的 `{tarball}`。请把打印的哈希与 "
                      f"`{etcd_sums_url(version)}` 中的值比对。")
         source_en = (f"Offline install: `prerequisites.etcd_tarball` names `{tarball}`, already on the workstation. "
@@ -425,7 +436,7 @@ def etcd_download_step(cluster: Cluster) -> Step:
         commands += [
             Command(shlex.join(["curl", "-fL", "--create-dirs", "-o", tarball, etcd_url(version)])),
             Command(f'echo "$(curl -fsSL {shlex.quote(etcd_sums_url(version))} | awk {shlex.quote(awk)})  '
-                    f'{shlex.quote(tarball)}" | sha256sum -c', expect=r": OK$"),
+                    f'{shlex.quote(tarball)}" | sha256sum -c', expect=r": OK$", example=f"{tarball}: OK"),
         ]
         source_zh = (f"从 GitHub 下载 `{etcd_url(version)}`，再用同一发布里的 `SHA256SUMS` 校验。")
         source_en = (f"Download `{etcd_url(version)}` from GitHub and check it against the `SHA256SUMS` file of "
@@ -435,7 +446,7 @@ def etcd_download_step(cluster: Cluster) -> Step:
         ["tar", "-xzf", tarball, "-C", etcd_dir(cluster), *(f"{top}/{b}" for b in ETCD_BINARIES)])))
     v = etcd_version(version)
     commands.append(Command(shlex.join([f"{etcd_unpacked(cluster)}/etcd", "--version"]),
-                            expect=rf"^etcd Version: {re.escape(v)}$"))
+                            expect=rf"^etcd Version: {re.escape(v)}$", example=f"etcd Version: {v}"))
     return Step(
         id=f"{ID}.etcd-binaries",
         title=Text(zh="获取 etcd 二进制", en="Fetch the etcd binaries"),
@@ -467,6 +478,7 @@ def etcd_install_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each(cluster.etcd_members, lambda node: [
             install(cluster, node, etcd_unpacked(cluster), ETCD_BINARIES, target),
-            on(cluster, node, f"{shlex.quote(target)}/etcd --version", expect=rf"^etcd Version: {re.escape(v)}$"),
+            on(cluster, node, f"{shlex.quote(target)}/etcd --version", expect=rf"^etcd Version: {re.escape(v)}$",
+               example=f"etcd Version: {v}"),
         ]),
     )

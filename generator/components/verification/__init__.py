@@ -46,7 +46,8 @@ def services_step(cluster: Cluster) -> Step:
     def check(node: Node) -> list[Command]:
         names = services(cluster, node)
         expect = rf"\A(?:active\n){{{len(names)}}}\Z"
-        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect)]
+        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect,
+                   example="active\n" * len(names))]
 
     return Step(
         id=f"{ID}.services",
@@ -91,7 +92,8 @@ def apiservers_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each(cluster.masters, lambda node: [
-            Command(admin_curl(cluster, f"https://{node.host}:{port}/version"), expect=rf'"gitVersion": "{tag}"'),
+            Command(admin_curl(cluster, f"https://{node.host}:{port}/version"), expect=rf'"gitVersion": "{tag}"',
+                    example=f'  "gitVersion": "{cluster.release.tag}",'),
         ]),
         needs_kube_binaries=True,
     )
@@ -110,7 +112,8 @@ def ready_step(cluster: Cluster) -> Step:
     commands: list[Command] = []
     zh, en = [], []
     if f.has_readyz:
-        commands.append(Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=rf"^{f.ready_verdict}$"))
+        commands.append(Command(f"{k} get --raw={shlex.quote('/readyz?verbose')}", expect=rf"^{f.ready_verdict}$",
+                                example=f"[+]ping ok\n[+]etcd ok\n{f.ready_verdict}"))
         zh.append(f"通过 API 入口 `{cluster.api_endpoint}`（负载均衡）请求 `/readyz?verbose`："
                   "它逐项列出 kube-apiserver 的就绪检查（包括 etcd 与各个启动后钩子），"
                   f"最后一行必须是 `{f.ready_verdict}`。")
@@ -125,7 +128,8 @@ def ready_step(cluster: Cluster) -> Step:
         query = shlex.quote('jsonpath={range .items[*]}{.metadata.name} {.conditions[0].type}='
                             '{.conditions[0].status}{"\\n"}{end}')
         commands.append(Command(f"{k} get componentstatuses -o {query}",
-                                expect=rf"\A(?![\s\S]*=False$){lookahead}"))
+                                expect=rf"\A(?![\s\S]*=False$){lookahead}",
+                                example="scheduler Healthy=True\ncontroller-manager Healthy=True\netcd-0 Healthy=True"))
         zh.append("再用 `kubectl get componentstatuses` 读每个组件的 `Healthy` 条件："
                   "apiserver 在 127.0.0.1 上探测调度器与控制器管理器的不安全端口（本手册把它们限制在本机），"
                   "并探测每个 etcd 成员；全部必须是 `True`。这里用 jsonpath 读条件本身：1.16 的表格输出只显示 "
@@ -174,7 +178,8 @@ def leaders_step(cluster: Cluster) -> Step:
                 "also proves the request went through the load balancer to an apiserver."
             ),
         ),
-        local=tuple(Command(leader.leader_query(cluster, name, from_lease), expect=expect) for name in ELECTED),
+        local=tuple(Command(leader.leader_query(cluster, name, from_lease), expect=expect,
+                            example=leader.leader_example(cluster, from_lease)) for name in ELECTED),
         needs_kube_binaries=True,
     )
 
@@ -197,7 +202,9 @@ def etcd_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=((node, (on(cluster, node, etcdctl(cluster, f, "endpoint", "health"),
-                             expect=rf"\A{every}"),)),),
+                             expect=rf"\A{every}", example="\n".join(
+                                 f"{client_url(n)} is healthy: successfully committed proposal: took = 2.1ms"
+                                 for n in cluster.etcd_members)),)),),
     )
 
 

@@ -116,6 +116,8 @@ def master_loss_step(cluster: Cluster) -> Step:
         ),
         local=(Command(loss_script(cluster), expect=(
             rf"\A(?=[\s\S]*^control plane without {names_pattern(cluster)}: yes$)"
-            rf"(?=[\s\S]*^deployment\.(apps|extensions)/{DEPLOYMENT}$)")),),
+            rf"(?=[\s\S]*^deployment\.(apps|extensions)/{DEPLOYMENT}$)"), example=(
+            f"control plane without {cluster.masters[0].name}: yes\nmeasured: master_loss_api_seconds=12.663\n"
+            f"deployment.apps/{DEPLOYMENT}\nmeasured: master_recovery_seconds=16.018")),),
         needs_kube_binaries=True,
     )

@@ -70,7 +70,9 @@ def smoke_step(cluster: Cluster) -> Step:
         ),
         local=(Command(smoke_script(cluster), expect=(
             rf"\A(?=[\s\S]*^replicaset: {DEPLOYMENT}-\S+$)(?=[\s\S]*^pod {DEPLOYMENT}-\S+: Pending$)"
-            rf"(?=[\s\S]*^FailedScheduling {DEPLOYMENT}-\S+ by default-scheduler)")),),
+            rf"(?=[\s\S]*^FailedScheduling {DEPLOYMENT}-\S+ by default-scheduler)"), example=(
+            f"replicaset: {DEPLOYMENT}-7c5ddbdf54\npod {DEPLOYMENT}-7c5ddbdf54-x2x9k: Pending\n"
+            f"FailedScheduling {DEPLOYMENT}-7c5ddbdf54-x2x9k by default-scheduler: 0/0 nodes are available")),),
         needs_kube_binaries=True,
     )
 

@@ -1,0 +1,105 @@
+"""MkDocs hooks (mkdocs.yml `hooks:`): what Material and mkdocs-static-i18n do not do for a bilingual intranet site.
+
+- One search index per language. mkdocs-static-i18n merges every language into `search/search_index.json`, so an
+  English query listed Chinese pages. After it has written that file, each language gets its own index under its
+  own root (`search/`, `en/search/`), and the pages of a non-default language point Material's client at it: the
+  client fetches `search/search_index.json` relative to `__config.base` and resolves hits against the same base.
+- No request for a missing `sitemap.xml`. Material fetches `sitemap.xml` beside every `<link rel=alternate>` of a
+  page's head; mkdocs-static-i18n makes those links page-specific, so each page asked for two files that do not
+  exist. The head links go; the language switcher in the header keeps its per-page links. The base of a
+  non-default language gets a copy of the sitemap Material fetches from there.
+- `invoke serve-docs` re-renders the cluster files before every rebuild (MkDocs watches clusters/ and generator/).
+- `extra.alternate` is configured with absolute links, as mkdocs-static-i18n asks; on the home pages, where it does
+  not replace them with the page's own alternates, they are made site-root-relative again so the switcher works under
+  a sub-path too (the theme's `url` filter turns them into page-relative links).
+- jieba (Material's Chinese segmentation) is silenced: it logs "Building prefix dict" on every build.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jieba
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.pages import Page
+
+jieba.setLogLevel(logging.WARNING)
+
+HEAD_ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^"]*">')
+CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.DOTALL)
+
+
+def languages(config: MkDocsConfig) -> tuple[str, list[str]]:
+    """The default locale and the others, as mkdocs-static-i18n is configured."""
+    entries = config.plugins["i18n"].config.languages
+    default = next(lang.locale for lang in entries if lang.default)
+    return default, [lang.locale for lang in entries if not lang.default and lang.build]
+
+
+def on_pre_build(config: MkDocsConfig) -> None:
+    from generator import site
+    from generator.model import ClusterFileError
+
+    # mkdocs-static-i18n runs one build per language: refresh once, before the default language's
+    default, _ = languages(config)
+    if os.environ.get(site.SERVE_ENV) and config.plugins["i18n"].current_language in (None, default):
+        try:
+            site.refresh()
+        except ClusterFileError as err:  # shown by `mkdocs serve`, which keeps serving the last good pages
+            raise PluginError(f"invalid cluster file:\n{err}") from None
+
+
+@event_priority(-150)  # after mkdocs-static-i18n's on_page_context (50), which sets the page's alternates
+def on_page_context(context: dict[str, Any], page: Page, config: MkDocsConfig, nav: Any) -> dict[str, Any]:
+    # mkdocs-static-i18n assigns the attribute (`config.extra.alternate = ...`), which the theme reads first
+    for alternate in getattr(config.extra, "alternate", None) or []:
+        if alternate["link"].startswith("/"):
+            alternate["link"] = alternate["link"].lstrip("/") or "./"
+    return context
+
+
+def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
+    output = HEAD_ALTERNATE.sub("", output)
+    default, others = languages(config)
+    locale = next((lang for lang in others if page.url.startswith(f"{lang}/")), default)
+    if locale == default:
+        return output
+
+    def rebase(match: re.Match[str]) -> str:
+        data = json.loads(match[2])
+        # with the trailing slash, or the client resolves "search/..." against the parent of the locale root
+        data["base"] = f"{data['base']}/{locale}/"
+        return match[1] + json.dumps(data, ensure_ascii=False) + match[3]
+
+    return CONFIG_SCRIPT.sub(rebase, output, count=1)
+
+
+@event_priority(-200)  # after mkdocs-static-i18n (-100), which writes the merged index last
+def on_post_build(config: MkDocsConfig) -> None:
+    site = Path(config.site_dir)
+    merged_path = site / "search" / "search_index.json"
+    if not merged_path.exists():
+        return
+    merged = json.loads(merged_path.read_text(encoding="utf-8"))
+    default, others = languages(config)
+    split: dict[str, list[dict[str, Any]]] = {lang: [] for lang in [default, *others]}
+    for doc in merged["docs"]:
+        lang = next((lang for lang in others if doc["location"].startswith(f"{lang}/")), default)
+        if lang != default:
+            doc = dict(doc, location=doc["location"].removeprefix(f"{lang}/"))
+        split[lang].append(doc)
+    for lang, docs in split.items():
+        root = site if lang == default else site / lang
+        (root / "search").mkdir(parents=True, exist_ok=True)
+        index = {"config": merged["config"], "docs": docs}
+        (root / "search" / "search_index.json").write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+        if lang != default and (site / "sitemap.xml").exists():
+            shutil.copyfile(site / "sitemap.xml", root / "sitemap.xml")
