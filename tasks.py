@@ -286,3 +286,33 @@ def bench(c: Context, clusters: int = 10) -> None:
     result = run_bench(clusters)
     for key, value in result.items():
         print(f"{key:20} {value:.3f}" if isinstance(value, float) else f"{key:20} {value}")
+
+
+@task(help={"releases": "comma-separated releases (default: the lab's and the oldest the lab runs, 1.16.15)",
+            "update_readme": "write the table into README.md between the lab-matrix markers"})
+@friendly
+def lab_matrix(c: Context, releases: str = "", update_readme: bool = False) -> None:
+    """Run the whole runbook in the lab for each release in turn (lab-up, deploy, lab-down); print the table."""
+    from generator.lab import LabError
+    from generator.lab.matrix import OLD_RELEASE, matrix, table
+    from generator.lab.matrix import update_readme as write_readme
+    from generator.versions import parse_release
+
+    chosen = []
+    for text in (releases.split(",") if releases else [str(load("lab").release), OLD_RELEASE]):
+        release = parse_release(text.strip())
+        if isinstance(release, str):
+            raise Exit(f"lab-matrix: {text!r}: {release}", code=1)
+        chosen.append(release)
+    try:
+        path, record = matrix(chosen)
+    except LabError as err:
+        raise Exit(f"lab-matrix: {err}", code=1) from None
+    markdown = table(record)
+    print(markdown)
+    print(f"record: {path.relative_to(REPO)}")
+    if update_readme:
+        write_readme(markdown)
+        print("README.md updated")
+    if any(row["result"] != "passed" or row.get("skipped") for row in record["rows"]):
+        raise Exit("lab-matrix: not every release passed with nothing skipped", code=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -70,13 +71,19 @@ def assert_certificates_verify(build: Path) -> None:
 
 def tree_digest(*roots: Path) -> dict[str, tuple[str, int, int]]:
     """Every entry under the roots: sha256 of its content and mtime, or "dir" for a directory (whose mtime changes
-    when a temp file comes and goes), and its mode."""
+    when a temp file comes and goes), and its mode. A lab's node disks (build/<lab>/nodes-root/) are left out."""
     entries = {}
     for root in roots:
         for path in sorted(root.rglob("*")) if root.exists() else []:
+            if "nodes-root" in path.parts:  # a running lab's node disks: its daemons write there all the time
+                continue
             st = path.lstat()
-            if path.is_dir():
+            if path.is_symlink():  # e.g. a lab node's unit links, which point inside the node, not here
+                entries[str(path)] = (f"-> {os.readlink(path)}", st.st_mode, st.st_mtime_ns)
+            elif path.is_dir():
                 entries[str(path)] = ("dir", st.st_mode, 0)
+            elif not stat.S_ISREG(st.st_mode):  # overlayfs whiteouts (character devices) in a lab's work dirs
+                entries[str(path)] = ("special", st.st_mode, st.st_mtime_ns)
             else:
                 entries[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mode, st.st_mtime_ns)
     return entries
