@@ -43,8 +43,11 @@ def kube_binaries_missing(cluster: Cluster) -> str:
 
 
 def secret_values(cluster: Cluster) -> list[str]:
-    """Every line of every secret artifact long enough to be recognisable: what must never be saved."""
+    """Every line (or `key: value` value) of every secret artifact long enough to be recognisable: what must never
+    be saved — except what a public artifact also holds (an API server URL in a kubeconfig is in environment.sh
+    too), which would only blank out run records."""
     artifacts, _ = make_artifacts(cluster)
+    public = [a.content.decode(errors="replace") for a in artifacts if not a.secret]
     values = set()
     for artifact in artifacts:
         if artifact.secret:
@@ -52,6 +55,7 @@ def secret_values(cluster: Cluster) -> list[str]:
                 line = line.strip().split(":", 1)[-1].strip() if ":" in line else line.strip()
                 if len(line) >= 12 and "BEGIN" not in line and "END" not in line:
                     values.add(line)
+    values = {v for v in values if not any(v in text for text in public)}
     return sorted(values, key=len, reverse=True)
 
 
