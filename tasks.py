@@ -316,3 +316,24 @@ def lab_matrix(c: Context, releases: str = "", update_readme: bool = False) -> N
         print("README.md updated")
     if any(row["result"] != "passed" or row.get("skipped") for row in record["rows"]):
         raise Exit("lab-matrix: not every release passed with nothing skipped", code=1)
+
+
+@task(help={"cluster": "cluster name under clusters/ or a path"})
+@friendly
+def certs(c: Context, cluster: str = "example") -> None:
+    """Read every certificate and kubeconfig on the nodes over ssh and compare them with build/<cluster>/ledger.json:
+    one line each; exit status 1 when one is missing, differs, has expired or expires within renew_before_days."""
+    from generator import certs as node_certs
+
+    model = load(cluster)
+    try:
+        findings = node_certs.check(model)
+    except RuntimeError as err:
+        raise Exit(f"certs: {err}", code=1) from None
+    for finding in findings:
+        print(finding.line)
+    problems = [f for f in findings if f.problem]
+    if problems:
+        raise Exit(f"certs: {len(problems)} of {len(findings)} need action (`invoke render` re-issues what is "
+                   "expiring; the renewal chapter pushes and restarts one master at a time)", code=1)
+    print(f"certs: all {len(findings)} certificates and kubeconfigs on the nodes match the ledger")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from generator import catalog, writer
+from generator import catalog, ledger, writer
 from generator.artifacts import PHASES, Artifact, Existing, build_dir
 from generator.context import RenderContext
 from generator.lock import cluster_lock
@@ -55,4 +55,6 @@ def render(cluster: Cluster, component: str | None = None, phase: str | None = N
         artifacts, made = make_artifacts(cluster)
         notes += writer.sweep(root, artifacts)
         files, fixed = writer.write_all(root, choose(artifacts, component, phase))
+        # Read back from what is now on disk, so it never lists a certificate this render did not write.
+        files += writer.write_all(root, [ledger.artifact(cluster)])[0]
     return RenderResult(files, notes + made + fixed)

@@ -10,6 +10,7 @@ from generator.model import Cluster
 from generator.runs import last_run
 from generator.site.chapter import page_title
 from generator.site.last_run import last_run_section
+from generator.site.ledger_table import ledger_section
 from generator.site.topology import topology_svg
 from generator.site.words import WORDS
 from generator.steps import Chapter
@@ -58,6 +59,7 @@ def overview_page(cluster: Cluster, chapters: list[Chapter], lang: str, runs_roo
 
 {links}
 
+{ledger_section(cluster, lang)}
 {last_run_section(cluster, chapters, lang, runs_root)}"""
 
 

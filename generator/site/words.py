@@ -30,6 +30,12 @@ WORDS: dict[str, dict[str, str]] = {
         "home_intro": "每个集群的运行手册都由 `clusters/<名称>.yaml` 这一个文件生成：页面上的每条命令，"
                       "就是 `invoke deploy` 与 Notebook 执行的同一条命令。",
         "run_of": "{cluster} 集群 {when} 的执行记录",
+        "ledger": "证书台账", "file": "文件", "kind": "类型", "subject": "主题", "expires": "到期",
+        "days_left": "剩余天数", "signed_by": "签发者", "where": "位置", "restart": "变更后重启",
+        "kind_ca": "CA", "kind_certificate": "证书", "kind_kubeconfig": "kubeconfig 内的证书",
+        "ledger_intro": "每次渲染都从 `{file}` 重新生成这张表，按到期时间排序；剩余不到 {days} 天"
+                        "（`certificates.renew_before_days`）的标 ⚠。`invoke certs` 把它与节点上的文件逐个比对。",
+        "renew_due": "{n} 张证书将在 {days} 天内到期或已经过期：按证书续期一章续期。",
     },
     "en": {
         "site": "Highly available Kubernetes control plane runbooks",
@@ -57,5 +63,13 @@ WORDS: dict[str, dict[str, str]] = {
         "home_intro": "Each cluster's runbook is compiled from one file, `clusters/<name>.yaml`: every command "
                       "on these pages is the very command `invoke deploy` and the notebooks run.",
         "run_of": "Run of the {cluster} cluster, {when}",
+        "ledger": "Certificate ledger", "file": "File", "kind": "Kind", "subject": "Subject", "expires": "Expires",
+        "days_left": "Days left", "signed_by": "Signed by", "where": "Where", "restart": "Restart on change",
+        "kind_ca": "CA", "kind_certificate": "certificate", "kind_kubeconfig": "certificate in a kubeconfig",
+        "ledger_intro": "Every render rebuilds this table from `{file}`, soonest expiry first; ⚠ marks those with "
+                        "less than {days} days left (`certificates.renew_before_days`). `invoke certs` compares it "
+                        "with the files on the nodes, one by one.",
+        "renew_due": "{n} certificate(s) expire within {days} days or have expired: renew them with the "
+                     "certificate renewal chapter.",
     },
 }

@@ -208,6 +208,34 @@ def etcd_step(cluster: Cluster) -> Step:
     )
 
 
+def certificates_step(cluster: Cluster) -> Step:
+    renew = cluster.spec.certificates.renew_before_days
+    return Step(
+        id=f"{ID}.certificates",
+        title=Text(zh="节点上的证书与台账一致", en="The nodes' certificates match the ledger"),
+        explain=Text(
+            zh=(
+                f"每次渲染都把用到的每张证书与 kubeconfig 记进台账 `build/{cluster.name}/ledger.json`：在哪台节点的哪个"
+                "路径、主题、SAN、序列号、到期时间、由哪个 CA 签发、变更后要重启哪些服务。`invoke certs` 经 ssh "
+                "读取每台节点上的这些文件，逐个与台账比对，每个文件一行：缺失、与台账不同（被手工替换，或渲染后"
+                f"没有推送）、已过期、或在 {renew} 天内（`certificates.renew_before_days`）到期，都算需要处理，"
+                "命令以非零状态退出。"
+            ),
+            en=(
+                f"Every render records each certificate and kubeconfig in use in the ledger `build/{cluster.name}/"
+                "ledger.json`: on which node and path, subject, SANs, serial, expiry, the CA that signed it and the "
+                "services to restart when it changes. `invoke certs` reads those files on every node over ssh and "
+                "compares each with the ledger, one line per file: missing, different from the ledger (replaced by "
+                f"hand, or not pushed since the last render), expired, or expiring within {renew} days "
+                "(`certificates.renew_before_days`) all need action, and the command exits non-zero."
+            ),
+        ),
+        local=(Command(shlex.join(["invoke", "certs", "--cluster", cluster.ref]),
+                       expect=r"^certs: all \d+ certificates and kubeconfigs on the nodes match the ledger$",
+                       example="certs: all 33 certificates and kubeconfigs on the nodes match the ledger"),),
+    )
+
+
 def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
         id=ID,
@@ -226,7 +254,7 @@ def chapter(cluster: Cluster) -> Chapter:
         ),
         steps=(
             services_step(cluster), apiservers_step(cluster), ready_step(cluster), leaders_step(cluster),
-            etcd_step(cluster), smoke_step(cluster),
+            etcd_step(cluster), certificates_step(cluster), smoke_step(cluster),
             *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
             cleanup_step(cluster),
         ),

@@ -1,0 +1,140 @@
+"""The certificate ledger: every certificate and kubeconfig a cluster uses, read back from its build tree.
+
+`build/<cluster>/ledger.json` is rewritten by every render from the files render wrote (what gets pushed to the
+nodes), never from memory: where each file lives (the workstation or which node, and its path there), subject,
+SANs, serial, not-after, the CA that signed it, its sha256, and which services must restart when it changes
+(the units that name its path, directly or through a config file they name). `invoke certs` compares the
+nodes' own files with it over ssh.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from generator.artifacts import Artifact, build_dir
+from generator.model import Cluster
+
+LEDGER = "ledger.json"
+UNIT_SUFFIX = ".service"
+CONFIG_FLAG = re.compile(r"--config=(\S+)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    file: str  # relative to build/<cluster>/
+    node: str | None  # None: the workstation's own copy (pki/)
+    path: str  # where it lives: the absolute path on the node, or the build path on the workstation
+    kind: str  # "ca", "certificate" or "kubeconfig"
+    subject: str
+    sans: list[str]
+    serial: str
+    not_after: str  # ISO 8601, UTC
+    issuer: str
+    signed_by: str  # the CA file (relative to build/<cluster>/) whose key signed it; itself for a CA
+    sha256: str
+    restart: list[str]
+
+    def days_left(self, now: dt.datetime) -> float:
+        return (dt.datetime.fromisoformat(self.not_after) - now).total_seconds() / 86400
+
+
+def certificate_of(path: Path) -> tuple[x509.Certificate, str] | None:
+    """The certificate a .pem or .kubeconfig file holds (a kubeconfig's client certificate), and its kind."""
+    text = path.read_text(errors="replace")
+    if path.suffix == ".kubeconfig":
+        users = (yaml.safe_load(text) or {}).get("users") or [{}]
+        data = (users[0].get("user") or {}).get("client-certificate-data")
+        return (x509.load_pem_x509_certificate(base64.b64decode(data)), "kubeconfig") if data else None
+    if path.name.endswith("-key.pem") or "BEGIN CERTIFICATE" not in text:
+        return None
+    cert = x509.load_pem_x509_certificate(text.encode())
+    try:
+        is_ca = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    return cert, "ca" if is_ca else "certificate"
+
+
+def names(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*ext.get_values_for_type(x509.DNSName), *(str(ip) for ip in ext.get_values_for_type(x509.IPAddress))]
+
+
+def common_name(name: x509.Name) -> str:
+    found = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(found[0].value) if found else name.rfc4514_string()
+
+
+def key_id(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
+    try:
+        value = cert.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+    return value.key_identifier if oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER else value.digest
+
+
+def restarts(node_root: Path, absolute: str, units_dir: str) -> list[str]:
+    """The node's units that name `absolute` in their own text or in a --config file they name."""
+    found = []
+    for unit in sorted((node_root / units_dir.lstrip("/")).glob(f"*{UNIT_SUFFIX}")):
+        text = unit.read_text(errors="replace")
+        configs = [node_root / c.lstrip("/") for c in CONFIG_FLAG.findall(text)]
+        texts = [text, *(c.read_text(errors="replace") for c in configs if c.is_file())]
+        if any(absolute in t for t in texts):
+            found.append(unit.name.removesuffix(UNIT_SUFFIX))
+    return found
+
+
+def entries(cluster: Cluster) -> list[Entry]:
+    root = build_dir(cluster)
+    units_dir = cluster.spec.paths.systemd_dir
+    files = sorted((root / "pki").glob("*")) + sorted((root / "nodes").rglob("*"))
+    read = [(f, found) for f in files if f.is_file() and f.suffix in (".pem", ".kubeconfig")
+            for found in [certificate_of(f)] if found]
+    cas = {key_id(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER): f for f, (cert, kind) in read
+           if kind == "ca" and f.parent == root / "pki"}
+    result = []
+    for f, (cert, kind) in read:
+        rel = f.relative_to(root)
+        node, path = None, str(rel)
+        if rel.parts[0] == "nodes":
+            node, path = rel.parts[1], "/" + "/".join(rel.parts[2:])
+        signer = cas.get(key_id(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) or b"")
+        if kind == "ca":
+            signer = cas.get(key_id(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER))
+        result.append(Entry(
+            file=str(rel), node=node, path=path, kind=kind, subject=cert.subject.rfc4514_string(),
+            sans=names(cert), serial=format(cert.serial_number, "x"),
+            not_after=cert.not_valid_after_utc.isoformat(), issuer=common_name(cert.issuer),
+            signed_by=str(signer.relative_to(root)) if signer else "unknown",
+            sha256=hashlib.sha256(f.read_bytes()).hexdigest(),
+            restart=restarts(root / "nodes" / node, path, units_dir) if node else [],
+        ))
+    return sorted(result, key=lambda e: (e.not_after, e.file))
+
+
+def artifact(cluster: Cluster) -> Artifact:
+    """ledger.json for what is in the build tree now (no secrets in it: it is published beside the pages)."""
+    body = {"cluster": cluster.name, "entries": [asdict(e) for e in entries(cluster)]}
+    return Artifact(LEDGER, (json.dumps(body, indent=2) + "\n").encode(), "certificates", "ca")
+
+
+def load(cluster: Cluster) -> list[Entry]:
+    try:
+        body = json.loads((build_dir(cluster) / LEDGER).read_text())
+    except (OSError, ValueError):
+        return []
+    return [Entry(**e) for e in body.get("entries", [])]
