@@ -308,6 +308,30 @@ def test_the_nodes_run_the_binaries_built_from_the_go_module(deployed: Deployed)
         assert version.stdout.strip() == f"Kubernetes {deployed.cluster.release.tag}"
 
 
+def test_invoke_certs_finds_a_certificate_replaced_by_hand(deployed: Deployed) -> None:
+    """On real nodes: after the deploy every file matches the ledger; a scheduler certificate swapped for the
+    admin's on one node is named, alone, as differing; pushing it again restores the match."""
+    cluster = deployed.cluster
+    clean = invoke("certs", "--cluster", CLUSTER)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    total = len([line for line in clean.stdout.splitlines() if ": ok (" in line])
+    assert total >= 10 * len(cluster.masters)
+    node = cluster.masters[-1]
+    target = f"{cluster.spec.paths.pki_dir}/kube-scheduler.pem"
+    admin = (BUILD / "pki" / "admin.pem").read_text()
+    swapped = remote(cluster, node, f"cp {target} {target}.saved && printf %s {shlex.quote(admin)} > {target}")
+    assert swapped.returncode == 0, swapped.stderr
+    try:
+        found = invoke("certs", "--cluster", CLUSTER)
+        assert found.returncode == 1
+        problems = [line for line in found.stdout.splitlines() if ": ok (" not in line]
+        assert problems == [line for line in problems if line.startswith(f"{node.name}:{target}: DIFFERS")]
+        assert len(problems) == 1, found.stdout
+    finally:
+        remote(cluster, node, f"mv {target}.saved {target}")
+    assert invoke("certs", "--cluster", CLUSTER).returncode == 0
+
+
 def test_restarts_of_the_lab_are_reported(deployed: Deployed) -> None:
     """The lab's Restart= emulation logs every restart; they are facts for the report, not failures."""
     restarts = []
