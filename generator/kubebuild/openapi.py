@@ -47,7 +47,8 @@ def tagged_packages(root: Path, import_path: str) -> list[str]:
 
 
 def staging_sources(go: GoRunner, recipe: Recipe, upstream: Upstream) -> tuple[dict[str, Path], list[str]]:
-    """Each staging module's files at v0.Y.Z; modules the proxy does not serve are listed, not fatal."""
+    """Each staging module's files at v0.Y.Z; modules the proxy does not serve (or the checksum database does not
+    know, as k8s.io/node-api v0.16.15) are listed and left out, never fetched unverified."""
     found, missing = {}, []
     for name in upstream.staging:
         if name in EXCLUDED_STAGING:
@@ -82,9 +83,13 @@ def generate(go: GoRunner, src: Path, recipe: Recipe, upstream: Upstream) -> dic
     if not generated.exists():
         raise BuildFailed(f"openapi-gen wrote no {generated.relative_to(out)}")
     shutil.copy2(generated, src / "kubernetes" / "pkg/generated/openapi" / generated.name)
-    known = (src / "kubernetes" / KNOWN_VIOLATIONS).read_text().splitlines()
+    known = set((src / "kubernetes" / KNOWN_VIOLATIONS).read_text().splitlines())
+    made = set(report.read_text().splitlines())
     return {
         "input_packages": len(inputs),
         "staging_modules_not_served": missing,
-        "report_matches_upstream_known_violations": sorted(report.read_text().splitlines()) == sorted(known),
+        # What the release's Makefile would have failed on; modules not served explain their own lines.
+        "report_matches_upstream_known_violations": made == known,
+        "report_only_upstream": sorted(known - made)[:20],
+        "report_only_here": sorted(made - known)[:20],
     }
