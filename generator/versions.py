@@ -14,6 +14,8 @@ OLDEST = (1, 12)
 NEWEST = (1, 36)
 
 _RELEASE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+# The release a runbook installs is a patch release: "1.30" alone would pick neither the tarball to download
+# (dl.k8s.io/v1.30.?/) nor what `kube-apiserver --version` must print, so it is asked for, never assumed.
 
 
 @dataclass(frozen=True, order=True)
@@ -42,11 +44,15 @@ def parse_release(text: str) -> Release | str:
     """A Release, or a sentence saying what is wrong with `text`."""
     match = _RELEASE.match(text.strip())
     if not match:
-        return 'expected a release such as "1.30.4" or "v1.30.4"'
-    major, minor, patch = int(match[1]), int(match[2]), int(match[3] or 0)
+        return f'expected a release such as "1.30.4" or "v1.30.4"; supported: {supported_range()}'
+    major, minor = int(match[1]), int(match[2])
     if not OLDEST <= (major, minor) <= NEWEST:
         return f"unsupported Kubernetes release; supported: {supported_range()}"
-    return Release(major, minor, patch)
+    if match[3] is None:
+        return (f"{major}.{minor} is a minor release, not one to install: write its patch release too, e.g. "
+                f'"{major}.{minor}.0" or a later patch (the patch names the tarball and the version every binary '
+                "reports)")
+    return Release(major, minor, int(match[3]))
 
 
 Value = TypeVar("Value")
