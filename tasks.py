@@ -17,6 +17,7 @@ from generator.errors import RunbookError
 from generator.model import CLUSTERS_DIR, REPO, ClusterFileError, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+PIPE_CLOSED = 141  # the exit status of a command whose reader went away (128 + SIGPIPE)
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +35,12 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"error: {err}", code=1) from None
         except (KeyError, ValueError) as err:
             raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
+        except BrokenPipeError:
+            # The reader stopped reading (`invoke deploy --dry-run | head`). Nothing more can reach stdout, and the
+            # interpreter's last flush would raise again: point it at /dev/null, then end as a program killed by
+            # SIGPIPE ends for the shell (128 + 13). Python ignores SIGPIPE so that subprocess pipes raise instead.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=PIPE_CLOSED) from None
 
     return wrapper
 
