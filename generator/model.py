@@ -78,6 +78,9 @@ class Certificates:
     ca_days: int = 3650
     leaf_days: int = 365
     renew_before_days: int = 30
+    # "separate" (etcd and front-proxy CAs of their own), "single" (one CA for everything, as in the seeds), or
+    # empty: separate for a new build, and whatever an existing build was made with (see generator/trust.py).
+    layout: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import shutil
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ from generator.kubebuild.gomod import Upstream, go_mod
 from generator.kubebuild.recipe import recipe
 from generator.model import Cluster, load
 from generator.versions import Release, parse_release
-from tests.conftest import REPO
+from tests.conftest import REPO, client_cert
 
 LAB_RELEASE = load("lab").release
 DEBIAN_ETCD = "3.4.23"
@@ -160,6 +161,34 @@ def ca(plane: ControlPlane) -> Path:
     return build_dir(plane.cluster) / "pki" / "ca.pem"
 
 
+def get_as(plane: ControlPlane, path: str, cert: Path, headers: dict[str, str]) -> tuple[int, str]:
+    """GET `path` from the plane's kube-apiserver with a client certificate (its key beside it) and headers."""
+    context = ssl.create_default_context(cafile=str(ca(plane)))
+    context.load_cert_chain(str(cert), str(cert.with_name(f"{cert.stem}-key.pem")))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    request = urllib.request.Request(f"https://{plane.node.ip}:6443{path}", headers=headers)
+    try:
+        with opener.open(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+# What an aggregating front proxy sends: the user it vouches for. system:masters may list nodes whatever RBAC holds.
+PROXIED = {"X-Remote-User": "proxied-user", "X-Remote-Group": "system:masters"}
+
+
+def front_proxy_is_its_own_trust_domain(plane: ControlPlane, tmp: Path) -> None:
+    """The real apiserver takes the user from X-Remote-User only from the front-proxy CA's front-proxy-client; a
+    certificate of that very name from the cluster CA is just a user named front-proxy-client, with no rights."""
+    pki = build_dir(plane.cluster) / "pki"
+    status, body = get_as(plane, "/api/v1/nodes", pki / "front-proxy-client.pem", PROXIED)
+    assert status == 200 and json.loads(body)["kind"] == "NodeList", (status, body[:500])
+    impostor = client_cert(pki / "ca", tmp, "/CN=front-proxy-client")
+    status, body = get_as(plane, "/api/v1/nodes", impostor, PROXIED)
+    assert status == 403 and 'User "front-proxy-client"' in json.loads(body)["message"], (status, body[:500])
+
+
 @pytest.mark.parametrize("release", built_releases(), ids=str)
 def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, release: Release) -> None:
     with control_plane(tmp_path, release) as plane:
@@ -169,6 +198,7 @@ def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, rele
         answer = healthy(f"https://{ip}:6443/healthz", ca(plane))
         assert answer == "ok", f"kube-apiserver {release}: {answer}\n{plane.log('kube-apiserver')[-3000:]}"
         assert apiserver.poll() is None
+        front_proxy_is_its_own_trust_domain(plane, tmp_path)
         for name, port in (("kube-controller-manager", 10257), ("kube-scheduler", 10259)):
             proc = plane.run(unit_argv(plane.unit(name)), name)
             answer = healthy(f"https://{ip}:{port}/healthz", ca(plane))

@@ -142,6 +142,8 @@ CASES = [
     case("version-too-new", setting(("kubernetes_version", "1.99")), "kubernetes_version", SUPPORTED),
     case("version-latest", setting(("kubernetes_version", "latest")), "kubernetes_version", SUPPORTED),
     case("version-unquoted-float", text('"1.30.4"', "1.30"), "kubernetes_version", "quotes"),
+    case("certificates-layout", setting(("certificates.layout", "three")), "certificates.layout", "'three'",
+         "separate", "single"),
     # a minor alone names no tarball and no `--version`: the patch is asked for, with an example of that minor
     case("version-without-patch", setting(("kubernetes_version", "1.30")), "kubernetes_version",
          "'1.30'", "patch release", '"1.30.0"'),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from generator import pki, trust
 from generator.artifacts import on_node
+from generator.components.admin import CERT as ADMIN_CERT
 from generator.components.etcd.facts import EtcdFacts, facts
 from generator.components.etcd.files import (
     APISERVER_CLIENT,
@@ -41,22 +43,30 @@ FAILOVER_WAIT = 30  # seconds for the remaining members to elect a new leader
 POLL = "0.2"  # seconds between two leader queries during the failover test
 
 
+def etcd_ca(cluster: Cluster) -> Text:
+    """The CA etcd trusts, as the page names it (zh: spaced to sit between Chinese words)."""
+    if trust.layout(cluster) == trust.SEPARATE:
+        return Text(zh=" etcd CA ", en="the etcd CA")
+    return Text(zh="集群 CA ", en="the cluster CA")
+
+
 def chapter(cluster: Cluster) -> Chapter:
     f = facts(cluster.spec.components.etcd.version)
     members = cluster.etcd_members
     names = "、".join(n.name for n in members)
+    ca = etcd_ca(cluster)
     intro = Text(
         zh=(
             f"etcd 保存集群的全部状态。本章在 {len(members)} 个成员（{names}）上部署一个 etcd {f.version} 集群："
             f"客户端端口 {CLIENT_PORT}、成员之间的 peer 端口 {PEER_PORT} 都使用 TLS，并且双向校验证书——"
-            "没有集群 CA 签发的客户端证书，连不上 etcd。成员数为奇数，"
+            f"没有{ca.zh}签发的客户端证书，连不上 etcd。成员数为奇数，"
             f"{len(members)} 个成员允许 {(len(members) - 1) // 2} 个同时故障。"
         ),
         en=(
             f"etcd holds the whole state of the cluster. This chapter runs an etcd {f.version} cluster on "
             f"{len(members)} members ({', '.join(n.name for n in members)}): the client port {CLIENT_PORT} and the "
             f"members' peer port {PEER_PORT} both use TLS with certificates checked in both directions — without "
-            f"a client certificate signed by the cluster CA nobody reaches etcd. {len(members)} members survive "
+            f"a client certificate signed by {ca.en} nobody reaches etcd. {len(members)} members survive "
             f"{(len(members) - 1) // 2} failed at once."
         ),
     )
@@ -106,9 +116,9 @@ def cert_step(cluster: Cluster) -> Step:
     members = cluster.etcd_members
     names = [server_spec(n).name for n in members] + [peer_spec(n).name for n in members]
     names += [APISERVER_CLIENT.name, ETCDCTL_CLIENT.name]
+    ca_pem = pki_file(cluster, f"{trust.signer(trust.layout(cluster), pki.ETCD_CA).name}.pem")
     verify = Command(
-        shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, "ca.pem"),
-                    *(pki_file(cluster, f"{n}.pem") for n in names)]),
+        shlex.join(["openssl", "verify", "-CAfile", ca_pem, *(pki_file(cluster, f"{n}.pem") for n in names)]),
         expect=r": OK$",
         example="\n".join(f"{pki_file(cluster, f'{n}.pem')}: OK" for n in names),
     )
@@ -118,12 +128,32 @@ def cert_step(cluster: Cluster) -> Step:
         expect=rf"CN ?= ?{APISERVER_CLIENT.cn}(,|$)",
         example=subject_line(cluster, APISERVER_CLIENT.cn, APISERVER_CLIENT.org),
     )
+    if trust.layout(cluster) == trust.SEPARATE:
+        # Proof of the trust domain, on the workstation: the admin's certificate (cluster CA) is no etcd client.
+        admin = pki_file(cluster, f"{ADMIN_CERT.name}.pem")
+        refused = [Command(f"! {shlex.join(['openssl', 'verify', '-CAfile', ca_pem, admin])}",
+                           expect=r"unable to get local issuer certificate",
+                           example=f"{subject_line(cluster, ADMIN_CERT.cn, ADMIN_CERT.org).removeprefix('subject=')}\n"
+                                   "error 20 at 0 depth lookup: unable to get local issuer certificate\n"
+                                   f"error {admin}: verification failed")]
+        domain_zh = ("所有证书都由 etcd CA 签发，etcd 只用这个 CA 校验客户端与其他成员：集群 CA 签发的证书"
+                     "（admin、调度器、经 CSR 签发的 kubelet 证书）进不了 etcd，最后一条命令确认 admin 证书通不过"
+                     "这个 CA 的校验。")
+        domain_en = ("Every certificate here is signed by the etcd CA, and etcd checks clients and other members "
+                     "against that CA alone: certificates from the cluster CA (the admin's, the scheduler's, kubelet "
+                     "certificates issued through the CSR API) never get in, and the last command confirms the "
+                     "admin's certificate fails against it.")
+    else:
+        refused = []
+        domain_zh = "所有证书都由集群 CA 签发，etcd 用同一个 CA 校验客户端与其他成员（见“私有 CA”一章的警告）。"
+        domain_en = ("Every certificate is signed by the cluster CA, and etcd checks clients and other members "
+                     "against that same CA (see the warning in the CA chapter).")
     return Step(
         id=f"{ID}.cert",
         title=Text(zh="签发 etcd 证书", en="Issue the etcd certificates"),
         explain=Text(
             zh=(
-                "所有证书都由集群 CA 签发，etcd 用同一个 CA 校验客户端与其他成员。每个成员两张证书："
+                f"{domain_zh}每个成员两张证书："
                 "`etcd-server-<成员>` 用于客户端端口 2379，`etcd-peer-<成员>` 用于成员之间的 2380 端口；"
                 "两者都同时带 serverAuth 与 clientAuth（成员之间互为客户端与服务端），SAN 是该成员的 IP、"
                 "主机名以及 127.0.0.1、localhost（与 kubeadm 相同）。每个成员一张证书，而不是所有成员共用一张："
@@ -133,8 +163,7 @@ def cert_step(cluster: Cluster) -> Step:
                 "做健康检查时的身份，分发到每个成员。下面先用 openssl 校验证书链，再查看每张服务端证书的 SAN。"
             ),
             en=(
-                "Every certificate is signed by the cluster CA, and etcd checks clients and other members against "
-                "that same CA. Each member gets two: `etcd-server-<member>` for the client port 2379 and "
+                f"{domain_en} Each member gets two: `etcd-server-<member>` for the client port 2379 and "
                 "`etcd-peer-<member>` for the members' port 2380. Both carry serverAuth and clientAuth (members "
                 "are each other's clients and servers); their SANs are the member's IP and host name plus "
                 "127.0.0.1 and localhost (as kubeadm does). One certificate per member rather than one shared by "
@@ -174,12 +203,14 @@ def cert_step(cluster: Cluster) -> Step:
             *(san_check(cluster, server_spec(n).name, n.ip) for n in members),
             *(san_check(cluster, peer_spec(n).name, n.ip) for n in members),
             client_check,
+            *refused,
         ),
     )
 
 
 def unit_step(cluster: Cluster, f: EtcdFacts) -> Step:
     paths = Paths(cluster)
+    ca = etcd_ca(cluster)
     logger_zh = ("；`--logger=zap` 选用结构化日志（3.4 默认的 capnslog 已弃用，会打印弃用警告）"
                  if f.logger_flags else "")
     logger_en = ("; `--logger=zap` picks the structured logger (3.4's default, capnslog, is deprecated and "
@@ -191,15 +222,17 @@ def unit_step(cluster: Cluster, f: EtcdFacts) -> Step:
             zh=(
                 "每个成员一个 unit，只有名字与 IP 不同。`--initial-cluster` 列出全部成员的 peer 地址，"
                 "`--initial-cluster-state=new` 与 `--initial-cluster-token` 只在第一次启动（数据目录为空）时使用；"
-                f"数据在 `{paths.data_dir}`。`--client-cert-auth` 与 `--peer-client-cert-auth` 要求对端出示 CA "
-                f"签发的证书；客户端地址同时监听本机 127.0.0.1{logger_zh}。`Type=notify`：etcd 加入法定多数"
+                f"数据在 `{paths.data_dir}`。`--client-cert-auth` 与 `--peer-client-cert-auth` 要求对端出示由"
+                f"{ca.zh}签发的证书（这个 CA 由 `--trusted-ca-file`、`--peer-trusted-ca-file` 指定）；"
+                f"客户端地址同时监听本机 127.0.0.1{logger_zh}。`Type=notify`：etcd 加入法定多数"
                 "（quorum）后才通知 systemd 启动完成。"
             ),
             en=(
                 "One unit per member; only the name and the IP differ. `--initial-cluster` lists every member's "
                 "peer URL; `--initial-cluster-state=new` and `--initial-cluster-token` are used only on the first "
                 f"start (empty data directory); the data lives in `{paths.data_dir}`. `--client-cert-auth` and "
-                "`--peer-client-cert-auth` demand a certificate signed by the CA from the other side; the client "
+                f"`--peer-client-cert-auth` demand a certificate signed by {ca.en} (`--trusted-ca-file`, "
+                "`--peer-trusted-ca-file`) from the other side; the client "
                 f"port also listens on 127.0.0.1{logger_en}. `Type=notify`: etcd tells systemd it has started only "
                 "once it has joined a quorum."
             ),
@@ -223,6 +256,8 @@ def unit_step(cluster: Cluster, f: EtcdFacts) -> Step:
 def distribute_step(cluster: Cluster) -> Step:
     paths = Paths(cluster)
     s = sudo(cluster)
+    ca = etcd_ca(cluster)
+    ca_file = paths.ca.rsplit("/", 1)[-1]
 
     def commands(node: Node) -> list[Command]:
         keys = paths.keys(cluster, node)
@@ -237,14 +272,16 @@ def distribute_step(cluster: Cluster) -> Step:
         title=Text(zh="分发证书与 unit", en="Distribute certificates and units"),
         explain=Text(
             zh=(
-                "每个成员收到 CA、自己的 server 与 peer 证书、etcdctl 客户端证书和 unit；每台 master 收到 "
-                f"`{APISERVER_CLIENT.name}` 证书，供 kube-apiserver 使用。一条 tar 管道按节点自己的目录结构复制，"
+                f"每个成员收到{ca.zh}的证书 `{ca_file}`、自己的 server 与 peer 证书、etcdctl 客户端证书和 unit；"
+                f"每台 master 收到 `{ca_file}` 与 `{APISERVER_CLIENT.name}` 证书，供 kube-apiserver 使用。"
+                "一条 tar 管道按节点自己的目录结构复制，"
                 "保留权限（私钥 0600）。然后检查每个私钥的权限。"
             ),
             en=(
-                "Each member receives the CA, its own server and peer certificates, the etcdctl client "
-                f"certificate and its unit; each master receives the `{APISERVER_CLIENT.name}` certificate for "
-                "kube-apiserver. A tar pipe copies them in the node's own layout, keeping modes (0600 for keys). "
+                f"Each member receives {ca.en}'s certificate `{ca_file}`, its own server and peer certificates, "
+                f"the etcdctl client certificate and its unit; each master receives `{ca_file}` and the "
+                f"`{APISERVER_CLIENT.name}` certificate for kube-apiserver. A tar pipe copies them in the node's "
+                "own layout, keeping modes (0600 for keys). "
                 "Then every key's mode is checked."
             ),
         ),
@@ -337,10 +374,13 @@ def health_step(cluster: Cluster, f: EtcdFacts) -> Step:
             Text(
                 zh="不带客户端证书时 etcdctl 报 `context deadline exceeded`，etcd 日志里是 `tls: client didn't "
                 "provide a certificate` 或 `bad certificate`：这是 `--client-cert-auth` 在起作用，补上 "
-                "`--cert`/`--key`，不要关掉它。",
+                f"`--cert`/`--key`，不要关掉它。证书不是{etcd_ca(cluster).zh}签发的（例如拿了 admin 证书），"
+                "结果一样：etcd 日志里是 `certificate signed by unknown authority`。",
                 en="Without a client certificate etcdctl says `context deadline exceeded` and etcd logs `tls: "
                 "client didn't provide a certificate` or `bad certificate`: that is `--client-cert-auth` at work. "
-                "Add `--cert`/`--key`; never turn it off.",
+                "Add `--cert`/`--key`; never turn it off. A certificate that "
+                f"{etcd_ca(cluster).en} did not sign (the admin's, say) ends the same way, with `certificate signed "
+                "by unknown authority` in etcd's log.",
             ),
         ),
         per_node=((node, (

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from generator import pki, trust
 from generator.components.admin import kubectl
 from generator.model import Cluster, Node
 from generator.steps import Text, pki_file, ssh_prefix, sudo
@@ -43,6 +44,10 @@ def unit(cluster: Cluster, name: str) -> str:
 
 def journal(cluster: Cluster, service: str, pattern: str) -> str:
     return remote(cluster, master(cluster), f'{sudo(cluster)}journalctl -u {service} --no-pager | grep -m3 "{pattern}"')
+
+
+def etcd_signer(cluster: Cluster) -> pki.CaSpec:
+    return trust.signer(trust.layout(cluster), pki.ETCD_CA)
 
 
 def lint(cluster: Cluster) -> str:
@@ -476,16 +481,22 @@ ERRORS: tuple[Error, ...] = (
         symptom=Text(zh="`etcdctl endpoint health` 等几秒后报这条错误。",
                      en="`etcdctl endpoint health` waits a few seconds, then prints this."),
         cause=Text(
-            zh="没有给 `--cacert`/`--cert`/`--key`（etcd 要求客户端证书），endpoint 写成了 http，或成员确实不可达。",
-            en="`--cacert`/`--cert`/`--key` are missing (etcd requires client certificates), the endpoint says "
-            "http, or the member really is unreachable.",
+            zh="没有给 `--cacert`/`--cert`/`--key`（etcd 要求客户端证书），客户端证书不是 etcd 信任的 CA 签发的"
+            "（CA 分开时，集群 CA 签发的 admin 等证书会被拒绝），endpoint 写成了 http，或成员确实不可达。",
+            en="`--cacert`/`--cert`/`--key` are missing (etcd requires client certificates), the client certificate "
+            "comes from a CA etcd does not trust (with separate CAs, the admin's and every other cluster-CA "
+            "certificate is refused), the endpoint says http, or the member really is unreachable.",
         ),
         fix=Text(
-            zh="使用“etcd”一章的 etcdctl 命令（带证书、https）；仍超时则检查防火墙的 2379/2380。",
-            en="Use the etcd chapter's etcdctl command (certificates, https); if it still times out, check the "
-            "firewall on 2379/2380.",
+            zh="使用“etcd”一章的 etcdctl 命令（etcd CA、etcdctl 证书、https）；仍超时则检查防火墙的 2379/2380。",
+            en="Use the etcd chapter's etcdctl command (the etcd CA, the etcdctl certificate, https); if it still "
+            "times out, check the firewall on 2379/2380.",
         ),
-        confirm=lambda c: [journal(c, "etcd", "bad certificate\\|didn't provide a certificate")],
+        confirm=lambda c: [
+            journal(c, "etcd", "bad certificate\\|didn't provide a certificate\\|unknown authority"),
+            shlex.join(["openssl", "verify", "-CAfile", pki_file(c, f"{etcd_signer(c).name}.pem"),
+                        pki_file(c, "etcdctl.pem")]),
+        ],
     ),
     Error(
         id="unauthorized",
@@ -499,9 +510,10 @@ ERRORS: tuple[Error, ...] = (
             "the CA was made again while the nodes still have the old one (or old certificates).",
         ),
         fix=Text(
-            zh="只用一个 CA：恢复原来的 `ca.pem`/`ca-key.pem`，或重新签发全部证书并分发。生成器从不重建已有的 CA。",
-            en="Use one CA: restore the original `ca.pem`/`ca-key.pem`, or re-issue and distribute every "
-            "certificate. The generator never re-makes an existing CA.",
+            zh="恢复原来的 `ca.pem`/`ca-key.pem`，或用新的集群 CA 重新签发它签的全部证书并分发。"
+            "生成器从不重建已有的 CA。",
+            en="Restore the original `ca.pem`/`ca-key.pem`, or re-issue and distribute every certificate the "
+            "cluster CA signs. The generator never re-makes an existing CA.",
         ),
         confirm=lambda c: [
             shlex.join(["openssl", "verify", "-CAfile", pki_file(c, "ca.pem"), pki_file(c, "admin.pem")]),
