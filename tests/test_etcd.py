@@ -214,7 +214,7 @@ def test_three_member_tls_cluster(cluster_file: tuple[Path, Path], tmp_path: Pat
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from generator import execute
     from generator.catalog import find_step
-    from generator.components.etcd.chapter import leader_filter
+    from generator.components.etcd.checks import leader_filter
     from generator.model import load
 
     path, build = cluster_file

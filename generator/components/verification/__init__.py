@@ -8,7 +8,7 @@ import shlex
 from generator.artifacts import Artifact
 from generator.components import leader
 from generator.components.admin import kubectl
-from generator.components.etcd.chapter import etcd_ca, etcdctl, runner
+from generator.components.etcd.checks import etcd_ca, etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import client_url
