@@ -387,14 +387,22 @@ ERRORS: tuple[Error, ...] = (
         symptom=Text(zh="组件启动即退出，提示 `unknown flag`。", en="A component exits at start with `unknown flag`."),
         cause=Text(
             zh="从旧文档复制的参数已被移除：例如 `--insecure-port`（1.24）、`--experimental-encryption-provider-config`"
-            "（1.24）、`--logtostderr`/`--log-dir`（1.26）、scheduler 的 `--address`/`--port`。",
+            "（1.24）、`--logtostderr`/`--log-dir`（1.26）、scheduler 的 `--address`/`--port`（1.24）。反过来，"
+            "新版本的参数写进旧版本的 unit 也一样，例如 1.23 才有的 `--shutdown-send-retry-after`。",
             en="A flag copied from an old guide was removed: `--insecure-port` (1.24), "
             "`--experimental-encryption-provider-config` (1.24), `--logtostderr`/`--log-dir` (1.26), the "
-            "scheduler's `--address`/`--port`.",
+            "scheduler's `--address`/`--port` (1.24). A newer release's flag in an older release's unit fails the "
+            "same way, such as `--shutdown-send-retry-after`, which came in 1.23.",
         ),
-        fix=Text(zh="删掉该参数，或换成当前版本的写法。", en="Drop the flag or use its current spelling."),
-        confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag")],
-        seen_in=("seed 002", "seed 004"),
+        fix=Text(
+            zh="删掉该参数，或换成当前版本的写法。`invoke lint` 还会指出已弃用、但这个版本仍接受的参数"
+            "（例如 scheduler 的 `--kubeconfig`），它们会在以后的版本里消失。",
+            en="Drop the flag or use its current spelling. `invoke lint` also names the flags this release still "
+            "takes but has deprecated (the scheduler's `--kubeconfig`, for one): a later release drops them.",
+        ),
+        confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag"), lint(c)],
+        seen_in=("seed 002", "seed 003", "seed 004"),
+        lint_rules=("flag-removed", "flag-not-yet", "flag-deprecated"),
     ),
     Error(
         id="wantedby-typo",
