@@ -172,6 +172,10 @@ INJECTIONS: dict[str, tuple[str, str, Callable[[str], str]]] = {
                      add_flag("--shutdown-send-retry-after=true")),
     "insecure-port-open": ("1.22.17", f"/{CONFIG}", lambda t: t.replace("healthzBindAddress: 127.0.0.1:10251",
                                                                          "healthzBindAddress: 0.0.0.0:10251")),
+    # not a release's rule, but one a render shows: the seeds' etcd CA, the cluster CA
+    "etcd-shares-cluster-ca": ("1.36.3", "/etc/systemd/system/kube-apiserver.service",
+                               lambda t: t.replace("--etcd-cafile=/etc/kubernetes/pki/etcd-ca.pem",
+                                                   "--etcd-cafile=/etc/kubernetes/pki/ca.pem")),
 }
 
 

@@ -128,3 +128,18 @@ def test_each_ca_is_made_once_and_half_of_one_is_never_replaced(tmp_path: Path, 
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "front-proxy-ca-key.pem is missing but" in lines[0], proc.stderr
     assert (build / "pki" / "front-proxy-ca.pem").read_bytes() == cas["front-proxy-ca.pem"]
+
+
+def test_lint_names_the_single_ca_unless_the_cluster_file_chose_it(tmp_path: Path, name: str) -> None:
+    chosen = with_layout(tmp_path, name, "single")
+    render(chosen)
+    build = REPO / "build" / name
+    assert run_invoke("lint", "--cluster", str(chosen)).returncode == 0  # on purpose: the CA chapter warns instead
+    # the same directory linted on its own (made by hand, say), or kept single without a choice: a finding per master
+    (tmp_path / "unset").mkdir()
+    unset = with_layout(tmp_path / "unset", name, None)
+    for args in (("--dir", str(build)), ("--cluster", str(unset))):
+        proc = run_invoke("lint", *args, check=False)
+        lines = [line for line in proc.stdout.splitlines() if ": etcd-shares-cluster-ca: " in line]
+        assert proc.returncode == 1 and len(lines) == 3, proc.stdout
+        assert all("kube-apiserver.service" in line and "/etc/kubernetes/pki/ca.pem" in line for line in lines)

@@ -21,6 +21,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from generator.checks import SINGLE
 from generator.lint import releases
 from generator.model import Cluster
 from generator.versions import Release, parse_release
@@ -41,6 +42,7 @@ RULES: dict[str, str] = {
     "kubeconfig-cn": "a component kubeconfig whose certificate CN is not the component's user",
     "key-mode": "a file holding a private key or secret readable by others than its owner",
     "non-ascii-space": "a full-width or non-breaking space in a configuration file",
+    "etcd-shares-cluster-ca": "kube-apiserver's etcd CA is its client CA: every cluster certificate reaches etcd",
     **releases.RULES,
 }
 
@@ -67,10 +69,13 @@ class Finding:
 
 
 class Linter:
-    def __init__(self, root: Path, shown: str, release: Release | None, now: dt.datetime | None = None) -> None:
+    def __init__(self, root: Path, shown: str, release: Release | None, now: dt.datetime | None = None,
+                 single_ca_chosen: bool = False) -> None:
         self.root = root
         self.shown = shown.rstrip("/")
         self.release = release
+        # `certificates.layout: single` in the cluster file: one CA on purpose, the page warns; not a finding
+        self.single_ca_chosen = single_ca_chosen
         self.now = now or dt.datetime.now(dt.UTC)
         self.findings: list[Finding] = []
         self._path = ""
@@ -150,6 +155,17 @@ class Linter:
                         self.add("unit-wantedby", f"line {number}: {key.strip()}={target} names no unit "
                                  "(multi-user.target?)")
         releases.check_unit(self.add, text, self.release)
+        self.check_etcd_trust(releases.flag_values(releases.exec_argv(text)))
+
+    def check_etcd_trust(self, flags: dict[str, str]) -> None:
+        """--etcd-cafile names the CA of etcd's certificates: the same file as the API's client CA means one CA for
+        both, and etcd then admits every client certificate that CA signs (seeds 001-004)."""
+        etcd_ca, client_ca = flags.get("--etcd-cafile"), flags.get("--client-ca-file")
+        if etcd_ca and etcd_ca == client_ca and not self.single_ca_chosen:
+            self.add("etcd-shares-cluster-ca", f"--etcd-cafile and --client-ca-file are both {etcd_ca}: every "
+                     "certificate that CA signs (the admin's, the scheduler's, kubelet certificates from the CSR "
+                     "API) is an etcd client with full access, past RBAC; give etcd a CA of its own "
+                     "(certificates.layout: separate, a CA rotation)")
 
     # --- certificates and keys ---------------------------------------------------------------------------------
 
@@ -278,4 +294,5 @@ def lint(root: Path, shown: str | None = None, cluster: Cluster | None = None,
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory (render the cluster first: invoke render --cluster NAME)")
     release = release or (cluster.release if cluster else release_of(root))
-    return Linter(root, shown if shown is not None else str(root), release).run()
+    chosen = cluster is not None and cluster.spec.certificates.layout == SINGLE
+    return Linter(root, shown if shown is not None else str(root), release, single_ca_chosen=chosen).run()

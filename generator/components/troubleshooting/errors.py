@@ -11,7 +11,6 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from generator import pki, trust
 from generator.components.admin import kubectl
 from generator.model import Cluster, Node
 from generator.steps import Text, pki_file, ssh_prefix, sudo
@@ -44,10 +43,6 @@ def unit(cluster: Cluster, name: str) -> str:
 
 def journal(cluster: Cluster, service: str, pattern: str) -> str:
     return remote(cluster, master(cluster), f'{sudo(cluster)}journalctl -u {service} --no-pager | grep -m3 "{pattern}"')
-
-
-def etcd_signer(cluster: Cluster) -> pki.CaSpec:
-    return trust.signer(trust.layout(cluster), pki.ETCD_CA)
 
 
 def lint(cluster: Cluster) -> str:
@@ -481,30 +476,6 @@ ERRORS: tuple[Error, ...] = (
                            lint(c)],
         seen_in=("seed 004",),
         lint_rules=("non-ascii-space",),
-    ),
-    Error(
-        id="etcd-deadline",
-        message="context deadline exceeded",
-        title=Text(zh="etcdctl 超时", en="etcdctl times out"),
-        symptom=Text(zh="`etcdctl endpoint health` 等几秒后报这条错误。",
-                     en="`etcdctl endpoint health` waits a few seconds, then prints this."),
-        cause=Text(
-            zh="没有给 `--cacert`/`--cert`/`--key`（etcd 要求客户端证书），客户端证书不是 etcd 信任的 CA 签发的"
-            "（CA 分开时，集群 CA 签发的 admin 等证书会被拒绝），endpoint 写成了 http，或成员确实不可达。",
-            en="`--cacert`/`--cert`/`--key` are missing (etcd requires client certificates), the client certificate "
-            "comes from a CA etcd does not trust (with separate CAs, the admin's and every other cluster-CA "
-            "certificate is refused), the endpoint says http, or the member really is unreachable.",
-        ),
-        fix=Text(
-            zh="使用“etcd”一章的 etcdctl 命令（etcd CA、etcdctl 证书、https）；仍超时则检查防火墙的 2379/2380。",
-            en="Use the etcd chapter's etcdctl command (the etcd CA, the etcdctl certificate, https); if it still "
-            "times out, check the firewall on 2379/2380.",
-        ),
-        confirm=lambda c: [
-            journal(c, "etcd", "bad certificate\\|didn't provide a certificate\\|unknown authority"),
-            shlex.join(["openssl", "verify", "-CAfile", pki_file(c, f"{etcd_signer(c).name}.pem"),
-                        pki_file(c, "etcdctl.pem")]),
-        ],
     ),
     Error(
         id="unauthorized",
