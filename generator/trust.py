@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography import x509
+
 from generator import pki
 from generator.artifacts import build_dir
 from generator.checks import SEPARATE, SINGLE
@@ -20,11 +22,22 @@ DOMAINS = (pki.CLUSTER_CA, pki.ETCD_CA, pki.FRONT_PROXY_CA)
 
 
 def built_layout(root: Path) -> str | None:
-    """The layout an earlier render left under root/pki/ (None before the first render): the CA pair of each
-    domain is written in one transaction, so the etcd CA's certificate tells the two apart."""
-    if not (root / "pki" / f"{pki.CLUSTER_CA.name}.pem").is_file():
+    """The layout an earlier render left under root/pki/ (None before the first render). The etcd CA's certificate
+    tells the two apart, unless etcd's certificates were re-issued by the cluster CA since (a build turned back to
+    the single layout keeps the etcd CA's files: a CA key is never deleted)."""
+    from generator.components.etcd.files import APISERVER_CLIENT  # here: that module reads the layout from this one
+
+    pki_dir = root / "pki"
+    if not (pki_dir / f"{pki.CLUSTER_CA.name}.pem").is_file():
         return None
-    return SEPARATE if (root / "pki" / f"{pki.ETCD_CA.name}.pem").is_file() else SINGLE
+    etcd_ca, client = pki_dir / f"{pki.ETCD_CA.name}.pem", pki_dir / f"{APISERVER_CLIENT.name}.pem"
+    if not etcd_ca.is_file():
+        return SINGLE
+    try:
+        issuer = x509.load_pem_x509_certificate(client.read_bytes()).issuer
+    except (OSError, ValueError):  # not issued yet (a render of the CA phase only), or unreadable: the CA decides
+        return SEPARATE
+    return SEPARATE if issuer == x509.load_pem_x509_certificate(etcd_ca.read_bytes()).subject else SINGLE
 
 
 def layout(cluster: Cluster) -> str:

@@ -113,6 +113,21 @@ def test_asking_for_separate_cas_on_a_single_ca_build_rotates_etcd_and_says_so(t
     assert not [n for n in notes(again) if "certificates.layout" in n or "issued" in n], again
 
 
+def test_back_to_one_ca_is_a_rotation_too_said_once_and_no_ca_key_is_deleted(tmp_path: Path, name: str) -> None:
+    render(with_layout(tmp_path, name, None))  # a new build: separate CAs
+    build = REPO / "build" / name
+    etcd_ca = {n: (build / "pki" / n).read_bytes() for n in ("etcd-ca.pem", "etcd-ca-key.pem")}
+    single = with_layout(tmp_path, name, "single")
+    out = render(single)
+    said = [n for n in notes(out) if "certificates.layout" in n]
+    assert len(said) == 1 and "CA rotation" in said[0] and "cluster CA" in said[0], out
+    assert verifies(build, "ca.pem", "etcdctl.pem") and verifies(build, "ca.pem", "etcd-server-k8s-master-01.pem")
+    assert {n: (build / "pki" / n).read_bytes() for n in etcd_ca} == etcd_ca  # left in place
+    assert flags(build, "etcd.service")["--trusted-ca-file"] == f"{PKI}/ca.pem"
+    again = render(single)  # done: the etcd CA's leftover files do not make it say so again
+    assert not [n for n in notes(again) if "certificates.layout" in n or "issued" in n], again
+
+
 def test_each_ca_is_made_once_and_half_of_one_is_never_replaced(tmp_path: Path, name: str) -> None:
     path = with_layout(tmp_path, name, None)
     first = render(path)
