@@ -81,15 +81,16 @@ def explain(cluster: Cluster, layout: str) -> Text:
 def warnings(cluster: Cluster, layout: str) -> tuple[Text, ...]:
     key = pki_file(cluster, "ca-key.pem")
     if layout == trust.SEPARATE:
-        others = ", ".join(f"`{pki_file(cluster, f'{ca.name}-key.pem')}`" for ca in trust.DOMAINS[1:])
+        etcd_key, proxy_key = (f"`{pki_file(cluster, f'{ca.name}-key.pem')}`" for ca in trust.DOMAINS[1:])
         return (Text(
-            zh=f"`{key}` 与 {others} 是各自信任域的根：只保存在运维机上（权限 0600），离线备份，绝不提交到 git。"
+            zh=f"`{key}`、{etcd_key} 与 {proxy_key} 是各自信任域的根：只保存在运维机上（权限 0600），离线备份，"
+            "绝不提交到 git。"
             "唯一的例外：kube-controller-manager 用集群 CA 的私钥为 kubelet 等签发证书，所以它会被复制到 master"
             "（见 kube-controller-manager 一章）；另外两个私钥不复制到任何节点。",
-            en=f"`{key}`, {others} are the roots of their trust domains: keep them on the workstation only (mode "
-            "0600), back them up offline, never commit them to git. The one exception: kube-controller-manager signs "
-            "certificates (for kubelets) with the cluster CA's key, so that one goes to the masters "
-            "(kube-controller-manager chapter); the other two go to no node at all.",
+            en=f"`{key}`, {etcd_key} and {proxy_key} are the roots of their trust domains: keep them on the "
+            "workstation only (mode 0600), back them up offline, never commit them to git. The one exception: "
+            "kube-controller-manager signs certificates (for kubelets) with the cluster CA's key, so that one goes to "
+            "the masters (kube-controller-manager chapter); the other two go to no node at all.",
         ),)
     if cluster.spec.certificates.layout == trust.SINGLE:
         why_zh, why_en = "（集群文件写明 `certificates.layout: single`，即种子的做法）", (
