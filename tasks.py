@@ -17,6 +17,7 @@ from generator.errors import RunbookError
 from generator.model import CLUSTERS_DIR, REPO, ClusterFileError, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+PIPE_CLOSED = 141  # the exit status of a command whose reader went away (128 + SIGPIPE)
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +35,12 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"error: {err}", code=1) from None
         except (KeyError, ValueError) as err:
             raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
+        except BrokenPipeError:
+            # The reader stopped reading (`invoke deploy --dry-run | head`). Nothing more can reach stdout, and the
+            # interpreter's last flush would raise again: point it at /dev/null, then end as a program killed by
+            # SIGPIPE ends for the shell (128 + 13). Python ignores SIGPIPE so that subprocess pipes raise instead.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=PIPE_CLOSED) from None
 
     return wrapper
 
@@ -257,19 +264,26 @@ def lab_status(c: Context, cluster: str = "lab") -> None:
 
 
 @task(help={"dir_": "an artifact directory, e.g. build/example (default: build/<cluster>)",
-            "cluster": "cluster name or file: its release decides the version rules (default: environment.sh's)"})
+            "cluster": "cluster name or file: its release decides the version rules (default: environment.sh's)",
+            "release": "the Kubernetes release to check against, e.g. 1.30.4 (a directory made by hand or a guide)"})
 @friendly
-def lint(c: Context, dir_: str = "", cluster: str = "") -> None:
+def lint(c: Context, dir_: str = "", cluster: str = "", release: str = "") -> None:
     """Find known mistakes in a (hand-edited) artifact directory: one `path: rule: message` line each."""
     from pathlib import Path
 
     from generator import lint as linter
+    from generator.versions import parse_release
 
     if not dir_ and not cluster:
         raise Exit("lint: give --dir build/<cluster> or --cluster <name>", code=1)
+    if cluster and release:
+        raise Exit("lint: give --cluster (its release counts) or --release, not both", code=1)
+    chosen = parse_release(release) if release else None
+    if isinstance(chosen, str):
+        raise Exit(f"lint: --release {release!r}: {chosen}", code=1)
     model = load(cluster) if cluster else None
     shown = dir_ or f"build/{model.name if model else ''}"
-    findings = linter.lint(Path(dir_) if dir_ else REPO / shown, shown, model)
+    findings = linter.lint(Path(dir_) if dir_ else REPO / shown, shown, model, chosen)
     for finding in findings:
         print(finding)
     if findings:

@@ -31,6 +31,9 @@ PORT_RANGE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
 ETCD_RELEASE = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
 WORKSTATION_PATH = re.compile(r"[A-Za-z0-9._/+][A-Za-z0-9._/+-]{0,1023}")  # no leading "-": not an option
 ROLES = ("master", "etcd")
+# certificates.layout: what each means is generator/trust.py's; an empty value is "not chosen".
+SEPARATE, SINGLE = "separate", "single"
+LAYOUTS = (SEPARATE, SINGLE)
 MAX_NODES = 32  # control-plane nodes; etcd itself advises 3, 5 or 7 members
 DURATION_SECONDS = (1, 300)
 # client-go's leader elector refuses renewDeadline <= JitterFactor * retryPeriod.
@@ -265,6 +268,9 @@ def check_certificates(spec: ClusterFile, bad: BadFn) -> None:
         bad("certificates.leaf_days", certs.leaf_days, "at least 1 day and no longer than the CA lives")
     if not 1 <= certs.renew_before_days < certs.leaf_days:
         bad("certificates.renew_before_days", certs.renew_before_days, "at least 1 and less than leaf_days")
+    if certs.layout not in ("", *LAYOUTS):
+        bad("certificates.layout", certs.layout, "separate (etcd and the front proxy get CAs of their own, the "
+            "default) or single (one CA for everything, as the seeds do)")
 
 
 def check_components(spec: ClusterFile, bad: BadFn) -> None:

@@ -1,48 +1,68 @@
-"""What a component needs to make its artifacts: the cluster, the CA, and earlier files to reuse."""
+"""What a component needs to make its artifacts: the cluster, its CAs, and earlier files to reuse."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from generator import pki
+from generator import pki, trust
 from generator.artifacts import Artifact, Existing
 from generator.errors import RunbookError
 from generator.model import Cluster
 from generator.writer import JOURNAL
-
-CA_CERT = "pki/ca.pem"
-CA_KEY = "pki/ca-key.pem"
 
 
 class RenderContext:
     def __init__(self, cluster: Cluster, existing: Existing) -> None:
         self.cluster = cluster
         self.existing = existing
+        self.layout = trust.layout(cluster)
         self.notes: list[str] = []
+        note = trust.layout_note(cluster)
+        if note:
+            self.notes.append(note)
         self._issued: dict[str, pki.Issued] = {}
         self._secrets: dict[str, bytes] = {}
-        cert, key = existing.read(CA_CERT), existing.read(CA_KEY)
+        self.authorities = tuple(self._load_or_make(ca) for ca in trust.authorities(self.layout))
+
+    def _load_or_make(self, ca: pki.CaSpec) -> pki.Authority:
+        """The CA from an earlier render (checked as a pair), or a new one: made once, never re-made."""
+        cert_rel, key_rel = f"pki/{ca.name}.pem", f"pki/{ca.name}-key.pem"
+        root = self.existing.root
+        cert, key = self.existing.read(cert_rel), self.existing.read(key_rel)
         if cert and key:
-            pki.check_ca(cert, key, str(existing.root / CA_CERT), str(existing.root / CA_KEY))
-            self.ca_cert, self.ca_key = cert, key
-        elif cert or key:
-            # Half a CA is never silently replaced: every certificate in the cluster hangs on it. (Renders write
+            pki.check_ca(cert, key, str(root / cert_rel), str(root / key_rel))
+            return pki.Authority(ca, cert, key)
+        if cert or key:
+            # Half a CA is never silently replaced: every certificate of its domain hangs on it. (Renders write
             # the pair in one transaction, so only a hand-made change gets here.)
-            missing, present = (CA_KEY, CA_CERT) if cert else (CA_CERT, CA_KEY)
-            if (existing.root / JOURNAL).exists():
-                raise RunbookError(f"{existing.root / missing} is not in place yet: a render was killed while writing "
-                                   "the CA; `invoke render` for this cluster finishes it")
-            raise RunbookError(f"{existing.root / missing} is missing but {existing.root / present} exists; restore "
-                               "the pair from backup (a new CA would invalidate every certificate on the nodes)")
-        else:
-            self.ca_cert, self.ca_key = pki.make_ca(cluster)
-            self.notes.append("CA: created a new CA (back up pki/ca-key.pem)")
+            missing, present = (key_rel, cert_rel) if cert else (cert_rel, key_rel)
+            if (root / JOURNAL).exists():
+                raise RunbookError(f"{root / missing} is not in place yet: a render was killed while writing the CA; "
+                                   "`invoke render` for this cluster finishes it")
+            raise RunbookError(f"{root / missing} is missing but {root / present} exists; restore the pair from "
+                               "backup (a new CA would invalidate every certificate it signed on the nodes)")
+        self.notes.append(f"{ca.title}: created a new CA (back up {key_rel})")
+        return pki.make_ca(self.cluster, ca)
+
+    def authority(self, domain: pki.CaSpec) -> pki.Authority:
+        """The CA that signs `domain`'s certificates in this build's layout."""
+        wanted = trust.signer(self.layout, domain)
+        return next(a for a in self.authorities if a.spec == wanted)
+
+    @property
+    def ca_cert(self) -> bytes:
+        """The cluster CA's certificate: what kubeconfigs embed and the API's clients trust."""
+        return self.authority(pki.CLUSTER_CA).cert_pem
+
+    @property
+    def ca_key(self) -> bytes:
+        return self.authority(pki.CLUSTER_CA).key_pem
 
     def certificate(self, spec: pki.CertSpec) -> pki.Issued:
         if spec.name not in self._issued:
             old_cert = self.existing.read(f"pki/{spec.name}.pem")
             old_key = self.existing.read(f"pki/{spec.name}-key.pem")
-            issued = pki.issue(self.cluster, self.ca_cert, self.ca_key, spec, old_cert, old_key)
+            issued = pki.issue(self.cluster, self.authority(spec.ca), spec, old_cert, old_key)
             if issued.note != "kept":
                 self.notes.append(f"{spec.name}: certificate issued ({issued.note})")
             self._issued[spec.name] = issued

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from generator import checks, loader, schema
 from generator.schema import Problem, alias
-from generator.versions import Release, parse_release, supported_range
+from generator.versions import Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO / "clusters"
@@ -78,6 +78,9 @@ class Certificates:
     ca_days: int = 3650
     leaf_days: int = 365
     renew_before_days: int = 30
+    # "separate" (etcd and front-proxy CAs of their own), "single" (one CA for everything, as in the seeds), or
+    # empty: separate for a new build, and whatever an existing build was made with (see generator/trust.py).
+    layout: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,8 +245,6 @@ def load(ref: str) -> Cluster:
     # Every field has its type (unknown keys were only noted), so the meaning checks can run too.
     release = parse_release(spec.kubernetes_version)
     if isinstance(release, str):
-        if supported_range() not in release:
-            release += f"; supported: {supported_range()}"
         problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
     problems.extend(checks.check(spec))
     if problems or not isinstance(release, Release):

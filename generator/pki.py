@@ -1,4 +1,4 @@
-"""The cluster CA and leaf certificates, made with `cryptography` the way cfssl and kubeadm make them."""
+"""The CAs and leaf certificates, made with `cryptography` the way cfssl and kubeadm make them."""
 
 from __future__ import annotations
 
@@ -28,8 +28,26 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True)
+class CaSpec:
+    """A certificate authority and its trust domain. `name` is the cfssljson -bare name (NAME.pem, NAME-key.pem,
+    NAME-csr.json, and NAME-config.json with a profile for each usage it signs)."""
+
+    name: str
+    cn: str
+    title: str
+    usages: tuple[str, ...]
+
+
+# The three trust domains of upstream's "PKI certificates and requirements" (kubeadm's CNs for the two others).
+CLUSTER_CA = CaSpec("ca", "kubernetes-ca", "cluster CA", tuple(EKU))
+ETCD_CA = CaSpec("etcd-ca", "etcd-ca", "etcd CA", ("client", "client-server"))
+FRONT_PROXY_CA = CaSpec("front-proxy-ca", "front-proxy-ca", "front-proxy CA", ("client",))
+
+
+@dataclass(frozen=True)
 class CertSpec:
-    """What a leaf certificate must say. `name` is the cfssljson -bare name: NAME.pem, NAME-key.pem."""
+    """What a leaf certificate must say. `name` is the cfssljson -bare name: NAME.pem, NAME-key.pem. `ca` is its
+    trust domain: the CA that signs it in the separate layout (the single layout signs everything with CLUSTER_CA)."""
 
     name: str
     cn: str
@@ -37,6 +55,16 @@ class CertSpec:
     usage: str
     ips: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    ca: CaSpec = CLUSTER_CA
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A CA as a render holds it: its spec and its certificate and key (PEM)."""
+
+    spec: CaSpec
+    cert_pem: bytes
+    key_pem: bytes
 
 
 @dataclass(frozen=True)
@@ -108,9 +136,9 @@ def subject(cluster: Cluster, cn: str, org: str | None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def make_ca(cluster: Cluster) -> tuple[bytes, bytes]:
+def make_ca(cluster: Cluster, ca: CaSpec) -> Authority:
     key = new_key(cluster)
-    name = subject(cluster, "kubernetes-ca", None)
+    name = subject(cluster, ca.cn, None)
     start = now() - BACKDATE
     cert = (
         x509.CertificateBuilder()
@@ -132,7 +160,7 @@ def make_ca(cluster: Cluster) -> tuple[bytes, bytes]:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
+    return Authority(ca, cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
 
 
 def sans(spec: CertSpec) -> list[x509.GeneralName]:
@@ -141,14 +169,16 @@ def sans(spec: CertSpec) -> list[x509.GeneralName]:
     return names
 
 
-def issue(cluster: Cluster, ca_cert_pem: bytes, ca_key_pem: bytes, spec: CertSpec,
-          old_cert: bytes | None, old_key: bytes | None) -> Issued:
-    """Reuse the existing certificate when it still says what `spec` asks; else issue one (keeping the key)."""
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+def issue(cluster: Cluster, authority: Authority, spec: CertSpec, old_cert: bytes | None,
+          old_key: bytes | None) -> Issued:
+    """Reuse the existing certificate when it still says what `spec` asks and `authority` signed it; else issue one
+    (keeping the key)."""
+    ca_cert = x509.load_pem_x509_certificate(authority.cert_pem)
     reason = "new"
     if old_cert and old_key:
         try:
-            reason = why_reissue(cluster, ca_cert, spec, x509.load_pem_x509_certificate(old_cert), load_key(old_key))
+            reason = why_reissue(cluster, authority.spec, ca_cert, spec, x509.load_pem_x509_certificate(old_cert),
+                                 load_key(old_key))
         except ValueError:
             reason, old_key = "the old certificate or key was unreadable", None
         if not reason:
@@ -185,11 +215,11 @@ def issue(cluster: Cluster, ca_cert_pem: bytes, ca_key_pem: bytes, spec: CertSpe
     )
     if spec.ips or spec.dns:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans(spec)), critical=False)
-    cert = builder.sign(load_key(ca_key_pem), hashes.SHA256())
+    cert = builder.sign(load_key(authority.key_pem), hashes.SHA256())
     return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem(key), reason)
 
 
-def why_reissue(cluster: Cluster, ca_cert: x509.Certificate, spec: CertSpec,
+def why_reissue(cluster: Cluster, ca: CaSpec, ca_cert: x509.Certificate, spec: CertSpec,
                 cert: x509.Certificate, key: PrivateKey) -> str:
     """Empty when `cert` can stay; otherwise the reason it must be re-issued."""
     wanted_key = cluster.spec.certificates.key
@@ -204,7 +234,7 @@ def why_reissue(cluster: Cluster, ca_cert: x509.Certificate, spec: CertSpec,
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
-        return "not signed by pki/ca.pem, whose name it carries; push it to the nodes again"
+        return f"not signed by pki/{ca.name}.pem, whose name it carries; push it to the nodes again"
     if cert.subject != subject(cluster, spec.cn, spec.org):
         return "subject changed"
     try:
@@ -237,10 +267,10 @@ def csr_json(cluster: Cluster, spec: CertSpec) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
-def ca_csr_json(cluster: Cluster) -> str:
+def ca_csr_json(cluster: Cluster, ca: CaSpec) -> str:
     s = cluster.spec.certificates
     body = {
-        "CN": "kubernetes-ca",
+        "CN": ca.cn,
         "key": {"algo": s.key.algo, "size": s.key.size},
         "names": [{"C": s.subject.C, "ST": s.subject.ST, "L": s.subject.L, "OU": s.subject.OU}],
         "ca": {"expiry": f"{s.ca_days * 24}h"},
@@ -248,20 +278,20 @@ def ca_csr_json(cluster: Cluster) -> str:
     return json.dumps(body, indent=2) + "\n"
 
 
-def ca_config_json(cluster: Cluster) -> str:
+def ca_config_json(cluster: Cluster, ca: CaSpec) -> str:
     hours = f"{cluster.spec.certificates.leaf_days * 24}h"
+    # Profiles are named after CertSpec.usage and give exactly the extended key usages the generator issues, so
+    # `cfssl gencert -profile=<usage>` makes the same certificate; a CA offers only the usages its domain needs.
+    # `kubernetes` is the seeds' profile, kept for the cluster CA that the seeds' commands name.
+    seeds = {"kubernetes": {"usages": ["signing", "key encipherment", "server auth", "client auth"],
+                            "expiry": hours}} if ca == CLUSTER_CA else {}
     body = {
         "signing": {
             "default": {"expiry": hours},
-            # `kubernetes` is the seeds' profile; the others are named after CertSpec.usage and give exactly the
-            # extended key usages the generator issues, so `cfssl gencert -profile=<usage>` makes the same certificate.
             "profiles": {
-                "kubernetes": {
-                    "usages": ["signing", "key encipherment", "server auth", "client auth"],
-                    "expiry": hours,
-                },
+                **seeds,
                 **{usage: {"usages": ["signing", "key encipherment", *CFSSL_USAGES[usage]], "expiry": hours}
-                   for usage in EKU},
+                   for usage in ca.usages},
             },
         }
     }

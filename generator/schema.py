@@ -128,7 +128,8 @@ def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
         return value
     if hint is str:
         if not isinstance(value, str):
-            problems.append(Problem(path, value, 'expected a string (put it in quotes, e.g. "1.30")'))
+            problems.append(Problem(path, value, 'expected a string (put it in quotes: unquoted, 1.30 is the '
+                                                 "number 1.3)"))
             return None
         return value
     raise TypeError(f"no converter for {hint!r}")

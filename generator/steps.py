@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from generator import pki, trust
 from generator.artifacts import on_node, rel_build
 from generator.model import Cluster, Node
 
@@ -122,9 +123,11 @@ def pki_file(cluster: Cluster, name: str) -> str:
     return f"{rel_build(cluster)}/pki/{name}"
 
 
-def verify_cert(cluster: Cluster, name: str) -> Command:
+def verify_cert(cluster: Cluster, name: str, ca: pki.CaSpec = pki.CLUSTER_CA) -> Command:
+    """openssl checks the chain of pki/NAME.pem against the CA that signs `ca`'s domain."""
     cert = pki_file(cluster, f"{name}.pem")
-    return Command(shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, "ca.pem"), cert]),
+    signer = trust.signer(trust.layout(cluster), ca)
+    return Command(shlex.join(["openssl", "verify", "-CAfile", pki_file(cluster, f"{signer.name}.pem"), cert]),
                    expect=r": OK$", example=f"{cert}: OK")
 
 

@@ -50,23 +50,43 @@ def cluster_file(directory: Path, name: str, extra: str = "") -> Path:
     return path
 
 
-def certificates(build: Path) -> list[Path]:
-    """Every leaf certificate file under build/<cluster>/pki (not the CA, not service-account.pem, a public key)."""
+def authorities(build: Path) -> list[Path]:
+    """The CA certificates under build/<cluster>/pki: those openssl reads CA:TRUE in."""
+    def constraints(path: Path) -> str:
+        return subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-ext", "basicConstraints"],
+                              capture_output=True, text=True).stdout
+
     return sorted(p for p in (build / "pki").glob("*.pem")
-                  if p.name != "ca.pem" and p.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----"))
+                  if p.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----") and "CA:TRUE" in constraints(p))
+
+
+def certificates(build: Path) -> dict[Path, Path]:
+    """Every leaf certificate under build/<cluster>/pki (not the CAs, not service-account.pem, a public key), and the
+    one CA there that openssl verifies it against: each leaf must verify against exactly one."""
+    cas = authorities(build)
+    leaves = sorted(p for p in (build / "pki").glob("*.pem")
+                    if p not in cas and p.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----"))
+    assert cas and leaves, f"no CA or no certificates under {build}/pki"
+    signer: dict[Path, list[Path]] = {leaf: [] for leaf in leaves}
+    for ca in cas:
+        proc = subprocess.run(["openssl", "verify", "-CAfile", str(ca), *map(str, leaves)], capture_output=True,
+                              text=True)
+        for leaf in leaves:
+            if f"{leaf}: OK\n" in proc.stdout:
+                signer[leaf].append(ca)
+    unverified = {str(leaf): [c.name for c in found] for leaf, found in signer.items() if len(found) != 1}
+    assert not unverified, f"leaves that verify against no CA, or more than one: {unverified}"
+    return {leaf: found[0] for leaf, found in signer.items()}
 
 
 def assert_certificates_verify(build: Path) -> None:
-    """openssl: every leaf verifies against pki/ca.pem, and ca.pem is the certificate of ca-key.pem."""
-    leaves = certificates(build)
-    assert leaves, f"no certificates under {build}/pki"
-    ca = str(build / "pki" / "ca.pem")
-    proc = subprocess.run(["openssl", "verify", "-CAfile", ca, *map(str, leaves)], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.count(": OK\n") == len(leaves), proc.stdout + proc.stderr
-    pub = [subprocess.run(argv, capture_output=True, text=True, check=True).stdout for argv in (
-        ["openssl", "x509", "-in", ca, "-noout", "-pubkey"],
-        ["openssl", "pkey", "-in", str(build / "pki" / "ca-key.pem"), "-pubout"])]
-    assert pub[0] == pub[1], "ca.pem does not belong to ca-key.pem"
+    """openssl: every leaf verifies against one CA under pki/, and each CA's certificate is that of its key."""
+    certificates(build)
+    for ca in authorities(build):
+        pub = [subprocess.run(argv, capture_output=True, text=True, check=True).stdout for argv in (
+            ["openssl", "x509", "-in", str(ca), "-noout", "-pubkey"],
+            ["openssl", "pkey", "-in", str(ca.with_name(f"{ca.stem}-key.pem")), "-pubout"])]
+        assert pub[0] == pub[1], f"{ca.name} does not belong to {ca.stem}-key.pem"
 
 
 def tree_digest(*roots: Path) -> dict[str, tuple[str, int, int]]:
@@ -87,3 +107,17 @@ def tree_digest(*roots: Path) -> dict[str, tuple[str, int, int]]:
             else:
                 entries[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mode, st.st_mtime_ns)
     return entries
+
+
+def client_cert(ca: Path, directory: Path, subject: str) -> Path:
+    """A clientAuth certificate for `subject` ("/O=group/CN=user") that the CA `ca` (path without .pem: ca.pem and
+    ca-key.pem beside each other) signs with the openssl CLI; its key is beside it, cfssljson-style."""
+    stem = directory / subject.rsplit("=", 1)[-1]
+    cert, key, request, ext = (Path(f"{stem}{suffix}") for suffix in (".pem", "-key.pem", ".csr", ".ext"))
+    ext.write_text("extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(request), "-subj", subject], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(request), "-CA", f"{ca}.pem", "-CAkey", f"{ca}-key.pem",
+                    "-CAcreateserial", "-CAserial", str(directory / "serial"), "-days", "1", "-extfile", str(ext),
+                    "-out", str(cert)], check=True, capture_output=True)
+    return cert

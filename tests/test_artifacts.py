@@ -103,21 +103,42 @@ def test_every_master_has_its_files(example_build):
 # 1. chain of trust: openssl verify
 
 
-def test_openssl_verifies_every_leaf_against_the_ca(example_build):
-    ca = example_build / "pki" / "ca.pem"
+# Upstream's "PKI certificates and requirements": etcd (its members and its clients) and the front proxy each have
+# a CA of their own; everything else hangs on the cluster CA. By file name, cfssljson -bare style.
+CAS = ("ca.pem", "etcd-ca.pem", "front-proxy-ca.pem")
+CA_CN = {"ca.pem": "kubernetes-ca", "etcd-ca.pem": "etcd-ca", "front-proxy-ca.pem": "front-proxy-ca"}  # kubeadm's
+
+
+def domain_ca(cert: Path) -> str:
+    if cert.name.startswith(("etcd-", "etcdctl", "apiserver-etcd-client")):
+        return "etcd-ca.pem"
+    return "front-proxy-ca.pem" if cert.name.startswith("front-proxy-client") else "ca.pem"
+
+
+def test_openssl_verifies_every_leaf_against_its_own_ca_only(example_build):
     certs = leaf_certs(example_build)
     names = {str(p.relative_to(example_build)) for p in certs}
-    assert {"pki/admin.pem", "pki/kube-scheduler.pem"} <= names, names
+    assert {"pki/admin.pem", "pki/kube-scheduler.pem", "pki/apiserver-etcd-client.pem",
+            "pki/front-proxy-client.pem"} <= names, names
     for node in node_dirs(example_build).values():
         assert find_one(node, "kube-scheduler.pem") in certs
     for cert in certs:
-        # -x509_strict also rejects what Go's x509 would (e.g. a missing AKI, a bad basicConstraints)
-        proc = run("openssl", "verify", "-x509_strict", "-CAfile", str(ca), str(cert), check=False)
-        assert proc.returncode == 0 and proc.stdout.strip() == f"{cert}: OK", proc.stdout + proc.stderr
-    # the CA is self-signed and verifies as its own anchor; every node carries the very same CA bytes
-    assert run("openssl", "verify", "-x509_strict", "-CAfile", str(ca), str(ca)).stdout.strip() == f"{ca}: OK"
-    for node in node_dirs(example_build).values():
-        assert find_one(node, "ca.pem").read_bytes() == ca.read_bytes()
+        for ca_name in CAS:
+            ca = example_build / "pki" / ca_name
+            # -x509_strict also rejects what Go's x509 would (e.g. a missing AKI, a bad basicConstraints)
+            proc = run("openssl", "verify", "-x509_strict", "-CAfile", str(ca), str(cert), check=False)
+            if ca_name == domain_ca(cert):
+                assert proc.returncode == 0 and proc.stdout.strip() == f"{cert}: OK", proc.stdout + proc.stderr
+            else:  # a certificate of one trust domain is worth nothing in another
+                assert proc.returncode != 0, f"{cert} verifies against {ca_name}"
+    for ca_name in CAS:
+        # each CA is self-signed and verifies as its own anchor; every master carries the very same CA bytes
+        ca = example_build / "pki" / ca_name
+        assert run("openssl", "verify", "-x509_strict", "-CAfile", str(ca), str(ca)).stdout.strip() == f"{ca}: OK"
+        for node in node_dirs(example_build).values():
+            assert find_one(node, ca_name).read_bytes() == ca.read_bytes()
+            if ca_name != "ca.pem":  # the controller manager signs with the cluster CA; the others stay at home
+                assert not list(node.rglob(ca_name.replace(".pem", "-key.pem")))
 
 
 def test_certificate_purposes_as_openssl_sees_them(example_build):
@@ -145,7 +166,7 @@ def test_a_certificate_from_another_ca_fails_openssl_verify(example_build, tmp_p
 
 
 def test_every_key_matches_its_certificate(example_build):
-    certs = [example_build / "pki" / "ca.pem", *leaf_certs(example_build)]
+    certs = [*(example_build / "pki" / ca for ca in CAS), *leaf_certs(example_build)]
     for cert in certs:
         key = key_of(cert)
         assert key.is_file(), f"{cert} has no {key.name} beside it (cfssljson -bare naming)"
@@ -213,15 +234,25 @@ def serial_hex(cert: Path) -> str:
     return openssl("x509", "-in", str(cert), "-noout", "-serial").strip().removeprefix("serial=")
 
 
-def test_ca_certificate(example_build):
-    ca = example_build / "pki" / "ca.pem"
-    text = openssl("x509", "-in", str(ca), "-noout", "-text")
-    assert extension(text, "Basic Constraints") == (True, "CA:TRUE")
-    critical, usage = extension(text, "Key Usage") or (False, "")
-    assert critical and {"Certificate Sign", "CRL Sign"} <= ext_list(usage)
-    ski = extension(text, "Subject Key Identifier")
-    assert ski and re.fullmatch(r"([0-9A-F]{2}:){19}[0-9A-F]{2}", key_id(ski[1]))
-    assert subject(ca) == subject_of_issuer(ca)  # self-signed
+def test_ca_certificates(example_build):
+    keys = set()
+    for ca_name in CAS:
+        ca = example_build / "pki" / ca_name
+        text = openssl("x509", "-in", str(ca), "-noout", "-text")
+        assert extension(text, "Basic Constraints") == (True, "CA:TRUE")
+        critical, usage = extension(text, "Key Usage") or (False, "")
+        assert critical and {"Certificate Sign", "CRL Sign"} <= ext_list(usage)
+        ski = extension(text, "Subject Key Identifier")
+        assert ski and re.fullmatch(r"([0-9A-F]{2}:){19}[0-9A-F]{2}", key_id(ski[1]))
+        assert subject(ca) == subject_of_issuer(ca)  # self-signed
+        keys.add(openssl("x509", "-in", str(ca), "-noout", "-pubkey"))
+        assert subject(ca)["CN"] == [CA_CN[ca_name]]
+        assert stat_mode(example_build / "pki" / ca_name.replace(".pem", "-key.pem")) == 0o600
+    assert len(keys) == len(CAS), "three CAs, three keys"
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
 
 
 def subject_of_issuer(cert: Path) -> dict[str, list[str]]:
@@ -235,7 +266,7 @@ def subject_of_issuer(cert: Path) -> dict[str, list[str]]:
 
 def check_leaf(build: Path, cert: Path, eku: set[str]) -> str:
     """The conventions every leaf shares; returns the -text dump for the caller's own checks."""
-    ca = build / "pki" / "ca.pem"
+    ca = build / "pki" / domain_ca(cert)
     text = openssl("x509", "-in", str(cert), "-noout", "-text")
     ca_text = openssl("x509", "-in", str(ca), "-noout", "-text")
     assert extension(text, "Basic Constraints") == (True, "CA:FALSE"), cert

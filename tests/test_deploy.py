@@ -6,8 +6,11 @@ remote step fails for real without any traffic leaving the machine.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -18,7 +21,7 @@ from generator import catalog
 from generator.model import load
 from generator.runs import RUNS
 from generator.site.last_run import last_run_section
-from tests.conftest import REPO, run_invoke
+from tests.conftest import INVOKE, REPO, run_invoke
 
 NAME = "deploy-test"
 
@@ -108,3 +111,21 @@ def test_run_records_hold_no_key_material(cluster: Path) -> None:
             text = path.read_text(errors="replace")
             assert "PRIVATE KEY" not in text, path
             assert not any(k in text for k in keys), path
+
+
+def test_a_dry_run_whose_reader_goes_away_ends_quietly() -> None:
+    """`invoke deploy --dry-run | head`: through the real CLI, with a pipe of one page (so the dry run cannot fit in
+    it and must meet the closed end), the command ends with the shell's status for SIGPIPE and no traceback."""
+    full = run_invoke("deploy", "--cluster", "example", "--dry-run").stdout
+    read_end, write_end = os.pipe()
+    page = fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    assert len(full.encode()) > 4 * page, "the dry run must not fit in the pipe, or nothing is tested"
+    proc = subprocess.Popen([*INVOKE, "deploy", "--cluster", "example", "--dry-run"], cwd=REPO, stdout=write_end,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        first = reader.readline()  # what `head -1` reads, then it exits
+    _, stderr = proc.communicate(timeout=120)
+    assert first.decode() == full.splitlines(keepends=True)[0]
+    assert proc.returncode == 141, stderr
+    assert stderr == "", stderr  # neither a traceback nor "Exception ignored ... BrokenPipeError"

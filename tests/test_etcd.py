@@ -28,13 +28,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_invoke
+from tests.conftest import REPO, client_cert, run_invoke
 
 ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
 MEMBERS = {"etcd-a": "127.0.5.1", "etcd-b": "127.0.5.2", "etcd-c": "127.0.5.3"}
 PKI_DIR = "/etc/kubernetes/pki"
 NAME = f"etcd-test-{os.getpid()}"
+ETCD_CA = "etcd-ca"  # upstream's separate etcd CA (kubeadm: etcd/ca), the default layout
 
 pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and os.path.exists(ETCD) and os.path.exists(ETCDCTL)),
                                 reason="needs openssl and Debian's etcd-server/etcd-client (.ci/system-packages)")
@@ -71,11 +72,13 @@ def openssl(*args: str) -> subprocess.CompletedProcess:
 
 def test_certificates_chain_usage_and_names(cluster_file: tuple[Path, Path]) -> None:
     _, build = cluster_file
-    ca = pki(build, "ca")
+    ca = pki(build, ETCD_CA)
     for name, ip in MEMBERS.items():
         for kind in ("server", "peer"):
             cert = pki(build, f"etcd-{kind}-{name}")
             assert openssl("verify", "-CAfile", ca, cert).stdout.strip().endswith(": OK")
+            # etcd's own trust domain: the cluster CA did not sign it
+            assert openssl("verify", "-CAfile", pki(build, "ca"), cert).returncode != 0
             eku = openssl("x509", "-in", cert, "-noout", "-ext", "extendedKeyUsage").stdout
             assert "TLS Web Server Authentication" in eku and "TLS Web Client Authentication" in eku, eku
             for good in (ip, "127.0.0.1"):
@@ -99,8 +102,11 @@ def test_keys_are_private_and_on_the_right_nodes(cluster_file: tuple[Path, Path]
         node_pki = build / "nodes" / name / PKI_DIR.lstrip("/")
         # The contract with kube-apiserver: this pair on every master, under these names.
         for file in ("apiserver-etcd-client.pem", "apiserver-etcd-client-key.pem", "etcd-server.pem",
-                     "etcd-server-key.pem", "etcd-peer.pem", "etcd-peer-key.pem", "ca.pem"):
+                     "etcd-server-key.pem", "etcd-peer.pem", "etcd-peer-key.pem", f"{ETCD_CA}.pem"):
             assert (node_pki / file).is_file(), node_pki / file
+        # the etcd CA's key never leaves the workstation
+        assert not (node_pki / f"{ETCD_CA}-key.pem").exists()
+        assert (node_pki / f"{ETCD_CA}.pem").read_bytes() == (build / "pki" / f"{ETCD_CA}.pem").read_bytes()
         keys += list(node_pki.glob("*-key.pem"))
     assert len(keys) >= 4 * len(MEMBERS)
     for key in keys:
@@ -158,10 +164,11 @@ def member_argv(build: Path, name: str, data: Path) -> list[str]:
 def etcdctl(build: Path, *args: str, endpoints: list[str] | None = None, cert: str | None = "apiserver-etcd-client",
             timeout: float = 15) -> subprocess.CompletedProcess:
     eps = endpoints or [f"https://{ip}:2379" for ip in MEMBERS.values()]
-    cmd = [ETCDCTL, f"--endpoints={','.join(eps)}", f"--cacert={pki(build, 'ca')}", "--dial-timeout=2s",
+    cmd = [ETCDCTL, f"--endpoints={','.join(eps)}", f"--cacert={pki(build, ETCD_CA)}", "--dial-timeout=2s",
            "--command-timeout=4s"]
-    if cert:
-        cmd += [f"--cert={pki(build, cert)}", f"--key={pki(build, cert + '-key')}"]
+    if cert:  # a name under pki/, or a path; the key is beside it (cfssljson -bare naming)
+        path = cert if cert.startswith("/") else pki(build, cert)
+        cmd += [f"--cert={path}", f"--key={path.removesuffix('.pem')}-key.pem"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout)
 
 
@@ -207,7 +214,7 @@ def test_three_member_tls_cluster(cluster_file: tuple[Path, Path], tmp_path: Pat
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from generator import execute
     from generator.catalog import find_step
-    from generator.components.etcd.chapter import leader_filter
+    from generator.components.etcd.checks import leader_filter
     from generator.model import load
 
     path, build = cluster_file
@@ -271,10 +278,24 @@ def test_three_member_tls_cluster(cluster_file: tuple[Path, Path], tmp_path: Pat
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                         str(crt), "-subj", "/CN=intruder", "-days", "1", "-addext", "extendedKeyUsage=clientAuth"],
                        check=True, capture_output=True)
-        intruder = subprocess.run([ETCDCTL, f"--endpoints={one[0]}", f"--cacert={pki(build, 'ca')}",
+        intruder = subprocess.run([ETCDCTL, f"--endpoints={one[0]}", f"--cacert={pki(build, ETCD_CA)}",
                                    f"--cert={crt}", f"--key={key}", "--dial-timeout=2s", "--command-timeout=4s",
                                    "get", "/runbook/etcd-test"], capture_output=True, text=True, timeout=15)
         assert intruder.returncode != 0 and "round-trip" not in intruder.stdout
+
+        # Three trust domains: the cluster CA's client certificates are no etcd clients. Neither the admin's (the
+        # cluster CA signed it, O=system:masters), nor one with the apiserver's very name that the cluster CA signed
+        # (what a CSR approved by mistake would give): the CA decides, not the name...
+        borrowed = str(client_cert(build / "pki" / "ca", tmp_path, "/O=system:masters/CN=kube-apiserver-etcd-client"))
+        for refused in ("admin", borrowed):
+            attempt = etcdctl(build, "get", "/runbook/etcd-test", "--print-value-only", cert=refused, endpoints=one)
+            assert attempt.returncode != 0 and "round-trip" not in attempt.stdout, (refused, attempt.stdout)
+        log = (tmp_path / "etcd-a.log").read_text(errors="replace")
+        assert "certificate signed by unknown authority" in log, log[-2000:]
+        # ...while the apiserver's own etcd client certificate (the etcd CA's) reads and writes.
+        accepted = etcdctl(build, "put", "/runbook/etcd-apiserver", "accepted", cert="apiserver-etcd-client",
+                           endpoints=one)
+        assert accepted.returncode == 0 and accepted.stdout.strip() == "OK", accepted.stdout + accepted.stderr
 
         # The runbook's own check steps, run by the real executor (checks and expect patterns enforced),
         # reaching the members through the ssh stand-in; the failover step stops the leader and starts it again.

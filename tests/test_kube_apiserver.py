@@ -342,8 +342,17 @@ def test_apiserver_flags_by_release(tmp_path: Path, version: str) -> None:
         issuer = next(f for f in flags if f.startswith("--service-account-issuer=")).split("=", 1)[1]
         assert issuer.startswith("https://")
     assert f"--service-account-key-file={PKI_DIR}/service-account.pem" in flags
-    # etcd: the client pair issued by the etcd chapter, every etcd member on 2379 (contract)
-    assert f"--etcd-cafile={PKI_DIR}/ca.pem" in flags
+    # etcd: the client pair issued by the etcd chapter, checked against etcd's own CA, every etcd member on 2379
+    assert f"--etcd-cafile={PKI_DIR}/etcd-ca.pem" in flags
+    # the front proxy (upstream's aggregation-layer flags, present in every release since 1.7; kubeadm's names)
+    for flag in (f"--requestheader-client-ca-file={PKI_DIR}/front-proxy-ca.pem",
+                 "--requestheader-allowed-names=front-proxy-client",
+                 "--requestheader-extra-headers-prefix=X-Remote-Extra-", "--requestheader-group-headers=X-Remote-Group",
+                 "--requestheader-username-headers=X-Remote-User",
+                 f"--proxy-client-cert-file={PKI_DIR}/front-proxy-client.pem",
+                 f"--proxy-client-key-file={PKI_DIR}/front-proxy-client-key.pem"):
+        assert flag in flags, flag
+    assert f"--client-ca-file={PKI_DIR}/ca.pem" in flags  # the API's clients: the cluster CA, never the others
     assert f"--etcd-certfile={PKI_DIR}/apiserver-etcd-client.pem" in flags
     assert f"--etcd-keyfile={PKI_DIR}/apiserver-etcd-client-key.pem" in flags
     etcd_ips = [n["ip"] for n in spec["nodes"] if "etcd" in n.get("roles", ["master", "etcd"])]

@@ -19,9 +19,11 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +33,13 @@ import yaml
 
 from generator import kubebuild, render
 from generator.artifacts import build_dir
+from generator.components.kube_scheduler.facts import CONFIG_APIS, CONFIG_FIELDS
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.kubebuild.gomod import Upstream, go_mod
 from generator.kubebuild.recipe import recipe
 from generator.model import Cluster, load
 from generator.versions import Release, parse_release
-from tests.conftest import REPO
+from tests.conftest import REPO, client_cert
 
 LAB_RELEASE = load("lab").release
 DEBIAN_ETCD = "3.4.23"
@@ -160,6 +163,34 @@ def ca(plane: ControlPlane) -> Path:
     return build_dir(plane.cluster) / "pki" / "ca.pem"
 
 
+def get_as(plane: ControlPlane, path: str, cert: Path, headers: dict[str, str]) -> tuple[int, str]:
+    """GET `path` from the plane's kube-apiserver with a client certificate (its key beside it) and headers."""
+    context = ssl.create_default_context(cafile=str(ca(plane)))
+    context.load_cert_chain(str(cert), str(cert.with_name(f"{cert.stem}-key.pem")))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    request = urllib.request.Request(f"https://{plane.node.ip}:6443{path}", headers=headers)
+    try:
+        with opener.open(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+# What an aggregating front proxy sends: the user it vouches for. system:masters may list nodes whatever RBAC holds.
+PROXIED = {"X-Remote-User": "proxied-user", "X-Remote-Group": "system:masters"}
+
+
+def front_proxy_is_its_own_trust_domain(plane: ControlPlane, tmp: Path) -> None:
+    """The real apiserver takes the user from X-Remote-User only from the front-proxy CA's front-proxy-client; a
+    certificate of that very name from the cluster CA is just a user named front-proxy-client, with no rights."""
+    pki = build_dir(plane.cluster) / "pki"
+    status, body = get_as(plane, "/api/v1/nodes", pki / "front-proxy-client.pem", PROXIED)
+    assert status == 200 and json.loads(body)["kind"] == "NodeList", (status, body[:500])
+    impostor = client_cert(pki / "ca", tmp, "/CN=front-proxy-client")
+    status, body = get_as(plane, "/api/v1/nodes", impostor, PROXIED)
+    assert status == 403 and 'User "front-proxy-client"' in json.loads(body)["message"], (status, body[:500])
+
+
 @pytest.mark.parametrize("release", built_releases(), ids=str)
 def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, release: Release) -> None:
     with control_plane(tmp_path, release) as plane:
@@ -169,6 +200,7 @@ def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, rele
         answer = healthy(f"https://{ip}:6443/healthz", ca(plane))
         assert answer == "ok", f"kube-apiserver {release}: {answer}\n{plane.log('kube-apiserver')[-3000:]}"
         assert apiserver.poll() is None
+        front_proxy_is_its_own_trust_domain(plane, tmp_path)
         for name, port in (("kube-controller-manager", 10257), ("kube-scheduler", 10259)):
             proc = plane.run(unit_argv(plane.unit(name)), name)
             answer = healthy(f"https://{ip}:{port}/healthz", ca(plane))
@@ -236,6 +268,75 @@ def test_the_scheduler_config_api_version_is_the_one_the_binary_writes(tmp_path:
         subprocess.run([str(binary), f"--kubeconfig={kubeconfig}", f"--write-config-to={written}"],
                        capture_output=True, timeout=20, check=False)
     assert yaml.safe_load(written.read_text())["apiVersion"] == scheduler_facts(release).config_api
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# A value each flag of the facts tables parses with; a flag added to a table without one here fails the test below.
+PROBE_VALUES = {
+    "--insecure-port": "0", "--port": "0", "--insecure-bind-address": "127.0.0.1", "--address": "127.0.0.1",
+    "--encryption-provider-config": "/nonexistent", "--experimental-encryption-provider-config": "/nonexistent",
+    "--enable-swagger-ui": "false", "--kubelet-https": "true", "--shutdown-send-retry-after": "true",
+    "--cluster-signing-duration": "1h", "--experimental-cluster-signing-duration": "1h",
+    "--lock-object-name": "kube-scheduler", "--lock-object-namespace": "kube-system",
+    "--kubeconfig": "/nonexistent", "--logtostderr": "true", "--alsologtostderr": "false",
+    "--log-dir": "/nonexistent", "--log-file": "/nonexistent", "--log-file-max-size": "1", "--skip-headers": "false",
+    "--skip-log-headers": "false", "--stderrthreshold": "2", "--add-dir-header": "false",
+}
+
+
+@pytest.mark.parametrize("release", built_releases(), ids=str)
+def test_the_flag_facts_lint_uses_are_what_each_binary_takes(release: Release) -> None:
+    """Each flag of the component facts (FLAGS: added, removed) against the real binary: flags are parsed before
+    --version is acted on, so `<binary> --flag=value --version` prints the version, or stops with `unknown flag`."""
+    from generator.lint.releases import FLAG_FACTS
+
+    if not (kubebuild.release_dir(release) / "build.json").exists():
+        pytest.fail(f"no binaries for {release.tag}: run `invoke kube-binaries --release {release}`")
+    for binary, flags in FLAG_FACTS.items():
+        for flag, span in flags.items():
+            proc = subprocess.run([str(kubebuild.release_dir(release) / "bin" / binary),
+                                   f"{flag}={PROBE_VALUES[flag]}", "--version"], capture_output=True, text=True,
+                                  timeout=60)
+            output = proc.stdout + proc.stderr
+            if span.holds(release):
+                assert f"Kubernetes {release.tag}" in output, f"{binary} {flag}: {output[-500:]}"
+            else:
+                assert f"unknown flag: {flag}" in output, f"{binary} {flag}: {output[-500:]}"
+
+
+@pytest.mark.parametrize("release", built_releases(), ids=str)
+def test_the_config_versions_lint_knows_are_the_ones_each_binary_reads(tmp_path: Path, release: Release) -> None:
+    """Every KubeSchedulerConfiguration apiVersion of the facts against the real kube-scheduler: one it does not
+    read stops it at once with `no kind ... is registered for version`; one it reads gets past decoding (the run is
+    ended after a while: it goes on to wait for an apiserver, on 127.0.0.1:1 where nothing listens)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "unused"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    binary = kubebuild.release_dir(release) / "bin" / "kube-scheduler"
+    for api, span in CONFIG_APIS.items():
+        body = {"apiVersion": api, "kind": "KubeSchedulerConfiguration",
+                "clientConnection": {"kubeconfig": str(kubeconfig)}, "leaderElection": {"leaderElect": False}}
+        if "healthzBindAddress" in CONFIG_FIELDS[api.rsplit("/", 1)[-1]]:
+            # where the version has the insecure port, it stays on loopback (its default is every interface)
+            body["healthzBindAddress"] = body["metricsBindAddress"] = f"127.0.0.1:{free_port()}"
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(body))
+        try:
+            proc = subprocess.run([str(binary), f"--config={config}", "--secure-port=0", "--bind-address=127.0.0.1"],
+                                  capture_output=True, text=True, timeout=10)
+            output = proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as err:
+            output = (err.stdout or b"").decode() + (err.stderr or b"").decode()
+        refused = "is registered for version" in output
+        assert refused != span.holds(release), f"{api} on {release}: {output[-800:]}"
 
 
 # ------------------------------------------------------------------------------- the build recipe, no network

@@ -344,14 +344,15 @@ def test_restarts_of_the_lab_are_reported(deployed: Deployed) -> None:
     print("\n".join(restarts))
 
 
-def etcdctl(cluster: Cluster, endpoints: list[str], *args: str, client_cert: bool = True) -> str:
-    """etcdctl on a node with the node's own copies of the CA and the etcdctl client certificate."""
+def etcdctl(cluster: Cluster, endpoints: list[str], *args: str, client_cert: str | None = "etcdctl") -> str:
+    """etcdctl on a node with the node's own copies of the etcd CA (clusters/lab.yaml asks for separate CAs) and a
+    client certificate (default: etcdctl's)."""
     pki = cluster.spec.paths.pki_dir
     bin_dir = cluster.spec.components.etcd.bin_dir or cluster.spec.paths.bin_dir
-    argv = [f"{bin_dir}/etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={pki}/ca.pem",
+    argv = [f"{bin_dir}/etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={pki}/etcd-ca.pem",
             "--dial-timeout=2s", "--command-timeout=4s"]
     if client_cert:
-        argv += [f"--cert={pki}/etcdctl.pem", f"--key={pki}/etcdctl-key.pem"]
+        argv += [f"--cert={pki}/{client_cert}.pem", f"--key={pki}/{client_cert}-key.pem"]
     return shlex.join([*argv, *args])
 
 
@@ -365,10 +366,16 @@ def test_etcd_is_healthy_over_tls_from_every_node(deployed: Deployed) -> None:
         for url in urls:
             assert re.search(rf"^{re.escape(url)} is healthy", health.stdout, re.MULTILINE), health.stdout
         # TLS with client certificates for real: the same call without one is refused.
-        anonymous = remote(cluster, node, etcdctl(cluster, urls[:1], "endpoint", "health", client_cert=False)
+        anonymous = remote(cluster, node, etcdctl(cluster, urls[:1], "endpoint", "health", client_cert=None)
                            + " 2>&1")
         assert anonymous.returncode != 0, anonymous.stdout
         assert not re.search(rf"^{re.escape(urls[0])} is healthy", anonymous.stdout, re.MULTILINE), anonymous.stdout
+        # Nor with a client certificate of the cluster CA (the scheduler's, on every master): not etcd's domain.
+        if node in cluster.masters:
+            stranger = remote(cluster, node, etcdctl(cluster, urls[:1], "endpoint", "health",
+                                                     client_cert="kube-scheduler") + " 2>&1")
+            assert stranger.returncode != 0, stranger.stdout
+            assert not re.search(rf"^{re.escape(urls[0])} is healthy", stranger.stdout, re.MULTILINE), stranger.stdout
     # One cluster, not three: a key written through the first member is read back from the last one alone.
     token = f"written-on-{members[0].name}-{time.time_ns()}"
     put = remote(cluster, members[0], etcdctl(cluster, urls[:1], "put", "/lab-deploy-test/probe", token))

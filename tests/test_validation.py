@@ -142,6 +142,12 @@ CASES = [
     case("version-too-new", setting(("kubernetes_version", "1.99")), "kubernetes_version", SUPPORTED),
     case("version-latest", setting(("kubernetes_version", "latest")), "kubernetes_version", SUPPORTED),
     case("version-unquoted-float", text('"1.30.4"', "1.30"), "kubernetes_version", "quotes"),
+    case("certificates-layout", setting(("certificates.layout", "three")), "certificates.layout", "'three'",
+         "separate", "single"),
+    # a minor alone names no tarball and no `--version`: the patch is asked for, with an example of that minor
+    case("version-without-patch", setting(("kubernetes_version", "1.30")), "kubernetes_version",
+         "'1.30'", "patch release", '"1.30.0"'),
+    case("version-without-patch-v", setting(("kubernetes_version", "v1.16")), "kubernetes_version", '"1.16.0"'),
     # characters that would break a shell command
     case("shell-ssh-user", setting(("ssh.user", "kube;rm -rf /")), "ssh.user", "'kube;rm -rf /'"),
     case("shell-ssh-user-newline", setting(("ssh.user", "kube\n")), "ssh.user", "login name"),
@@ -359,13 +365,13 @@ def unique_cluster() -> Any:
 
 def test_smallest_valid_file_is_accepted(tmp_path: Path, unique_cluster: str) -> None:
     source = tmp_path / "smallest.yaml"
-    source.write_text(f'name: {unique_cluster}\nkubernetes_version: "1.30"\n'
+    source.write_text(f'name: {unique_cluster}\nkubernetes_version: "1.30.4"\n'
                       "nodes:\n  - {name: solo, ip: 10.0.0.5}\n", encoding="utf-8")
 
     proc = run_invoke("render", "--cluster", str(source), check=False)
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"rendered {unique_cluster} (1.30.0)" in proc.stdout
+    assert f"rendered {unique_cluster} (1.30.4)" in proc.stdout
     built = REPO / "build" / unique_cluster
     assert any(p.is_file() for p in built.rglob("*"))
     # one master and no VIP: the scheduler talks to that master's own kube-apiserver

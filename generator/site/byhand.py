@@ -16,6 +16,7 @@ from cryptography import x509
 
 from generator import pki
 from generator.artifacts import Artifact, rel_build
+from generator.components.ca import ID as CA_COMPONENT
 from generator.model import Cluster
 
 PHASES = ("cert", "kubeconfig")
@@ -32,13 +33,24 @@ def workstation_copy(artifacts: dict[str, Artifact], content: bytes) -> str | No
     return next((path for path, a in artifacts.items() if path.startswith("pki/") and a.content == content), None)
 
 
+def issuer(artifacts: dict[str, Artifact], cert_pem: bytes) -> str:
+    """The CA under pki/ that signed this certificate, as its cfssljson -bare name (pki/ca, pki/etcd-ca, ...)."""
+    wanted = x509.load_pem_x509_certificate(cert_pem).issuer
+    cas = [path.removesuffix(".pem") for path, a in artifacts.items()
+           if a.component == CA_COMPONENT and path.startswith("pki/") and path.endswith(".pem")
+           and not path.endswith("-key.pem")]
+    return next(ca for ca in cas if x509.load_pem_x509_certificate(artifacts[f"{ca}.pem"].content).subject == wanted)
+
+
 def cert_commands(artifacts: dict[str, Artifact], component: str) -> list[str]:
     commands = []
-    made = {"pki/ca.pem", "pki/ca-key.pem"}  # the CA chapter's; everything else here comes from cfssl below
+    # the CA chapter's; everything else here comes from cfssl below
+    made = {path for path, a in artifacts.items() if a.component == CA_COMPONENT and path.startswith("pki/")}
     for path, artifact in artifacts.items():
         if artifact.component == component and artifact.phase == "cert" and path.endswith("-csr.json"):
             name = path.removesuffix("-csr.json")
-            gencert = ["cfssl", "gencert", "-ca=pki/ca.pem", "-ca-key=pki/ca-key.pem", "-config=pki/ca-config.json",
+            ca = issuer(artifacts, artifacts[f"{name}.pem"].content)
+            gencert = ["cfssl", "gencert", f"-ca={ca}.pem", f"-ca-key={ca}-key.pem", f"-config={ca}-config.json",
                        f"-profile={profile(artifacts[f'{name}.pem'].content)}", path]
             commands.append(f"{shlex.join(gencert)} | {shlex.join(['cfssljson', '-bare', name])}")
             made |= {f"{name}.pem", f"{name}-key.pem"}

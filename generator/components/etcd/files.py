@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator import pki, systemd
+from generator import pki, systemd, trust
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.facts import EtcdFacts, facts
 from generator.context import RenderContext
@@ -13,10 +13,11 @@ CLIENT_PORT = 2379
 PEER_PORT = 2380
 # CONTRACT with kube-apiserver: this name, CN and O; files {pki_dir}/apiserver-etcd-client{,-key}.pem on masters.
 APISERVER_CLIENT = pki.CertSpec(
-    name="apiserver-etcd-client", cn="kube-apiserver-etcd-client", org="system:masters", usage="client"
+    name="apiserver-etcd-client", cn="kube-apiserver-etcd-client", org="system:masters", usage="client",
+    ca=pki.ETCD_CA,
 )
 # The operator's identity for etcdctl on the members (health, status, leader, failover).
-ETCDCTL_CLIENT = pki.CertSpec(name="etcdctl", cn="etcdctl", org=None, usage="client")
+ETCDCTL_CLIENT = pki.CertSpec(name="etcdctl", cn="etcdctl", org=None, usage="client", ca=pki.ETCD_CA)
 
 
 def url_host(ip: str) -> str:
@@ -45,13 +46,13 @@ def member_sans(node: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def server_spec(node: Node) -> pki.CertSpec:
     ips, dns = member_sans(node)
     return pki.CertSpec(name=f"etcd-server-{node.name}", cn=node.name, org=None, usage="client-server",
-                        ips=ips, dns=dns)
+                        ips=ips, dns=dns, ca=pki.ETCD_CA)
 
 
 def peer_spec(node: Node) -> pki.CertSpec:
     ips, dns = member_sans(node)
     return pki.CertSpec(name=f"etcd-peer-{node.name}", cn=node.name, org=None, usage="client-server",
-                        ips=ips, dns=dns)
+                        ips=ips, dns=dns, ca=pki.ETCD_CA)
 
 
 class Paths:
@@ -63,7 +64,8 @@ class Paths:
         self.binary = f"{bin_dir}/etcd"
         self.etcdctl = f"{bin_dir}/etcdctl"
         self.data_dir = p.etcd_data_dir
-        self.ca = f"{p.pki_dir}/ca.pem"
+        # The one CA etcd trusts, for clients and peers alike (the cluster CA in the single layout).
+        self.ca = trust.ca_file(cluster, pki.ETCD_CA)
         self.server_cert = f"{p.pki_dir}/etcd-server.pem"
         self.server_key = f"{p.pki_dir}/etcd-server-key.pem"
         self.peer_cert = f"{p.pki_dir}/etcd-peer.pem"
@@ -155,9 +157,6 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
             Artifact(on_node(node, paths.etcdctl_key), client.key_pem, ID, "cert", secret=True),
             Artifact(on_node(node, paths.unit), unit(cluster, node, f), ID, "unit"),
         ]
-        if node not in cluster.masters:
-            # The CA chapter puts ca.pem on the masters; a dedicated etcd node needs it too.
-            files.append(Artifact(on_node(node, paths.ca), ctx.ca_cert, ID, "cert"))
     for node in cluster.masters:
         files += [
             Artifact(on_node(node, paths.apiserver_cert), apiserver.cert_pem, ID, "cert"),

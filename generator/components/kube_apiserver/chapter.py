@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from generator import pki
 from generator.artifacts import on_node, rel_build
 from generator.components.kube_apiserver.checks import (
     encryption_at_rest_step,
@@ -17,6 +18,7 @@ from generator.components.kube_apiserver.facts import ApiServerFacts, facts
 from generator.components.kube_apiserver.files import (
     ENCRYPTION_KEY,
     ETCD_CLIENT,
+    FRONT_PROXY_CLIENT,
     ID,
     KUBELET_CLIENT,
     KUBELET_CLIENT_USER,
@@ -96,9 +98,26 @@ def first_master_file(cluster: Cluster, absolute: str) -> str:
     return node_file(cluster, cluster.masters[0], absolute)
 
 
+def front_proxy_text(cluster: Cluster) -> tuple[Text, tuple[Command, ...]]:
+    """What the cert step says and checks of the front-proxy client (separate layout; the single layout has none)."""
+    if not Paths(cluster).front_proxy:
+        return Text(zh="", en=""), ()
+    name, cn = FRONT_PROXY_CLIENT.name, FRONT_PROXY_CLIENT.cn
+    text = Text(
+        zh=(f"\n\n第三张 `{name}.pem`（CN `{cn}`，只带 clientAuth）由前端代理 CA 签发：apiserver 把请求转发给"
+            "聚合 API 服务时出示它。它不能登录 API——apiserver 的 `--client-ca-file` 是集群 CA，不信任前端代理 CA。"),
+        en=(f"\n\nA third, `{name}.pem` (CN `{cn}`, clientAuth only), is signed by the front-proxy CA: the apiserver "
+            "shows it when it forwards a request to an aggregated API server. It cannot log in to the API: the "
+            "apiserver's `--client-ca-file` is the cluster CA, which does not trust the front-proxy CA."),
+    )
+    return text, (verify_cert(cluster, name, pki.FRONT_PROXY_CA),
+                  inspect_cert(cluster, name, rf"CN ?= ?{cn}", subject_line(cluster, cn, None)))
+
+
 def cert_step(cluster: Cluster) -> Step:
     domain = cluster.spec.network.cluster_domain
     service_ip = first_service_ip(cluster)
+    proxy_text, proxy_checks = front_proxy_text(cluster)
     return Step(
         id=f"{ID}.cert",
         title=Text(zh="签发 kube-apiserver 证书", en="Issue the kube-apiserver certificates"),
@@ -112,7 +131,7 @@ def cert_step(cluster: Cluster) -> Step:
                 f"另签一张客户端证书 `{KUBELET_CLIENT}.pem`（CN `{KUBELET_CLIENT_USER}`，只带 clientAuth），"
                 "apiserver 访问 kubelet（logs、exec、port-forward）时出示它。它不放进 `system:masters` 组："
                 "那个组绕过 RBAC、无法撤销；本章最后一步用 RBAC 只授予访问 kubelet API 的权限。"
-                f"etcd 客户端证书 `{ETCD_CLIENT}.pem` 由 etcd 一章签发，这里只使用。"
+                f"etcd 客户端证书 `{ETCD_CLIENT}.pem` 由 etcd 一章签发，这里只使用。{proxy_text.zh}"
             ),
             en=(
                 f"The serving certificate `{ID}.pem` (CN `{SERVING_CN}`, serverAuth only). Whatever address a "
@@ -124,7 +143,7 @@ def cert_step(cluster: Cluster) -> Step:
                 "the apiserver shows kubelets (logs, exec, port-forward). It is not in the `system:masters` "
                 "group, which bypasses RBAC and cannot be revoked; the last step of this chapter grants it only "
                 f"the kubelet API through RBAC. The etcd client certificate `{ETCD_CLIENT}.pem` comes from the "
-                "etcd chapter and is only used here."
+                f"etcd chapter and is only used here.{proxy_text.en}"
             ),
         ),
         warnings=(
@@ -138,10 +157,8 @@ def cert_step(cluster: Cluster) -> Step:
                 "is valid for ..., not ...`.",
             ),
         ),
-        shows=(
-            Show(f"{ID}-csr.json", "json", (("", f"pki/{ID}-csr.json"),)),
-            Show(f"{KUBELET_CLIENT}-csr.json", "json", (("", f"pki/{KUBELET_CLIENT}-csr.json"),)),
-        ),
+        shows=tuple(Show(f"{name}-csr.json", "json", (("", f"pki/{name}-csr.json"),))
+                    for name in (ID, KUBELET_CLIENT, *([FRONT_PROXY_CLIENT.name] if proxy_checks else []))),
         local=(
             render(cluster, ID, "cert"),
             verify_cert(cluster, ID),
@@ -151,6 +168,7 @@ def cert_step(cluster: Cluster) -> Step:
             verify_cert(cluster, KUBELET_CLIENT),
             inspect_cert(cluster, KUBELET_CLIENT, rf"CN ?= ?{KUBELET_CLIENT_USER}",
                          subject_line(cluster, KUBELET_CLIENT_USER, None)),
+            *proxy_checks,
         ),
     )
 
@@ -254,6 +272,22 @@ def unit_step(cluster: Cluster, f: ApiServerFacts) -> Step:
     port = cluster.spec.api_server.secure_port
     insecure_zh = "；`--insecure-port=0` 关闭不安全的 8080 端口" if f.disable_insecure_port else ""
     insecure_en = "; `--insecure-port=0` turns off the insecure port 8080" if f.disable_insecure_port else ""
+    etcd_ca = Paths(cluster).etcd_ca.rsplit("/", 1)[-1]
+    if Paths(cluster).front_proxy:
+        trust_zh = (f"`--etcd-cafile` 是 etcd CA（`{etcd_ca}`），用来校验 etcd 的服务端证书。"
+                    "`--requestheader-client-ca-file` 是前端代理 CA，`--requestheader-allowed-names="
+                    f"{FRONT_PROXY_CLIENT.cn}` 只接受这个名字：只有这样的客户端证书写的 `X-Remote-User`、"
+                    "`X-Remote-Group`、`X-Remote-Extra-*` 头才被当作用户身份；`--proxy-client-cert-file`/"
+                    "`--proxy-client-key-file` 是 apiserver 转发给聚合 API 服务时自己出示的证书。")
+        trust_en = (f" `--etcd-cafile` is the etcd CA (`{etcd_ca}`), which checks etcd's serving certificates. "
+                    "`--requestheader-client-ca-file` is the front-proxy CA and `--requestheader-allowed-names="
+                    f"{FRONT_PROXY_CLIENT.cn}` accepts that name only: the `X-Remote-User`, `X-Remote-Group` and "
+                    "`X-Remote-Extra-*` headers count as the user's identity only from such a client certificate; "
+                    "`--proxy-client-cert-file`/`--proxy-client-key-file` is what the apiserver itself shows when it "
+                    "forwards to an aggregated API server.")
+    else:
+        trust_zh = f"`--etcd-cafile` 是集群 CA（`{etcd_ca}`）。"
+        trust_en = f" `--etcd-cafile` is the cluster CA (`{etcd_ca}`)."
     return Step(
         id=f"{ID}.unit",
         title=Text(zh="生成 systemd unit", en="Render the systemd unit"),
@@ -261,13 +295,13 @@ def unit_step(cluster: Cluster, f: ApiServerFacts) -> Step:
             zh=(
                 f"每台 master 一个 unit，只有监听与通告地址不同：`--bind-address` 与 `--advertise-address` 是本机 IP，"
                 f"HTTPS 端口 {port}{insecure_zh}。授权模式 `Node,RBAC`；准入插件在默认集合之外再开 `NodeRestriction`。"
-                "etcd 地址列出每个 etcd 成员，用 etcd 一章签发的客户端证书连接。"
+                f"etcd 地址列出每个 etcd 成员，用 etcd 一章签发的客户端证书连接；{trust_zh}"
             ),
             en=(
                 "One unit per master; only the listen and advertise addresses differ: `--bind-address` and "
                 f"`--advertise-address` are the master's IP, HTTPS on port {port}{insecure_en}. Authorization "
                 "`Node,RBAC`; admission adds `NodeRestriction` to the default set. The etcd servers list every "
-                "etcd member, reached with the client certificate from the etcd chapter."
+                f"etcd member, reached with the client certificate from the etcd chapter.{trust_en}"
             ),
         ),
         warnings=(
@@ -292,7 +326,8 @@ def unit_step(cluster: Cluster, f: ApiServerFacts) -> Step:
 
 def distribute_step(cluster: Cluster) -> Step:
     paths = Paths(cluster)
-    files = [*paths.node_files(), paths.etcd_cert, paths.etcd_key]
+    files = paths.node_files()
+    files += [f for f in (paths.etcd_ca, paths.etcd_cert, paths.etcd_key) if f not in files]
     keys = [*paths.secrets(), paths.etcd_key]
     # one mode per file on one line: a missing file shortens the line, any other mode changes it
     check = f"{sudo(cluster)}stat -c %a {' '.join(keys)} | paste -sd ,"

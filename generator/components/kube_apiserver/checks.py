@@ -7,7 +7,7 @@ import shlex
 
 from generator.components import leader
 from generator.components.admin import kubectl
-from generator.components.etcd.chapter import etcdctl, runner
+from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.kube_apiserver.facts import ApiServerFacts
 from generator.components.kube_apiserver.files import (

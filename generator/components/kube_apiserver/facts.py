@@ -16,7 +16,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.versions import Release, Timeline
+from generator.versions import KLOG_FILE_FLAGS, Release, Span, Timeline
+
+# Flags whose life begins or ends inside 1.12-1.36 (every other flag this generator writes exists throughout); lint
+# reports them in a unit of a release that lacks them, and the timelines below are built from them. Measured with
+# `--version` after the flag on the built 1.16, 1.20 and 1.36 binaries (tests/test_kube_binaries.py).
+# Insecure serving: a no-op that may only be 0 from 1.20 (#95856), the flags removed in 1.24 (#106859).
+INSECURE_FLAGS_REMOVED = (1, 24)
+FLAGS = {
+    **{flag: Span(removed=INSECURE_FLAGS_REMOVED)
+       for flag in ("--insecure-port", "--insecure-bind-address", "--address", "--port")},
+    "--encryption-provider-config": Span(added=(1, 13)),  # #71206
+    "--experimental-encryption-provider-config": Span(removed=(1, 24)),  # #108423
+    "--enable-swagger-ui": Span(removed=(1, 24)),  # inert since 1.14 (#72924), removed by #105032
+    "--kubelet-https": Span(removed=(1, 22)),  # #101178
+    "--shutdown-send-retry-after": Span(added=(1, 23)),  # #101257
+    **KLOG_FILE_FLAGS,
+}
 
 # The encryption config file format moved to apiserver.config.k8s.io/v1 `EncryptionConfiguration` in 1.13
 # (#67383); 1.12 reads the legacy unversioned `kind: EncryptionConfig, apiVersion: v1`.
@@ -28,12 +44,12 @@ ENCRYPTION_API = Timeline(
 # experimental spelling was finally removed in 1.24 (#108423).
 ENCRYPTION_FLAG = Timeline(
     ((1, 12), "--experimental-encryption-provider-config"),
-    ((1, 13), "--encryption-provider-config"),
+    (FLAGS["--encryption-provider-config"].added, "--encryption-provider-config"),
 )
 # The insecure port (8080 by default) must be switched off with --insecure-port=0 until 1.20, where insecure
 # serving was removed and the flag may only be 0 (#95856); the flag itself is gone in 1.24 (#106859), where
 # passing it stops the start with `unknown flag: --insecure-port`.
-DISABLE_INSECURE_PORT = Timeline(((1, 12), True), ((1, 24), False))
+DISABLE_INSECURE_PORT = Timeline(((1, 12), True), (INSECURE_FLAGS_REMOVED, False))
 # From 1.20 the apiserver refuses to start without --service-account-issuer and
 # --service-account-signing-key-file (#95896, the TokenRequest/bound-token validation).
 SA_ISSUER_REQUIRED = Timeline(((1, 12), False), ((1, 20), True))
@@ -44,7 +60,7 @@ READY_PATH = Timeline(((1, 12), "/healthz"), ((1, 16), "/readyz?verbose"))
 READY_VERDICT = Timeline(((1, 12), "healthz check passed"), ((1, 20), "readyz check passed"))
 # `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
 # connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
-SEND_RETRY_AFTER = Timeline(((1, 12), False), ((1, 23), True))
+SEND_RETRY_AFTER = Timeline(((1, 12), False), (FLAGS["--shutdown-send-retry-after"].added, True))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from generator import pki, systemd
+from generator import pki, systemd, trust
 from generator.artifacts import Artifact, on_node
+from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
 from generator.components.load_balancer.files import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
@@ -29,6 +30,17 @@ KUBELET_RBAC_ROLE = "system:kubelet-api-admin"
 # Issued by the etcd component (contract): the client certificate kube-apiserver uses towards etcd.
 ETCD_CLIENT = "apiserver-etcd-client"
 ETCD_CLIENT_PORT = 2379
+# What the apiserver shows aggregated API servers when it forwards a request (separate layout only): signed by the
+# front-proxy CA, which its --requestheader-client-ca-file names, and accepted only under this CN.
+FRONT_PROXY_CLIENT = pki.CertSpec(name="front-proxy-client", cn="front-proxy-client", org=None, usage="client",
+                                  ca=pki.FRONT_PROXY_CA)
+# The headers the front proxy names the user in (kubeadm's and the aggregation docs' choice; extension servers read
+# the same names from the extension-apiserver-authentication ConfigMap).
+REQUEST_HEADERS = (
+    ("--requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+    ("--requestheader-group-headers", "X-Remote-Group"),
+    ("--requestheader-username-headers", "X-Remote-User"),
+)
 
 # Made-once secrets on the workstation. They are written in the "ca" phase, which every render writes, so a
 # node copy can never exist without the workstation original it was made from (see generator/render.py).
@@ -42,26 +54,33 @@ class Paths:
 
     def __init__(self, cluster: Cluster) -> None:
         p = cluster.spec.paths
+        self.front_proxy = trust.layout(cluster) == trust.SEPARATE
         self.binary = f"{p.bin_dir}/kube-apiserver"
         self.ca = f"{p.pki_dir}/ca.pem"
         self.cert = f"{p.pki_dir}/{ID}.pem"
         self.key = f"{p.pki_dir}/{ID}-key.pem"
         self.kubelet_cert = f"{p.pki_dir}/{KUBELET_CLIENT}.pem"
         self.kubelet_key = f"{p.pki_dir}/{KUBELET_CLIENT}-key.pem"
-        self.etcd_cert = f"{p.pki_dir}/{ETCD_CLIENT}.pem"
-        self.etcd_key = f"{p.pki_dir}/{ETCD_CLIENT}-key.pem"
+        etcd = EtcdPaths(cluster)
+        self.etcd_ca, self.etcd_cert, self.etcd_key = etcd.ca, etcd.apiserver_cert, etcd.apiserver_key
+        self.front_proxy_ca = f"{p.pki_dir}/{pki.FRONT_PROXY_CA.name}.pem"
+        self.proxy_cert = f"{p.pki_dir}/{FRONT_PROXY_CLIENT.name}.pem"
+        self.proxy_key = f"{p.pki_dir}/{FRONT_PROXY_CLIENT.name}-key.pem"
         self.sa_pub = f"{p.pki_dir}/service-account.pem"
         self.sa_key = f"{p.pki_dir}/service-account-key.pem"
         self.encryption = f"{p.config_dir}/encryption-config.yaml"
         self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def node_files(self) -> list[str]:
-        """Files this component renders into each master's tree (the etcd client pair comes from pki/)."""
-        return [self.ca, self.cert, self.key, self.kubelet_cert, self.kubelet_key, self.sa_pub, self.sa_key,
+        """Files this component renders into each master's tree (the etcd client pair comes from pki/), plus the
+        front-proxy CA's certificate the CA chapter puts there."""
+        proxy = [self.front_proxy_ca, self.proxy_cert, self.proxy_key] if self.front_proxy else []
+        return [self.ca, self.cert, self.key, self.kubelet_cert, self.kubelet_key, *proxy, self.sa_pub, self.sa_key,
                 self.encryption, self.unit]
 
     def secrets(self) -> list[str]:
-        return [self.key, self.kubelet_key, self.sa_key, self.encryption]
+        return [self.key, self.kubelet_key, *([self.proxy_key] if self.front_proxy else []), self.sa_key,
+                self.encryption]
 
 
 def first_service_ip(cluster: Cluster) -> str:
@@ -176,7 +195,7 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
         f"--kubelet-client-certificate={paths.kubelet_cert}",
         f"--kubelet-client-key={paths.kubelet_key}",
         "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-        f"--etcd-cafile={paths.ca}",
+        f"--etcd-cafile={paths.etcd_ca}",
         f"--etcd-certfile={paths.etcd_cert}",
         f"--etcd-keyfile={paths.etcd_key}",
         f"--etcd-servers={etcd_servers(cluster)}",
@@ -185,6 +204,14 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
         f"--service-node-port-range={settings.service_node_port_range}",
         f"--service-account-key-file={paths.sa_pub}",
     ]
+    if paths.front_proxy:
+        result += [
+            f"--requestheader-client-ca-file={paths.front_proxy_ca}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT.cn}",
+            *(f"{flag}={value}" for flag, value in REQUEST_HEADERS),
+            f"--proxy-client-cert-file={paths.proxy_cert}",
+            f"--proxy-client-key-file={paths.proxy_key}",
+        ]
     if cluster.load_balanced and f.has_readyz:
         result.append(f"--shutdown-delay-duration={SHUTDOWN_DELAY_SECONDS}s")
         if f.send_retry_after:
@@ -208,9 +235,11 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     key_b64 = ctx.secret(ENCRYPTION_KEY, new_encryption_key)
     sa_key, sa_pub = service_account_keys(ctx)
     encryption = encryption_config(key_b64.decode().strip(), f)
+    proxy = ctx.certificate(FRONT_PROXY_CLIENT) if paths.front_proxy else None
     files = [
         *ctx.certificate_files(serving, ID),
         *ctx.certificate_files(KUBELET_CLIENT_SPEC, ID),
+        *(ctx.certificate_files(FRONT_PROXY_CLIENT, ID) if proxy else []),
         Artifact(ENCRYPTION_KEY, key_b64, ID, "ca", secret=True),
         Artifact(SA_KEY, sa_key, ID, "ca", secret=True),
         Artifact(SA_PUB, sa_pub, ID, "ca"),
@@ -221,6 +250,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
             Artifact(on_node(node, paths.key), issued.key_pem, ID, "cert", secret=True),
             Artifact(on_node(node, paths.kubelet_cert), kubelet.cert_pem, ID, "cert"),
             Artifact(on_node(node, paths.kubelet_key), kubelet.key_pem, ID, "cert", secret=True),
+            *([Artifact(on_node(node, paths.proxy_cert), proxy.cert_pem, ID, "cert"),
+               Artifact(on_node(node, paths.proxy_key), proxy.key_pem, ID, "cert", secret=True)] if proxy else []),
             Artifact(on_node(node, paths.sa_pub), sa_pub, ID, "cert"),
             Artifact(on_node(node, paths.sa_key), sa_key, ID, "cert", secret=True),
             Artifact(on_node(node, paths.encryption), encryption, ID, "config", secret=True),

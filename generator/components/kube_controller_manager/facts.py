@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.versions import Release, Timeline
+from generator.versions import KLOG_FILE_FLAGS, LOCKS, Release, Span, Timeline, every_minor
 
 # Secure serving on 10257 from 1.12 (#67069), the oldest release this generator supports.
 SECURE_PORT = 10257
@@ -16,17 +16,27 @@ SECURE_PORT = 10257
 # then it is kept on 127.0.0.1 (`--address=127.0.0.1`): `kubectl get componentstatuses` of 1.12-1.21 probes
 # http://127.0.0.1:10252/healthz, so `--port=0` would make a healthy controller manager read Unhealthy.
 INSECURE_PORT: Timeline[int | None] = Timeline(((1, 12), 10252), ((1, 22), None))
-# `--cluster-signing-duration` replaced `--experimental-cluster-signing-duration` in 1.19 (#91154); the
-# experimental spelling was removed in 1.25 (#108476).
+# Flags whose life begins or ends inside 1.12-1.36, for lint and the timelines below (measured as kube-apiserver's).
+FLAGS = {
+    # insecure serving, disabled in 1.22 (#96216): the flags removed in 1.24 (#106860)
+    "--port": Span(removed=(1, 24)),
+    "--address": Span(removed=(1, 24)),
+    # `--cluster-signing-duration` replaced `--experimental-cluster-signing-duration` in 1.19 (#91154); the
+    # experimental spelling was removed in 1.25 (#108476).
+    "--cluster-signing-duration": Span(added=(1, 19)),
+    "--experimental-cluster-signing-duration": Span(removed=(1, 25)),
+    **KLOG_FILE_FLAGS,
+}
 SIGNING_DURATION_FLAG = Timeline(
     ((1, 12), "--experimental-cluster-signing-duration"),
-    ((1, 19), "--cluster-signing-duration"),
+    (FLAGS["--cluster-signing-duration"].added, "--cluster-signing-duration"),
 )
 # The default lock of each era, as for kube-scheduler: `endpoints` until 1.16, `endpointsleases` 1.17-1.19
 # (#84084), `leases` from 1.20 (#94603). `endpoints`/`configmaps` locks were removed in 1.24 (#106852) and the
 # migration locks `endpointsleases`/`configmapsleases` in 1.28 (#117558): always emitting the era's default
 # keeps every release valid and makes the lock explicit on the page.
 LOCK = Timeline(((1, 12), "endpoints"), ((1, 17), "endpointsleases"), ((1, 20), "leases"))
+assert all(LOCKS[LOCK.at(release)].holds(release) for release in every_minor()), "a lock the release lacks"
 # Unlike kube-scheduler (1.21, #100305), a stopped kube-controller-manager keeps its lease until it expires: the
 # release-on-exit behaviour is the alpha gate ControllerManagerReleaseLeaderElectionLockOnExit of 1.36, off by
 # default (k8s.io/controller-manager pkg/features). Measured in the lab on 1.36: ~16 s with leaseDuration 15s.

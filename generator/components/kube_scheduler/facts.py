@@ -4,17 +4,61 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.versions import Release, Timeline
+from generator.versions import KLOG_FILE_FLAGS, LOCKS, Release, Span, Timeline, every_minor
 
+GROUP = "kubescheduler.config.k8s.io"
+# The version this generator writes for each release...
 CONFIG_API = Timeline(
-    ((1, 12), "kubescheduler.config.k8s.io/v1alpha1"),
-    ((1, 19), "kubescheduler.config.k8s.io/v1beta1"),
-    ((1, 22), "kubescheduler.config.k8s.io/v1beta2"),
-    ((1, 23), "kubescheduler.config.k8s.io/v1beta3"),
-    ((1, 25), "kubescheduler.config.k8s.io/v1"),
+    ((1, 12), f"{GROUP}/v1alpha1"),
+    ((1, 19), f"{GROUP}/v1beta1"),
+    ((1, 22), f"{GROUP}/v1beta2"),
+    ((1, 23), f"{GROUP}/v1beta3"),
+    ((1, 25), f"{GROUP}/v1"),
 )
+# ...and every version of KubeSchedulerConfiguration each release decodes (lint: any other stops the start with `no
+# kind "KubeSchedulerConfiguration" is registered for version`). v1alpha1 removed in 1.19 (#89298); v1alpha2 only in
+# 1.18 (#87628); v1beta1 1.19-1.22; v1beta2 removed in 1.28 (#117649), v1beta3 in 1.29 (KEP-785); before 1.25 `v1`
+# held only the legacy kind Policy. Measured on the built 1.16, 1.20 and 1.36 binaries (tests/test_kube_binaries.py).
+CONFIG_APIS = {
+    f"{GROUP}/v1alpha1": Span(removed=(1, 19)),
+    f"{GROUP}/v1alpha2": Span(added=(1, 18), removed=(1, 19)),
+    f"{GROUP}/v1beta1": Span(added=(1, 19), removed=(1, 23)),
+    f"{GROUP}/v1beta2": Span(added=(1, 22), removed=(1, 28)),
+    f"{GROUP}/v1beta3": Span(added=(1, 23), removed=(1, 29)),
+    f"{GROUP}/v1": Span(added=(1, 25)),
+}
+_COMMON = {"apiVersion", "kind", "leaderElection", "clientConnection", "percentageOfNodesToScore",
+           "podInitialBackoffSeconds", "podMaxBackoffSeconds", "enableProfiling", "enableContentionProfiling"}
+# Top-level fields by version (staging/src/k8s.io/kube-scheduler config types): v1beta1 moved bindTimeoutSeconds,
+# disablePreemption, algorithmSource and hardPodAffinitySymmetricWeight into profiles and plugin args, v1beta2 added
+# parallelism, v1beta3 dropped healthzBindAddress/metricsBindAddress (#104251), 1.28 added delayCacheUntilActive
+# (#115754) to the versions it still served.
+CONFIG_FIELDS: dict[str, frozenset[str]] = {
+    "v1alpha1": frozenset(_COMMON | {"schedulerName", "algorithmSource", "hardPodAffinitySymmetricWeight",
+                                     "healthzBindAddress", "metricsBindAddress", "disablePreemption",
+                                     "bindTimeoutSeconds", "plugins", "pluginConfig"}),
+    "v1alpha2": frozenset(_COMMON | {"healthzBindAddress", "metricsBindAddress", "profiles", "extenders"}),
+    "v1beta1": frozenset(_COMMON | {"healthzBindAddress", "metricsBindAddress", "profiles", "extenders"}),
+    "v1beta2": frozenset(_COMMON | {"parallelism", "healthzBindAddress", "metricsBindAddress", "profiles",
+                                    "extenders"}),
+    "v1beta3": frozenset(_COMMON | {"parallelism", "profiles", "extenders", "delayCacheUntilActive"}),
+    "v1": frozenset(_COMMON | {"parallelism", "profiles", "extenders", "delayCacheUntilActive"}),
+}
+# Flags whose life ends inside 1.12-1.36 (measured as kube-apiserver's). --port/--address: ignored with --config,
+# a no-op from 1.23 (#96345), removed in 1.24; --lock-object-*: removed in 1.28 (#119130). --kubeconfig has been
+# deprecated for --config's clientConnection.kubeconfig throughout (the 1.20 and 1.36 binaries' --help say so).
+FLAGS = {
+    "--port": Span(removed=(1, 24)),
+    "--address": Span(removed=(1, 24)),
+    "--lock-object-name": Span(removed=(1, 28)),
+    "--lock-object-namespace": Span(removed=(1, 28)),
+    "--kubeconfig": Span(deprecated=(1, 12)),
+    **KLOG_FILE_FLAGS,
+}
 # The default lock of each era; `endpoints` and `configmaps` locks were removed in 1.24.
 LOCK = Timeline(((1, 12), "endpoints"), ((1, 17), "endpointsleases"), ((1, 20), "leases"))
+assert all(CONFIG_APIS[CONFIG_API.at(r)].holds(r) and LOCKS[LOCK.at(r)].holds(r) for r in every_minor()), \
+    "the generator would write a config version or a lock the release does not have"
 # v1alpha1 named the lock object lockObjectName/lockObjectNamespace; v1beta1 moved to resourceName/Namespace.
 LOCK_NAME_KEYS = Timeline(
     ((1, 12), ("lockObjectName", "lockObjectNamespace")),

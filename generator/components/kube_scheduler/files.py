@@ -6,7 +6,7 @@ import yaml
 
 from generator import pki, systemd
 from generator.artifacts import Artifact, on_node
-from generator.components.kube_scheduler.facts import SchedulerFacts, facts
+from generator.components.kube_scheduler.facts import CONFIG_FIELDS, SchedulerFacts, facts
 from generator.components.service import client_server_cert
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
@@ -69,6 +69,8 @@ def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
         host = "127.0.0.1" if f.insecure_loopback else "0.0.0.0"
         body["healthzBindAddress"] = f"{host}:{f.insecure_port}"
         body["metricsBindAddress"] = f"{host}:{f.insecure_port}"
+    # The fields lint checks a config against are the ones written here.
+    assert set(body) <= CONFIG_FIELDS[f.config_api.rsplit("/", 1)[-1]], set(body)
     return yaml.safe_dump(body, sort_keys=False).encode()
 
 

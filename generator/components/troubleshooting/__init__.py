@@ -8,13 +8,15 @@ companion is `invoke lint`, which finds in an artifact directory the mistakes a 
 from __future__ import annotations
 
 from generator.artifacts import Artifact
-from generator.components.troubleshooting.errors import ERRORS, Error, lint
+from generator.components.troubleshooting import errors, etcd, releases
+from generator.components.troubleshooting.errors import Error, lint
 from generator.context import RenderContext
 from generator.model import Cluster
 from generator.steps import Chapter, Text
 
 ID = "troubleshooting"
 __all__ = ["ERRORS", "ID", "Error", "artifacts", "chapter"]
+ERRORS = errors.ERRORS + etcd.ERRORS + releases.ERRORS
 
 WORDS = {
     "zh": {"symptom": "现象", "cause": "原因", "confirm": "确认", "fix": "解决", "seen": "出现在",

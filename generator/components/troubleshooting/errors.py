@@ -382,14 +382,22 @@ ERRORS: tuple[Error, ...] = (
         symptom=Text(zh="组件启动即退出，提示 `unknown flag`。", en="A component exits at start with `unknown flag`."),
         cause=Text(
             zh="从旧文档复制的参数已被移除：例如 `--insecure-port`（1.24）、`--experimental-encryption-provider-config`"
-            "（1.24）、`--logtostderr`/`--log-dir`（1.26）、scheduler 的 `--address`/`--port`。",
+            "（1.24）、`--logtostderr`/`--log-dir`（1.26）、scheduler 的 `--address`/`--port`（1.24）。反过来，"
+            "新版本的参数写进旧版本的 unit 也一样，例如 1.23 才有的 `--shutdown-send-retry-after`。",
             en="A flag copied from an old guide was removed: `--insecure-port` (1.24), "
             "`--experimental-encryption-provider-config` (1.24), `--logtostderr`/`--log-dir` (1.26), the "
-            "scheduler's `--address`/`--port`.",
+            "scheduler's `--address`/`--port` (1.24). A newer release's flag in an older release's unit fails the "
+            "same way, such as `--shutdown-send-retry-after`, which came in 1.23.",
         ),
-        fix=Text(zh="删掉该参数，或换成当前版本的写法。", en="Drop the flag or use its current spelling."),
-        confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag")],
-        seen_in=("seed 002", "seed 004"),
+        fix=Text(
+            zh="删掉该参数，或换成当前版本的写法。`invoke lint` 还会指出已弃用、但这个版本仍接受的参数"
+            "（例如 scheduler 的 `--kubeconfig`），它们会在以后的版本里消失。",
+            en="Drop the flag or use its current spelling. `invoke lint` also names the flags this release still "
+            "takes but has deprecated (the scheduler's `--kubeconfig`, for one): a later release drops them.",
+        ),
+        confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag"), lint(c)],
+        seen_in=("seed 002", "seed 003", "seed 004"),
+        lint_rules=("flag-removed", "flag-not-yet", "flag-deprecated"),
     ),
     Error(
         id="wantedby-typo",
@@ -470,24 +478,6 @@ ERRORS: tuple[Error, ...] = (
         lint_rules=("non-ascii-space",),
     ),
     Error(
-        id="etcd-deadline",
-        message="context deadline exceeded",
-        title=Text(zh="etcdctl 超时", en="etcdctl times out"),
-        symptom=Text(zh="`etcdctl endpoint health` 等几秒后报这条错误。",
-                     en="`etcdctl endpoint health` waits a few seconds, then prints this."),
-        cause=Text(
-            zh="没有给 `--cacert`/`--cert`/`--key`（etcd 要求客户端证书），endpoint 写成了 http，或成员确实不可达。",
-            en="`--cacert`/`--cert`/`--key` are missing (etcd requires client certificates), the endpoint says "
-            "http, or the member really is unreachable.",
-        ),
-        fix=Text(
-            zh="使用“etcd”一章的 etcdctl 命令（带证书、https）；仍超时则检查防火墙的 2379/2380。",
-            en="Use the etcd chapter's etcdctl command (certificates, https); if it still times out, check the "
-            "firewall on 2379/2380.",
-        ),
-        confirm=lambda c: [journal(c, "etcd", "bad certificate\\|didn't provide a certificate")],
-    ),
-    Error(
         id="unauthorized",
         message="error: You must be logged in to the server (Unauthorized)",
         title=Text(zh="kubectl 被拒绝：Unauthorized", en="kubectl is refused: Unauthorized"),
@@ -499,9 +489,10 @@ ERRORS: tuple[Error, ...] = (
             "the CA was made again while the nodes still have the old one (or old certificates).",
         ),
         fix=Text(
-            zh="只用一个 CA：恢复原来的 `ca.pem`/`ca-key.pem`，或重新签发全部证书并分发。生成器从不重建已有的 CA。",
-            en="Use one CA: restore the original `ca.pem`/`ca-key.pem`, or re-issue and distribute every "
-            "certificate. The generator never re-makes an existing CA.",
+            zh="恢复原来的 `ca.pem`/`ca-key.pem`，或用新的集群 CA 重新签发它签的全部证书并分发。"
+            "生成器从不重建已有的 CA。",
+            en="Restore the original `ca.pem`/`ca-key.pem`, or re-issue and distribute every certificate the "
+            "cluster CA signs. The generator never re-makes an existing CA.",
         ),
         confirm=lambda c: [
             shlex.join(["openssl", "verify", "-CAfile", pki_file(c, "ca.pem"), pki_file(c, "admin.pem")]),

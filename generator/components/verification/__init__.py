@@ -8,8 +8,9 @@ import shlex
 from generator.artifacts import Artifact
 from generator.components import leader
 from generator.components.admin import kubectl
-from generator.components.etcd.chapter import etcdctl, runner
+from generator.components.etcd.checks import etcd_ca, etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
+from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
@@ -188,17 +189,19 @@ def etcd_step(cluster: Cluster) -> Step:
     f = etcd_facts(cluster.spec.components.etcd.version)
     node = runner(cluster)
     every = "".join(rf"(?=[\s\S]*^{re.escape(client_url(n))} is healthy)" for n in cluster.etcd_members)
+    ca = etcd_ca(cluster)
     return Step(
         id=f"{ID}.etcd",
         title=Text(zh="etcd 每个成员都健康", en="Every etcd member is healthy"),
         explain=Text(
             zh=(
-                f"在 {node.name} 上用 etcdctl 与 etcdctl 客户端证书访问全部 {len(cluster.etcd_members)} 个成员，"
-                "每个成员都必须出现一行 `is healthy`。"
+                f"在 {node.name} 上用 etcdctl 访问全部 {len(cluster.etcd_members)} 个成员：客户端证书是 etcdctl 的，"
+                f"用{ca.zh}（`{EtcdPaths(cluster).ca}`）校验成员的证书。每个成员都必须出现一行 `is healthy`。"
             ),
             en=(
-                f"On {node.name}, etcdctl with the etcdctl client certificate asks all "
-                f"{len(cluster.etcd_members)} members; each one must have an `is healthy` line."
+                f"On {node.name}, etcdctl asks all {len(cluster.etcd_members)} members with the etcdctl client "
+                f"certificate, checking theirs against {ca.en} (`{EtcdPaths(cluster).ca}`); each one must have an "
+                "`is healthy` line."
             ),
         ),
         per_node=((node, (on(cluster, node, etcdctl(cluster, f, "endpoint", "health"),

@@ -2,8 +2,9 @@
 
 Each rule is one known way a control plane breaks (see the troubleshooting chapter): a kubeconfig whose key is a
 certificate (seed 003), a DNS SAN with a trailing dot (seed 004), a comment in JSON (seed 001), a `\\` followed by
-a space in a unit, a field the config's apiVersion does not know, a removed leader-election lock, and so on.
-Findings are `path: rule: message`, one per line.
+a space in a unit, a field the config's apiVersion does not know, and so on. The rules that depend on the release
+(flags, config versions and fields, locks, the insecure port) are in `releases.py`. Findings are
+`path: rule: message`, one per line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from generator.checks import SINGLE
+from generator.lint import releases
 from generator.model import Cluster
 from generator.versions import Release, parse_release
 
@@ -33,12 +36,14 @@ RULES: dict[str, str] = {
     "unit-backslash-space": "a line continuation `\\` followed by whitespace in a systemd unit",
     "unit-restart": "an invalid Restart= value in a systemd unit",
     "unit-wantedby": "a WantedBy= that names no unit",
-    "config-unknown-field": "a KubeSchedulerConfiguration field its apiVersion does not have",
+    "yaml-invalid": "a YAML file (a scheduler config, a kubeconfig) that does not parse",
+    "config-unknown-field": "a KubeSchedulerConfiguration field its apiVersion (or the release's) does not have",
     "config-without-kubeconfig": "a KubeSchedulerConfiguration without clientConnection.kubeconfig",
-    "lock-removed": "a leader-election lock type the release no longer has",
     "kubeconfig-cn": "a component kubeconfig whose certificate CN is not the component's user",
     "key-mode": "a file holding a private key or secret readable by others than its owner",
     "non-ascii-space": "a full-width or non-breaking space in a configuration file",
+    "etcd-shares-cluster-ca": "kube-apiserver's etcd CA is its client CA: every cluster certificate reaches etcd",
+    **releases.RULES,
 }
 
 # Skipped while walking: release tarballs and what they unpack to.
@@ -49,23 +54,6 @@ RESTART_VALUES = {"no", "always", "on-success", "on-failure", "on-abnormal", "on
 UNIT_SUFFIX = re.compile(r"\.(target|service|socket|timer|path|mount|device|swap|slice|scope|automount)$")
 ODD_SPACES = {"\u3000": "full-width space U+3000", "\u00a0": "no-break space U+00A0"}
 
-_COMMON = {"apiVersion", "kind", "leaderElection", "clientConnection", "percentageOfNodesToScore",
-           "podInitialBackoffSeconds", "podMaxBackoffSeconds", "enableProfiling", "enableContentionProfiling"}
-# Top-level KubeSchedulerConfiguration fields by apiVersion (kubernetes/kubernetes staging/src/k8s.io/kube-scheduler
-# config types; v1beta2 added parallelism, v1beta3 dropped healthz/metricsBindAddress (#104251), 1.28 added
-# delayCacheUntilActive (#115754)).
-SCHEDULER_FIELDS: dict[str, set[str]] = {
-    "v1alpha1": _COMMON | {"schedulerName", "algorithmSource", "hardPodAffinitySymmetricWeight", "healthzBindAddress",
-                           "metricsBindAddress", "disablePreemption", "bindTimeoutSeconds", "plugins", "pluginConfig"},
-    "v1alpha2": _COMMON | {"healthzBindAddress", "metricsBindAddress", "profiles", "extenders"},
-    "v1beta1": _COMMON | {"healthzBindAddress", "metricsBindAddress", "profiles", "extenders"},
-    "v1beta2": _COMMON | {"parallelism", "healthzBindAddress", "metricsBindAddress", "profiles", "extenders"},
-    "v1beta3": _COMMON | {"parallelism", "profiles", "extenders", "delayCacheUntilActive"},
-    "v1": _COMMON | {"parallelism", "profiles", "extenders", "delayCacheUntilActive"},
-}
-# Lock types by the release that removed them: endpoints/configmaps in 1.24 (#106852), the migration locks in
-# 1.28 (#117558).
-REMOVED_LOCKS = {"endpoints": (1, 24), "configmaps": (1, 24), "endpointsleases": (1, 28), "configmapsleases": (1, 28)}
 COMPONENT_USERS = {"kube-scheduler": "system:kube-scheduler",
                    "kube-controller-manager": "system:kube-controller-manager"}
 
@@ -81,10 +69,13 @@ class Finding:
 
 
 class Linter:
-    def __init__(self, root: Path, shown: str, release: Release | None, now: dt.datetime | None = None) -> None:
+    def __init__(self, root: Path, shown: str, release: Release | None, now: dt.datetime | None = None,
+                 single_ca_chosen: bool = False) -> None:
         self.root = root
         self.shown = shown.rstrip("/")
         self.release = release
+        # `certificates.layout: single` in the cluster file: one CA on purpose, the page warns; not a finding
+        self.single_ca_chosen = single_ca_chosen
         self.now = now or dt.datetime.now(dt.UTC)
         self.findings: list[Finding] = []
         self._path = ""
@@ -163,14 +154,18 @@ class Linter:
                     if not UNIT_SUFFIX.search(target):
                         self.add("unit-wantedby", f"line {number}: {key.strip()}={target} names no unit "
                                  "(multi-user.target?)")
-        for lock in re.findall(r"--leader-elect-resource-lock=(\S+)", text):
-            self.check_lock(lock.strip("\\\"'"), "--leader-elect-resource-lock")
+        releases.check_unit(self.add, text, self.release)
+        self.check_etcd_trust(releases.flag_values(releases.exec_argv(text)))
 
-    def check_lock(self, lock: str, where: str) -> None:
-        removed = REMOVED_LOCKS.get(lock)
-        if removed and self.release and self.release.minor_version >= removed:
-            self.add("lock-removed", f"{where}={lock}: removed in {removed[0]}.{removed[1]}, this is "
-                     f"{self.release}; use leases")
+    def check_etcd_trust(self, flags: dict[str, str]) -> None:
+        """--etcd-cafile names the CA of etcd's certificates: the same file as the API's client CA means one CA for
+        both, and etcd then admits every client certificate that CA signs (seeds 001-004)."""
+        etcd_ca, client_ca = flags.get("--etcd-cafile"), flags.get("--client-ca-file")
+        if etcd_ca and etcd_ca == client_ca and not self.single_ca_chosen:
+            self.add("etcd-shares-cluster-ca", f"--etcd-cafile and --client-ca-file are both {etcd_ca}: every "
+                     "certificate that CA signs (the admin's, the scheduler's, kubelet certificates from the CSR "
+                     "API) is an etcd client with full access, past RBAC; give etcd a CA of its own "
+                     "(certificates.layout: separate, a CA rotation)")
 
     # --- certificates and keys ---------------------------------------------------------------------------------
 
@@ -205,7 +200,11 @@ class Linter:
     def check_yaml(self, path: Path, text: str) -> None:
         try:
             body = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            self.add("yaml-invalid", f"{where}{getattr(err, 'problem', None) or err}; the daemon stops with "
+                     "`yaml: line ...`, reading nothing of it")
             return
         if not isinstance(body, dict):
             return
@@ -232,21 +231,14 @@ class Linter:
                              f"knows {expected!r}")
 
     def check_scheduler_config(self, body: dict) -> None:
-        api = str(body.get("apiVersion", ""))
-        version = api.rsplit("/", 1)[-1]
-        known = SCHEDULER_FIELDS.get(version)
-        if known is not None:
-            for key in body:
-                if key not in known:
-                    self.add("config-unknown-field", f"{key}: {api} has no such field (strict decoder error: "
-                             "unknown field)")
+        releases.check_scheduler_config(self.add, body, self.release)
         connection = body.get("clientConnection") or {}
         if not (isinstance(connection, dict) and connection.get("kubeconfig")):
             self.add("config-without-kubeconfig", "clientConnection.kubeconfig is not set; with --config the "
                      "--kubeconfig flag is ignored")
         election = body.get("leaderElection") or {}
         if isinstance(election, dict) and election.get("resourceLock"):
-            self.check_lock(str(election["resourceLock"]), "leaderElection.resourceLock")
+            releases.check_lock(self.add, self.release, str(election["resourceLock"]), "leaderElection.resourceLock")
 
 
 def decode(data: object) -> bytes | None:
@@ -295,9 +287,12 @@ def release_of(root: Path) -> Release | None:
     return release if isinstance(release, Release) else None
 
 
-def lint(root: Path, shown: str | None = None, cluster: Cluster | None = None) -> list[Finding]:
-    """Every finding under `root`, paths written as `shown` (default: `root` as given) joined with the file."""
+def lint(root: Path, shown: str | None = None, cluster: Cluster | None = None,
+         release: Release | None = None) -> list[Finding]:
+    """Every finding under `root`, paths written as `shown` (default: `root` as given) joined with the file. The
+    release's rules apply for `release`, else the cluster's, else the one environment.sh records (if any)."""
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory (render the cluster first: invoke render --cluster NAME)")
-    release = cluster.release if cluster else release_of(root)
-    return Linter(root, shown if shown is not None else str(root), release).run()
+    release = release or (cluster.release if cluster else release_of(root))
+    chosen = cluster is not None and cluster.spec.certificates.layout == SINGLE
+    return Linter(root, shown if shown is not None else str(root), release, single_ca_chosen=chosen).run()
