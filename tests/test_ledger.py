@@ -65,8 +65,11 @@ def test_restarts_follow_the_units_and_the_configs_they_name(rendered) -> None:
     assert entries[f"{node}/etc/kubernetes/kube-controller-manager.kubeconfig"].restart == [
         "kube-controller-manager"]
     assert entries[f"{node}/etc/kubernetes/pki/apiserver-etcd-client.pem"].restart == ["kube-apiserver"]
-    assert set(entries[f"{node}/etc/kubernetes/pki/ca.pem"].restart) >= {
-        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    # a new build has three trust domains: etcd and the apiserver's etcd client check etcd's own CA
+    assert set(entries[f"{node}/etc/kubernetes/pki/ca.pem"].restart) == {
+        "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    assert set(entries[f"{node}/etc/kubernetes/pki/etcd-ca.pem"].restart) == {"etcd", "kube-apiserver"}
+    assert entries[f"{node}/etc/kubernetes/pki/apiserver-etcd-client.pem"].signed_by == "pki/etcd-ca.pem"
     assert entries["pki/admin.pem"].restart == []  # the workstation's own: nothing to restart
 
 
