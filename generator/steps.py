@@ -45,6 +45,10 @@ class Show:
 
 @dataclass(frozen=True)
 class Step:
+    """`per_node` groups run in parallel, or one node after another (in order, stopping at the first failure) when
+    `serial`: a rolling change. `destructive` says what cannot be undone; such a step runs only when asked
+    explicitly (`--allow-destructive`), and its page says why."""
+
     id: str
     title: Text
     explain: Text
@@ -53,6 +57,8 @@ class Step:
     local: tuple[Command, ...] = ()
     per_node: tuple[tuple[Node, tuple[Command, ...]], ...] = ()
     needs_kube_binaries: bool = False
+    serial: bool = False
+    destructive: Text | None = None
 
 
 @dataclass(frozen=True)

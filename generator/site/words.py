@@ -30,6 +30,9 @@ WORDS: dict[str, dict[str, str]] = {
         "home_intro": "每个集群的运行手册都由 `clusters/<名称>.yaml` 这一个文件生成：页面上的每条命令，"
                       "就是 `invoke deploy` 与 Notebook 执行的同一条命令。",
         "run_of": "{cluster} 集群 {when} 的执行记录",
+        "destructive": "不可撤销的操作",
+        "destructive_flag": "`invoke deploy` 与 `invoke step` 只有加上 `--allow-destructive` 才执行这一步"
+                            "（Notebook 里是参数 `allow_destructive=True`）。",
     },
     "en": {
         "site": "Highly available Kubernetes control plane runbooks",
@@ -57,5 +60,8 @@ WORDS: dict[str, dict[str, str]] = {
         "home_intro": "Each cluster's runbook is compiled from one file, `clusters/<name>.yaml`: every command "
                       "on these pages is the very command `invoke deploy` and the notebooks run.",
         "run_of": "Run of the {cluster} cluster, {when}",
+        "destructive": "Cannot be undone",
+        "destructive_flag": "`invoke deploy` and `invoke step` run this step only with `--allow-destructive` (in a "
+                            "notebook, the parameter `allow_destructive=True`).",
     },
 }
