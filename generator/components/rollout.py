@@ -21,10 +21,11 @@ Everything here makes ordinary catalog Steps (so pages, notebooks and `invoke de
   all equal is left alone (so a re-run after success changes nothing). It prints `<node>: done: ...` and
   `measured: <op>_<node>_seconds=…` (first push to last gate, `-` in node names as `_`) and stops at the first
   master that does not pass the gate.
-- `gate_functions(cluster)`: the shell function `gate NAME HOST` the rolling steps call: it waits up to GATE_WAIT s
-  until that master's units are active, its own kube-apiserver answers `/readyz` (directly, CA-checked), `/readyz`
-  answers through the API endpoint, both elected components hold a fresh lock on some master, and every etcd
-  member is healthy; it prints what it saw either way.
+- `gate_functions(cluster)`: the shell function `gate NAME HOST 'UNITS'` the rolling steps call: it waits up to
+  GATE_WAIT s until UNITS are active on that master, its own kube-apiserver answers `/readyz` (directly, checked
+  against the CA), `/readyz` answers through the API endpoint, both elected components' locks name a master and
+  were renewed since the gate began (a restarted leader's lock names its host until it expires: only a renewal
+  shows a live holder), and every etcd member is healthy; it prints what it saw either way.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def gate_functions(cluster: Cluster) -> list[str]:
         f"    echo \"$k\" | grep -qxE '{masters}' && echo \"$c\" | grep -qxE '{masters}'",
         "}",
         "gate() {",
-        f"  local end=$((SECONDS + {GATE_WAIT})) seen",
+        f"  local end=$((SECONDS + {GATE_WAIT})) seen fresh_since=$(date +%s)",
         '  until seen=$(gate_state "$@"); do',
         f'    [ $SECONDS -ge $end ] && {{ echo "gate $1: NOT healthy after {GATE_WAIT} s: $seen"; return 1; }}',
         "    sleep 1",
@@ -202,14 +203,16 @@ def gate_explained() -> Text:
     return Text(
         zh=(f"健康门槛（gate）：最多等 {GATE_WAIT} 秒，直到这台 master 的服务全部 active；它自己的 kube-apiserver 直接"
             "回答 `/readyz`（用集群 CA 校验证书）；经 API 入口的 `/readyz` 也通过；调度器与控制器管理器的锁都由某台 "
-            "master 持有且未过期（停止时没交还的锁要等它过期，那段时间没有 leader 在工作）；etcd 的每个成员都健康。"
-            "没有通过就停在这台 master，后面的不动。"),
+            "master 持有，并且在门槛开始之后续约过（重启的 leader 没交还的锁上还写着它的主机名，直到过期，那段时间"
+            "没有 leader 在工作：只有新的续约才说明持有者活着）；etcd 的每个成员都健康。没有通过就停在这台 master，"
+            "后面的不动。"),
         en=(f"The health gate waits up to {GATE_WAIT} s until this master's services are all active, its own "
             "kube-apiserver answers `/readyz` directly (certificate checked against the cluster CA), `/readyz` "
-            "passes through the API endpoint, the scheduler's and the controller manager's locks are both held "
-            "by a master and fresh (a lock not given back on stop names its old holder until it expires, and "
-            "meanwhile nobody leads), and every etcd member is healthy. A master that does not pass stops the "
-            "rollout there; the next ones are not touched."),
+            "passes through the API endpoint, the scheduler's and the controller manager's locks both name a master "
+            "and were renewed after the gate began (the lock a restarted leader did not give back still names its "
+            "host until it expires, while nobody leads: only a new renewal shows a live holder), and every etcd "
+            "member is healthy. A master that does not pass stops the rollout there; the next ones are not "
+            "touched."),
     )
 
 

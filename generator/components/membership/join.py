@@ -119,29 +119,33 @@ def etcd_add_step(cluster: Cluster, node: Node) -> Step:
     )
 
 
+def start(cluster: Cluster, units: list[str]) -> str:
+    """Enable and start `units` in order, leaving running ones alone (so a re-run restarts nothing)."""
+    s = sudo(cluster)
+    names = " ".join(units)
+    return (f"{s}systemctl daemon-reload && {s}systemctl enable {names} && for u in {names}; do "
+            f"systemctl is-active --quiet $u || {s}systemctl start $u || exit 1; done")
+
+
 def etcd_start_step(cluster: Cluster, node: Node) -> Step:
     s = sudo(cluster)
     data = EtcdPaths(cluster).data_dir
-    start = (f"{s}install -d -m 0700 {data} && {s}systemctl daemon-reload && {s}systemctl enable etcd && "
-             f"{s}systemctl start etcd && systemctl is-active etcd")
+    command = f"{s}install -d -m 0700 {data} && {start(cluster, ['etcd'])} && systemctl is-active etcd"
     return Step(
         id=f"{ID}.etcd-start",
         title=Text(zh=f"启动 {node.name} 上的 etcd", en=f"Start etcd on {node.name}"),
         explain=Text(
             zh=("数据目录以 0700 创建，然后启动 etcd：它从其他成员取得集群的数据，完成后才通知 systemd 启动成功"
-                "（`Type=notify`）。`start` 对正在运行的服务什么也不做，所以可以重复执行。"),
+                "（`Type=notify`）。已经在运行就不再启动，所以可以重复执行。"),
             en=("The data directory is made 0700, then etcd starts: it fetches the cluster's data from the other "
-                "members and tells systemd it has started only then (`Type=notify`). `start` does nothing to a "
-                "running service, so this can run again."),
+                "members and tells systemd it has started only then (`Type=notify`). A running etcd is left alone, "
+                "so this can run again."),
         ),
-        per_node=((node, (on(cluster, node, start, expect=r"^active$", example="active"),)),),
+        per_node=((node, (on(cluster, node, command, expect=r"^active$", example="active"),)),),
     )
 
 
 def control_plane_step(cluster: Cluster, node: Node) -> Step:
-    s = sudo(cluster)
-    units = " ".join(CONTROL_PLANE)
-    start = f"{s}systemctl daemon-reload && {s}systemctl enable {units} && {s}systemctl start {units}"
     port = cluster.spec.api_server.secure_port
     health = Command(shlex.join(["curl", "-sS", "--fail", "--retry", "30", "--retry-delay", "1",
                                  "--retry-all-errors", "--cacert", pki_file(cluster, "ca.pem"),
@@ -159,15 +163,13 @@ def control_plane_step(cluster: Cluster, node: Node) -> Step:
                 "controller manager and the scheduler connect through the VIP and join the elections, while the "
                 "current leaders keep their locks."),
         ),
-        per_node=((node, (on(cluster, node, start), health)),),
+        per_node=((node, (on(cluster, node, start(cluster, list(CONTROL_PLANE))), health)),),
         needs_kube_binaries=True,
     )
 
 
 def load_balancer_start_step(cluster: Cluster, node: Node) -> Step:
-    s = sudo(cluster)
-    start = (f"{s}systemctl enable haproxy keepalived && {s}systemctl start haproxy && {s}systemctl start keepalived "
-             "&& systemctl is-active haproxy keepalived")
+    command = f"{start(cluster, ['haproxy', 'keepalived'])} && systemctl is-active haproxy keepalived"
     return Step(
         id=f"{ID}.load-balancer-start",
         title=Text(zh=f"启动 {node.name} 上的 haproxy 与 keepalived",
@@ -181,7 +183,7 @@ def load_balancer_start_step(cluster: Cluster, node: Node) -> Step:
                 "VIP too (two holders at once). Its priority is the lowest, so it starts as BACKUP and the VIP "
                 "stays where it is."),
         ),
-        per_node=((node, (on(cluster, node, start, expect=r"\Aactive\nactive\s*\Z", example="active\nactive"),)),),
+        per_node=((node, (on(cluster, node, command, expect=r"^active\nactive$", example="active\nactive"),)),),
     )
 
 
@@ -192,6 +194,12 @@ def takeover_script(cluster: Cluster, node: Node, component: str, from_lease: bo
     return "\n".join([
         *holder_functions(cluster),
         f"lead() {{ {leader.fresh_holder(cluster, component, from_lease)}; }} 2>/dev/null",
+        f"end=$((SECONDS + {ELECTION_WAIT}))",
+        f'if [ "$(lead)" = {node.name} ]; then',
+        f"  on_node {node.name} '{s}systemctl stop {component}'",
+        f'  until l=$(lead); [ -n "$l" ] && [ "$l" != {node.name} ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done',
+        f"  on_node {node.name} '{s}systemctl start {component}'",
+        "fi",
         f'echo "{component} leader before: $(lead)"',
         "t0=$(date +%s.%N)",
         f"for n in {others}; do on_node \"$n\" '{s}systemctl stop {component}' & done; wait",
@@ -220,12 +228,14 @@ def election_step(cluster: Cluster, node: Node) -> Step:
         id=f"{ID}.election",
         title=Text(zh=f"{node.name} 能赢得选主", en=f"{node.name} can win the elections"),
         explain=Text(
-            zh=(f"新 master 真的参加选主吗？停掉其他 master 上的调度器，等 {node.name} 的调度器拿到锁（锁仍新鲜），"
-                f"再把它们启动回来；控制器管理器同样做一次（它停止时不交还锁，要等锁过期）。最多等 {ELECTION_WAIT} 秒，"
-                f"打印 `measured: {ID}_kube_scheduler_takeover_seconds=…` 等；锁没有到 {node.name} 手里则失败。"),
-            en=(f"Does the new master really take part in the elections? Stop the scheduler on every other master, "
-                f"wait until {node.name}'s scheduler holds the (fresh) lock, then start the others again; the same "
-                "for the controller manager (which keeps its lock on stop until it expires). Up to "
+            zh=("新 master 真的参加选主吗？它已经是 leader 时，先停掉它的实例，等锁到了别的 master 再启动它。"
+                f"然后停掉其他 master 上的调度器，等 {node.name} 的调度器拿到锁（锁仍新鲜），再把它们启动回来；"
+                f"控制器管理器同样做一次（它停止时不交还锁，要等锁过期）。最多等 {ELECTION_WAIT} 秒，打印 `measured: "
+                f"{ID}_kube_scheduler_takeover_seconds=…` 等；锁没有到 {node.name} 手里则失败。"),
+            en=("Does the new master really take part in the elections? If it leads already, its instance stops "
+                "until another master holds the lock, then starts again. Then stop the scheduler on every other "
+                f"master, wait until {node.name}'s scheduler holds the (fresh) lock, then start the others again; "
+                "the same for the controller manager (which keeps its lock on stop until it expires). Up to "
                 f"{ELECTION_WAIT} s each; prints `measured: {ID}_kube_scheduler_takeover_seconds=…` and its twin; "
                 f"fails if the lock did not reach {node.name}."),
         ),
