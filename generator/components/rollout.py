@@ -49,7 +49,7 @@ from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.components.kube_scheduler.files import Paths as SchedulerPaths
 from generator.components.load_balancer.files import HAPROXY_CFG, KEEPALIVED_CONF
 from generator.components.load_balancer.files import enabled as load_balancer_enabled
-from generator.components.load_balancer.shell import holder_functions, names_pattern
+from generator.components.load_balancer.shell import names_pattern, on_node_function
 from generator.components.prerequisites.chapter import install, kube_bin
 from generator.components.verification import services
 from generator.model import Cluster, Node
@@ -175,7 +175,7 @@ def gate_functions(cluster: Cluster) -> list[str]:
     own = (f'curl -sS --max-time 5 --cacert {shlex.quote(pki_file(cluster, "ca.pem"))} '
            f'"https://$2:{cluster.spec.api_server.secure_port}{ready}"')
     return [
-        *holder_functions(cluster),
+        *on_node_function(cluster),
         f"sched_leader() {{ {leader.fresh_holder(cluster, 'kube-scheduler', lease)}; }} 2>/dev/null",
         f"cm_leader() {{ {leader.fresh_holder(cluster, 'kube-controller-manager', cm_lease)}; }} 2>/dev/null",
         "gate_state() {",

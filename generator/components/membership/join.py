@@ -13,7 +13,7 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import peer_url
 from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
-from generator.components.load_balancer.shell import holder_functions
+from generator.components.load_balancer.shell import on_node_function
 from generator.components.membership.common import ID
 from generator.model import Cluster, Node
 from generator.steps import Command, Step, Text, on, pki_file, sudo
@@ -192,7 +192,7 @@ def takeover_script(cluster: Cluster, node: Node, component: str, from_lease: bo
     others = " ".join(n.name for n in cluster.masters if n != node)
     figure = f"{ID}_{component.replace('-', '_')}_takeover_seconds"
     return "\n".join([
-        *holder_functions(cluster),
+        *on_node_function(cluster),
         f"lead() {{ {leader.fresh_holder(cluster, component, from_lease)}; }} 2>/dev/null",
         f"end=$((SECONDS + {ELECTION_WAIT}))",
         f'if [ "$(lead)" = {node.name} ]; then',
