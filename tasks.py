@@ -352,3 +352,21 @@ def lab_matrix(c: Context, releases: str = "", update_readme: bool = False) -> N
         print("README.md updated")
     if any(row["result"] != "passed" or row.get("skipped") for row in record["rows"]):
         raise Exit("lab-matrix: not every release passed with nothing skipped", code=1)
+
+
+@task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})
+def lab_day2(c: Context, update_readme: bool = False) -> None:
+    """Day 2 in the lab (root, ~15 min plus the 1.35.4 and 1.36.3 builds when not cached): deploy 1.35.4, upgrade
+    to 1.36.3, a fourth master joins and leaves, through tests/test_lab_day2.py; prints the figures as a table."""
+    from generator.lab import day2
+
+    status, path, record = day2.run()
+    if record:
+        markdown = day2.table(record, path.stem)
+        print(markdown)
+        print(f"record: {path.relative_to(REPO)}")
+        if update_readme and status == 0:
+            day2.write_readme(markdown)
+            print("README.md updated")
+    if status != 0:
+        raise Exit(f"lab-day2: {day2.TEST} failed (exit status {status})", code=1)
