@@ -213,8 +213,8 @@ def journey(tmp_path_factory):
 
 def record(trip: Journey) -> None:
     """The figures of every phase, for `invoke lab-day2` (and printed)."""
-    figures = {label: {"seconds": p.seconds, "result": p.summary.get("result", "n/a" if p.proc.returncode == 0
-                                                                        else "failed"), **p.measured}
+    figures = {label: {"seconds": p.seconds, "result": p.summary.get("result", "ok" if p.proc.returncode == 0
+                                                                        else "refused"), **p.measured}
                for label, p in trip.phases.items()}
     text = json.dumps(figures, indent=2)
     print(f"\nday-2 lab figures:\n{text}")

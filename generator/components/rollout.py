@@ -59,6 +59,7 @@ LOOP_MAX = 3600  # seconds a request loop runs at most, should its stop step nev
 LOOP_PAUSE = "0.1"  # seconds between two requests
 GATE_WAIT = 120  # seconds a master may take to pass the health gate after a restart
 RESTART, RELOAD = "restart", "reload"
+PAST = {RESTART: "restarted", RELOAD: "reloaded", "": "pushed"}  # how a master's `done:` line says it
 
 
 # --- the request loop ---------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
 
 def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
     pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
-    figure = name.replace("-", "_")
+    prefix = name.replace("-", "_")
     failures = "$2 != 200 { print \"failed request at \" $1 \": HTTP \" $2 }"
     script = "\n".join([
         f'[ -e {log} ] || {{ echo "no request loop {name} was started ({log} is missing)"; exit 1; }}',
@@ -133,8 +134,8 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
         f"awk {shlex.quote(failures)} {log} | head -n 20",
         f"total=$(grep -c . {log}); failed=$(awk '$2 != 200' {log} | wc -l)",
         f'echo "requests through the VIP during {name}: $total, failed: $failed"',
-        f'echo "measured: {figure}_requests=$total"',
-        f'echo "measured: {figure}_failed_requests=$failed"',
+        f'echo "measured: {prefix}_requests=$total"',
+        f'echo "measured: {prefix}_failed_requests=$failed"',
     ])
     return Step(
         id=f"{chapter}.requests-stop",
@@ -144,21 +145,21 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
                 f"让后台循环停下（创建 `{stop}`，等它删除自己的进程号文件），然后统计 `{log}`：请求总数、"
                 "状态码不是 200 的请求数（目标是 0），并列出前 20 个失败请求的时间（Unix 秒）和状态码"
                 "（000 表示没有应答）。脚本打印 "
-                f"`measured: {figure}_requests=…` 与 `measured: {figure}_failed_requests=…`，部署记录保存这两个数字。"
+                f"`measured: {prefix}_requests=…` 与 `measured: {prefix}_failed_requests=…`，部署记录保存这两个数字。"
                 "这一步只报告，不因失败请求而失败：数字如实记录。"
             ),
             en=(
                 f"Stop the background loop (create `{stop}` and wait until it removes its pid file), then count "
                 f"`{log}`: all requests, and those whose status was not 200 (the goal is 0), listing the first 20 "
                 "failures with their time (Unix seconds) and status (000: no answer). The script prints "
-                f"`measured: {figure}_requests=…` and `measured: {figure}_failed_requests=…`, which the deploy "
+                f"`measured: {prefix}_requests=…` and `measured: {prefix}_failed_requests=…`, which the deploy "
                 "run record keeps. The step reports; it does not fail on failed requests: the figures are "
                 "recorded as they are."
             ),
         ),
         local=(Command(script, expect=rf"^requests through the VIP during {name}: \d+, failed: \d+$",
                        example=f"requests through the VIP during {name}: 1862, failed: 0\n"
-                               f"measured: {figure}_failed_requests=0"),),
+                               f"measured: {prefix}_failed_requests=0"),),
     )
 
 
@@ -282,16 +283,18 @@ def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
             f"  {on(cluster, node, act).run} || {{ echo \"{node.name}: {item.action} {item.unit} failed\"; exit 1; }}",
             f"  {gate_call(cluster, node)} || exit 1",
         ]
-    past = {RESTART: "restarted", RELOAD: "reloaded"}.get(item.action, "pushed")
-    return [*lines, f'  did="$did, {past} {item.unit}"', "fi"]
+    return [*lines, f'  did="$did, {PAST[item.action]} {item.unit}"', "fi"]
 
 
 def gate_call(cluster: Cluster, node: Node) -> str:
     return f"gate {node.name} {node.host} {shlex.quote(' '.join(services(cluster, node)))}"
 
 
+def figure(op: str, node: Node) -> str:
+    return f"{op}_{node.name.replace('-', '_')}_seconds"
+
+
 def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str) -> str:
-    figure = f"{op}_{node.name.replace('-', '_')}_seconds"
     return "\n".join([
         *gate_functions(cluster),
         'did=""; t0=$(date +%s.%N)',
@@ -299,8 +302,16 @@ def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str)
         f'[ -n "$did" ] || {{ {gate_call(cluster, node)} || exit 1; did=", nothing to change"; }}',
         "t1=$(date +%s.%N)",
         f'echo "{node.name}: done: ${{did#, }}"',
-        f"awk -v a=\"$t0\" -v b=\"$t1\" 'BEGIN {{ printf \"measured: {figure}=%.3f\\n\", b - a }}'",
+        f"awk -v a=\"$t0\" -v b=\"$t1\" 'BEGIN {{ printf \"measured: {figure(op, node)}=%.3f\\n\", b - a }}'",
     ])
+
+
+def done_example(node: Node, changes: list[Change], op: str) -> str:
+    """What a master's part of a rolling step prints when every unit had to change (the figure is the lab's)."""
+    did = ", ".join(f"{PAST[c.action]} {c.unit}" for c in changes)
+    return (f"gate {node.name}: units active, its apiserver ok, endpoint ok, scheduler leader {node.name}, "
+            f"controller-manager leader {node.name}, etcd healthy\n{node.name}: done: {did}\n"
+            f"measured: {figure(op, node)}=21.380")
 
 
 def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nodes: tuple[Node, ...],
@@ -309,18 +320,17 @@ def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nod
     """One master at a time (a serial step): each Change of `changes(node)` that differs is pushed, acted on and
     gated; then `checks(node)` run for that master before the next one starts."""
     gate = gate_explained()
-    first = nodes[0].name if nodes else "k8s-master-01"
-    units = ", ".join(c.unit for c in changes(nodes[0])) if nodes else ""
-    example = (f"gate {first}: units active, its apiserver ok, endpoint ok, scheduler leader {first}, "
-               f"controller-manager leader {first}, etcd healthy\n{first}: done: restarted {units}\n"
-               f"measured: {op}_{first.replace('-', '_')}_seconds=21.380")
+
+    def commands(node: Node) -> tuple[Command, ...]:
+        items = changes(node)
+        return (Command(rolling_script(cluster, node, items, op), expect=rf"^{re.escape(node.name)}: done: ",
+                        example=done_example(node, items, op)), *checks(node))
+
     return Step(
         id=step_id,
         title=title,
         explain=Text(zh=f"{explain.zh}\n\n{gate.zh}", en=f"{explain.en}\n\n{gate.en}"),
-        per_node=tuple((node, (Command(rolling_script(cluster, node, changes(node), op),
-                                       expect=rf"^{re.escape(node.name)}: done: ", example=example.replace(
-                                           first, node.name)), *checks(node))) for node in nodes),
+        per_node=tuple((node, commands(node)) for node in nodes),
         needs_kube_binaries=True,
         serial=True,
     )

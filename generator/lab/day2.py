@@ -44,19 +44,22 @@ def per_master(figures: dict) -> str:
     return "; ".join(f"{op} {', '.join(values)}" for op, values in rounds.items()) or "—"
 
 
-def table(record: dict, date: str) -> str:
+def table(record: dict, stamp: str) -> str:
+    """The README's table; `stamp` is the record's name (UTC, e.g. 20261130T163624Z)."""
     head = ["phase", "result", "s", "requests through the VIP", "failed", "time per master (s)", "other figures"]
-    lines = [f"Measured {date[:10]} (`invoke lab-day2`):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    date = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d")
+    lines = [f"Measured {date} (`invoke lab-day2`, record `runs/lab-day2/{stamp}.json`):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for phase, figures in record.items():
-        requests = next((v for k, v in figures.items() if k.endswith("_requests") and "failed" not in k), None)
-        failed = next((v for k, v in figures.items() if k.endswith("_failed_requests")), None)
-        # the day-2 chapters' own figures (a full deploy's failovers are lab-matrix's table)
-        other = [f"{k}={v:g}" for k, v in figures.items() if k.startswith(("upgrade_", "membership_"))
-                 and not k.endswith("requests") and not PER_MASTER.match(k)]
+        # the day-2 chapters' own figures only: a full deploy's failovers are lab-matrix's table
+        own = {k: v for k, v in figures.items() if k.startswith(("upgrade_", "membership_"))}
+        requests = next((v for k, v in own.items() if k.endswith("_requests") and "failed" not in k), None)
+        failed = next((v for k, v in own.items() if k.endswith("_failed_requests")), None)
+        other = [f"{k}={v:g}" for k, v in own.items() if not k.endswith("requests") and not PER_MASTER.match(k)]
         lines.append("| " + " | ".join([
             phase, str(figures.get("result", "")), f"{figures['seconds']:g}",
             "—" if requests is None else f"{requests:g}", "—" if failed is None else f"{failed:g}",
-            per_master(figures), ", ".join(other) or "—",
+            per_master(own), ", ".join(other) or "—",
         ]) + " |")
     return "\n".join(lines)
 
