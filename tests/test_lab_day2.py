@@ -348,6 +348,19 @@ def test_leaving_again_and_dropping_the_section_change_nothing(journey: Journey)
     assert re.search(r"rendered day2 \(1\.36\.3\) into build/day2/: \d+ unchanged$", render.strip()), render
 
 
+def test_the_run_records_hold_no_secret(journey: Journey) -> None:
+    pki = BUILD / "pki"
+    secrets = {(pki / "haproxy-stats-password").read_text().strip(), (pki / "encryption-key.b64").read_text().strip()}
+    for key in pki.glob("*-key.pem"):  # every private key's body lines, the new master's among them
+        secrets.update(line for line in key.read_text().splitlines() if len(line) >= 16 and "-----" not in line)
+    assert len(secrets) > 50 and any("k8s-master-04" in k.name for k in pki.glob("*-key.pem"))
+    records = [p for phase in journey.phases.values() if phase.run_dir for p in phase.run_dir.iterdir()]
+    assert len(records) > len(journey.phases)
+    for path in records:
+        text = path.read_text(errors="replace")
+        assert "PRIVATE KEY" not in text and not [s for s in secrets if s in text], path
+
+
 def test_lab_down_removes_the_node_that_left_too(journey: Journey) -> None:
     netns = journey.phases["lab-down"].seen["netns"]
     assert f"{NAME}-{FOURTH['name']}" not in netns and f"{NAME}-k8s-master-01" not in netns

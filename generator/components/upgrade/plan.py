@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from generator import day2, day2_checks
 from generator.artifacts import Artifact
-from generator.changes import WORKSTATION
 from generator.components.upgrade.skew import fact_changes
 from generator.errors import RunbookError
 from generator.model import Cluster, Upgrade
@@ -37,8 +36,8 @@ def report(planned: Cluster, artifacts: list[Artifact]) -> list[str]:
     if len(lines) == 3:
         lines.append("  none")
     for artifact in sorted((a for a in artifacts if a.component == day2.UPGRADE), key=lambda a: a.path):
-        owner = artifact.path.split("/")[1].removesuffix(".diff")
-        lines += ["", f"== {'workstation' if owner == WORKSTATION else owner} ==", artifact.content.decode().rstrip()]
+        owner = artifact.path.split("/")[1].removesuffix(".diff")  # a node's name, or the workstation
+        lines += ["", f"== {owner} ==", artifact.content.decode().rstrip()]
     return lines
 
 
