@@ -31,7 +31,8 @@ step.describe("{chapter}")'''
 
 
 def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
-    intro = (f"# {chapter.title.zh} / {chapter.title.en}\n\n"
+    title = chapter.notebook_title or chapter.title
+    intro = (f"# {title.zh} / {title.en}\n\n"
              "运行下一个单元格后，这里显示为参数 `cluster` 所指集群写的说明；每个步骤单元格先显示该步骤的说明，"
              "再通过 `invoke step` 执行（或在 `dry_run=True` 时只打印）它的命令。\n\n"
              "Running the next cell shows this chapter's explanation written for the cluster named in `cluster`; "

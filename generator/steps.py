@@ -68,6 +68,8 @@ class Chapter:
     title: Text
     intro: Text
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    # A notebook serves every cluster: where the page's title names this cluster's releases or nodes, this one doesn't.
+    notebook_title: Text | None = None
 
     @property
     def page(self) -> str:

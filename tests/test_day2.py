@@ -347,3 +347,17 @@ def test_the_membership_notebook_runs_a_leaving_cluster_as_deploy_prints_it(tmp_
     assert "membership.etcd-add" in lacking and "membership.etcd-remove" not in lacking  # joining steps only
     assert re.sub(r"^# \S+\nnot part of the shrink-notebook runbook: nothing to do\n", "", printed,
                   flags=re.MULTILINE) == expected
+
+
+def test_day2_notebooks_hold_nothing_of_the_clusters_they_were_made_from() -> None:
+    from generator import day2, notebooks
+
+    example = load(notebooks.TEXT_CLUSTER)
+    # every name, address and release of the example cluster and of the day-2 variants the cells come from
+    words = {str(c.release) for c in [example, *day2.examples(example)]}
+    words |= {n.name for c in day2.examples(example) for n in (*c.spec.nodes, *c.spec.membership.leaving)}
+    words |= {n.ip for n in example.spec.nodes} | {c.spec.upgrade.from_ for c in day2.examples(example)} - {""}
+    for chapter in ("upgrade", "membership"):
+        text = (REPO / "notebooks" / f"{chapter}.ipynb").read_text()
+        assert text.count('step(\\"') >= 9, chapter
+        assert not [w for w in words if w in text], f"{chapter}.ipynb names {[w for w in words if w in text]}"

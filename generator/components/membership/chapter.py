@@ -80,6 +80,7 @@ def chapter(cluster: Cluster) -> Chapter | None:
         number=NUMBER,
         title=Text(zh=f"成员变更：{node.name} {'加入' if joins else '离开'}",
                    en=f"Membership: {node.name} {'joins' if joins else 'leaves'}"),
+        notebook_title=Text(zh="成员变更：一台 master 加入或离开", en="Membership: a master joins or leaves"),
         intro=intro,
         steps=(*first, *steps, rollout.request_loop_stop(cluster, ID, ID)),
     )

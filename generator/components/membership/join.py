@@ -52,7 +52,7 @@ def prepare_step(cluster: Cluster, node: Node) -> Step:
     local, remote = node_commands(cluster, node, PREPARE)
     return Step(
         id=f"{ID}.prepare",
-        title=Text(zh=f"准备 {node.name}", en=f"Prepare {node.name}"),
+        title=Text(zh="准备加入的 master", en="Prepare the joining master"),
         explain=Text(
             zh=(f"与前置准备一章相同的命令，只对 {node.name}：时钟与 swap 检查、安装目录；运维机上的发布包已下载校验过"
                 "就只重新解压（幂等），再把 Kubernetes 与 etcd 的二进制推送到它上面，并确认版本。"),
@@ -71,8 +71,8 @@ def distribute_step(cluster: Cluster, node: Node) -> Step:
     _, remote = node_commands(cluster, node, DISTRIBUTE)
     return Step(
         id=f"{ID}.distribute",
-        title=Text(zh=f"把 {node.name} 的证书、unit 与配置推送过去", en=f"Push {node.name}'s certificates, units and "
-                   "configs"),
+        title=Text(zh="把证书、unit 与配置推送到加入的 master", en="Push certificates, units and configs to the "
+                   "joining master"),
         explain=Text(
             zh=(f"etcd、kube-apiserver、控制器管理器、调度器与负载均衡各章的分发命令，只对 {node.name}：它自己的证书"
                 "（新签发）、kubeconfig、unit 与配置，私钥 0600；再让 haproxy 与 keepalived 在节点上检查配置。"
@@ -133,7 +133,7 @@ def etcd_start_step(cluster: Cluster, node: Node) -> Step:
     command = f"{s}install -d -m 0700 {data} && {start(cluster, ['etcd'])} && systemctl is-active etcd"
     return Step(
         id=f"{ID}.etcd-start",
-        title=Text(zh=f"启动 {node.name} 上的 etcd", en=f"Start etcd on {node.name}"),
+        title=Text(zh="启动加入的 master 上的 etcd", en="Start etcd on the joining master"),
         explain=Text(
             zh=("数据目录以 0700 创建，然后启动 etcd：它从其他成员取得集群的数据，完成后才通知 systemd 启动成功"
                 "（`Type=notify`）。已经在运行就不再启动，所以可以重复执行。"),
@@ -152,8 +152,8 @@ def control_plane_step(cluster: Cluster, node: Node) -> Step:
                                  f"https://{node.host}:{port}/healthz"]), expect=r"^ok$", example="ok")
     return Step(
         id=f"{ID}.control-plane",
-        title=Text(zh=f"启动 {node.name} 上的 kube-apiserver、控制器管理器与调度器",
-                   en=f"Start kube-apiserver, the controller manager and the scheduler on {node.name}"),
+        title=Text(zh="启动加入的 master 上的 kube-apiserver、控制器管理器与调度器",
+                   en="Start kube-apiserver, the controller manager and the scheduler on the joining master"),
         explain=Text(
             zh=(f"启动三个服务，再直接访问 {node.name} 的 `/healthz`（最多重试 30 秒），应返回 `ok`。haproxy 还不知道"
                 "这个后端，所以还没有客户端的请求到达它；控制器管理器与调度器经 VIP 连接，加入选主，但现有的 leader "
@@ -172,8 +172,8 @@ def load_balancer_start_step(cluster: Cluster, node: Node) -> Step:
     command = f"{start(cluster, ['haproxy', 'keepalived'])} && systemctl is-active haproxy keepalived"
     return Step(
         id=f"{ID}.load-balancer-start",
-        title=Text(zh=f"启动 {node.name} 上的 haproxy 与 keepalived",
-                   en=f"Start haproxy and keepalived on {node.name}"),
+        title=Text(zh="启动加入的 master 上的 haproxy 与 keepalived",
+                   en="Start haproxy and keepalived on the joining master"),
         explain=Text(
             zh=(f"最后才启动：现在其他 master 的 keepalived 已把 {node.name} 列为 `unicast_peer`。早于这一步启动，"
                 "它收不到现有 VIP 持有者的通告，会以为没有 MASTER 而自己也拿起 VIP（两台同时持有）。它的优先级最低，"
@@ -226,7 +226,7 @@ def election_step(cluster: Cluster, node: Node) -> Step:
                     "_takeover_seconds=17.204"))
     return Step(
         id=f"{ID}.election",
-        title=Text(zh=f"{node.name} 能赢得选主", en=f"{node.name} can win the elections"),
+        title=Text(zh="加入的 master 能赢得选主", en="The joining master can win the elections"),
         explain=Text(
             zh=("新 master 真的参加选主吗？它已经是 leader 时，先停掉它的实例，等锁到了别的 master 再启动它。"
                 f"然后停掉其他 master 上的调度器，等 {node.name} 的调度器拿到锁（锁仍新鲜），再把它们启动回来；"

@@ -26,7 +26,7 @@ def stop(cluster: Cluster, units: list[str]) -> str:
 def load_balancer_step(cluster: Cluster, node: Node) -> Step:
     return Step(
         id=f"{ID}.retire-load-balancer",
-        title=Text(zh=f"{node.name} 退出负载均衡", en=f"Take {node.name} out of the load balancer"),
+        title=Text(zh="离开的 master 退出负载均衡", en="Take the leaving master out of the load balancer"),
         explain=Text(
             zh=(f"先停 {node.name} 的 keepalived：它正常停止时发出优先级 0 的通告，VIP 若在它上面，会在一秒左右移到"
                 "优先级最高的其他 master；再停它的 haproxy。两者都 `disable`，开机也不再启动。其他 master 的 haproxy "
@@ -45,7 +45,7 @@ def control_plane_step(cluster: Cluster, node: Node) -> Step:
     order = list(reversed(CONTROL_PLANE))
     return Step(
         id=f"{ID}.retire-control-plane",
-        title=Text(zh=f"停止 {node.name} 的控制平面", en=f"Stop {node.name}'s control plane"),
+        title=Text(zh="停止离开的 master 的控制平面", en="Stop the leaving master's control plane"),
         explain=Text(
             zh=("按调度器、控制器管理器、kube-apiserver 的顺序停止并 `disable`。若它是某个锁的 leader，锁交给其他 "
                 "master（调度器停止时交还，控制器管理器的锁要等过期）；kube-apiserver 停止时先让 `/readyz` 失败，"
@@ -70,8 +70,8 @@ def etcd_remove_step(cluster: Cluster, node: Node) -> Step:
     n = len(cluster.etcd_members)
     return Step(
         id=f"{ID}.etcd-remove",
-        title=Text(zh=f"etcdctl member remove：{node.name} 退出 etcd", en=f"etcdctl member remove: {node.name} leaves "
-                   "etcd"),
+        title=Text(zh="etcdctl member remove：离开的 master 退出 etcd", en="etcdctl member remove: the leaving master "
+                   "leaves etcd"),
         explain=Text(
             zh=(f"在 {member.name} 上按名字查到 {node.name} 的成员 ID，执行 `member remove`；已经不是成员就什么也不做。"
                 f"被移除的成员会自己停止；再在 {node.name} 上停止并 `disable` etcd。之后集群有 {n} 个成员，多数是 "

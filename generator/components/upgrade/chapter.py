@@ -35,6 +35,7 @@ def chapter(cluster: Cluster) -> Chapter | None:
         id=ID,
         number=NUMBER,
         title=Text(zh=f"升级：{old} → {new}", en=f"Upgrade: {old} → {new}"),
+        notebook_title=Text(zh="升级到下一个次版本", en="Upgrade to the next minor release"),
         intro=Text(
             zh=(f"本章把 {n} 台 master 从 Kubernetes {old}（集群文件的 `upgrade.from`）升级到 {new}，集群一直可用："
                 f"先渲染 {new} 的全部文件并逐个节点列出与现在的差别，确认每台 master 现在的版本，在后台经 VIP "
