@@ -12,7 +12,7 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from generator import catalog, execute, notebooks, render, runs, site
+from generator import catalog, day2, execute, notebooks, render, runs, site
 from generator.errors import RunbookError
 from generator.model import CLUSTERS_DIR, REPO, ClusterFileError, load
 
@@ -122,10 +122,11 @@ def screenshots(c: Context, out: str = "screenshots") -> None:
 
 @task(help={"step": "step id, e.g. kube-scheduler.health", "dry_run": "print the commands only",
             "nodes": "comma-separated node names (default: all)",
-            "missing_ok": "a step this cluster's runbook lacks is reported, not an error (notebooks)"})
+            "missing_ok": "a step this cluster's runbook lacks is reported, not an error (notebooks)",
+            "allow_destructive": "also run a step that cannot be undone (its page says what it destroys)"})
 @friendly
 def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = False, nodes: str = "",
-         missing_ok: bool = False) -> None:
+         missing_ok: bool = False, allow_destructive: bool = False) -> None:
     """Run (or print) one step of the catalog."""
     model = load(cluster)
     try:
@@ -139,6 +140,9 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
     if dry_run:
         execute.dry_run([chosen], node_set(nodes))
         return
+    refusal = "" if allow_destructive else execute.destructive_refusal([chosen])
+    if refusal:
+        raise Exit(refusal, code=1)
     # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
     # render replaces files could see half a re-issue.
     with render.build_lock(model) as notes:
@@ -152,10 +156,11 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
 
 
 @task(help={"chapter": "only this chapter", "dry_run": "print every command in order, touch nothing",
-            "nodes": "comma-separated node names (default: all)", "from_": "start at this step id"})
+            "nodes": "comma-separated node names (default: all)", "from_": "start at this step id",
+            "allow_destructive": "also run the steps that cannot be undone (their pages say what they destroy)"})
 @friendly
 def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: bool = False, nodes: str = "",
-           from_: str = "") -> None:
+           from_: str = "", allow_destructive: bool = False) -> None:
     """Run the chapters' notebooks in order into runs/<cluster>/<time>/ (dry run: print what would run)."""
     model = load(cluster)
     chapters = catalog.chapters(model)
@@ -169,13 +174,20 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
             ids = ", ".join(s.id for ch in chapters for s in ch.steps)
             raise Exit(f"no step {from_!r} in the chosen chapters; steps: {ids}", code=1)
         chapters = chapters[owners[0]:]
+    steps = [s for ch in chapters for s in ch.steps]
+    if from_:
+        steps = steps[[s.id for s in steps].index(from_):]
     if dry_run:
-        steps = [s for ch in chapters for s in ch.steps]
-        if from_:
-            steps = steps[[s.id for s in steps].index(from_):]
         execute.dry_run(steps, node_set(nodes))
         return
-    result = runs.deploy(model, chapters, nodes, from_)
+    if not chapter and day2.planned(model) == day2.MEMBERSHIP:
+        # The other chapters build a cluster from nothing (etcd's members all start at once): not for one that runs.
+        raise Exit(f"{model.name} plans a membership change: its cluster already runs; run the change alone with "
+                   f"--chapter {day2.MEMBERSHIP} (a full deploy is for a new cluster)", code=1)
+    refusal = "" if allow_destructive else execute.destructive_refusal(steps)
+    if refusal:
+        raise Exit(refusal, code=1)
+    result = runs.deploy(model, chapters, nodes, from_, allow_destructive)
     counts: dict[str, int] = {}
     for outcome in result.summary["steps"]:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
@@ -193,6 +205,30 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
             "step: earlier steps rendered and pushed files from the old file; every step is idempotent)",
             code=1,
         )
+
+
+@task(help={"cluster": "cluster name under clusters/ or a path", "to": "the release to upgrade to, e.g. 1.36.3",
+            "out": "also write the cluster file that plans this upgrade here (the same file, comments kept)"})
+@friendly
+def upgrade_plan(c: Context, cluster: str = "example", to: str = "", out: str = "") -> None:
+    """What upgrading a cluster's masters to --to changes: the version facts, and per node the diff of every file."""
+    from generator.components.upgrade import plan
+    from generator.render import make_artifacts
+    from generator.versions import parse_release
+
+    model = load(cluster)
+    release = parse_release(to)
+    if isinstance(release, str):
+        raise Exit(f"upgrade-plan: --to {to!r}: {release}", code=1)
+    planned = plan.target(model, release)
+    print("\n".join(plan.report(planned, make_artifacts(planned)[0])))
+    problems = plan.skew_problems(planned)
+    if problems:
+        raise Exit("upgrade-plan: a cluster file cannot plan this upgrade:\n  " + "\n  ".join(problems), code=1)
+    if out:
+        Path(out).write_text(plan.cluster_file_text(model, release), encoding="utf-8")
+        load(out)  # the file it wrote must load: one line per problem otherwise
+        print(f"wrote {out}: run `invoke render --cluster {out}`, then its upgrade chapter")
 
 
 @task
@@ -351,3 +387,21 @@ def certs(c: Context, cluster: str = "example") -> None:
         raise Exit(f"certs: {len(problems)} of {len(findings)} need action (`invoke render` re-issues what is "
                    "expiring; the renewal chapter pushes and restarts one master at a time)", code=1)
     print(f"certs: all {len(findings)} certificates and kubeconfigs on the nodes match the ledger")
+
+
+@task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})
+def lab_day2(c: Context, update_readme: bool = False) -> None:
+    """Day 2 in the lab (root, ~15 min plus the 1.35.4 and 1.36.3 builds when not cached): deploy 1.35.4, upgrade
+    to 1.36.3, a fourth master joins and leaves, through tests/test_lab_day2.py; prints the figures as a table."""
+    from generator.lab import day2
+
+    status, path, record = day2.run()
+    if record:
+        markdown = day2.table(record, path.stem)
+        print(markdown)
+        print(f"record: {path.relative_to(REPO)}")
+        if update_readme and status == 0:
+            day2.write_readme(markdown)
+            print("README.md updated")
+    if status != 0:
+        raise Exit(f"lab-day2: {day2.TEST} failed (exit status {status})", code=1)

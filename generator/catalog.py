@@ -12,21 +12,32 @@ from generator.components import (
     kube_controller_manager,
     kube_scheduler,
     load_balancer,
+    membership,
     prerequisites,
     troubleshooting,
+    upgrade,
     verification,
 )
 from generator.model import Cluster
 from generator.steps import Chapter, Step
 
-COMPONENTS: tuple[ModuleType, ...] = (
+# The chapters that build a cluster, then the day-2 ones, which exist only where the cluster file plans one
+# (generator/day2.py) and run steps of the first ones again for one node or one master at a time.
+BUILD: tuple[ModuleType, ...] = (
     prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
     verification, troubleshooting,
 )
+DAY2: tuple[ModuleType, ...] = (upgrade, membership)
+COMPONENTS = BUILD + DAY2
+
+
+def build_chapters(cluster: Cluster) -> list[Chapter]:
+    return sorted((c.chapter(cluster) for c in BUILD), key=lambda ch: ch.number)
 
 
 def chapters(cluster: Cluster) -> list[Chapter]:
-    return sorted((c.chapter(cluster) for c in COMPONENTS), key=lambda ch: ch.number)
+    day2 = [chapter for c in DAY2 if (chapter := c.chapter(cluster)) is not None]
+    return build_chapters(cluster) + sorted(day2, key=lambda ch: ch.number)
 
 
 def chapter_ids() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from generator import pki, trust
@@ -20,7 +21,8 @@ class RenderContext:
         note = trust.layout_note(cluster)
         if note:
             self.notes.append(note)
-        self._issued: dict[str, pki.Issued] = {}
+        # Keyed by the whole spec: a sibling context (below) may ask for another version of the same certificate.
+        self._issued: dict[pki.CertSpec, pki.Issued] = {}
         self._secrets: dict[str, bytes] = {}
         self.authorities = tuple(self._load_or_make(ca) for ca in trust.authorities(self.layout))
 
@@ -58,15 +60,27 @@ class RenderContext:
     def ca_key(self) -> bytes:
         return self.authority(pki.CLUSTER_CA).key_pem
 
+    def sibling(self, cluster: Cluster) -> RenderContext:
+        """A context for the same cluster in another shape (the release or the members it runs before a planned
+        change), to compare two renders in memory: the same CA, secrets and existing files, and the same
+        certificate wherever the two ask for the same spec. Its notes are its own; nothing it makes is written."""
+        other = copy.copy(self)
+        other.cluster, other.notes = cluster, []
+        return other
+
     def certificate(self, spec: pki.CertSpec) -> pki.Issued:
-        if spec.name not in self._issued:
+        if spec not in self._issued:
             old_cert = self.existing.read(f"pki/{spec.name}.pem")
             old_key = self.existing.read(f"pki/{spec.name}-key.pem")
             issued = pki.issue(self.cluster, self.authority(spec.ca), spec, old_cert, old_key)
             if issued.note != "kept":
                 self.notes.append(f"{spec.name}: certificate issued ({issued.note})")
-            self._issued[spec.name] = issued
-        return self._issued[spec.name]
+            self._issued[spec] = issued
+        return self._issued[spec]
+
+    def issued_specs(self) -> dict[bytes, pki.CertSpec]:
+        """Each certificate this context (or a sibling) issued or kept, by its PEM: what it was made to say."""
+        return {issued.cert_pem: spec for spec, issued in self._issued.items()}
 
     def secret(self, rel: str, make: Callable[[], bytes]) -> bytes:
         """A random secret (encryption key, password, key pair) made once and reused by every later render."""

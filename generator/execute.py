@@ -55,6 +55,15 @@ def groups(step: Step, nodes: frozenset[str] | None = None) -> list[Group]:
     return result
 
 
+def destructive_refusal(steps: list[Step]) -> str:
+    """Why these steps may not run without `--allow-destructive` ("" when none of them is destructive)."""
+    named = [f"  {s.id}: {s.destructive.en}" for s in steps if s.destructive is not None]
+    if not named:
+        return ""
+    return ("refusing to run what cannot be undone without --allow-destructive:\n" + "\n".join(named)
+            + "\nread these steps on the chapter's page, then run again with --allow-destructive")
+
+
 def dry_run(steps: list[Step], nodes: frozenset[str] | None = None, out: TextIO = sys.stdout) -> None:
     """Print every command exactly as the runbook page shows it, in order."""
     for step in steps:
@@ -129,8 +138,22 @@ def skip_step(step: Step, reason: str, nodes: frozenset[str] | None = None, out:
             for g in groups(step, nodes)])
 
 
+def run_serial(groups: list[Group], out: TextIO) -> tuple[list[Outcome], StepFailed | None]:
+    """One node after another, each log printed as soon as its node is done; nothing after a failure runs."""
+    outcomes = []
+    for group in groups:
+        outcome, log, failed = run_group(group)
+        out.write(log + "\n")
+        out.flush()
+        outcomes.append(outcome)
+        if failed:
+            return outcomes, failed
+    return outcomes, None
+
+
 def run_step(step: Step, nodes: frozenset[str] | None = None, out: TextIO = sys.stdout) -> list[Outcome]:
-    """Local commands first, then every node's commands in parallel; logs are printed in node order."""
+    """Local commands first, then every node's commands in parallel (one node after another for a serial step);
+    logs are printed in node order."""
     all_groups = groups(step, nodes)
     outcomes: list[Outcome] = []
     local = [g for g in all_groups if g.node is None]
@@ -142,6 +165,13 @@ def run_step(step: Step, nodes: frozenset[str] | None = None, out: TextIO = sys.
         if failed:
             record(outcomes)
             raise failed
+    if step.serial:
+        done, failed = run_serial(remote, out)
+        outcomes += done
+        record(outcomes)
+        if failed:
+            raise failed
+        return outcomes
     with ThreadPoolExecutor(max_workers=max(1, len(remote))) as pool:
         results = list(pool.map(run_group, remote))
     failures = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import checks, loader, schema
+from generator import checks, day2_checks, loader, schema
 from generator.schema import Problem, alias
 from generator.versions import Release, parse_release
 
@@ -147,6 +147,25 @@ class Components:
 
 
 @dataclass(frozen=True)
+class Upgrade:
+    """A planned upgrade: `kubernetes_version` is the release the masters move to, `from` the one they run now.
+
+    The file describes the cluster as it will be; this section says what runs today (generator/day2.py)."""
+
+    from_: str = alias("from", default="")
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A planned membership change; `nodes` lists the masters as they will be.
+
+    `joining`: names in `nodes` that do not run yet; `leaving`: nodes that run now and `nodes` no longer lists."""
+
+    joining: tuple[str, ...] = ()
+    leaving: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClusterFile:
     name: str
     kubernetes_version: str
@@ -159,6 +178,8 @@ class ClusterFile:
     load_balancer: LoadBalancer = field(default_factory=LoadBalancer)
     prerequisites: Prerequisites = field(default_factory=Prerequisites)
     components: Components = field(default_factory=Components)
+    upgrade: Upgrade = field(default_factory=Upgrade)
+    membership: Membership = field(default_factory=Membership)
 
 
 @dataclass(frozen=True)
@@ -247,6 +268,7 @@ def load(ref: str) -> Cluster:
     if isinstance(release, str):
         problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
     problems.extend(checks.check(spec))
+    problems.extend(day2_checks.check(spec))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)
     if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":

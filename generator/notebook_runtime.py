@@ -14,6 +14,8 @@ def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) ->
     """Markdown a notebook shows for the cluster it runs for: the same text as the cluster's pages."""
     if step is not None:
         text = f"{step.explain.zh}\n\n{step.explain.en}"
+        if step.destructive is not None:
+            text += f"\n\n> ⛔ {step.destructive.zh}\n>\n> ⛔ {step.destructive.en}"
         for warning in step.warnings:
             text += f"\n\n> ⚠️ {warning.zh}\n>\n> ⚠️ {warning.en}"
         return text
@@ -23,8 +25,10 @@ def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) ->
 
 
 class StepRunner:
-    def __init__(self, cluster: str, dry_run: bool = True, nodes: str = "", start_at: str = "") -> None:
+    def __init__(self, cluster: str, dry_run: bool = True, nodes: str = "", start_at: str = "",
+                 allow_destructive: bool = False) -> None:
         self.cluster, self.dry_run, self.nodes = cluster, dry_run, nodes
+        self.allow_destructive = allow_destructive
         self.waiting_for = start_at
         self._chapters: list[Chapter] | None = None
 
@@ -56,6 +60,8 @@ class StepRunner:
             argv.append("--dry-run")
         if self.nodes:
             argv += ["--nodes", self.nodes]
+        if self.allow_destructive:
+            argv.append("--allow-destructive")
         return argv
 
     def __call__(self, step_id: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from generator import catalog
-from generator.model import REPO, Cluster, load
+from generator import catalog, day2
+from generator.model import REPO, load
 from generator.steps import Chapter
 
 NOTEBOOKS = REPO / "notebooks"
@@ -15,18 +17,22 @@ NOTEBOOKS = REPO / "notebooks"
 # the cluster named in `cluster`, so `-p cluster prod5` reads true. Per-cluster notebooks would multiply the
 # committed files by the number of clusters and let the text and the `cluster` parameter disagree.
 TEXT_CLUSTER = "example"  # whose catalog lists the chapters and steps (the fullest: VIP, haproxy, keepalived)
+# A day-2 chapter exists only where a change is planned, and a membership change has steps for joining and others for
+# leaving: its notebook holds them all (day2.examples), and a cell a cluster's runbook lacks reports so and passes.
 PARAMETERS = '''cluster = "example"  # a name under clusters/ or a path to a cluster file
 dry_run = True  # True: print the commands only, touch nothing
 nodes = ""  # comma-separated node names; empty means every node
-start_at = ""  # a step id: earlier steps of this notebook are not run (deploy --from)'''
+start_at = ""  # a step id: earlier steps of this notebook are not run (deploy --from)
+allow_destructive = False  # True: also run the steps that cannot be undone (deploy --allow-destructive)'''
 SETUP = '''from generator.notebook_runtime import StepRunner
 
-step = StepRunner(cluster, dry_run=dry_run, nodes=nodes, start_at=start_at)
+step = StepRunner(cluster, dry_run=dry_run, nodes=nodes, start_at=start_at, allow_destructive=allow_destructive)
 step.describe("{chapter}")'''
 
 
 def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
-    intro = (f"# {chapter.title.zh} / {chapter.title.en}\n\n"
+    title = chapter.notebook_title or chapter.title
+    intro = (f"# {title.zh} / {title.en}\n\n"
              "运行下一个单元格后，这里显示为参数 `cluster` 所指集群写的说明；每个步骤单元格先显示该步骤的说明，"
              "再通过 `invoke step` 执行（或在 `dry_run=True` 时只打印）它的命令。\n\n"
              "Running the next cell shows this chapter's explanation written for the cluster named in `cluster`; "
@@ -46,10 +52,32 @@ def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
     return nb
 
 
-def expected(cluster: Cluster | None = None) -> dict[str, str]:
+def merged(first: Chapter | None, second: Chapter) -> Chapter:
+    """`first` plus the steps only `second` has, each placed after the step it follows in `second`."""
+    if first is None:
+        return second
+    steps = list(first.steps)
+    for i, step in enumerate(second.steps):
+        ids = [s.id for s in steps]
+        if step.id not in ids:
+            before = [ids.index(s.id) for s in second.steps[:i] if s.id in ids]
+            steps.insert(max(before) + 1 if before else 0, step)
+    return replace(first, steps=tuple(steps))
+
+
+def notebook_chapters() -> list[Chapter]:
+    """Every chapter with every step a notebook cell may run: the text cluster's, and its day-2 variants'."""
+    base = load(TEXT_CLUSTER)
+    found: dict[str, Chapter] = {}
+    for cluster in [base, *day2.examples(base)]:
+        for chapter in catalog.chapters(cluster):
+            found[chapter.id] = merged(found.get(chapter.id), chapter)
+    return sorted(found.values(), key=lambda ch: ch.number)
+
+
+def expected() -> dict[str, str]:
     """File name → notebook JSON, exactly as the generator makes it."""
-    cluster = cluster or load(TEXT_CLUSTER)
-    return {f"{ch.id}.ipynb": nbformat.writes(chapter_notebook(ch)) + "\n" for ch in catalog.chapters(cluster)}
+    return {f"{ch.id}.ipynb": nbformat.writes(chapter_notebook(ch)) + "\n" for ch in notebook_chapters()}
 
 
 def write() -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from generator import catalog, ledger, writer
+from generator import catalog, changes, day2, ledger, writer
 from generator.artifacts import PHASES, Artifact, Existing, build_dir
 from generator.context import RenderContext
 from generator.lock import cluster_lock
@@ -19,10 +19,27 @@ class RenderResult:
     notes: list[str]
 
 
+def component_artifacts(ctx: RenderContext) -> list[Artifact]:
+    return [artifact for module in catalog.COMPONENTS for artifact in module.artifacts(ctx)]
+
+
 def make_artifacts(cluster: Cluster) -> tuple[list[Artifact], list[str]]:
-    """All artifacts of the cluster, computed without writing anything."""
+    """All artifacts of the cluster, computed without writing anything. With a day-2 change planned, also the
+    cluster as it runs now, in memory only, and per node what the change does to each file (generator/changes.py)."""
     ctx = RenderContext(cluster, Existing(build_dir(cluster)))
-    return [artifact for module in catalog.COMPONENTS for artifact in module.artifacts(ctx)], ctx.notes
+    files = component_artifacts(ctx)
+    previous = day2.previous(cluster)
+    if previous is not None:
+        old = ctx.sibling(previous)
+        before = changes.Side.of(component_artifacts(old), old.issued_specs(), label(previous))
+        after = changes.Side.of(files, ctx.issued_specs(), label(cluster))
+        files += changes.artifacts(str(day2.planned(cluster)), before, after)
+    return files, ctx.notes
+
+
+def label(cluster: Cluster) -> str:
+    """How a diff header names each side: the release, and the number of masters."""
+    return f"{cluster.release}, {len(cluster.masters)} masters"
 
 
 def check_choice(component: str | None, phase: str | None) -> None:

@@ -107,7 +107,8 @@ def read_outcomes(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at: str = "") -> RunResult:
+def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at: str = "",
+           allow_destructive: bool = False) -> RunResult:
     """Run each chapter's notebook in order, holding the cluster's lock (the steps it starts share it); stop at the
     first failure; keep everything under runs/.
 
@@ -116,10 +117,11 @@ def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at:
     with build_lock(cluster) as notes:
         for note in notes:
             print(f"  note: {note}")
-        return deploy_locked(cluster, chapters, nodes, start_at)
+        return deploy_locked(cluster, chapters, nodes, start_at, allow_destructive)
 
 
-def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_at: str) -> RunResult:
+def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_at: str,
+                  allow_destructive: bool) -> RunResult:
     # Imported here, not at the top: every `invoke step` a notebook cell runs imports this module, and
     # papermill alone would add ~0.15 s to each of the ~90 steps of a deploy.
     import papermill
@@ -147,7 +149,8 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
             try:
                 papermill.execute_notebook(
                     str(NOTEBOOKS / f"{chapter.id}.ipynb"), str(output),
-                    parameters={"cluster": cluster.ref, "dry_run": False, "nodes": nodes, "start_at": start_at},
+                    parameters={"cluster": cluster.ref, "dry_run": False, "nodes": nodes, "start_at": start_at,
+                                "allow_destructive": allow_destructive},
                     cwd=str(REPO), kernel_name="python3", progress_bar=False, log_output=False,
                     km=kernel,
                 )

@@ -46,6 +46,10 @@ class Show:
 
 @dataclass(frozen=True)
 class Step:
+    """`per_node` groups run in parallel, or one node after another (in order, stopping at the first failure) when
+    `serial`: a rolling change. `destructive` says what cannot be undone; such a step runs only when asked
+    explicitly (`--allow-destructive`), and its page says why."""
+
     id: str
     title: Text
     explain: Text
@@ -54,6 +58,8 @@ class Step:
     local: tuple[Command, ...] = ()
     per_node: tuple[tuple[Node, tuple[Command, ...]], ...] = ()
     needs_kube_binaries: bool = False
+    serial: bool = False
+    destructive: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Chapter:
     title: Text
     intro: Text
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    # A notebook serves every cluster: where the page's title names this cluster's releases or nodes, this one doesn't.
+    notebook_title: Text | None = None
 
     @property
     def page(self) -> str:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler"
+NAMESPACE_PATH = "/api/v1/namespaces/default"  # what the day-2 request loop asks for
 
 
 def issue_serving_cert(ca_cert_pem: bytes, ca_key_pem: bytes, ip: str = "127.0.0.1") -> tuple[bytes, bytes]:
@@ -81,28 +82,38 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.seen.append({"path": self.path, "cn": cn, "groups": orgs})
         who = {"username": cn, "groups": orgs}
         path = urlsplit(self.path).path  # kubectl may add ?timeout=...
-        if cn not in self.server.allowed_users:
+        if self.server.unavailable:  # a test playing an apiserver that cannot serve for a while
+            self._reply(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503,
+                              "message": "unavailable (stand-in)"})
+        elif cn not in self.server.allowed_users:
             self._reply(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
                               "code": 403, "message": f'User "{cn}" cannot get path "{self.path}" (stand-in)'})
         elif path == "/version":
             self._reply(200, {"gitVersion": "v0.0.0-standin", "platform": "standin", "standin": True, "user": who})
+        elif path == NAMESPACE_PATH:
+            self._reply(200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "default"},
+                              "standin": True, "user": who})
         elif path == LEASE_PATH:
             self._reply(200, {"kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
                               "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
                               "spec": {"holderIdentity": f"standin_{cn}"}, "standin": True, "user": who})
         else:
             self._reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                              "code": 404, "message": f"{self.path} (stand-in serves /version and the lease)"})
+                              "code": 404, "message": f"{self.path} (stand-in: /version, the lease, the namespace)"})
 
 
 class StandinApiserver(ThreadingHTTPServer):
-    """`with StandinApiserver(ca_path, ca_key_path, {"admin"}, tmpdir) as api:` serves on `api.url` (127.0.0.1)."""
+    """`with StandinApiserver(ca_path, ca_key_path, {"admin"}, tmpdir) as api:` serves on `api.url` (127.0.0.1, or
+    another loopback address `ip`). While `unavailable` is set, every request gets 503."""
 
     daemon_threads = True
 
-    def __init__(self, ca_path: Path, ca_key_path: Path, allowed_users: set[str], workdir: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        cert_pem, key_pem = issue_serving_cert(ca_path.read_bytes(), ca_key_path.read_bytes())
+    def __init__(self, ca_path: Path, ca_key_path: Path, allowed_users: set[str], workdir: Path,
+                 ip: str = "127.0.0.1") -> None:
+        super().__init__((ip, 0), _Handler)
+        self.ip = ip
+        self.unavailable = False
+        cert_pem, key_pem = issue_serving_cert(ca_path.read_bytes(), ca_key_path.read_bytes(), ip)
         (workdir / "standin-server.pem").write_bytes(cert_pem)
         key_file = workdir / "standin-server-key.pem"
         key_file.write_bytes(key_pem)
@@ -123,7 +134,7 @@ class StandinApiserver(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.ip}:{self.port}"
 
     def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         # The TLS handshake runs in the per-connection thread, so a refused client never blocks the listener.

@@ -32,6 +32,23 @@ def leader_name(cluster: Cluster, component: str, from_lease: bool) -> str:
             "sed -n 's/.*\"holderIdentity\":\"\\([^_\"]*\\)_.*/\\1/p'")
 
 
+def fresh_holder(cluster: Cluster, component: str, from_lease: bool) -> str:
+    """Shell printing the leader's host name only while its lock is fresh: renewed within its lease duration (plus
+    2 s for clocks) and not before `$fresh_since` (epoch seconds, 0 when unset). A leader that stopped without
+    giving the lock back is still named in it until it expires, and meanwhile nobody leads; one restarted on the
+    same host has the same name: only a renewal after the restart shows a live holder."""
+    if from_lease:
+        query = 'jsonpath={.spec.holderIdentity} {.spec.renewTime} {.spec.leaseDurationSeconds}{"\\n"}'
+        fields = f"{kubectl(cluster)} -n kube-system get lease {component} -o {shlex.quote(query)}"
+    else:
+        fields = (f"{leader_query(cluster, component, from_lease)} | sed -n "
+                  "'s/.*\"holderIdentity\":\"\\([^\"]*\\)\".*\"leaseDurationSeconds\":\\([0-9]*\\).*"
+                  "\"renewTime\":\"\\([^\"]*\\)\".*/\\1 \\3 \\2/p'")
+    fresh = ('{ read -r h t d; [ -n "$h" ] && [ -n "$t" ] && r=$(date -d "$t" +%s) && [ "$r" -ge "${fresh_since:-0}" ] '
+             '&& [ $(( $(date +%s) - r )) -le $(( ${d:-0} + 2 )) ] && echo "${h%%_*}"; }')
+    return f"{fields} | {fresh}"
+
+
 def names_pattern(cluster: Cluster) -> str:
     return "(" + "|".join(n.name for n in cluster.masters) + ")"
 

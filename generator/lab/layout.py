@@ -78,14 +78,16 @@ def repo_path(value: str) -> Path:
 
 def lab(cluster: Cluster) -> Lab:
     tag = hashlib.sha1(cluster.name.encode()).hexdigest()[:6]
+    # A leaving node still runs until its membership chapter is done: it stays part of the lab until then.
+    members = (*cluster.spec.nodes, *cluster.spec.membership.leaving)
     ips = []
-    for node in cluster.spec.nodes:
+    for node in members:
         ip = ipaddress.ip_address(node.ip)
         if ip.version != 4:
             raise LabError(f"node {node.name}: the lab uses IPv4 addresses only, not {node.ip}")
         ips.append(ip)
     network = ipaddress.IPv4Network(f"{ips[0]}/{PREFIX_LEN}", strict=False)
-    outside = [n.name for n, ip in zip(cluster.spec.nodes, ips, strict=True) if ip not in network]
+    outside = [n.name for n, ip in zip(members, ips, strict=True) if ip not in network]
     if outside:
         raise LabError(f"every lab node must be in {network} (the first node's /{PREFIX_LEN}); "
                        f"not: {', '.join(outside)}")
@@ -106,7 +108,7 @@ def lab(cluster: Cluster) -> Lab:
         nodes_base = Path("/var/tmp/runbook-lab") / cluster.name / "nodes-root"
     nodes = tuple(
         LabNode(node, f"{cluster.name}-{node.name}", f"lb{tag}v{i}", nodes_base / node.name)
-        for i, node in enumerate(cluster.spec.nodes)
+        for i, node in enumerate(members)
     )
     key = repo_path(identity)
     return Lab(

@@ -108,13 +108,14 @@ def table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(markdown: str) -> None:
+def update_readme(markdown: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the README's block between the `begin` and `end` markers with `markdown`."""
     text = README.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise LabError(f"README.md has no {BEGIN} … {END} block to update")
-    before, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    README.write_text(f"{before}{BEGIN}\n{markdown}\n{END}{after}", encoding="utf-8")
+    if begin not in text or end not in text:
+        raise LabError(f"README.md has no {begin} … {end} block to update")
+    before, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    README.write_text(f"{before}{begin}\n{markdown}\n{end}{after}", encoding="utf-8")
 
 
 def matrix(releases: list[Release], say: Callable[[str], None] = print) -> tuple[Path, dict]:

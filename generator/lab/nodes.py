@@ -145,6 +145,8 @@ def start_node(the_lab: Lab, lab_node: LabNode, standins: dict[str, Path], state
     log.close()
     state.setdefault("nodes", {})[lab_node.name] = {
         "unshare_pid": proc.pid, "unshare_start": start_time(proc.pid), "init_pid": None, "init_start": None,
+        # lab-down finds them by these even once the cluster file no longer lists the node (it left the cluster)
+        "netns": lab_node.netns, "host_veth": lab_node.host_veth,
     }
     return proc
 

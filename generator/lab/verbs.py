@@ -81,17 +81,17 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
         for pid, started in signalled:
             stop_pid(pid, started, signal.SIGKILL)
         wait_gone(lambda: any(alive(p, s) for p, s in signalled), 5)
-    for lab_node in the_lab.nodes:
-        if netns_exists(lab_node.netns):
-            left = sh(["ip", "netns", "pids", lab_node.netns], check=False).stdout.split()
+    links = node_links(the_lab, recorded)
+    for netns, _ in links:
+        if netns_exists(netns):
+            left = sh(["ip", "netns", "pids", netns], check=False).stdout.split()
             if left:
-                say(f"  warning: processes lab-up did not record still use {lab_node.netns}: {' '.join(left)} "
-                    "(left running)")
-            sh(["ip", "netns", "del", lab_node.netns])
-    for lab_node in the_lab.nodes:
-        if link_exists(lab_node.host_veth):
-            sh(["ip", "link", "del", lab_node.host_veth], check=False)
-    veths_gone = wait_gone(lambda: any(link_exists(n.host_veth) for n in the_lab.nodes), 10)
+                say(f"  warning: processes lab-up did not record still use {netns}: {' '.join(left)} (left running)")
+            sh(["ip", "netns", "del", netns])
+    for _, veth in links:
+        if link_exists(veth):
+            sh(["ip", "link", "del", veth], check=False)
+    veths_gone = wait_gone(lambda: any(link_exists(veth) for _, veth in links), 10)
     if link_exists(the_lab.bridge):
         sh(["ip", "link", "del", the_lab.bridge])
     unmount_leftovers(the_lab)
@@ -111,7 +111,16 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
     if not veths_gone:
         say("  warning: some veth links were still present after 10 s")
     say(f"lab {cluster.name} is down: {len(signalled)} process(es) stopped, "
-        f"{len(the_lab.nodes)} namespace(s), their links and bridge {the_lab.bridge} removed")
+        f"{len(links)} namespace(s), their links and bridge {the_lab.bridge} removed")
+
+
+def node_links(the_lab: Lab, recorded: dict) -> list[tuple[str, str]]:
+    """(namespace, host-side veth) of every node of the cluster file, and of every node lab-up started that the
+    file no longer lists (a master that has left the cluster)."""
+    links = [(n.netns, n.host_veth) for n in the_lab.nodes]
+    names = {n.name for n in the_lab.nodes}
+    return links + [(entry["netns"], entry["host_veth"]) for name, entry in recorded.items()
+                    if name not in names and "netns" in entry and "host_veth" in entry]
 
 
 def status(cluster: Cluster) -> list[dict[str, object]]:

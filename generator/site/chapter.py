@@ -54,6 +54,8 @@ def step_section(index: int, step: Step, artifacts: dict[str, Artifact], cluster
     w = WORDS[lang]
     public = {path: a for path, a in artifacts.items() if a.public}
     out = [f"## {index}. {step.title[lang]} {{ #{step.id.replace('.', '-') } }}\n", f"{step.explain[lang]}\n"]
+    if step.destructive is not None:
+        out.append(admonition("danger", f"{step.destructive[lang]}\n\n{w['destructive_flag']}", w["destructive"]))
     for warning in step.warnings:
         out.append(admonition("warning", warning[lang]))
     # Only where the cluster file names a server tarball can the executor find it missing and skip the step.

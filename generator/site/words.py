@@ -36,6 +36,9 @@ WORDS: dict[str, dict[str, str]] = {
         "ledger_intro": "每次渲染都从 `{file}` 重新生成这张表，按到期时间排序；剩余不到 {days} 天"
                         "（`certificates.renew_before_days`）的标 ⚠。`invoke certs` 把它与节点上的文件逐个比对。",
         "renew_due": "{n} 张证书将在 {days} 天内到期或已经过期：按证书续期一章续期。",
+        "destructive": "不可撤销的操作",
+        "destructive_flag": "`invoke deploy` 与 `invoke step` 只有加上 `--allow-destructive` 才执行这一步"
+                            "（Notebook 里是参数 `allow_destructive=True`）。",
     },
     "en": {
         "site": "Highly available Kubernetes control plane runbooks",
@@ -71,5 +74,8 @@ WORDS: dict[str, dict[str, str]] = {
                         "with the files on the nodes, one by one.",
         "renew_due": "{n} certificate(s) expire within {days} days or have expired: renew them with the "
                      "certificate renewal chapter.",
+        "destructive": "Cannot be undone",
+        "destructive_flag": "`invoke deploy` and `invoke step` run this step only with `--allow-destructive` (in a "
+                            "notebook, the parameter `allow_destructive=True`).",
     },
 }

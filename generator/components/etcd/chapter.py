@@ -298,5 +298,3 @@ def start_step(cluster: Cluster) -> Step:
         ),
         per_node=for_each(cluster.etcd_members, lambda node: [on(cluster, node, remote)]),
     )
-
-

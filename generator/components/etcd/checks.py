@@ -121,11 +121,30 @@ def endpoint_status_step(cluster: Cluster, f: EtcdFacts) -> Step:
     )
 
 
+def snapshot_commands(cluster: Cluster, f: EtcdFacts, snapshot: str, keep: bool = False) -> tuple[Command, ...]:
+    """Save a snapshot from the first member into `snapshot` (its directory made 0700), then read it back.
+
+    `keep`: a snapshot already there is kept, not overwritten: the one taken before a change must stay the state
+    from before it, however often the chapter runs again."""
+    node = runner(cluster)
+    save = f"{sudo(cluster)}install -d -m 0700 {shlex.quote(snapshot.rsplit('/', 1)[0])} && " + etcdctl(
+        cluster, f, "snapshot", "save", snapshot, members=(node,))
+    if keep:
+        save = f"if [ -e {shlex.quote(snapshot)} ]; then echo 'Snapshot kept at {snapshot}'; else {save}; fi"
+    return (
+        on(cluster, node, save, expect=r"Snapshot (saved|kept) at", example=f"Snapshot saved at {snapshot}"),
+        on(cluster, node, etcdctl(cluster, f, "snapshot", "status", snapshot, "-w", "table", members=(node,)),
+           expect=r"TOTAL KEYS", example="|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
+    )
+
+
+def backup_dir(cluster: Cluster) -> str:
+    return f"{cluster.spec.paths.etcd_data_dir}-backup"
+
+
 def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
     node = runner(cluster)
-    backup_dir = f"{cluster.spec.paths.etcd_data_dir}-backup"
-    snapshot = f"{backup_dir}/snapshot.db"
-    save = etcdctl(cluster, f, "snapshot", "save", snapshot, members=(node,))
+    snapshot = f"{backup_dir(cluster)}/snapshot.db"
     return Step(
         id=f"{ID}.snapshot",
         title=Text(zh="备份：保存快照", en="Back up: save a snapshot"),
@@ -142,24 +161,19 @@ def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
                 "overwrites the file with current data."
             ),
         ),
-        warnings=(
-            Text(
-                zh="快照包含集群的全部数据（包括 Secret）：把它复制到集群之外、权限受控的地方保存；只留在 etcd 节点上的"
-                "备份会和节点一起丢失。恢复需要 `etcdctl snapshot restore`，并用新的 `--initial-cluster-token` "
-                "重建全部成员。",
-                en="A snapshot holds all the cluster's data (Secrets included): keep a copy outside the cluster, "
-                "access-controlled; a backup left only on an etcd node is lost with the node. Restoring takes "
-                "`etcdctl snapshot restore` and rebuilding every member with a new `--initial-cluster-token`.",
-            ),
-        ),
-        per_node=((node, (
-            on(cluster, node, f"{sudo(cluster)}install -d -m 0700 {backup_dir} && {save}",
-               expect=r"Snapshot saved at", example=f"Snapshot saved at {snapshot}"),
-            on(cluster, node, etcdctl(cluster, f, "snapshot", "status", snapshot, "-w", "table",
-                                      members=(node,)), expect=r"TOTAL KEYS",
-               example="|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
-        )),),
+        warnings=(SNAPSHOT_WARNING,),
+        per_node=((node, snapshot_commands(cluster, f, snapshot)),),
     )
+
+
+SNAPSHOT_WARNING = Text(
+    zh="快照包含集群的全部数据（包括 Secret）：把它复制到集群之外、权限受控的地方保存；只留在 etcd 节点上的"
+    "备份会和节点一起丢失。恢复需要 `etcdctl snapshot restore`，并用新的 `--initial-cluster-token` "
+    "重建全部成员。",
+    en="A snapshot holds all the cluster's data (Secrets included): keep a copy outside the cluster, "
+    "access-controlled; a backup left only on an etcd node is lost with the node. Restoring takes "
+    "`etcdctl snapshot restore` and rebuilding every member with a new `--initial-cluster-token`.",
+)
 
 
 def leader_filter(cluster: Cluster) -> str:

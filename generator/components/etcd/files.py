@@ -100,6 +100,12 @@ def initial_cluster(cluster: Cluster) -> str:
     return ",".join(f"{n.name}={peer_url(n)}" for n in cluster.etcd_members)
 
 
+def initial_state(cluster: Cluster, node: Node) -> str:
+    """`existing` for a member joining a running cluster (added with `etcdctl member add` first), else `new`.
+    Either is read only while the data directory is empty: to a member with data both mean the same."""
+    return "existing" if node.name in cluster.spec.membership.joining else "new"
+
+
 def token(cluster: Cluster) -> str:
     # Unique per cluster, so members of two clusters bootstrapped side by side never join each other.
     return f"etcd-{cluster.name}"
@@ -115,7 +121,7 @@ def flags(cluster: Cluster, node: Node, f: EtcdFacts) -> list[str]:
         f"--listen-peer-urls={peer_url(node)}",
         f"--initial-advertise-peer-urls={peer_url(node)}",
         f"--initial-cluster={initial_cluster(cluster)}",
-        "--initial-cluster-state=new",
+        f"--initial-cluster-state={initial_state(cluster, node)}",
         f"--initial-cluster-token={token(cluster)}",
         "--client-cert-auth=true",
         f"--trusted-ca-file={paths.ca}",

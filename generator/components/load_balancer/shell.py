@@ -18,11 +18,9 @@ def vip_check(cluster: Cluster) -> str:
     return f"ip -brief addr show dev {cluster.spec.load_balancer.interface} to {vip_prefix(cluster)}"
 
 
-def holder_functions(cluster: Cluster) -> list[str]:
-    """Shell functions: `on_node NAME CMD` runs CMD on a master; `holders` prints the masters holding the VIP."""
+def on_node_function(cluster: Cluster) -> list[str]:
+    """Shell function: `on_node NAME CMD` runs CMD on a master."""
     branches = [f"    {n.name}) {ssh_prefix(cluster, n)} \"$2\" </dev/null ;;" for n in cluster.masters]
-    names = " ".join(n.name for n in cluster.masters)
-    check = shlex.quote(vip_check(cluster))
     return [
         "on_node() {",
         '  case "$1" in',
@@ -30,6 +28,15 @@ def holder_functions(cluster: Cluster) -> list[str]:
         '    *) echo "not a master: $1" >&2; return 1 ;;',
         "  esac",
         "}",
+    ]
+
+
+def holder_functions(cluster: Cluster) -> list[str]:
+    """Shell functions: `on_node NAME CMD` runs CMD on a master; `holders` prints the masters holding the VIP."""
+    names = " ".join(n.name for n in cluster.masters)
+    check = shlex.quote(vip_check(cluster))
+    return [
+        *on_node_function(cluster),
         f"holders() {{ for n in {names}; do [ -n \"$(on_node \"$n\" {check})\" ] && echo \"$n\"; done; }}",
     ]
 

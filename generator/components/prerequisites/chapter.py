@@ -384,10 +384,15 @@ def install(cluster: Cluster, node: Node, source_dir: str, names: tuple[str, ...
     return Command(f"{local} | {ssh_prefix(cluster, node)} {shlex.quote(remote)}")
 
 
+def installed_check(cluster: Cluster, node: Node) -> Command:
+    """On the node: the three daemons' `--version`; exactly three lines must name the cluster's release."""
+    loop = (f"for b in {' '.join(KUBE_DAEMONS)}; do {shlex.quote(cluster.spec.paths.bin_dir)}/$b --version; done "
+            f'| grep -cx "Kubernetes {cluster.release.tag}"')
+    return on(cluster, node, loop, expect=rf"^{len(KUBE_DAEMONS)}$", example=str(len(KUBE_DAEMONS)))
+
+
 def kube_install_step(cluster: Cluster) -> Step:
     bin_dir = cluster.spec.paths.bin_dir
-    loop = (f"for b in {' '.join(KUBE_DAEMONS)}; do {shlex.quote(bin_dir)}/$b --version; done "
-            f'| grep -cx "Kubernetes {cluster.release.tag}"')
     return Step(
         id=f"{ID}.kube-install",
         title=Text(zh="把 Kubernetes 二进制推送到每台 master", en="Push the Kubernetes binaries to every master"),
@@ -404,8 +409,7 @@ def kube_install_step(cluster: Cluster) -> Step:
             ),
         ),
         per_node=for_each(cluster.masters, lambda node: [
-            install(cluster, node, kube_bin(cluster), KUBE_BINARIES, bin_dir),
-            on(cluster, node, loop, expect=rf"^{len(KUBE_DAEMONS)}$", example=str(len(KUBE_DAEMONS))),
+            install(cluster, node, kube_bin(cluster), KUBE_BINARIES, bin_dir), installed_check(cluster, node),
         ]),
         needs_kube_binaries=True,
     )

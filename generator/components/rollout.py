@@ -1,0 +1,336 @@
+"""Changing a running control plane one master at a time, measured: what every day-2 chapter shares.
+
+Used by the upgrade and membership chapters; certificate renewal and CA rotation are meant to use it the same way.
+Everything here makes ordinary catalog Steps (so pages, notebooks and `invoke deploy` treat them like any other):
+
+- `request_loop_start(cluster, chapter, name)` / `request_loop_stop(cluster, chapter, name)`: steps
+  `<chapter>.requests-start` / `<chapter>.requests-stop`. The first starts, on the workstation, a background loop
+  of HTTPS requests through the API endpoint (the VIP) with the admin certificate, about ten a second, bounded to
+  LOOP_MAX seconds; it keeps `build/<cluster>/rollout/<name>.pid` while it runs and one line per request
+  (`<epoch seconds> <HTTP status>`) in `<name>.log`. The second stops it and prints the failed requests with their
+  times, then `measured: <name>_requests=N` and `measured: <name>_failed_requests=M` (the run record keeps both).
+  Every step in between runs while the loop does: its failures are the change's.
+- `unit_files(cluster, node)`: per unit (etcd, kube-apiserver, ..., haproxy, keepalived, and kubectl, which is no
+  service) the rendered files and the release binaries it reads on that node: what a change to a file restarts.
+- `Change(unit, action, files, binaries)`, or `change(cluster, node, unit, action)` from unit_files: what a
+  rolling step does to one unit of one master: push the files (from build/<cluster>/nodes/<node>/) and binaries
+  (from the unpacked release on the workstation) when their bytes differ from the node's, then `restart` or
+  `reload` the unit, or nothing (action "").
+- `rolling_step(cluster, step_id, title, explain, nodes, changes, op)`: a serial step, one group per master in
+  order: for each Change whose files differ, push, act, then wait for the health gate; a master whose files are
+  all equal is left alone (so a re-run after success changes nothing). It prints `<node>: done: ...` and
+  `measured: <op>_<node>_seconds=…` (first push to last gate, `-` in node names as `_`) and stops at the first
+  master that does not pass the gate.
+- `gate_functions(cluster)`: the shell function `gate NAME HOST 'UNITS'` the rolling steps call: it waits up to
+  GATE_WAIT s until UNITS are active on that master, its own kube-apiserver answers `/readyz` (directly, checked
+  against the CA), `/readyz` answers through the API endpoint, both elected components' locks name a master and
+  were renewed since the gate began (a restarted leader's lock names its host until it expires: only a renewal
+  shows a live holder), and every etcd member is healthy; it prints what it saw either way.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from generator.artifacts import on_node, rel_build
+from generator.components import leader
+from generator.components.admin import kubectl
+from generator.components.etcd.checks import etcdctl, runner
+from generator.components.etcd.facts import facts as etcd_facts
+from generator.components.etcd.files import Paths as EtcdPaths
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
+from generator.components.kube_apiserver.files import Paths as ApiServerPaths
+from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
+from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
+from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.components.kube_scheduler.files import Paths as SchedulerPaths
+from generator.components.load_balancer.files import HAPROXY_CFG, KEEPALIVED_CONF
+from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.load_balancer.shell import names_pattern, on_node_function
+from generator.components.prerequisites.chapter import install, kube_bin
+from generator.components.verification import services
+from generator.model import Cluster, Node
+from generator.steps import Command, Step, Text, on, pki_file, push, ssh_prefix, sudo
+
+LOOP_MAX = 3600  # seconds a request loop runs at most, should its stop step never come
+LOOP_PAUSE = "0.1"  # seconds between two requests
+GATE_WAIT = 120  # seconds a master may take to pass the health gate after a restart
+RESTART, RELOAD = "restart", "reload"
+PAST = {RESTART: "restarted", RELOAD: "reloaded", "": "pushed"}  # how a master's `done:` line says it
+
+
+# --- the request loop ---------------------------------------------------------------------------------------------
+
+def loop_file(cluster: Cluster, name: str, suffix: str) -> str:
+    return f"{rel_build(cluster)}/rollout/{name}.{suffix}"
+
+
+def request(cluster: Cluster) -> str:
+    """One GET through the API endpoint as admin; prints the HTTP status (000 when no answer came)."""
+    return shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                       "--cacert", pki_file(cluster, "ca.pem"), "--cert", pki_file(cluster, "admin.pem"),
+                       "--key", pki_file(cluster, "admin-key.pem"),
+                       f"{cluster.api_endpoint}/api/v1/namespaces/default"])
+
+
+def loop_script(cluster: Cluster, name: str) -> str:
+    pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
+    return (f"echo $$ > {pid}; trap 'rm -f {pid}' EXIT; end=$((SECONDS + {LOOP_MAX})); "
+            f"while [ ! -e {stop} ] && [ $SECONDS -lt $end ]; do "
+            f'code=$({request(cluster)} 2>/dev/null); echo "$(date +%s.%3N) ${{code:-000}}" >> {log}; '
+            f"sleep {LOOP_PAUSE}; done")
+
+
+def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
+    pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
+    script = "\n".join([
+        f"mkdir -p {rel_build(cluster)}/rollout",
+        f'if [ -e {pid} ] && kill -0 "$(cat {pid})" 2>/dev/null; then',
+        f'  echo "request loop {name} already runs"',
+        "else",
+        f"  rm -f {stop} {log}",
+        f"  setsid nohup bash -c {shlex.quote(loop_script(cluster, name))} </dev/null >/dev/null 2>&1 &",
+        "fi",
+        "end=$((SECONDS + 15))",
+        f"until [ -s {log} ] || [ $SECONDS -ge $end ]; do sleep 0.2; done",
+        f'echo "request loop {name}: pid $(cat {pid} 2>/dev/null), first answer: $(head -n 1 {log} | cut -d" " -f2)"',
+    ])
+    return Step(
+        id=f"{chapter}.requests-start",
+        title=Text(zh="开始经 VIP 持续发请求", en="Start a request loop through the VIP"),
+        explain=Text(
+            zh=(
+                f"在运维机后台启动一个请求循环：每 {LOOP_PAUSE} 秒左右用 admin 证书经 API 入口 "
+                f"`{cluster.api_endpoint}` 请求一次 `/api/v1/namespaces/default`，把时间和 HTTP 状态码逐行写进 "
+                f"`{log}`（进程号在 `{pid}`，最多运行 {LOOP_MAX} 秒）。本章后面的每一步都在它运行时执行，"
+                "所以它记下的失败就是这次变更造成的。第一次应答必须是 200；循环已在运行时不会再启动一个。"
+            ),
+            en=(
+                f"Start a loop in the background on the workstation: about every {LOOP_PAUSE} s it requests "
+                f"`/api/v1/namespaces/default` through the API endpoint `{cluster.api_endpoint}` with the admin "
+                f"certificate and appends the time and HTTP status to `{log}` (its process id is in `{pid}`; it "
+                f"runs {LOOP_MAX} s at most). Every later step of this chapter runs while it does, so the failures "
+                "it records are the change's. Its first answer must be 200; a loop already running is not started "
+                "twice."
+            ),
+        ),
+        local=(Command(script, expect=rf"^request loop {name}: pid \d+, first answer: 200$",
+                       example=f"request loop {name}: pid 48213, first answer: 200"),),
+    )
+
+
+def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
+    pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
+    prefix = name.replace("-", "_")
+    failures = "$2 != 200 { print \"failed request at \" $1 \": HTTP \" $2 }"
+    script = "\n".join([
+        f'[ -e {log} ] || {{ echo "no request loop {name} was started ({log} is missing)"; exit 1; }}',
+        f"touch {stop}",
+        "end=$((SECONDS + 15))",
+        f"while [ -e {pid} ] && [ $SECONDS -lt $end ]; do sleep 0.2; done",
+        f"awk {shlex.quote(failures)} {log} | head -n 20",
+        f"total=$(grep -c . {log}); failed=$(awk '$2 != 200' {log} | wc -l)",
+        f'echo "requests through the VIP during {name}: $total, failed: $failed"',
+        f'echo "measured: {prefix}_requests=$total"',
+        f'echo "measured: {prefix}_failed_requests=$failed"',
+    ])
+    return Step(
+        id=f"{chapter}.requests-stop",
+        title=Text(zh="停止请求循环，统计失败的请求", en="Stop the request loop and count failed requests"),
+        explain=Text(
+            zh=(
+                f"让后台循环停下（创建 `{stop}`，等它删除自己的进程号文件），然后统计 `{log}`：请求总数、"
+                "状态码不是 200 的请求数（目标是 0），并列出前 20 个失败请求的时间（Unix 秒）和状态码"
+                "（000 表示没有应答）。脚本打印 "
+                f"`measured: {prefix}_requests=…` 与 `measured: {prefix}_failed_requests=…`，部署记录保存这两个数字。"
+                "这一步只报告，不因失败请求而失败：数字如实记录。"
+            ),
+            en=(
+                f"Stop the background loop (create `{stop}` and wait until it removes its pid file), then count "
+                f"`{log}`: all requests, and those whose status was not 200 (the goal is 0), listing the first 20 "
+                "failures with their time (Unix seconds) and status (000: no answer). The script prints "
+                f"`measured: {prefix}_requests=…` and `measured: {prefix}_failed_requests=…`, which the deploy "
+                "run record keeps. The step reports; it does not fail on failed requests: the figures are "
+                "recorded as they are."
+            ),
+        ),
+        local=(Command(script, expect=rf"^requests through the VIP during {name}: \d+, failed: \d+$",
+                       example=f"requests through the VIP during {name}: 1862, failed: 0\n"
+                               f"measured: {prefix}_failed_requests=0"),),
+    )
+
+
+# --- the health gate ----------------------------------------------------------------------------------------------
+
+def gate_functions(cluster: Cluster) -> list[str]:
+    """Shell: `gate NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
+    ready = apiserver_facts(cluster.release).lb_health_path
+    lease = scheduler_facts(cluster.release).leader_from_lease
+    cm_lease = controller_manager_facts(cluster.release).leader_from_lease
+    health = etcdctl(cluster, etcd_facts(cluster.spec.components.etcd.version), "endpoint", "health")
+    etcd_node = runner(cluster)
+    masters = names_pattern(cluster)
+    own = (f'curl -sS --max-time 5 --cacert {shlex.quote(pki_file(cluster, "ca.pem"))} '
+           f'"https://$2:{cluster.spec.api_server.secure_port}{ready}"')
+    return [
+        *on_node_function(cluster),
+        f"sched_leader() {{ {leader.fresh_holder(cluster, 'kube-scheduler', lease)}; }} 2>/dev/null",
+        f"cm_leader() {{ {leader.fresh_holder(cluster, 'kube-controller-manager', cm_lease)}; }} 2>/dev/null",
+        "gate_state() {",
+        '  local s a v k c e=unhealthy; s=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
+        f"  a=$({own} 2>/dev/null); v=$({kubectl(cluster)} get --raw {ready} 2>/dev/null)",
+        "  k=$(sched_leader); c=$(cm_leader)",
+        f"  {ssh_prefix(cluster, etcd_node)} {shlex.quote(health)} </dev/null >/dev/null 2>&1 && e=healthy",
+        '  echo "units ${s:-?}, its apiserver ${a:-no answer}, endpoint ${v:-no answer}, scheduler leader '
+        '${k:-none}, controller-manager leader ${c:-none}, etcd $e"',
+        '  [ "$s" = active ] && [ "$a" = ok ] && [ "$v" = ok ] && [ "$e" = healthy ] &&',
+        f"    echo \"$k\" | grep -qxE '{masters}' && echo \"$c\" | grep -qxE '{masters}'",
+        "}",
+        "gate() {",
+        f"  local end=$((SECONDS + {GATE_WAIT})) seen fresh_since=$(date +%s)",
+        '  until seen=$(gate_state "$@"); do',
+        f'    [ $SECONDS -ge $end ] && {{ echo "gate $1: NOT healthy after {GATE_WAIT} s: $seen"; return 1; }}',
+        "    sleep 1",
+        "  done",
+        '  echo "gate $1: $seen"',
+        "}",
+    ]
+
+
+def gate_explained() -> Text:
+    return Text(
+        zh=(f"健康门槛（gate）：最多等 {GATE_WAIT} 秒，直到这台 master 的服务全部 active；它自己的 kube-apiserver 直接"
+            "回答 `/readyz`（用集群 CA 校验证书）；经 API 入口的 `/readyz` 也通过；调度器与控制器管理器的锁都由某台 "
+            "master 持有，并且在门槛开始之后续约过（重启的 leader 没交还的锁上还写着它的主机名，直到过期，那段时间"
+            "没有 leader 在工作：只有新的续约才说明持有者活着）；etcd 的每个成员都健康。没有通过就停在这台 master，"
+            "后面的不动。"),
+        en=(f"The health gate waits up to {GATE_WAIT} s until this master's services are all active, its own "
+            "kube-apiserver answers `/readyz` directly (certificate checked against the cluster CA), `/readyz` "
+            "passes through the API endpoint, the scheduler's and the controller manager's locks both name a master "
+            "and were renewed after the gate began (the lock a restarted leader did not give back still names its "
+            "host until it expires, while nobody leads: only a new renewal shows a live holder), and every etcd "
+            "member is healthy. A master that does not pass stops the rollout there; the next ones are not "
+            "touched."),
+    )
+
+
+# --- what a rolling step changes on one master ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    """One unit of one master: rendered files (absolute paths on the node) and release binaries (names in the
+    unpacked release) to push when they differ, then `action` (RESTART, RELOAD, or "": push only)."""
+
+    unit: str
+    action: str
+    files: tuple[str, ...] = ()
+    binaries: tuple[str, ...] = ()
+
+
+def unit_files(cluster: Cluster, node: Node) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Unit → (rendered files, release binaries) it reads on `node`: what restarts when one of them changes."""
+    units: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    if node in cluster.etcd_members:
+        units["etcd"] = (tuple(EtcdPaths(cluster).member_files()), ())
+    if node in cluster.masters:
+        api, etcd = ApiServerPaths(cluster), EtcdPaths(cluster)
+        units["kube-apiserver"] = ((*api.node_files(), etcd.apiserver_cert, etcd.apiserver_key), ("kube-apiserver",))
+        units["kube-controller-manager"] = (tuple(ControllerManagerPaths(cluster).node_files()),
+                                            ("kube-controller-manager",))
+        units["kube-scheduler"] = (tuple(SchedulerPaths(cluster).node_files()), ("kube-scheduler",))
+        units["kubectl"] = ((), ("kubectl",))
+        if load_balancer_enabled(cluster):
+            units["haproxy"] = ((HAPROXY_CFG,), ())
+            units["keepalived"] = ((KEEPALIVED_CONF,), ())
+    return units
+
+
+def change(cluster: Cluster, node: Node, unit: str, action: str) -> Change:
+    files, binaries = unit_files(cluster, node)[unit]
+    return Change(unit, action, files, binaries)
+
+
+def digest(sources: list[str], prefix: str = "") -> str:
+    """One sha256 over the files' bytes in order; a missing file makes it differ (its error is not shown)."""
+    return f"{prefix}cat {' '.join(shlex.quote(s) for s in sources)} 2>/dev/null | sha256sum"
+
+
+def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
+    """Shell for one Change: compare, push, act, gate (nothing happens when the node already has the bytes)."""
+    s = sudo(cluster)
+    bin_dir = cluster.spec.paths.bin_dir
+    local = [f"{rel_build(cluster)}/{on_node(node, f)}" for f in item.files]
+    local += [f"{kube_bin(cluster)}/{b}" for b in item.binaries]
+    remote = [*item.files, *(f"{bin_dir}/{b}" for b in item.binaries)]
+    pushes = []
+    if item.files:
+        pushes.append(push(cluster, node, list(item.files)).run)
+    if item.binaries:
+        pushes.append(install(cluster, node, kube_bin(cluster), item.binaries, bin_dir).run)
+    act = {RESTART: f"{s}systemctl daemon-reload && {s}systemctl restart {item.unit}",
+           RELOAD: f"{s}systemctl reload {item.unit}"}.get(item.action)
+    lines = [
+        f"want=$({digest(local)})",
+        f"have=$({ssh_prefix(cluster, node)} {shlex.quote(digest(remote, s))} </dev/null)",
+        'if [ "$want" != "$have" ]; then',
+        *(f"  {p} || {{ echo \"{node.name}: pushing {item.unit}'s files failed\"; exit 1; }}" for p in pushes),
+    ]
+    if act:
+        lines += [
+            f"  {on(cluster, node, act).run} || {{ echo \"{node.name}: {item.action} {item.unit} failed\"; exit 1; }}",
+            f"  {gate_call(cluster, node)} || exit 1",
+        ]
+    return [*lines, f'  did="$did, {PAST[item.action]} {item.unit}"', "fi"]
+
+
+def gate_call(cluster: Cluster, node: Node) -> str:
+    return f"gate {node.name} {node.host} {shlex.quote(' '.join(services(cluster, node)))}"
+
+
+def figure(op: str, node: Node) -> str:
+    return f"{op}_{node.name.replace('-', '_')}_seconds"
+
+
+def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str) -> str:
+    return "\n".join([
+        *gate_functions(cluster),
+        'did=""; t0=$(date +%s.%N)',
+        *(line for item in changes for line in change_lines(cluster, node, item)),
+        f'[ -n "$did" ] || {{ {gate_call(cluster, node)} || exit 1; did=", nothing to change"; }}',
+        "t1=$(date +%s.%N)",
+        f'echo "{node.name}: done: ${{did#, }}"',
+        f"awk -v a=\"$t0\" -v b=\"$t1\" 'BEGIN {{ printf \"measured: {figure(op, node)}=%.3f\\n\", b - a }}'",
+    ])
+
+
+def done_example(node: Node, changes: list[Change], op: str) -> str:
+    """What a master's part of a rolling step prints when every unit had to change (the figure is the lab's)."""
+    did = ", ".join(f"{PAST[c.action]} {c.unit}" for c in changes)
+    return (f"gate {node.name}: units active, its apiserver ok, endpoint ok, scheduler leader {node.name}, "
+            f"controller-manager leader {node.name}, etcd healthy\n{node.name}: done: {did}\n"
+            f"measured: {figure(op, node)}=21.380")
+
+
+def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nodes: tuple[Node, ...],
+                 changes: Callable[[Node], list[Change]], op: str,
+                 checks: Callable[[Node], list[Command]] = lambda node: []) -> Step:
+    """One master at a time (a serial step): each Change of `changes(node)` that differs is pushed, acted on and
+    gated; then `checks(node)` run for that master before the next one starts."""
+    gate = gate_explained()
+
+    def commands(node: Node) -> tuple[Command, ...]:
+        items = changes(node)
+        return (Command(rolling_script(cluster, node, items, op), expect=rf"^{re.escape(node.name)}: done: ",
+                        example=done_example(node, items, op)), *checks(node))
+
+    return Step(
+        id=step_id,
+        title=title,
+        explain=Text(zh=f"{explain.zh}\n\n{gate.zh}", en=f"{explain.en}\n\n{gate.en}"),
+        per_node=tuple((node, commands(node)) for node in nodes),
+        needs_kube_binaries=True,
+        serial=True,
+    )

@@ -1,0 +1,52 @@
+"""`invoke upgrade-plan`: the upgrade chapter's plan for any target release, printed, and the cluster file that
+plans it (the same file with `kubernetes_version` moved and an `upgrade.from` section)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from generator import day2, day2_checks
+from generator.artifacts import Artifact
+from generator.components.upgrade.skew import fact_changes
+from generator.errors import RunbookError
+from generator.model import Cluster, Upgrade
+from generator.versions import Release
+
+VERSION_LINE = re.compile(r"^kubernetes_version:.*$", re.MULTILINE)
+
+
+def target(cluster: Cluster, release: Release) -> Cluster:
+    """The cluster as its file would say after `to`: `release`, with `upgrade.from` the release it runs now."""
+    spec = replace(cluster.spec, kubernetes_version=str(release), upgrade=Upgrade(from_=str(cluster.release)))
+    return replace(cluster, spec=spec, release=release)
+
+
+def skew_problems(planned: Cluster) -> list[str]:
+    """Why the cluster file could not plan this upgrade (the same checks `load` makes), one line each."""
+    problems = day2_checks.check(planned.spec)
+    return [f"{p.path}: {p.value}: {p.expected}" for p in problems]
+
+
+def report(planned: Cluster, artifacts: list[Artifact]) -> list[str]:
+    """The plan as text: the facts that differ, then per node (and the workstation) the diff of every file."""
+    old = day2.current_release(planned)
+    lines = [f"upgrade {planned.name}: {old} -> {planned.release}", "", "version facts that differ:"]
+    lines += [f"  {component}: {fact}: {a} -> {b}" for component, fact, a, b in fact_changes(old, planned.release)]
+    if len(lines) == 3:
+        lines.append("  none")
+    for artifact in sorted((a for a in artifacts if a.component == day2.UPGRADE), key=lambda a: a.path):
+        owner = artifact.path.split("/")[1].removesuffix(".diff")  # a node's name, or the workstation
+        lines += ["", f"== {owner} ==", artifact.content.decode().rstrip()]
+    return lines
+
+
+def cluster_file_text(cluster: Cluster, release: Release) -> str:
+    """The cluster file's own text, with the upgrade planned: comments and layout kept."""
+    text = cluster.source.read_text(encoding="utf-8")
+    if re.search(r"^upgrade:", text, re.MULTILINE):
+        raise RunbookError(f"{cluster.source} plans an upgrade already (its `upgrade:` section)")
+    if len(VERSION_LINE.findall(text)) != 1:
+        raise RunbookError(f"{cluster.source}: expected one top-level `kubernetes_version:` line to change")
+    text = VERSION_LINE.sub(f'kubernetes_version: "{release}"', text)
+    return text.rstrip("\n") + f'\nupgrade:\n  from: "{cluster.release}"  # the release the masters run now\n'

@@ -1,0 +1,73 @@
+"""Day-2 changes a cluster file plans, and the cluster as it runs before them.
+
+A cluster file always describes the cluster as it will be: its `kubernetes_version`, its `nodes`. A planned change
+adds what runs today (`upgrade.from`, or the `membership` section), so everything the runbook renders and pushes is
+the target, and the cluster as it runs now exists only in memory, to be compared with it (generator/changes.py)
+and to say where the chapter starts. Once the change has run, deleting the section changes nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from generator.model import Cluster, Membership, Node, Upgrade
+from generator.versions import Release, parse_release
+
+UPGRADE, MEMBERSHIP = "upgrade", "membership"
+
+
+def planned(cluster: Cluster) -> str | None:
+    """Which day-2 chapter the cluster file plans, if any (the checks allow one at a time)."""
+    if cluster.spec.upgrade.from_:
+        return UPGRADE
+    if joining(cluster) or leaving(cluster):
+        return MEMBERSHIP
+    return None
+
+
+def current_release(cluster: Cluster) -> Release:
+    """The release the masters run now: `upgrade.from` when an upgrade is planned, else the file's release."""
+    release = parse_release(cluster.spec.upgrade.from_) if cluster.spec.upgrade.from_ else cluster.release
+    assert isinstance(release, Release), "load() checked upgrade.from"
+    return release
+
+
+def joining(cluster: Cluster) -> tuple[Node, ...]:
+    return tuple(n for n in cluster.spec.nodes if n.name in cluster.spec.membership.joining)
+
+
+def leaving(cluster: Cluster) -> tuple[Node, ...]:
+    return cluster.spec.membership.leaving
+
+
+def previous(cluster: Cluster) -> Cluster | None:
+    """The cluster as it runs before the planned change (None when nothing is planned).
+
+    A leaving node is taken to have been the last in the old file: only keepalived priorities depend on the
+    order, and they are shown, not pushed, for the old cluster.
+    """
+    spec = cluster.spec
+    if planned(cluster) == UPGRADE:
+        return replace(cluster, spec=replace(spec, kubernetes_version=spec.upgrade.from_, upgrade=Upgrade()),
+                       release=current_release(cluster))
+    if planned(cluster) == MEMBERSHIP:
+        names = spec.membership.joining
+        nodes = tuple(n for n in spec.nodes if n.name not in names) + leaving(cluster)
+        return replace(cluster, spec=replace(spec, nodes=nodes, membership=Membership()))
+    return None
+
+
+def examples(cluster: Cluster) -> list[Cluster]:
+    """`cluster` with each kind of change planned: an upgrade from the previous minor release, a master joining,
+    a master leaving. The notebooks take their day-2 cells from these (a notebook holds step ids only)."""
+    spec, release = cluster.spec, cluster.release
+    older = f"{release.major}.{release.minor - 1}.0"
+    last = cluster.masters[-1]
+    new = Node(name=f"{last.name}-new", ip=last.ip, roles=last.roles)
+    old = Node(name=f"{last.name}-old", ip=last.ip, roles=last.roles)
+    without_last = tuple(n for n in spec.nodes if n != last)
+    return [
+        replace(cluster, spec=replace(spec, upgrade=Upgrade(from_=older))),
+        replace(cluster, spec=replace(spec, nodes=(*without_last, new), membership=Membership(joining=(new.name,)))),
+        replace(cluster, spec=replace(spec, nodes=without_last, membership=Membership(leaving=(old,)))),
+    ]
