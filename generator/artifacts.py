@@ -88,7 +88,13 @@ def ensure_root(root: Path) -> None:
     """build/ (0755) and build/<cluster>/ (0700), whatever the umask."""
     for path, mode in ((root.parent, DIR_MODE), (root, SECRET_DIR_MODE)):
         if not path.is_dir():
-            make_dir(path, mode)
+            try:
+                make_dir(path, mode)
+            except FileExistsError:
+                # Runs before the cluster's lock (the lock file lives inside): another render made it meanwhile,
+                # with the same mode. Anything other than a directory is still an error.
+                if not path.is_dir():
+                    raise
 
 
 def relative_parts(rel: str) -> tuple[str, ...]:
