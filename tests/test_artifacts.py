@@ -874,7 +874,12 @@ def test_deleting_one_leaf_reissues_only_it(tmp_path):
         carriers = {rel for rel, (data, _, _) in before.items()
                     if old_cert in data or base64.b64encode(old_cert) in data}
         changed = {rel for rel in after if after[rel][0] != before[rel][0]}
-        assert changed == carriers
+        # ... and the ledger, which describes every certificate: its entry now names the new serial
+        assert changed == carriers | {"ledger.json"}
+        entries = json.loads((build / "ledger.json").read_text())["entries"]
+        scheduler = ("kube-scheduler.pem", "kube-scheduler.kubeconfig")
+        serials = {e["serial"] for e in entries if e["file"].endswith(scheduler)}
+        assert serials == {serial_hex(build / "pki" / "kube-scheduler.pem").lower()}, serials
         assert "pki/kube-scheduler.pem" in changed and len(changed) > 1
         assert re.search(r"created\s+build/\S+/pki/kube-scheduler\.pem", proc.stdout), proc.stdout
         # same key, still valid against the same CA
