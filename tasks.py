@@ -50,12 +50,15 @@ def node_set(nodes: str) -> frozenset[str] | None:
 
 
 @task(name="render", help={"cluster": "cluster name under clusters/ or a path", "component": "only this component",
-            "phase": "only this phase: ca, cert, kubeconfig, config, unit"})
+            "phase": "only this phase: ca, cert, kubeconfig, config, unit",
+            "renew_all": "issue every leaf certificate again (same keys; the renewal chapter pushes them)"})
 @friendly
-def render_(c: Context, cluster: str = "example", component: str = "", phase: str = "") -> None:
-    """Render a cluster's artifacts into build/<cluster>/ (idempotent: unchanged files are left alone)."""
+def render_(c: Context, cluster: str = "example", component: str = "", phase: str = "",
+            renew_all: bool = False) -> None:
+    """Render a cluster's artifacts into build/<cluster>/ (idempotent: unchanged files are left alone, and a
+    certificate is re-issued only when its spec changed or it expires within renew_before_days)."""
     model = load(cluster)
-    result = render.render(model, component or None, phase or None)
+    result = render.render(model, component or None, phase or None, renew_all)
     counts: dict[str, int] = {}
     for path, status in result.files:
         counts[status] = counts.get(status, 0) + 1

@@ -13,9 +13,10 @@ from generator.writer import JOURNAL
 
 
 class RenderContext:
-    def __init__(self, cluster: Cluster, existing: Existing) -> None:
+    def __init__(self, cluster: Cluster, existing: Existing, renew_all: bool = False) -> None:
         self.cluster = cluster
         self.existing = existing
+        self.renew_all = renew_all  # every leaf certificate gets a new serial and validity (its key stays)
         self.layout = trust.layout(cluster)
         self.notes: list[str] = []
         note = trust.layout_note(cluster)
@@ -72,7 +73,7 @@ class RenderContext:
         if spec not in self._issued:
             old_cert = self.existing.read(f"pki/{spec.name}.pem")
             old_key = self.existing.read(f"pki/{spec.name}-key.pem")
-            issued = pki.issue(self.cluster, self.authority(spec.ca), spec, old_cert, old_key)
+            issued = pki.issue(self.cluster, self.authority(spec.ca), spec, old_cert, old_key, self.renew_all)
             if issued.note != "kept":
                 self.notes.append(f"{spec.name}: certificate issued ({issued.note})")
             self._issued[spec] = issued

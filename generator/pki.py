@@ -170,9 +170,9 @@ def sans(spec: CertSpec) -> list[x509.GeneralName]:
 
 
 def issue(cluster: Cluster, authority: Authority, spec: CertSpec, old_cert: bytes | None,
-          old_key: bytes | None) -> Issued:
+          old_key: bytes | None, renew: bool = False) -> Issued:
     """Reuse the existing certificate when it still says what `spec` asks and `authority` signed it; else issue one
-    (keeping the key)."""
+    (keeping the key). `renew`: issue a new one anyway (a new serial and validity, the same key)."""
     ca_cert = x509.load_pem_x509_certificate(authority.cert_pem)
     reason = "new"
     if old_cert and old_key:
@@ -181,8 +181,9 @@ def issue(cluster: Cluster, authority: Authority, spec: CertSpec, old_cert: byte
                                  load_key(old_key))
         except ValueError:
             reason, old_key = "the old certificate or key was unreadable", None
-        if not reason:
+        if not reason and not renew:
             return Issued(old_cert, old_key, "kept")
+        reason = reason or "renewal requested"
     key = load_key(old_key) if old_key and reason != "key type changed" else new_key(cluster)
     start = now() - BACKDATE
     days = cluster.spec.certificates.leaf_days
@@ -219,6 +220,11 @@ def issue(cluster: Cluster, authority: Authority, spec: CertSpec, old_cert: byte
     return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem(key), reason)
 
 
+def san_label(name: x509.GeneralName) -> str:
+    """`IP:10.0.0.4` or `DNS:m4`, as `openssl x509 -text` and the day-2 diffs write a SAN."""
+    return f"IP:{name.value}" if isinstance(name, x509.IPAddress) else f"DNS:{name.value}"
+
+
 def why_reissue(cluster: Cluster, ca: CaSpec, ca_cert: x509.Certificate, spec: CertSpec,
                 cert: x509.Certificate, key: PrivateKey) -> str:
     """Empty when `cert` can stay; otherwise the reason it must be re-issued."""
@@ -242,7 +248,9 @@ def why_reissue(cluster: Cluster, ca: CaSpec, ca_cert: x509.Certificate, spec: C
     except x509.ExtensionNotFound:
         present = set()
     if present != set(sans(spec)):
-        return "SANs changed"
+        added = [san_label(name) for name in sans(spec) if name not in present]
+        removed = sorted(san_label(name) for name in present - set(sans(spec)))
+        return "SANs changed: " + " ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed)])
     eku = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     if eku != set(EKU[spec.usage]):
         return "usage changed"

@@ -23,10 +23,11 @@ def component_artifacts(ctx: RenderContext) -> list[Artifact]:
     return [artifact for module in catalog.COMPONENTS for artifact in module.artifacts(ctx)]
 
 
-def make_artifacts(cluster: Cluster) -> tuple[list[Artifact], list[str]]:
+def make_artifacts(cluster: Cluster, renew_all: bool = False) -> tuple[list[Artifact], list[str]]:
     """All artifacts of the cluster, computed without writing anything. With a day-2 change planned, also the
-    cluster as it runs now, in memory only, and per node what the change does to each file (generator/changes.py)."""
-    ctx = RenderContext(cluster, Existing(build_dir(cluster)))
+    cluster as it runs now, in memory only, and per node what the change does to each file (generator/changes.py).
+    `renew_all`: every leaf certificate is issued again (the renewal chapter pushes them)."""
+    ctx = RenderContext(cluster, Existing(build_dir(cluster)), renew_all)
     files = component_artifacts(ctx)
     previous = day2.previous(cluster)
     if previous is not None:
@@ -64,12 +65,13 @@ def build_lock(cluster: Cluster) -> Iterator[list[str]]:
         yield writer.recover(build_dir(cluster))
 
 
-def render(cluster: Cluster, component: str | None = None, phase: str | None = None) -> RenderResult:
+def render(cluster: Cluster, component: str | None = None, phase: str | None = None,
+           renew_all: bool = False) -> RenderResult:
     """Under the cluster's lock: finish an interrupted render, then write what differs."""
     check_choice(component, phase)
     root = build_dir(cluster)
     with build_lock(cluster) as notes:
-        artifacts, made = make_artifacts(cluster)
+        artifacts, made = make_artifacts(cluster, renew_all)
         notes += writer.sweep(root, artifacts)
         files, fixed = writer.write_all(root, choose(artifacts, component, phase))
         # Read back from what is now on disk, so it never lists a certificate this render did not write.

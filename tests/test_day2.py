@@ -164,8 +164,10 @@ def test_growing_re_issues_exactly_the_certificates_naming_the_masters(tmp_path:
     run_invoke("render", "--cluster", str(example_file(tmp_path, name)))
     grow = example_file(tmp_path, name, nodes=[*EXAMPLE["nodes"], NEW], membership={"joining": [NEW["name"]]})
     first = run_invoke("render", "--cluster", str(grow)).stdout
-    reissued = set(re.findall(r"note: (\S+): certificate issued \(SANs changed\)$", first, re.MULTILINE))
-    assert reissued == {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    reissued = dict(re.findall(r"note: (\S+): certificate issued \(SANs changed: (.*)\)$", first, re.MULTILINE))
+    assert set(reissued) == {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    for added in reissued.values():  # the new master's address, and its name where the spec lists names
+        assert f"+IP:{NEW['ip']}" in added.split() and set(added.split()) <= {f"+IP:{NEW['ip']}", f"+DNS:{NEW['name']}"}
     assert "note: etcd-server-k8s-master-04: certificate issued (new)" in first
     assert "ca" not in {n.split(":")[0] for n in re.findall(r"note: (\S+)", first)}
     for node in EXAMPLE["nodes"]:
