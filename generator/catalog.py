@@ -14,6 +14,7 @@ from generator.components import (
     load_balancer,
     membership,
     prerequisites,
+    renewal,
     troubleshooting,
     upgrade,
     verification,
@@ -21,13 +22,14 @@ from generator.components import (
 from generator.model import Cluster
 from generator.steps import Chapter, Step
 
-# The chapters that build a cluster, then the day-2 ones, which exist only where the cluster file plans one
-# (generator/day2.py) and run steps of the first ones again for one node or one master at a time.
+# The chapters that build a cluster, then the day-2 ones, which run steps of the first ones again for one node or
+# one master at a time: renewal while no change is planned, the others only where the cluster file plans one
+# (generator/day2.py).
 BUILD: tuple[ModuleType, ...] = (
     prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
     verification, troubleshooting,
 )
-DAY2: tuple[ModuleType, ...] = (upgrade, membership)
+DAY2: tuple[ModuleType, ...] = (renewal, upgrade, membership)
 COMPONENTS = BUILD + DAY2
 
 

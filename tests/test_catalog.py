@@ -11,7 +11,7 @@ from generator.model import load
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ORDER = ["prerequisites", "ca", "load-balancer", "admin", "etcd", "kube-apiserver", "kube-controller-manager",
-         "kube-scheduler", "verification", "troubleshooting"]
+         "kube-scheduler", "verification", "troubleshooting", "renewal"]
 
 
 @pytest.fixture(scope="module", params=["example", "lab"])

@@ -237,7 +237,8 @@ def unit_files(cluster: Cluster, node: Node) -> dict[str, tuple[tuple[str, ...],
         units["etcd"] = (tuple(EtcdPaths(cluster).member_files()), ())
     if node in cluster.masters:
         api, etcd = ApiServerPaths(cluster), EtcdPaths(cluster)
-        units["kube-apiserver"] = ((*api.node_files(), etcd.apiserver_cert, etcd.apiserver_key), ("kube-apiserver",))
+        # etcd's CA, client certificate and key too (in the separate layout, etcd-ca.pem is nobody else's on a master)
+        units["kube-apiserver"] = (tuple(dict.fromkeys([*api.node_files(), *etcd.master_files()])), ("kube-apiserver",))
         units["kube-controller-manager"] = (tuple(ControllerManagerPaths(cluster).node_files()),
                                             ("kube-controller-manager",))
         units["kube-scheduler"] = (tuple(SchedulerPaths(cluster).node_files()), ("kube-scheduler",))

@@ -19,7 +19,7 @@ from generator.context import RenderContext
 from generator.model import Cluster
 from generator.steps import Chapter, Step, Text
 
-NUMBER = 12
+NUMBER = 13
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:

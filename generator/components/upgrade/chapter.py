@@ -19,7 +19,7 @@ from generator.steps import Chapter, Command, Step, Text, pki_file
 from generator.versions import Release
 
 ID = day2.UPGRADE
-NUMBER = 11
+NUMBER = 12
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
