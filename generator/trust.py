@@ -73,10 +73,10 @@ def layout_note(cluster: Cluster) -> str | None:
         return None
     if not chosen:
         return ("certificates.layout: this build was made with one CA for everything (etcd trusts the cluster CA) and "
-                "stays so: changing the layout is a CA rotation, which a rotation chapter will handle; write "
+                "stays so: changing the layout is a CA rotation, for which this runbook has no chapter yet; write "
                 "`layout: single` to keep it, or `layout: separate` to rotate now")
     done = ("made the etcd and front-proxy CAs and re-issued etcd's certificates with the etcd CA" if chosen == SEPARATE
             else "re-issued etcd's certificates with the cluster CA and dropped the front-proxy flags")
     return (f"certificates.layout: {chosen}, but this build was made with the {built} layout: this render is a CA "
-            f"rotation ({done}); deploy the etcd and kube-apiserver chapters again, together (a rotation chapter "
-            "will handle it)")
+            f"rotation ({done}); deploy the etcd and kube-apiserver chapters again, together, in a maintenance "
+            "window: until both run the new files the apiservers cannot reach etcd")

@@ -112,11 +112,12 @@ def warnings(cluster: Cluster, layout: str) -> tuple[Text, ...]:
             zh=f"这个集群所有证书共用一个 CA{why_zh}：etcd 信任这个 CA 签发的每一张证书——admin 的、kube-scheduler "
             "的、kube-controller-manager 经 CSR API 签发的每一张——它们都能绕过 RBAC 直接读写 etcd。也没有前端代理 "
             "CA，所以 apiserver 没有 `--requestheader-*`、`--proxy-client-*` 参数，聚合 API 服务无法认证它。"
-            "更换布局就是轮换 CA（将由专门的轮换一章处理）。",
+            "更换布局就是轮换 CA：本运行手册还没有不停机轮换 CA 的章节，需要安排维护窗口。",
             en=f"This cluster has one CA for everything{why_en}: etcd trusts every certificate it signs — the "
             "admin's, kube-scheduler's, each one kube-controller-manager issues through the CSR API — and each of "
             "them reads and writes etcd directly, past RBAC. There is no front-proxy CA either, so the apiserver "
             "gets no `--requestheader-*`/`--proxy-client-*` flags and aggregated API servers cannot authenticate "
-            "it. Changing the layout is a CA rotation (a rotation chapter will handle it).",
+            "it. Changing the layout is a CA rotation: this runbook has no chapter yet that rotates a CA without "
+            "downtime, so it takes a maintenance window.",
         ),
     )
