@@ -506,7 +506,8 @@ def test_a_broken_cluster_file_stops_at_its_step_and_from_resumes_after_the_fix(
     data["ssh"]["user"] = "root"
     broken.write_text(yaml.safe_dump(data, sort_keys=False))
     before = run_dirs()
-    resumed = timed("deploy (resumed --from)", "deploy", "--cluster", str(broken), "--from", step)
+    # The etcd chapter again, from the failed step (the chapters after it ran in the full and second deploys).
+    resumed = timed("deploy (resumed --from)", "deploy", "--cluster", str(broken), "--chapter", "etcd", "--from", step)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     _, summary = newest_run(before)
     assert summary["result"] == "passed"
