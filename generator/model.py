@@ -204,6 +204,11 @@ class Cluster:
         return tuple(n for n in self.spec.nodes if "etcd" in n.roles)
 
     @property
+    def control_plane(self) -> tuple[Node, ...]:
+        """etcd members and masters, each once, in the cluster file's order."""
+        return tuple(n for n in self.spec.nodes if "etcd" in n.roles or "master" in n.roles)
+
+    @property
     def load_balanced(self) -> bool:
         """False for a single master without a VIP: clients talk to its kube-apiserver directly."""
         api = self.spec.api_server

@@ -16,7 +16,7 @@ import pytest
 
 from generator import catalog, ledger
 from generator.components import renewal
-from generator.components.renewal.chapter import READERS, changes, renewed_nodes
+from generator.components.renewal.chapter import READERS, changes
 from generator.model import load
 from tests.conftest import REPO, cluster_file, run_invoke
 
@@ -85,7 +85,7 @@ def test_a_changed_node_ip_reissues_exactly_the_certificates_that_name_it(render
 
 def test_the_chapter_pushes_for_each_service_what_the_ledger_says_restarts_it(rendered: Path) -> None:
     cluster = load(str(rendered))
-    by_node = {node.name: {c.unit: set(c.files) for c in changes(cluster, node)} for node in renewed_nodes(cluster)}
+    by_node = {node.name: {c.unit: set(c.files) for c in changes(cluster, node)} for node in cluster.control_plane}
     assert set(by_node) == {n.name for n in cluster.masters} | {n.name for n in cluster.etcd_members}
     checked = 0
     for entry in ledger.load(cluster):

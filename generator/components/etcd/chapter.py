@@ -75,11 +75,6 @@ def chapter(cluster: Cluster) -> Chapter:
     )
 
 
-def involved(cluster: Cluster) -> tuple[Node, ...]:
-    """Every node that receives a file from this chapter: the members and the masters, in file order."""
-    return tuple(n for n in cluster.spec.nodes if n in cluster.etcd_members or n in cluster.masters)
-
-
 def san_check(cluster: Cluster, name: str, ip: str) -> Command:
     return Command(
         shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{name}.pem"), "-noout", "-subject",
@@ -262,7 +257,7 @@ def distribute_step(cluster: Cluster) -> Step:
                 "Then every key's mode is checked."
             ),
         ),
-        per_node=for_each(involved(cluster), commands),
+        per_node=for_each(cluster.control_plane, commands),  # members get theirs, masters the apiserver's
     )
 
 

@@ -8,16 +8,14 @@ whatever differs from the nodes, so running it again after it succeeded changes 
 
 from __future__ import annotations
 
-import re
-import shlex
 from dataclasses import replace
 
 from generator import day2
 from generator.artifacts import Artifact
-from generator.components import rollout, verification
+from generator.components import planned, rollout, verification
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, Text
+from generator.steps import Chapter, Step, Text
 
 ID = "renewal"
 NUMBER = 11
@@ -65,7 +63,6 @@ def chapter(cluster: Cluster) -> Chapter | None:
 
 def render_step(cluster: Cluster) -> Step:
     renew = cluster.spec.certificates.renew_before_days
-    command = shlex.join(["invoke", "render", "--cluster", cluster.ref])
     return Step(
         id=f"{ID}.render",
         title=Text(zh="重新签发到期的证书", en="Re-issue the certificates that expire"),
@@ -85,16 +82,12 @@ def render_step(cluster: Cluster) -> Step:
                 "changes nothing more and the next ones push every new certificate. A CA that nearly expires or "
                 "leaked needs a CA rotation, which renewal does not do."),
         ),
-        local=(Command(command, expect=rf"^rendered {re.escape(cluster.name)} \(",
+        # The day-2 chapters' own render command; its sample shows what a renewal's render says.
+        local=(replace(planned.render_all(cluster),
                        example=f"  note: kube-scheduler: certificate issued (near expiry)\n"
                                f"rendered {cluster.name} ({cluster.release}) into build/{cluster.name}/: "
                                "7 updated, 159 unchanged"),),
     )
-
-
-def renewed_nodes(cluster: Cluster) -> tuple[Node, ...]:
-    """etcd members and masters, each once, in the cluster file's order."""
-    return tuple(n for n in cluster.spec.nodes if n in cluster.etcd_members or n in cluster.masters)
 
 
 def changes(cluster: Cluster, node: Node) -> list[rollout.Change]:
@@ -123,5 +116,5 @@ def restart_step(cluster: Cluster) -> Step:
                 "a second or two; a leading scheduler gives its lock back, the controller manager's lock must "
                 "expire first. A node whose files are all equal is only checked, nothing restarts."),
         ),
-        renewed_nodes(cluster), lambda node: changes(cluster, node), ID,
+        cluster.control_plane, lambda node: changes(cluster, node), ID,
     )
