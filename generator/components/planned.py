@@ -24,8 +24,7 @@ def render_all(cluster: Cluster) -> Command:
 def diff_shows(cluster: Cluster, chapter: str) -> tuple[Show, ...]:
     """The diff of every node that runs now or will (masters and etcd members), and the workstation's."""
     previous = day2.previous(cluster)
-    names = sorted({n.name for c in (cluster, previous) if c is not None
-                    for n in (*c.masters, *c.etcd_members)})
+    names = sorted({n.name for c in (cluster, previous) if c is not None for n in c.control_plane})
     return (Show("changes.diff", "diff", tuple((name, node_diff_path(chapter, name)) for name in names)),
             Show("workstation.diff", "diff", (("", workstation_diff_path(chapter)),)))
 
