@@ -28,20 +28,6 @@ INLINE_KEY = re.compile(r"((?:client-key-data|secret|password|auth_pass)\s*[:=]\
 REDACTED = "[REDACTED]"
 
 
-def kube_binaries_missing(cluster: Cluster) -> str:
-    """Why steps needing kube-apiserver/-controller-manager/-scheduler cannot run, or "" when they can."""
-    tarball = cluster.spec.prerequisites.server_tarball
-    if tarball and not (REPO / tarball).exists():
-        # lab-up records why it could not build them (no Go, no module proxy) beside the lab's state.
-        try:
-            state = json.loads((build_dir(cluster) / "lab-state.json").read_text())
-        except (OSError, ValueError):
-            state = {}
-        why = state.get("kube_binaries_missing") or "lab-up has not made it"
-        return f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist ({why})"
-    return ""
-
-
 def secret_values(cluster: Cluster) -> list[str]:
     """Every line (or `key: value` value) of every secret artifact long enough to be recognisable: what must never
     be saved — except what a public artifact also holds (an API server URL in a kubeconfig is in environment.sh
