@@ -12,7 +12,9 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from generator import catalog, day2, execute, notebooks, render, runs, single_step, site
+# notebooks (nbformat) and runs (it imports notebooks) are imported by the tasks that use them: every step's
+# `invoke render` is a process of its own and would import nbformat for nothing.
+from generator import catalog, day2, execute, render, single_step, site
 from generator.model import CLUSTERS_DIR, REPO, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -67,6 +69,8 @@ def render_(c: Context, cluster: str = "example", component: str = "", phase: st
 @friendly
 def notebooks_(c: Context, check: bool = False) -> None:
     """Write notebooks/<chapter>.ipynb from the step catalog, or check them for drift."""
+    from generator import notebooks
+
     if check:
         problems = notebooks.drift()
         if problems:
@@ -82,6 +86,8 @@ def notebooks_(c: Context, check: bool = False) -> None:
 @friendly
 def build_docs(c: Context, runs_dir: str = "") -> None:
     """Render every cluster, write the zh/en pages and build site/ with `mkdocs build --strict`."""
+    from generator import notebooks, runs
+
     clusters = site.all_clusters()
     for model in clusters:
         render.render(model)
@@ -158,6 +164,8 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
     refusal = "" if allow_destructive else execute.destructive_refusal(steps)
     if refusal:
         raise Exit(refusal, code=1)
+    from generator import runs
+
     result = runs.deploy(model, chapters, nodes, from_, allow_destructive)
     counts: dict[str, int] = {}
     for outcome in result.summary["steps"]:
