@@ -282,3 +282,18 @@ def test_a_failing_step_fails_its_cell_with_the_message_of_invoke_step(tmp_path:
             lock.release()
     finally:
         shutil.rmtree(REPO / "build" / name, ignore_errors=True)
+
+
+def test_a_run_records_overhead_counts_parallel_nodes_once() -> None:
+    """Per chapter of the lab's run record, its steps took less than its notebook's wall time; summing the seconds of
+    nodes that ran side by side would not (etcd's, the API servers' steps run on three masters at once)."""
+    from generator.notebook_bench import deploy_overhead
+
+    (run_dir,) = sorted((REPO / "tests" / "fixtures" / "runs" / "lab").glob("*/"))[-1:]
+    result = deploy_overhead(run_dir)
+    chapters = {k: v for k, v in result.items() if k != "total"}
+    assert len(chapters) == len(list(run_dir.glob("*.ipynb"))) > 5
+    for name, figures in chapters.items():
+        assert figures["steps_s"] < figures["wall_s"], name
+        assert figures["steps_s"] > 0 or name.endswith("troubleshooting"), name
+    assert result["total"]["overhead_s"] == pytest.approx(sum(f["overhead_s"] for f in chapters.values()))
