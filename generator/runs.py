@@ -138,24 +138,27 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
     previous = os.environ.get(RECORD_ENV)
     os.environ[RECORD_ENV] = str(journal)
     kernel_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
+    # One kernel for every chapter: a kernel's start and the setup cell's imports cost ~1 s, once per chapter
+    # otherwise. A chapter's cells define everything they use (parameters, then `step`), so nothing carries over
+    # but the kernel's execution counter.
+    kernel = local_kernel(kernel_dir)
     try:
         for chapter in chapters:
             output = directory / f"{chapter.page}.ipynb"
             summary["chapters"].append(chapter.id)
-            kernel = local_kernel(kernel_dir)
             try:
                 papermill.execute_notebook(
                     str(NOTEBOOKS / f"{chapter.id}.ipynb"), str(output),
                     parameters={"cluster": cluster.ref, "dry_run": False, "nodes": nodes, "start_at": start_at,
                                 "allow_destructive": allow_destructive},
                     cwd=str(REPO), kernel_name="python3", progress_bar=False, log_output=False,
-                    km=kernel,
+                    # Saved when the chapter ends (and every 30 s of a long cell), not twice per cell: the run
+                    # record's journal already holds each finished step.
+                    request_save_on_cell_execute=False, km=kernel,
                 )
             except papermill.PapermillExecutionError:
                 summary["result"] = "failed"
             finally:
-                if kernel.has_kernel:
-                    kernel.shutdown_kernel(now=True)
                 if output.exists():
                     redact_notebook(output, secrets)
             start_at = ""  # --from applies to the first chapter only
@@ -165,6 +168,8 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
                 summary["failure"] = {"chapter": chapter.id, **(failed or {"failure": "the notebook failed"})}
                 break
     finally:
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
         shutil.rmtree(kernel_dir, ignore_errors=True)
         if previous is None:
             os.environ.pop(RECORD_ENV, None)
