@@ -30,10 +30,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(directory: Path = SITE) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1 (a free port) while the block runs; yields the base URL."""
+def serve(directory: Path = SITE, port: int = 0) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1 (port 0: a free one) while the block runs; yields the base URL."""
     handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,17 +1,18 @@
 """MkDocs hooks (mkdocs.yml `hooks:`): what Material and mkdocs-static-i18n do not do for a bilingual intranet site.
 
-- One search index per language. mkdocs-static-i18n merges every language into `search/search_index.json`, so an
-  English query listed Chinese pages. After it has written that file, each language gets its own index under its
-  own root (`search/`, `en/search/`), and the pages of a non-default language point Material's client at it: the
-  client fetches `search/search_index.json` relative to `__config.base` and resolves hits against the same base.
+- One search index per language (in each build: the top site's and each cluster's). mkdocs-static-i18n merges every
+  language into `search/search_index.json`, so an English query listed Chinese pages. After it has written that
+  file, each language gets its own index under its own root (`search/`, `en/search/`), and the pages of a
+  non-default language point Material's client at it: the client fetches `search/search_index.json` relative to
+  `__config.base` and resolves hits against the same base.
 - No request for a missing `sitemap.xml`. Material fetches `sitemap.xml` beside every `<link rel=alternate>` of a
   page's head; mkdocs-static-i18n makes those links page-specific, so each page asked for two files that do not
   exist. The head links go; the language switcher in the header keeps its per-page links. The base of a
   non-default language gets a copy of the sitemap Material fetches from there.
-- `invoke serve-docs` re-renders the cluster files before every rebuild (MkDocs watches clusters/ and generator/).
 - `extra.alternate` is configured with absolute links, as mkdocs-static-i18n asks; on the home pages, where it does
   not replace them with the page's own alternates, they are made site-root-relative again so the switcher works under
   a sub-path too (the theme's `url` filter turns them into page-relative links).
+- A cluster's navigation links back to the top site in the page's language (generator/site/layout.py, TOP_LINK).
 - jieba (Material's Chinese segmentation) is silenced: it logs "Building prefix dict" on every build.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -27,9 +27,10 @@ from typing import Any
 
 import jieba
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.pages import Page
+
+from generator.site.layout import TOP_LINK, page_to_top
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -44,19 +45,6 @@ def languages(config: MkDocsConfig) -> tuple[str, list[str]]:
     return default, [lang.locale for lang in entries if not lang.default and lang.build]
 
 
-def on_pre_build(config: MkDocsConfig) -> None:
-    from generator import site
-    from generator.model import ClusterFileError
-
-    # mkdocs-static-i18n runs one build per language: refresh once, before the default language's
-    default, _ = languages(config)
-    if os.environ.get(site.SERVE_ENV) and config.plugins["i18n"].current_language in (None, default):
-        try:
-            site.refresh()
-        except ClusterFileError as err:  # shown by `mkdocs serve`, which keeps serving the last good pages
-            raise PluginError(f"invalid cluster file:\n{err}") from None
-
-
 @event_priority(-150)  # after mkdocs-static-i18n's on_page_context (50), which sets the page's alternates
 def on_page_context(context: dict[str, Any], page: Page, config: MkDocsConfig, nav: Any) -> dict[str, Any]:
     # mkdocs-static-i18n assigns the attribute (`config.extra.alternate = ...`), which the theme reads first
@@ -67,7 +55,7 @@ def on_page_context(context: dict[str, Any], page: Page, config: MkDocsConfig, n
 
 
 def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
-    output = HEAD_ALTERNATE.sub("", output)
+    output = HEAD_ALTERNATE.sub("", output).replace(f'href="{TOP_LINK}"', f'href="{page_to_top(page.url)}"')
     default, others = languages(config)
     locale = next((lang for lang in others if page.url.startswith(f"{lang}/")), default)
     if locale == default:
