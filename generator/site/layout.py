@@ -17,9 +17,14 @@ def lang_dir(lang: str) -> str:
     return "" if lang == DEFAULT else f"{lang}/"
 
 
+def cluster_path(name: str, lang: str) -> str:
+    """A cluster's overview in a language, relative to the site's root."""
+    return f"{CLUSTERS}/{name}/{lang_dir(lang)}"
+
+
 def top_to_cluster(name: str, lang: str) -> str:
     """From a top page at a language's root to the same language's overview of a cluster."""
-    return f"{'../' * (lang != DEFAULT)}{CLUSTERS}/{name}/{lang_dir(lang)}"
+    return "../" * (lang != DEFAULT) + cluster_path(name, lang)
 
 
 def cluster_to_top(lang: str, depth: int) -> str:
