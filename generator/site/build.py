@@ -152,11 +152,10 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
     staging = staging or STAGING
     fingerprint = generator_fingerprint()
     report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging))
-    todo = []
-    for cluster in clusters:
-        stamp = cluster_stamp(cluster, fingerprint, runs_root)
-        (report.skipped if matches(site_dir / CLUSTERS / cluster.name, stamp) else todo).append(cluster)
+    todo = [c for c in clusters
+            if not matches(site_dir / CLUSTERS / c.name, cluster_stamp(c, fingerprint, runs_root))]
     report.rebuilt = [c.name for c in todo]
+    report.skipped = [c.name for c in clusters if c.name not in report.rebuilt]
     top = top_pages(clusters, runs_root)
     top_stamp = pages_stamp(top, fingerprint)
     report.top_rebuilt = not matches(site_dir, top_stamp)
