@@ -7,8 +7,11 @@ clusters there are, and its stamp (generator/site/stamp.py) lets an unchanged cl
 
 Builds run in a small pool of worker processes through MkDocs' Python API, several clusters per worker: MkDocs,
 Material and jieba's dictionary are loaded once per worker instead of once per cluster (a `mkdocs build` process per
-cluster pays that start-up each time). Workers are replaced after RECYCLE builds, which bounds what a long run can
-accumulate in one process.
+cluster pays that start-up each time), and Material's templates are compiled once per worker (hooks.py). A worker's
+peak RSS grew from 133 to 152 MiB over 16 builds, levelling off; it is replaced after RECYCLE builds all the same,
+which bounds what a long run can accumulate in one process at the price of one start-up (~2 s CPU) per RECYCLE.
+A script that calls build_site needs the `if __name__ == "__main__":` guard: workers are spawned, not forked (a
+forked worker would inherit whatever the caller holds, locks included).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, ma
 
 SITE = REPO / "site"
 STAGING = REPO / "build" / ".site"
-RECYCLE = 8
+RECYCLE = 32
 # how the navigation names the link back to the top site (mkdocs.yml's nav_translations has the zh words)
 BACK = "Clusters"
 

@@ -13,6 +13,7 @@
   not replace them with the page's own alternates, they are made site-root-relative again so the switcher works under
   a sub-path too (the theme's `url` filter turns them into page-relative links).
 - A cluster's navigation links back to the top site in the page's language (generator/site/layout.py, TOP_LINK).
+- Compiled templates are kept for the process (ProcessBytecodeCache).
 - jieba (Material's Chinese segmentation) is silenced: it logs "Building prefix dict" on every build.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jieba
+import jinja2
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.pages import Page
@@ -36,6 +38,29 @@ jieba.setLogLevel(logging.WARNING)
 
 HEAD_ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^"]*">')
 CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.DOTALL)
+
+
+class ProcessBytecodeCache(jinja2.BytecodeCache):
+    """Material's templates compiled once per process: MkDocs makes a new Jinja environment for every build (and
+    mkdocs-static-i18n one per language), and a worker builds many clusters. Keyed by name and source checksum."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+BYTECODE = ProcessBytecodeCache()
+
+
+def on_env(env: jinja2.Environment, config: MkDocsConfig, files: Any) -> jinja2.Environment:
+    env.bytecode_cache = BYTECODE
+    return env
 
 
 def languages(config: MkDocsConfig) -> tuple[str, list[str]]:
