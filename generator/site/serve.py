@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generator.browser import serve as serve_directory
+from generator.errors import RunbookError
 from generator.model import CLUSTERS_DIR, REPO, ClusterFileError
 from generator.site import all_clusters
 from generator.site.build import SITE, SiteReport, build_site
@@ -28,8 +29,10 @@ def snapshot(roots: tuple[Path, ...]) -> dict[Path, int]:
 def rebuild(runs_root: Path, report: Callable[[SiteReport], None]) -> None:
     try:
         report(build_site(all_clusters(), SITE, runs_root))
-    except ClusterFileError as err:  # the last good site stays served
-        print(f"invalid cluster file (site unchanged):\n{err}", flush=True)
+    except ClusterFileError as err:  # the last good sub-sites stay served
+        print(f"invalid cluster file (nothing rebuilt):\n{err}", flush=True)
+    except RunbookError as err:  # e.g. MkDocs refused a page: that cluster keeps its last good sub-site
+        print(f"error: {err}", flush=True)
 
 
 def serve(port: int, runs_root: Path, report: Callable[[SiteReport], None]) -> None:
