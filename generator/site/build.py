@@ -28,7 +28,7 @@ import yaml
 
 from generator import catalog
 from generator.errors import RunbookError
-from generator.model import REPO, Cluster, load
+from generator.model import REPO, Cluster
 from generator.render import render
 from generator.site import assets, cluster_pages, top_pages, write_tree
 from generator.site.last_run import RUN_PAGES, run_pages
@@ -99,9 +99,8 @@ def replace_dir(new: Path, old: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def build_cluster(source: str, site_dir: Path, runs_root: Path, staging: Path, fingerprint: str) -> None:
+def build_cluster(cluster: Cluster, site_dir: Path, runs_root: Path, staging: Path, fingerprint: str) -> None:
     """Render one cluster, stage its pages and build its sub-site; the stamp goes in last."""
-    cluster = load(source)
     artifacts = render(cluster).artifacts
     docs = staging / CLUSTERS / cluster.name
     write_tree(docs, cluster_pages(cluster, runs_root, artifacts) | assets())
@@ -162,7 +161,7 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
     top = top_pages(clusters, runs_root)
     top_stamp = pages_stamp(top, fingerprint)
     report.top_rebuilt = not matches(site_dir, top_stamp)
-    tasks = [(build_cluster, (str(c.source), site_dir, runs_root, staging, fingerprint)) for c in todo]
+    tasks = [(build_cluster, (c, site_dir, runs_root, staging, fingerprint)) for c in todo]
     if report.top_rebuilt:
         tasks.append((build_top, (top, top_stamp, site_dir, staging)))
     workers = min(jobs or os.cpu_count() or 1, len(tasks))
