@@ -8,14 +8,17 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Context, Exit, task
 
-# notebooks (nbformat) and runs (it imports notebooks) are imported by the tasks that use them: every step's
-# `invoke render` is a process of its own and would import nbformat for nothing.
-from generator import catalog, day2, execute, render, single_step, site
-from generator.model import CLUSTERS_DIR, REPO, load
+# notebooks (nbformat), runs (it imports notebooks) and site (its run pages read notebooks) are imported by the
+# tasks that use them: every step's `invoke render` is a process of its own and would import nbformat for nothing.
+from generator import catalog, day2, execute, render, single_step
+from generator.model import REPO, load
+
+if TYPE_CHECKING:
+    from generator.site.build import SiteReport
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 PIPE_CLOSED = 141  # the exit status of a command whose reader went away (128 + SIGPIPE)
@@ -82,32 +85,42 @@ def notebooks_(c: Context, check: bool = False) -> None:
 
 
 
-@task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)"})
+@task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)",
+            "jobs": "build this many clusters at once (default: the machine's cores)"})
 @friendly
-def build_docs(c: Context, runs_dir: str = "") -> None:
-    """Render every cluster, write the zh/en pages and build site/ with `mkdocs build --strict`."""
-    from generator import notebooks, runs
+def build_docs(c: Context, runs_dir: str = "", jobs: int = 0) -> None:
+    """Build site/: per cluster (render, zh/en pages, `mkdocs build --strict`) into site/clusters/<name>/ when its
+    inputs changed, and the home pages into site/."""
+    from generator import notebooks, runs, site
+    from generator.site.build import SITE, build_site
 
     clusters = site.all_clusters()
-    for model in clusters:
-        render.render(model)
     problems = notebooks.drift()
     if problems:
         raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
-    pages = site.write_site_sources(clusters, runs_root=Path(runs_dir) if runs_dir else runs.RUNS)
-    print(f"wrote {len(pages)} pages for {len(clusters)} cluster(s) under docs/")
-    c.run(f"{sys.executable} -m mkdocs build --strict --quiet", pty=False)
-    print(f"site built: {REPO / 'site'}/index.html (serve it: invoke serve-docs)")
+    report = build_site(clusters, SITE, Path(runs_dir) if runs_dir else runs.RUNS, jobs or None)
+    print(site_summary(report))
+    print(f"site built: {SITE}/index.html (serve it: invoke serve-docs)")
 
 
-@task
+def site_summary(report: SiteReport) -> str:
+    parts = [f"rebuilt {len(report.rebuilt)} cluster(s)" + (f" ({', '.join(report.rebuilt)})" if report.rebuilt
+                                                            else ""),
+             f"{len(report.skipped)} unchanged", f"home pages {'rebuilt' if report.top_rebuilt else 'unchanged'}"]
+    if report.removed:
+        parts.append(f"removed {', '.join(report.removed)}")
+    return "site: " + ", ".join(parts)
+
+
+@task(help={"port": "port on 127.0.0.1", "runs_dir": "last run records from here (default: runs/)"})
 @friendly
-def serve_docs(c: Context, port: int = 8000) -> None:
-    """Serve the site on 127.0.0.1 with live reload; a changed cluster file (or generator) re-renders the pages."""
-    # The hook in generator/site/hooks.py renders the clusters and writes the pages before every build.
-    env = {site.SERVE_ENV: "1"}
-    c.run(f"{sys.executable} -m mkdocs serve -a 127.0.0.1:{port} --watch {CLUSTERS_DIR} --watch {REPO / 'generator'}",
-          pty=False, env=env)
+def serve_docs(c: Context, port: int = 8000, runs_dir: str = "") -> None:
+    """Serve site/ on 127.0.0.1 and rebuild what changed when a cluster file, the generator, docs/ or the notebooks
+    change (reload the page to see it: there is no live reload)."""
+    from generator import runs
+    from generator.site.serve import serve
+
+    serve(port, Path(runs_dir) if runs_dir else runs.RUNS, lambda report: print(site_summary(report), flush=True))
 
 
 @task(help={"out": "directory for the PNGs (default: screenshots/, which the README shows)"})

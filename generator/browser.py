@@ -30,10 +30,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(directory: Path = SITE) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1 (a free port) while the block runs; yields the base URL."""
+def serve(directory: Path = SITE, port: int = 0) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1 (port 0: a free one) while the block runs; yields the base URL."""
     handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -62,11 +62,13 @@ def shots(cluster: str = "example") -> dict[str, str]:
     """Screenshot name → page path: the cluster's overview and kube-scheduler chapter, in both languages."""
     from generator import catalog
     from generator.model import load
+    from generator.site.layout import cluster_path
+    from generator.site.words import LANGS
 
     chapter = next(ch for ch in catalog.chapters(load(cluster)) if ch.id == "kube-scheduler")
-    pages = {"overview": f"clusters/{cluster}/", "kube-scheduler": f"clusters/{cluster}/{chapter.page}/"}
-    return {f"{name}.{lang}.png": (f"{lang}/" if lang != "zh" else "") + path
-            for name, path in pages.items() for lang in ("zh", "en")}
+    pages = {"overview": "", "kube-scheduler": f"{chapter.page}/"}
+    return {f"{name}.{lang}.png": cluster_path(cluster, lang) + path
+            for name, path in pages.items() for lang in LANGS}
 
 
 def screenshots(out: Path, site: Path = SITE) -> list[Path]:

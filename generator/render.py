@@ -17,6 +17,8 @@ from generator.model import Cluster
 class RenderResult:
     files: list[tuple[str, str]]
     notes: list[str]
+    # what the render computed (and wrote): the site's pages show these instead of computing them again
+    artifacts: list[Artifact]
 
 
 def component_artifacts(ctx: RenderContext) -> list[Artifact]:
@@ -76,4 +78,4 @@ def render(cluster: Cluster, component: str | None = None, phase: str | None = N
         files, fixed = writer.write_all(root, choose(artifacts, component, phase))
         # Read back from what is now on disk, so it never lists a certificate this render did not write.
         files += writer.write_all(root, [ledger.artifact(cluster)])[0]
-    return RenderResult(files, notes + made + fixed)
+    return RenderResult(files, notes + made + fixed, artifacts)

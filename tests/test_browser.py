@@ -19,6 +19,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from generator import browser, catalog
 from generator.model import load
 from generator.render import make_artifacts
+from generator.site.layout import cluster_path
 from generator.site.topology import topology_svg
 from generator.site.words import WORDS
 from tests.conftest import FIXTURE_RUNS, REPO
@@ -67,13 +68,14 @@ def chapters(cluster: str):
     return catalog.chapters(load(cluster))
 
 
-def url(base: str, lang: str, path: str) -> str:
-    return base + ("" if lang == "zh" else f"{lang}/") + path
+def url(base: str, lang: str, cluster: str, path: str = "") -> str:
+    """A page of a cluster's own build (site/clusters/<name>/, en under its en/)."""
+    return base + cluster_path(cluster, lang) + path
 
 
 def all_pages(site: Path) -> list[str]:
     return sorted(p.relative_to(site).parent.as_posix() + "/" for p in site.rglob("index.html")
-                  if p.relative_to(site).parts[0] not in ("assets", "search"))
+                  if not {"assets", "search"} & set(p.relative_to(site).parts))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -107,9 +109,9 @@ def test_control_an_outside_request_is_caught(base: str, context, page):
 @pytest.mark.parametrize("cluster", CLUSTERS)
 def test_switcher_round_trip_on_every_chapter(base: str, page, cluster: str):
     for chapter in chapters(cluster):
-        start = url(base, "zh", f"clusters/{cluster}/{chapter.page}/")
+        start = url(base, "zh", cluster, f"{chapter.page}/")
         page.goto(start)
-        for lang, expected in (("en", url(base, "en", f"clusters/{cluster}/{chapter.page}/")), ("zh", start)):
+        for lang, expected in (("en", url(base, "en", cluster, f"{chapter.page}/")), ("zh", start)):
             page.locator(".md-header__option .md-select").hover()
             page.locator(f"a.md-select__link[hreflang={lang}]").click()
             page.wait_for_load_state("load")
@@ -121,6 +123,10 @@ def search(page, text: str) -> list[tuple[str, str]]:
     """Type a query as a reader does (real key presses) and return (href, page title) of every hit page."""
     page.locator(".md-search__input").click()
     page.locator(".md-search__input").press_sequentially(text, delay=20)
+    # Material searches on keyup (and once when its worker is ready); Playwright types a character no key makes
+    # (Chinese) as inserted text, with no keyup. A reader's input method commits with a key: so does this. Without
+    # it, the query ran only if the index finished loading after the typing, a race a small index loses.
+    page.locator(".md-search__input").press("End")
     page.wait_for_function("() => /\\d/.test(document.querySelector('.md-search-result__meta').textContent)")
     groups = page.locator("li.md-search-result__item")
     while True:  # Material renders more result pages as the list is scrolled; stop when scrolling adds none
@@ -146,7 +152,7 @@ ZH_QUERIES = {"证书": "ca", "调度器": "kube-scheduler", "高可用": "kube-
 @pytest.mark.parametrize("word", ZH_QUERIES)
 def test_chinese_search_finds_the_chapter_on_zh_pages_only(base: str, page, word: str):
     chapter = next(ch for ch in chapters("example") if ch.id == ZH_QUERIES[word])
-    page.goto(url(base, "zh", f"clusters/example/{chapter.page}/"))
+    page.goto(url(base, "zh", "example", f"{chapter.page}/"))
     hits = search(page, word)
     assert hits, word
     assert not any("/en/" in href for href, _ in hits), f"{word}: English pages among the hits"
@@ -159,14 +165,14 @@ def test_chinese_search_finds_the_chapter_on_zh_pages_only(base: str, page, word
 
 
 def test_english_search_finds_english_pages_only(base: str, page):
-    page.goto(url(base, "en", "clusters/example/"))
+    page.goto(url(base, "en", "example"))
     hits = search(page, "leader")
     assert hits and all("/en/" in href for href, _ in hits), hits
 
 
 def test_copy_button_copies_exactly_the_block(base: str, page):
     chapter = next(ch for ch in chapters("example") if ch.id == "kube-scheduler")
-    page.goto(url(base, "zh", f"clusters/example/{chapter.page}/"))
+    page.goto(url(base, "zh", "example", f"{chapter.page}/"))
     first = page.locator("div.language-bash").first
     first.hover()
     first.locator("button.md-code__button[data-md-type=copy]").click()
@@ -176,7 +182,7 @@ def test_copy_button_copies_exactly_the_block(base: str, page):
 
 def test_node_tabs_stay_in_sync(base: str, page):
     chapter = next(ch for ch in chapters("example") if ch.id == "kube-scheduler")
-    page.goto(url(base, "en", f"clusters/example/{chapter.page}/"))
+    page.goto(url(base, "en", "example", f"{chapter.page}/"))
     node = load("example").masters[1]
     labels = page.locator(".tabbed-labels > label").filter(has_text=re.compile(f"^{re.escape(node.name)}$"))
     assert labels.count() >= 2
@@ -200,7 +206,7 @@ def test_node_tabs_stay_in_sync(base: str, page):
 
 def test_commands_wrap_instead_of_being_cut(base: str, page):
     for chapter in chapters("example"):
-        page.goto(url(base, "zh", f"clusters/example/{chapter.page}/"))
+        page.goto(url(base, "zh", "example", f"{chapter.page}/"))
         cut = page.evaluate("[...document.querySelectorAll('pre > code')].filter(c => c.scrollWidth > "
                             "c.clientWidth + 1).map(c => c.textContent.slice(0, 60))")
         assert cut == [], f"{chapter.page}: code cut off at 1280 px: {cut}"
@@ -208,7 +214,7 @@ def test_commands_wrap_instead_of_being_cut(base: str, page):
 
 def test_topology_names_every_node_the_vip_and_the_ports(base: str, page):
     spec = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())
-    page.goto(url(base, "en", "clusters/example/"))
+    page.goto(url(base, "en", "example"))
     text = " ".join(page.locator("svg[aria-label=topology] text").all_text_contents())
     for node in spec["nodes"]:
         assert node["name"] in text and node["ip"] in text
@@ -222,7 +228,7 @@ def test_topology_stays_readable_with_seven_masters(base: str, page, tmp_path: P
     spec.update(name="seven", nodes=[{"name": f"master-{i}", "ip": f"192.168.1.{10 + i}"} for i in range(7)])
     (tmp_path / "seven.yaml").write_text(yaml.safe_dump(spec))
     svg = topology_svg(load(str(tmp_path / "seven.yaml")), "en")
-    page.goto(url(base, "en", "clusters/example/"))
+    page.goto(url(base, "en", "example"))
     page.evaluate("svg => { document.querySelector('.runbook-topology').outerHTML = svg }", svg)
     sizes = page.evaluate("[...document.querySelectorAll('svg[aria-label=topology] text')]"
                           ".map(t => t.getBoundingClientRect().height)")
@@ -235,7 +241,7 @@ def test_topology_stays_readable_with_seven_masters(base: str, page, tmp_path: P
 
 def test_print_view(base: str, page):
     chapter = next(ch for ch in chapters("example") if ch.id == "kube-scheduler")
-    page.goto(url(base, "en", f"clusters/example/{chapter.page}/"))
+    page.goto(url(base, "en", "example", f"{chapter.page}/"))
     page.emulate_media(media="print")
     assert "example" in page.title() and "example" in page.locator("article h1").inner_text()
     assert page.locator("article .md-code__button:visible").count() == 0, "copy icons on paper"
@@ -269,7 +275,7 @@ def test_cluster_index_filters_by_name_release_and_result(base: str, page):
 @pytest.mark.parametrize("lang", LANGS)
 def test_last_run_panel_shows_the_run_record(base: str, page, lang: str):
     summary = json.loads((RUN / "summary.json").read_text())
-    page.goto(url(base, lang, "clusters/lab/"))
+    page.goto(url(base, lang, "lab"))
     text = page.locator("article").inner_text()
     assert summary["started"][:19].replace("T", " ") in text and summary["release"] in text
     for chapter in chapters("lab"):
@@ -285,7 +291,7 @@ def test_last_run_panel_shows_the_run_record(base: str, page, lang: str):
 
 def test_public_artifacts_download_byte_identical(base: str, page):
     chapter = next(ch for ch in chapters("example") if ch.id == "kube-scheduler")
-    page.goto(url(base, "en", f"clusters/example/{chapter.page}/"))
+    page.goto(url(base, "en", "example", f"{chapter.page}/"))
     links = page.locator("article a[download]")
     assert links.count() >= 3
     for i in range(links.count()):
@@ -308,5 +314,5 @@ def test_no_url_of_the_site_serves_a_private_key(built_site: Path, base: str):
             if artifact.secret:
                 for lang in LANGS:
                     with pytest.raises(HTTPError) as err:
-                        urlopen(url(base, lang, f"clusters/{cluster}/files/{artifact.path}"))
+                        urlopen(url(base, lang, cluster, f"files/{artifact.path}"))
                     assert err.value.code == 404

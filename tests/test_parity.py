@@ -62,8 +62,9 @@ def dry_run_blocks(*args: str) -> list[str]:
 
 
 def chapter_html(site: Path, lang: str, page: str) -> Path:
-    root = site if lang == "zh" else site / "en"
-    return root / "clusters" / "example" / page / "index.html"
+    """The example cluster is its own build under site/clusters/example/: zh at its root, en under en/."""
+    root = site / "clusters" / "example"
+    return (root if lang == "zh" else root / "en") / page / "index.html"
 
 
 def page_names(site: Path) -> dict[str, str]:

@@ -2,7 +2,8 @@
 worker, every page in both languages with a same-page switcher, copy buttons and per-master tabs, no key material
 anywhere, and the cluster's inventory on its overview page.
 
-Everything runs against site/ as `invoke build-docs` leaves it (the session fixture `built_site`)."""
+Everything runs against site/ as `invoke build-docs` leaves it (the session fixture `built_site`): the top build at
+site/ and one build per cluster at site/clusters/<name>/, each with zh at its root and en under en/."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ LANGS = ("zh", "en")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Pages that exist once: MkDocs' 404 is served for both languages and uses absolute links on purpose.
 SINGLE = {"404.html"}
-NOT_PAGES = ("assets", "search", "en")
+NOT_PAGES = ("assets", "search", "en", "clusters")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -122,22 +123,36 @@ def masters(cluster: dict) -> list[dict]:
     return [n for n in cluster["nodes"] if "master" in n.get("roles", ["master", "etcd"])]
 
 
-def zh_pages(site: Path) -> set[Path]:
-    """Pages of the default language (at the root), relative to site/."""
-    return {p.relative_to(site) for p in site.rglob("*.html")
-            if p.relative_to(site).parts[0] not in NOT_PAGES and p.name not in SINGLE}
+def builds(site: Path) -> list[Path]:
+    """The roots of the site's MkDocs builds: the top one and each cluster's."""
+    return [site, *sorted(p for p in (site / "clusters").iterdir() if p.is_dir())]
 
 
-def en_pages(site: Path) -> set[Path]:
-    return {p.relative_to(site / "en") for p in (site / "en").rglob("*.html")}
+def cluster_root(site: Path, name: str = "example") -> Path:
+    return site / "clusters" / name
 
 
-def lang_root(site: Path, lang: str) -> Path:
-    return site if lang == "zh" else site / "en"
+def zh_pages(root: Path) -> set[Path]:
+    """Pages of one build's default language (at its root), relative to that root."""
+    return {p.relative_to(root) for p in root.rglob("*.html")
+            if p.relative_to(root).parts[0] not in NOT_PAGES and p.name not in SINGLE}
+
+
+def en_pages(root: Path) -> set[Path]:
+    return {p.relative_to(root / "en") for p in (root / "en").rglob("*.html")}
+
+
+def every_page(site: Path) -> list[tuple[Path, Path]]:
+    """(build root, page relative to its language root) for every page of every build."""
+    return [(root, rel) for root in builds(site) for rel in sorted(zh_pages(root))]
+
+
+def lang_root(root: Path, lang: str) -> Path:
+    return root if lang == "zh" else root / "en"
 
 
 def scheduler_chapter(site: Path, lang: str) -> Path:
-    found = sorted((lang_root(site, lang) / "clusters" / "example").glob("*kube-scheduler/index.html"))
+    found = sorted(lang_root(cluster_root(site), lang).glob("*kube-scheduler/index.html"))
     assert len(found) == 1, f"expected one kube-scheduler chapter for {lang}, found {found}"
     return found[0]
 
@@ -227,18 +242,20 @@ def en_search(built_site: Path) -> dict:
 
 
 def test_each_language_searches_its_own_index(built_site: Path):
-    # mkdocs-static-i18n merges both languages into one index; generator/site/hooks.py splits it per language
+    # mkdocs-static-i18n merges both languages into one index; generator/site/hooks.py splits it per language, in
+    # the cluster's own build
+    root = cluster_root(built_site)
     zh = search_assets(built_site, scheduler_chapter(built_site, "zh"))
     en = search_assets(built_site, scheduler_chapter(built_site, "en"))
-    assert zh[0] == en[0] and zh[0].parent == (built_site / "assets" / "javascripts" / "workers").resolve()
-    assert zh[1] == (built_site / "search" / "search_index.json").resolve()
-    assert en[1] == (built_site / "en" / "search" / "search_index.json").resolve()
+    assert zh[0] == en[0] and zh[0].parent == (root / "assets" / "javascripts" / "workers").resolve()
+    assert zh[1] == (root / "search" / "search_index.json").resolve()
+    assert en[1] == (root / "en" / "search" / "search_index.json").resolve()
     zh_docs = json.loads(zh[1].read_text(encoding="utf-8"))["docs"]
     en_docs = json.loads(en[1].read_text(encoding="utf-8"))["docs"]
     assert zh_docs and en_docs
     # an en location is relative to the en root (the en pages' search base), so it must open an en page
     for doc in en_docs:
-        assert (built_site / "en" / doc["location"].split("#")[0]).exists(), doc["location"]
+        assert (root / "en" / doc["location"].split("#")[0]).exists(), doc["location"]
     assert not any(CJK.search(d["title"]) for d in en_docs if "clusters/" in d["location"])
     assert {d["location"] for d in zh_docs}.isdisjoint({"en/" + d["location"] for d in en_docs})
 
@@ -258,7 +275,7 @@ def test_index_is_built_for_chinese_segmentation(search: dict):
 
 @pytest.mark.parametrize("word", ZH_WORDS)
 def test_chinese_query_finds_the_kube_scheduler_chapter(built_site: Path, search: dict, word: str):
-    chapter = scheduler_chapter(built_site, "zh").parent.relative_to(built_site).as_posix() + "/"
+    chapter = scheduler_chapter(built_site, "zh").parent.relative_to(cluster_root(built_site)).as_posix() + "/"
     found = result_pages(search["results"][word])
     expected = pages_with_token(search["data"], word)
     assert chapter in expected, f"{word} is not on the zh kube-scheduler chapter any more; pick another word"
@@ -276,7 +293,7 @@ def test_english_query_finds_the_english_pages(en_search: dict, word: str):
 
 
 def test_certificate_finds_the_english_kube_scheduler_chapter(built_site: Path, en_search: dict):
-    chapter = scheduler_chapter(built_site, "en").parent.relative_to(built_site / "en").as_posix() + "/"
+    chapter = scheduler_chapter(built_site, "en").parent.relative_to(cluster_root(built_site) / "en").as_posix() + "/"
     assert chapter in result_pages(en_search["results"]["certificate"])
 
 
@@ -324,45 +341,48 @@ def test_control_stemmer_loses_english_words(en_search: dict, tmp_path: Path):
 
 
 def test_every_page_exists_in_both_languages(built_site: Path):
-    zh, en = zh_pages(built_site), en_pages(built_site)
-    assert Path("index.html") in zh
-    assert scheduler_chapter(built_site, "zh").relative_to(built_site) in zh
-    assert zh - en == set(), f"pages without an English version: {sorted(map(str, zh - en))}"
-    assert en - zh == set(), f"pages without a Chinese version: {sorted(map(str, en - zh))}"
+    assert Path("index.html") in zh_pages(built_site)
+    example = cluster_root(built_site)
+    assert scheduler_chapter(built_site, "zh").relative_to(example) in zh_pages(example)
+    assert len(builds(built_site)) == 1 + len(list((REPO / "clusters").glob("*.yaml")))
+    for root in builds(built_site):
+        zh, en = zh_pages(root), en_pages(root)
+        assert zh - en == set(), f"{root}: pages without an English version: {sorted(map(str, zh - en))}"
+        assert en - zh == set(), f"{root}: pages without a Chinese version: {sorted(map(str, en - zh))}"
 
 
 def test_pages_declare_their_language(built_site: Path):
-    for rel in zh_pages(built_site):
+    for root, rel in every_page(built_site):
         for lang in LANGS:
-            html = parse(lang_root(built_site, lang) / rel).find("html")
+            html = parse(lang_root(root, lang) / rel).find("html")
             assert html.attrs.get("lang") == lang, f"{lang}/{rel}: <html lang={html.attrs.get('lang')!r}>"
 
 
 def test_language_switcher_stays_on_the_same_page(built_site: Path):
-    for rel in sorted(zh_pages(built_site)):
+    for root, rel in every_page(built_site):
         for lang in LANGS:
-            page = lang_root(built_site, lang) / rel
+            page = lang_root(root, lang) / rel
             links = {a.attrs["hreflang"]: a.attrs["href"]
                      for a in parse(page).find_all("a", cls="md-select__link")}
             assert set(links) == set(LANGS), f"{page}: switcher offers {links}"
             for target_lang, href in links.items():
                 target = resolve(page, href)
-                assert target == (lang_root(built_site, target_lang) / rel).resolve(), (
+                assert target == (lang_root(root, target_lang) / rel).resolve(), (
                     f"{page}: {target_lang} link {href!r} opens {target}, not the same page")
 
 
 def test_instant_navigation_is_off(built_site: Path):
     # navigation.instant swaps pages without reloading and leaves the language switcher pointing at the old page
-    for rel in zh_pages(built_site):
+    for root, rel in every_page(built_site):
         for lang in LANGS:
-            assert "navigation.instant" not in page_config(parse(lang_root(built_site, lang) / rel))["features"]
+            assert "navigation.instant" not in page_config(parse(lang_root(root, lang) / rel))["features"]
 
 
 def test_relative_links_resolve(built_site: Path):
     broken = []
-    for rel in zh_pages(built_site):
+    for root, rel in every_page(built_site):
         for lang in LANGS:
-            page = lang_root(built_site, lang) / rel
+            page = lang_root(root, lang) / rel
             for element in parse(page).iter():
                 for attr in ("href", "src"):
                     link = element.attrs.get(attr)
@@ -370,7 +390,9 @@ def test_relative_links_resolve(built_site: Path):
                         continue
                     if not urlsplit(link).path:
                         continue
-                    if link.startswith("/") or not resolve(page, link).exists():
+                    target = resolve(page, link)
+                    # nothing leaves the site: a link between builds stays inside site/
+                    if not target.exists() or not target.is_relative_to(built_site.resolve()):
                         broken.append(f"{page.relative_to(built_site)}: {link}")
     assert not broken, "broken links:\n" + "\n".join(sorted(broken))
 
@@ -385,9 +407,9 @@ def test_code_blocks_have_copy_buttons(built_site: Path):
         doc = parse(page)
         assert "content.code.copy" in page_config(doc)["features"]
         assert doc.find_all("div", cls="highlight"), f"{page}: no code blocks"
-    for rel in zh_pages(built_site):
+    for root, rel in every_page(built_site):
         for lang in LANGS:
-            assert "content.code.copy" in page_config(parse(lang_root(built_site, lang) / rel))["features"]
+            assert "content.code.copy" in page_config(parse(lang_root(root, lang) / rel))["features"]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -487,14 +509,14 @@ def test_home_page_lists_the_example_cluster(built_site: Path, cluster: dict, la
     article = parse(home).find("article")
     links = [a for a in article.find_all("a") if a.text().strip() == cluster["name"]]
     assert links, f"{home}: no link to the {cluster['name']} cluster"
-    assert resolve(home, links[0].attrs["href"]) == lang_root(built_site, lang) / "clusters" / "example" / "index.html"
+    assert resolve(home, links[0].attrs["href"]) == lang_root(cluster_root(built_site), lang) / "index.html"
     row = links[0].parent.parent
     assert row.tag == "tr" and cluster["kubernetes_version"] in [td.text().strip() for td in row.find_all("td")]
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_overview_has_inventory_and_topology(built_site: Path, cluster: dict, lang: str):
-    page = lang_root(built_site, lang) / "clusters" / "example" / "index.html"
+    page = lang_root(cluster_root(built_site), lang) / "index.html"
     article = parse(page).find("article")
     inventory = [t for t in article.find_all("table")
                  if "IP" in [th.text().strip() for th in t.find_all("th")]]
@@ -506,3 +528,34 @@ def test_overview_has_inventory_and_topology(built_site: Path, cluster: dict, la
     for node in masters(cluster):
         assert node["name"] in labels and node["ip"] in labels, f"{node['name']} missing from the topology"
     assert any(cluster["api_server"]["vip"] in label for label in labels)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 6. One build per cluster: its navigation, its search
+
+
+def nav_targets(page: Path) -> list[Path]:
+    """Where the links of a page's navigation (Material's primary nav) lead, anchors on the page itself left out."""
+    nav = parse(page).find("nav", cls="md-nav--primary")
+    return [resolve(page, a.attrs["href"]) for a in nav.find_all("a") if not a.attrs.get("href", "#").startswith("#")]
+
+
+def test_cluster_navigation_holds_its_own_pages_and_the_way_back(built_site: Path):
+    for root in builds(built_site)[1:]:
+        for rel in sorted(zh_pages(root)):
+            for lang in LANGS:
+                page = lang_root(root, lang) / rel
+                targets = nav_targets(page)
+                home = (lang_root(built_site, lang) / "index.html").resolve()
+                assert home in targets, f"{page}: no way back to the {lang} home page"
+                others = [t for t in targets if t != home and not t.is_relative_to(lang_root(root, lang).resolve())]
+                assert not others, f"{page}: navigation leads out of its cluster ({lang}): {others}"
+                own = {(lang_root(root, lang) / p).resolve() for p in zh_pages(root)}
+                assert {t for t in targets if t != home} <= own
+
+
+def test_the_top_site_searches_only_its_own_pages(built_site: Path):
+    # a merged index of every cluster would be tens of MB at 100 clusters, fetched by every reader of the home page
+    for lang in LANGS:
+        docs = json.loads((lang_root(built_site, lang) / "search" / "search_index.json").read_text("utf-8"))["docs"]
+        assert docs and not any(d["location"].startswith("clusters/") for d in docs)

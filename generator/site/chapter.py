@@ -8,6 +8,7 @@ from generator.artifacts import Artifact
 from generator.execute import Group, groups
 from generator.model import Cluster
 from generator.site.byhand import by_hand
+from generator.site.layout import cluster_to_top
 from generator.site.markdown import admonition, fence, tabs
 from generator.site.words import WORDS
 from generator.steps import Chapter, Show, Step
@@ -83,9 +84,11 @@ def notebook_command(chapter: Chapter, cluster: Cluster) -> str:
 
 def chapter_page(chapter: Chapter, artifacts: dict[str, Artifact], cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
-    notebook = f"../../notebooks/{chapter.id}.ipynb"
+    # The notebooks are part of the top site, outside this cluster's MkDocs build: a plain link MkDocs leaves alone
+    # (the page is one directory below its language's root: directory URLs).
+    notebook = f"{cluster_to_top(lang, 1)}notebooks/{chapter.id}.ipynb"
     command = fence(notebook_command(chapter, cluster), "console")
-    tip = f"[{chapter.id}.ipynb]({notebook}) — {w['notebook_howto']}\n\n{command}"
+    tip = f'<a href="{notebook}">{chapter.id}.ipynb</a> — {w["notebook_howto"]}\n\n{command}'
     parts = [
         f"# {page_title(chapter.title[lang], cluster, lang)}\n",
         f"{chapter.intro[lang]}\n",

@@ -1,17 +1,19 @@
 """MkDocs hooks (mkdocs.yml `hooks:`): what Material and mkdocs-static-i18n do not do for a bilingual intranet site.
 
-- One search index per language. mkdocs-static-i18n merges every language into `search/search_index.json`, so an
-  English query listed Chinese pages. After it has written that file, each language gets its own index under its
-  own root (`search/`, `en/search/`), and the pages of a non-default language point Material's client at it: the
-  client fetches `search/search_index.json` relative to `__config.base` and resolves hits against the same base.
+- One search index per language (in each build: the top site's and each cluster's). mkdocs-static-i18n merges every
+  language into `search/search_index.json`, so an English query listed Chinese pages. After it has written that
+  file, each language gets its own index under its own root (`search/`, `en/search/`), and the pages of a
+  non-default language point Material's client at it: the client fetches `search/search_index.json` relative to
+  `__config.base` and resolves hits against the same base.
 - No request for a missing `sitemap.xml`. Material fetches `sitemap.xml` beside every `<link rel=alternate>` of a
   page's head; mkdocs-static-i18n makes those links page-specific, so each page asked for two files that do not
   exist. The head links go; the language switcher in the header keeps its per-page links. The base of a
   non-default language gets a copy of the sitemap Material fetches from there.
-- `invoke serve-docs` re-renders the cluster files before every rebuild (MkDocs watches clusters/ and generator/).
 - `extra.alternate` is configured with absolute links, as mkdocs-static-i18n asks; on the home pages, where it does
   not replace them with the page's own alternates, they are made site-root-relative again so the switcher works under
   a sub-path too (the theme's `url` filter turns them into page-relative links).
+- A cluster's navigation links back to the top site in the page's language (generator/site/layout.py, TOP_LINK).
+- Compiled templates are kept for the process (ProcessBytecodeCache).
 - jieba (Material's Chinese segmentation) is silenced: it logs "Building prefix dict" on every build.
 """
 
@@ -19,17 +21,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import jieba
+import jinja2
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.pages import Page
+
+from generator.site.layout import TOP_LINK, page_to_top
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -37,24 +40,34 @@ HEAD_ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^
 CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.DOTALL)
 
 
+class ProcessBytecodeCache(jinja2.BytecodeCache):
+    """Material's templates compiled once per process: MkDocs makes a new Jinja environment for every build (and
+    mkdocs-static-i18n one per language), and a worker builds many clusters. Keyed by name and source checksum."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+BYTECODE = ProcessBytecodeCache()
+
+
+def on_env(env: jinja2.Environment, config: MkDocsConfig, files: Any) -> jinja2.Environment:
+    env.bytecode_cache = BYTECODE
+    return env
+
+
 def languages(config: MkDocsConfig) -> tuple[str, list[str]]:
     """The default locale and the others, as mkdocs-static-i18n is configured."""
     entries = config.plugins["i18n"].config.languages
     default = next(lang.locale for lang in entries if lang.default)
     return default, [lang.locale for lang in entries if not lang.default and lang.build]
-
-
-def on_pre_build(config: MkDocsConfig) -> None:
-    from generator import site
-    from generator.model import ClusterFileError
-
-    # mkdocs-static-i18n runs one build per language: refresh once, before the default language's
-    default, _ = languages(config)
-    if os.environ.get(site.SERVE_ENV) and config.plugins["i18n"].current_language in (None, default):
-        try:
-            site.refresh()
-        except ClusterFileError as err:  # shown by `mkdocs serve`, which keeps serving the last good pages
-            raise PluginError(f"invalid cluster file:\n{err}") from None
 
 
 @event_priority(-150)  # after mkdocs-static-i18n's on_page_context (50), which sets the page's alternates
@@ -67,7 +80,7 @@ def on_page_context(context: dict[str, Any], page: Page, config: MkDocsConfig, n
 
 
 def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
-    output = HEAD_ALTERNATE.sub("", output)
+    output = HEAD_ALTERNATE.sub("", output).replace(f'href="{TOP_LINK}"', f'href="{page_to_top(page.url)}"')
     default, others = languages(config)
     locale = next((lang for lang in others if page.url.startswith(f"{lang}/")), default)
     if locale == default:

@@ -10,6 +10,7 @@ from generator.model import Cluster
 from generator.runs import last_run
 from generator.site.chapter import page_title
 from generator.site.last_run import last_run_section
+from generator.site.layout import top_to_cluster
 from generator.site.ledger_table import ledger_section
 from generator.site.topology import topology_svg
 from generator.site.words import WORDS
@@ -76,7 +77,8 @@ def home_page(clusters: list[Cluster], lang: str, runs_root: Path) -> str:
     for c in clusters:
         summary = last_run(c.name, runs_root)
         results[c.name] = w.get(summary["result"], summary["result"]) if summary else w["none"]
-    rows = "\n".join(f"| [{c.name}](clusters/{c.name}/index.md) | {c.release} | {len(c.masters)} | "
+    # each cluster is its own MkDocs build: a plain relative link to its overview, not a page of this build
+    rows = "\n".join(f"| [{c.name}]({top_to_cluster(c.name, lang)}) | {c.release} | {len(c.masters)} | "
                      f"`{c.api_endpoint}` | {results[c.name]} |" for c in clusters)
     releases = sorted({str(c.release) for c in clusters}, key=lambda r: tuple(int(p) for p in r.split(".")))
     controls = (f'<input type="search" data-column="0" placeholder="{html.escape(w["filter_name"])}" '

@@ -1,0 +1,122 @@
+"""build_site (generator/site/build.py): one MkDocs build per cluster, redone only when that cluster's inputs changed.
+
+Two clusters made from the example are built into a temp site by the real render, page writer and MkDocs (two
+worker processes); each test changes one input and reads the report and the files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from generator.artifacts import BUILD_DIR
+from generator.model import Cluster, load
+from generator.site import mkdocs_config, single_site_sources
+from generator.site.build import SiteReport, build_site
+from generator.site.stamp import STAMP
+from tests.conftest import cluster_file, tree_digest
+
+NAMES = ("site-inc-a", "site-inc-b")
+
+
+@dataclass
+class Area:
+    files: dict[str, Path]
+    runs: Path
+    site: Path
+    staging: Path
+
+    def clusters(self, names: tuple[str, ...] = NAMES) -> list[Cluster]:
+        return [load(str(self.files[name])) for name in names]
+
+    def build(self, names: tuple[str, ...] = NAMES) -> SiteReport:
+        return build_site(self.clusters(names), self.site, self.runs, jobs=2, staging=self.staging)
+
+    def sub_site(self, name: str) -> Path:
+        return self.site / "clusters" / name
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("site-build")
+    (root / "runs").mkdir()
+    yield Area({name: cluster_file(root, name) for name in NAMES}, root / "runs", root / "site", root / "staging")
+    for name in NAMES:
+        shutil.rmtree(BUILD_DIR / name, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cold(area: Area) -> SiteReport:
+    return area.build()
+
+
+def test_a_cold_build_builds_every_cluster_and_the_top(area: Area, cold: SiteReport):
+    assert sorted(cold.rebuilt) == sorted(NAMES) and cold.skipped == [] and cold.top_rebuilt
+    for name in NAMES:
+        for page in ("index.html", "en/index.html", "search/search_index.json", "en/search/search_index.json", STAMP):
+            assert (area.sub_site(name) / page).is_file(), f"{name}: {page} missing"
+    assert (area.site / "index.html").is_file() and (area.site / "en" / "index.html").is_file()
+    assert not list(area.site.glob("clusters/.*")), "a temp directory of a build was left behind"
+
+
+def test_an_unchanged_build_rebuilds_nothing(area: Area, cold: SiteReport):
+    before = tree_digest(area.site)
+    report = area.build()
+    assert report.rebuilt == [] and sorted(report.skipped) == sorted(NAMES) and not report.top_rebuilt
+    assert tree_digest(area.site) == before, "an unchanged build rewrote files of the site"
+
+
+def test_a_changed_cluster_file_rebuilds_only_that_cluster(area: Area, cold: SiteReport):
+    other = tree_digest(area.sub_site(NAMES[1]))
+    stamp = (area.sub_site(NAMES[0]) / STAMP).read_text()
+    with area.files[NAMES[0]].open("a", encoding="utf-8") as fh:
+        fh.write("# a comment changes the file's bytes\n")
+    report = area.build()
+    assert report.rebuilt == [NAMES[0]] and report.skipped == [NAMES[1]]
+    assert not report.top_rebuilt, "the home pages' summary did not change"
+    assert (area.sub_site(NAMES[0]) / STAMP).read_text() != stamp
+    assert tree_digest(area.sub_site(NAMES[1])) == other
+
+
+def test_a_deleted_artifact_is_rendered_again(area: Area, cold: SiteReport):
+    artifact = BUILD_DIR / NAMES[1] / "environment.sh"
+    assert artifact.is_file()
+    artifact.unlink()
+    report = area.build()
+    assert report.rebuilt == [NAMES[1]] and report.skipped == [NAMES[0]]
+    assert artifact.is_file()
+
+
+def test_a_sub_site_without_its_stamp_is_built_again(area: Area, cold: SiteReport):
+    # what an interrupted build leaves: the stamp is the last thing written
+    (area.sub_site(NAMES[0]) / STAMP).unlink()
+    report = area.build()
+    assert report.rebuilt == [NAMES[0]] and (area.sub_site(NAMES[0]) / STAMP).is_file()
+
+
+def test_the_single_tree_holds_the_same_pages(area: Area, cold: SiteReport, tmp_path: Path):
+    """What the benchmark builds with one plain `mkdocs build`: the staged pages of each cluster, under clusters/."""
+    docs = tmp_path / "docs"
+    pages = single_site_sources(area.clusters(), docs, area.runs)
+    for name in NAMES:
+        staged = area.staging / "clusters" / name
+        mds = sorted(p.relative_to(staged) for p in staged.rglob("*.md"))
+        assert mds and all((docs / "clusters" / name / rel).read_text() == (staged / rel).read_text() for rel in mds)
+        assert len([p for p in pages if f"clusters/{name}/" in p.as_posix()]) == len(mds)
+    config = mkdocs_config(tmp_path, docs, tmp_path / "site")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(config)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "site" / "clusters" / NAMES[0] / "index.html").is_file()
+
+
+def test_a_removed_cluster_loses_its_sub_site(area: Area, cold: SiteReport):
+    report = area.build(NAMES[:1])
+    assert report.removed == [NAMES[1]] and report.skipped == [NAMES[0]] and report.top_rebuilt
+    assert not area.sub_site(NAMES[1]).exists() and not (area.staging / "clusters" / NAMES[1]).exists()
+    assert NAMES[1] not in (area.site / "index.html").read_text(encoding="utf-8")
+    assert NAMES[0] in (area.site / "index.html").read_text(encoding="utf-8")
