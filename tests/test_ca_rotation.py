@@ -183,6 +183,21 @@ def test_chapter_rounds_and_the_destructive_drop(tmp_path: Path) -> None:
     assert all(ch.id != "ca-rotation" for ch in catalog.chapters(load(str(cluster_file(tmp_path, "plain")))))
 
 
+def test_the_destructive_round_says_so_on_both_pages(planned: Path) -> None:
+    from generator.render import make_artifacts
+    from generator.site.chapter import chapter_page
+
+    model = load(str(planned))
+    chapter = next(ch for ch in catalog.chapters(model) if ch.id == "ca-rotation")
+    artifacts = {a.path: a for a in make_artifacts(model)[0]}
+    for lang, title in (("zh", "不可撤销的操作"), ("en", "Cannot be undone")):
+        page = chapter_page(chapter, artifacts, model, lang)
+        assert page.count("!!! danger") == 2 and page.count(f'!!! danger "{title}"') == 2
+        for step in ("ca-rotation-drop", "ca-rotation-drop-restart"):
+            section = page.split(f"{{ #{step} }}", 1)[1].split("\n## ", 1)[0]
+            assert "`--allow-destructive`" in section and "pki/archive/" in section
+
+
 @pytest.mark.parametrize(("extra", "problem"), [
     ("ca_rotation:\n  authorities: [etcd]\n", "ca_rotation.authorities[0]: 'etcd': 'cluster' (rotating the etcd"),
     (PLAN + "upgrade:\n  from: 1.29.0\n", "ca_rotation: 'a CA rotation': none while an upgrade"),

@@ -132,7 +132,6 @@ def phase_step(cluster: Cluster, phase: str) -> Step:
         id=f"{ID}.{phase}",
         title=title,
         explain=explain,
-        warnings=(DROP_WARNING,) if phase == "drop" else (),
         local=(enter, render),
         destructive=DROP_WARNING if phase == "drop" else None,
     )
