@@ -68,6 +68,17 @@ def render_(c: Context, cluster: str = "example", component: str = "", phase: st
 
 
 
+@task(name="rotate-ca", help={"cluster": "cluster name under clusters/ or a path",
+                              "phase": "trust, reissue or drop (generator/rotation.py); only ever forward"})
+@friendly
+def rotate_ca(c: Context, cluster: str = "example", phase: str = "") -> None:
+    """Enter a phase of the CA rotation the cluster file plans (render afterwards to write the phase's files)."""
+    from generator import rotation
+
+    for line in rotation.advance(load(cluster), phase):
+        print(line)
+
+
 @task(name="notebooks", help={"check": "fail if the committed notebooks differ from the generator's"})
 @friendly
 def notebooks_(c: Context, check: bool = False) -> None:

@@ -7,6 +7,7 @@ from types import ModuleType
 from generator.components import (
     admin,
     ca,
+    ca_rotation,
     etcd,
     kube_apiserver,
     kube_controller_manager,
@@ -29,7 +30,7 @@ BUILD: tuple[ModuleType, ...] = (
     prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
     verification, troubleshooting,
 )
-DAY2: tuple[ModuleType, ...] = (renewal, upgrade, membership)
+DAY2: tuple[ModuleType, ...] = (renewal, upgrade, membership, ca_rotation)
 COMPONENTS = BUILD + DAY2
 
 

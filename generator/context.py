@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from generator import pki, trust
+from generator import pki, rotation, trust
 from generator.artifacts import Artifact, Existing
 from generator.errors import RunbookError
 from generator.model import Cluster
@@ -25,7 +25,10 @@ class RenderContext:
         # Keyed by the whole spec: a sibling context (below) may ask for another version of the same certificate.
         self._issued: dict[pki.CertSpec, pki.Issued] = {}
         self._secrets: dict[str, bytes] = {}
+        # The pairs at pki/<ca>.pem, and a CA rotation in progress (its new CA signs from the reissue phase on).
         self.authorities = tuple(self._load_or_make(ca) for ca in trust.authorities(self.layout))
+        self.rotation = rotation.rotating(existing, cluster)
+        self.notes += rotation.notes(cluster, self.rotation)
 
     def _load_or_make(self, ca: pki.CaSpec) -> pki.Authority:
         """The CA from an earlier render (checked as a pair), or a new one: made once, never re-made."""
@@ -33,6 +36,7 @@ class RenderContext:
         root = self.existing.root
         cert, key = self.existing.read(cert_rel), self.existing.read(key_rel)
         if cert and key:
+            cert = rotation.first_pem(cert)  # mid-rotation pki/<ca>.pem holds the new CA too
             pki.check_ca(cert, key, str(root / cert_rel), str(root / key_rel))
             return pki.Authority(ca, cert, key)
         if cert or key:
@@ -47,15 +51,26 @@ class RenderContext:
         self.notes.append(f"{ca.title}: created a new CA (back up {key_rel})")
         return pki.make_ca(self.cluster, ca)
 
+    def pair(self, ca: pki.CaSpec) -> pki.Authority:
+        return next(a for a in self.authorities if a.spec == ca)
+
     def authority(self, domain: pki.CaSpec) -> pki.Authority:
-        """The CA that signs `domain`'s certificates in this build's layout."""
+        """The CA that signs `domain`'s certificates in this build's layout (a rotation's new CA once it reissues)."""
         wanted = trust.signer(self.layout, domain)
-        return next(a for a in self.authorities if a.spec == wanted)
+        if self.rotation and self.rotation.next.spec == wanted and self.rotation.phase == "reissue":
+            return self.rotation.next
+        return self.pair(wanted)
+
+    def trusted(self, ca: pki.CaSpec) -> bytes:
+        """What verifies with `ca` holds: its certificate, and a rotation's new CA after it while one is in progress
+        (the pair's own certificate first, so pki/<ca>.pem still goes with pki/<ca>-key.pem)."""
+        own = self.pair(ca).cert_pem
+        return own + self.rotation.next.cert_pem if self.rotation and self.rotation.next.spec == ca else own
 
     @property
     def ca_cert(self) -> bytes:
-        """The cluster CA's certificate: what kubeconfigs embed and the API's clients trust."""
-        return self.authority(pki.CLUSTER_CA).cert_pem
+        """The cluster CA's certificates: what kubeconfigs embed and the API's clients trust."""
+        return self.trusted(trust.signer(self.layout, pki.CLUSTER_CA))
 
     @property
     def ca_key(self) -> bytes:

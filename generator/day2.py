@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from generator.model import Cluster, Membership, Node, Upgrade
+from generator.model import CaRotation, Cluster, Membership, Node, Upgrade
 from generator.versions import Release, parse_release
 
-UPGRADE, MEMBERSHIP = "upgrade", "membership"
+UPGRADE, MEMBERSHIP, CA_ROTATION = "upgrade", "membership", "ca-rotation"
 
 
 def planned(cluster: Cluster) -> str | None:
@@ -22,6 +22,8 @@ def planned(cluster: Cluster) -> str | None:
         return UPGRADE
     if joining(cluster) or leaving(cluster):
         return MEMBERSHIP
+    if cluster.spec.ca_rotation.authorities:
+        return CA_ROTATION
     return None
 
 
@@ -41,7 +43,8 @@ def leaving(cluster: Cluster) -> tuple[Node, ...]:
 
 
 def previous(cluster: Cluster) -> Cluster | None:
-    """The cluster as it runs before the planned change (None when nothing is planned).
+    """The cluster as it runs before the planned change (None when nothing is planned, or a CA rotation, which
+    changes no cluster file field: its phases are recorded in the build, generator/rotation.py).
 
     A leaving node is taken to have been the last in the old file: only keepalived priorities depend on the
     order, and they are shown, not pushed, for the old cluster.
@@ -59,7 +62,8 @@ def previous(cluster: Cluster) -> Cluster | None:
 
 def examples(cluster: Cluster) -> list[Cluster]:
     """`cluster` with each kind of change planned: an upgrade from the previous minor release, a master joining,
-    a master leaving. The notebooks take their day-2 cells from these (a notebook holds step ids only)."""
+    a master leaving, a rotation of the cluster CA.
+    The notebooks take their day-2 cells from these (a notebook holds step ids only)."""
     spec, release = cluster.spec, cluster.release
     older = f"{release.major}.{release.minor - 1}.0"
     last = cluster.masters[-1]
@@ -70,4 +74,5 @@ def examples(cluster: Cluster) -> list[Cluster]:
         replace(cluster, spec=replace(spec, upgrade=Upgrade(from_=older))),
         replace(cluster, spec=replace(spec, nodes=(*without_last, new), membership=Membership(joining=(new.name,)))),
         replace(cluster, spec=replace(spec, nodes=without_last, membership=Membership(leaving=(old,)))),
+        replace(cluster, spec=replace(spec, ca_rotation=CaRotation(authorities=("cluster",)))),
     ]

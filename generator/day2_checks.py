@@ -1,4 +1,5 @@
-"""The cluster file's day-2 sections: an upgrade (`upgrade.from`) or a membership change (`membership`).
+"""The cluster file's day-2 sections: an upgrade (`upgrade.from`), a membership change (`membership`) or a CA
+rotation (`ca_rotation`).
 
 The file always describes the cluster as it will be; these sections say what runs today, so each check asks
 whether the step from today to the file is one the runbook can take safely.
@@ -29,7 +30,22 @@ def check(spec: ClusterFile) -> list[Problem]:
             bad("membership", "a membership change", "none while an upgrade is planned: one change at a time "
                 "(finish the upgrade, then change the members)")
     check_membership(spec, bad)
+    check_ca_rotation(spec, bad)
     return problems
+
+
+ROTATABLE = ("cluster",)  # trust domains whose CA the ca-rotation chapter replaces
+
+
+def check_ca_rotation(spec: ClusterFile, bad: checks.BadFn) -> None:
+    wanted = spec.ca_rotation.authorities
+    for i, name in enumerate(wanted):
+        if name not in ROTATABLE:
+            bad(f"ca_rotation.authorities[{i}]", name, "'cluster' (rotating the etcd or front-proxy CA is not built "
+                "yet)")
+    if wanted and (spec.upgrade.from_ or spec.membership.joining or spec.membership.leaving):
+        bad("ca_rotation", "a CA rotation", "none while an upgrade or a membership change is planned: one change at "
+            "a time (finish that one, then rotate the CA)")
 
 
 def check_upgrade(spec: ClusterFile, bad: checks.BadFn) -> None:

@@ -34,11 +34,11 @@ class Entry:
     file: str  # relative to build/<cluster>/
     node: str | None  # None: the workstation's own copy (pki/)
     path: str  # where it lives: the absolute path on the node, or the build path on the workstation
-    kind: str  # "ca", "certificate" or "kubeconfig"
+    kind: str  # "ca", "ca-bundle" (several CAs in one file: a CA rotation's), "certificate" or "kubeconfig"
     subject: str
     sans: list[str]
-    serial: str
-    not_after: str  # ISO 8601, UTC
+    serial: str  # a bundle's: every certificate's, in its order, joined by ","
+    not_after: str  # ISO 8601, UTC; a bundle's: the earliest
     issuer: str
     signed_by: str  # the CA file (relative to build/<cluster>/) whose key signed it; itself for a CA
     sha256: str
@@ -49,7 +49,8 @@ class Entry:
 
 
 def certificate_of(path: Path) -> tuple[x509.Certificate, str] | None:
-    """The certificate a .pem or .kubeconfig file holds (a kubeconfig's client certificate), and its kind."""
+    """The certificate a .pem or .kubeconfig file holds (a kubeconfig's client certificate; a bundle's first), and
+    its kind."""
     text = path.read_text(errors="replace")
     if path.suffix == ".kubeconfig":
         users = (yaml.safe_load(text) or {}).get("users") or [{}]
@@ -57,12 +58,19 @@ def certificate_of(path: Path) -> tuple[x509.Certificate, str] | None:
         return (x509.load_pem_x509_certificate(base64.b64decode(data)), "kubeconfig") if data else None
     if path.name.endswith("-key.pem") or "BEGIN CERTIFICATE" not in text:
         return None
-    cert = x509.load_pem_x509_certificate(text.encode())
+    certs = x509.load_pem_x509_certificates(text.encode())
     try:
-        is_ca = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value.ca
+        is_ca = certs[0].extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
-    return cert, "ca" if is_ca else "certificate"
+    return certs[0], ("ca-bundle" if len(certs) > 1 else "ca") if is_ca else "certificate"
+
+
+def serials_and_end(path: Path, cert: x509.Certificate, kind: str) -> tuple[str, dt.datetime]:
+    """The serial and not-after of the file's certificate; of a bundle, all serials and the earliest not-after (the
+    day a part of what it trusts stops being trusted)."""
+    certs = x509.load_pem_x509_certificates(path.read_bytes()) if kind == "ca-bundle" else [cert]
+    return ",".join(format(c.serial_number, "x") for c in certs), min(c.not_valid_after_utc for c in certs)
 
 
 def names(cert: x509.Certificate) -> list[str]:
@@ -113,12 +121,12 @@ def entries(cluster: Cluster) -> list[Entry]:
         if rel.parts[0] == "nodes":
             node, path = rel.parts[1], "/" + "/".join(rel.parts[2:])
         signer = cas.get(key_id(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) or b"")
-        if kind == "ca":
+        if kind in ("ca", "ca-bundle"):
             signer = cas.get(key_id(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER))
+        serial, end = serials_and_end(f, cert, kind)
         result.append(Entry(
             file=str(rel), node=node, path=path, kind=kind, subject=cert.subject.rfc4514_string(),
-            sans=names(cert), serial=format(cert.serial_number, "x"),
-            not_after=cert.not_valid_after_utc.isoformat(), issuer=common_name(cert.issuer),
+            sans=names(cert), serial=serial, not_after=end.isoformat(), issuer=common_name(cert.issuer),
             signed_by=str(signer.relative_to(root)) if signer else "unknown",
             sha256=hashlib.sha256(f.read_bytes()).hexdigest(),
             restart=restarts(root / "nodes" / node, path, units_dir) if node else [],

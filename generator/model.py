@@ -166,6 +166,13 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class CaRotation:
+    """A planned CA rotation: the trust domains whose CA is replaced (`cluster` is the only one built so far)."""
+
+    authorities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClusterFile:
     name: str
     kubernetes_version: str
@@ -180,6 +187,7 @@ class ClusterFile:
     components: Components = field(default_factory=Components)
     upgrade: Upgrade = field(default_factory=Upgrade)
     membership: Membership = field(default_factory=Membership)
+    ca_rotation: CaRotation = field(default_factory=CaRotation)
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,12 @@ def why_reissue(cluster: Cluster, ca: CaSpec, ca_cert: x509.Certificate, spec: C
     if cert.issuer != ca_cert.subject:
         return "issued by another CA: push it to the nodes again"
     try:
+        signer_id = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        signer_id = None
+    if signer_id and signer_id != x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key()).digest:
+        return f"signed by another {ca.title} (a CA rotation)"
+    try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
         return f"not signed by pki/{ca.name}.pem, whose name it carries; push it to the nodes again"

@@ -304,7 +304,8 @@ def test_the_request_loop_counts_every_request_and_each_failure(tmp_path: Path, 
 
 # --- pages and notebooks equal what runs ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("cluster", "chapter"), [("example-upgrade", "upgrade"), ("example-grow", "membership")])
+@pytest.mark.parametrize(("cluster", "chapter"), [("example-upgrade", "upgrade"), ("example-grow", "membership"),
+                                                  ("example-rotate", "ca-rotation")])
 def test_day2_pages_show_exactly_what_dry_run_prints(built_site: Path, cluster: str, chapter: str) -> None:
     from tests.test_parity import page_blocks
 

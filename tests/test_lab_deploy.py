@@ -342,6 +342,18 @@ def leaf_serials() -> dict[str, str]:
     return {e["file"]: e["serial"] for e in entries if e["kind"] != "ca"}
 
 
+def chapter_run(label: str, *args: str) -> tuple[Path, dict[str, float]]:
+    """Run a day-2 chapter through `invoke deploy`, which must pass; its run directory and figures (kept in FIGURES
+    as `<figure> (<label>)`)."""
+    runs = run_dirs()
+    proc = timed(f"deploy: {label}", *args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir, summary = newest_run(runs)
+    measured = {name: v for o in summary["steps"] for name, v in o["measured"].items()}
+    FIGURES.update({f"{name} ({label})": v for name, v in measured.items()})
+    return run_dir, measured
+
+
 def test_renewing_every_leaf_loses_no_request(deployed: Deployed) -> None:
     """The renewal chapter on real nodes: in the full deploy it found nothing to change; after
     `invoke render --renew-all` (new serials, the same keys and CAs) it restarts every service that reads a
@@ -363,12 +375,7 @@ def test_renewing_every_leaf_loses_no_request(deployed: Deployed) -> None:
     assert after_serials.keys() == before_serials.keys()
     assert [f for f, serial in before_serials.items() if after_serials[f] == serial] == []
 
-    runs = run_dirs()
-    proc = timed("deploy --chapter renewal", "deploy", "--cluster", CLUSTER, "--chapter", "renewal")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir, summary = newest_run(runs)
-    measured = {name: v for o in summary["steps"] for name, v in o["measured"].items()}
-    FIGURES.update({f"{name} (renew all)": v for name, v in measured.items()})
+    run_dir, measured = chapter_run("renew all", "deploy", "--cluster", CLUSTER, "--chapter", "renewal")
     assert measured["renewal_requests"] > 50, "the request loop hardly ran"
     assert measured["renewal_failed_requests"] == 0, f"{measured['renewal_failed_requests']} requests failed"
     text = renewal_output(run_dir)
@@ -514,6 +521,57 @@ def test_a_broken_cluster_file_stops_at_its_step_and_from_resumes_after_the_fix(
     ran = [o["step"] for o in summary["steps"]]
     assert ran[0] == step and "etcd.cert" not in ran and "etcd.failover" in ran
     FIGURES.update({f"{name} (resumed run)": v for o in summary["steps"] for name, v in o["measured"].items()})
+
+
+def test_rotating_the_cluster_ca_loses_no_request(deployed: Deployed, tmp_path: Path) -> None:
+    """The CA rotation chapter on real nodes, planned in a copy of clusters/lab.yaml: refused without
+    `--allow-destructive`; with it, three rounds (trust both, re-issue, drop the old), each restarting what reads
+    the cluster CA one master at a time, with 0 failed requests through the VIP. Afterwards admin reaches
+    `/readyz` with the new CA alone, and the old CA's admin certificate is refused by the apiservers (401), while
+    every file on the nodes matches the ledger (the chapter's last step). Run again, it restarts nothing."""
+    cluster = deployed.cluster
+    planned = tmp_path / f"{CLUSTER}.yaml"
+    planned.write_text((REPO / "clusters" / f"{CLUSTER}.yaml").read_text() + "ca_rotation:\n  authorities: [cluster]\n")
+    old = {name: tmp_path / name for name in ("ca.pem", "admin.pem", "admin-key.pem")}
+    for name, path in old.items():
+        shutil.copy(BUILD / "pki" / name, path)
+    refused = invoke("deploy", "--cluster", str(planned), "--chapter", "ca-rotation")
+    assert refused.returncode == 1 and "--allow-destructive" in refused.stderr, refused.stdout + refused.stderr
+
+    run_dir, measured = chapter_run("CA rotation", "deploy", "--cluster", str(planned), "--chapter", "ca-rotation",
+                                    "--allow-destructive")
+    assert measured["ca_rotation_requests"] > 50, "the request loop hardly ran"
+    assert measured["ca_rotation_failed_requests"] == 0, f"{measured['ca_rotation_failed_requests']} requests failed"
+    text = notebook_output(run_dir, "ca-rotation")
+    assert len(re.findall(r"^k8s-master-\d+: done: restarted kube-apiserver, restarted kube-controller-manager, "
+                          r"restarted kube-scheduler$", text, re.MULTILINE)) == 3 * len(cluster.masters), text[-3000:]
+
+    new_ca = (BUILD / "pki" / "ca.pem").read_bytes()
+    assert new_ca.count(b"BEGIN CERTIFICATE") == 1 and new_ca not in old["ca.pem"].read_bytes()
+    on_node = remote(cluster, cluster.masters[0], f"cat {cluster.spec.paths.pki_dir}/ca.pem").stdout.encode()
+    assert on_node == new_ca
+    kubectl = shlex.join([str(BUILD / "bin" / "kubectl"), "--kubeconfig", str(BUILD / "pki" / "admin.kubeconfig")])
+    ready = subprocess.run(f"{kubectl} get --raw /readyz", shell=True, cwd=REPO, capture_output=True, text=True,
+                           timeout=60)
+    assert ready.stdout.strip() == "ok", ready.stdout + ready.stderr
+
+    def status(cert: Path, key: Path) -> str:
+        return subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                               "--cacert", str(BUILD / "pki" / "ca.pem"), "--cert", str(cert), "--key", str(key),
+                               f"{cluster.api_endpoint}/api/v1/namespaces/default"],
+                              capture_output=True, text=True, timeout=30).stdout
+
+    assert status(old["admin.pem"], old["admin-key.pem"]) == "401"
+    assert status(BUILD / "pki" / "admin.pem", BUILD / "pki" / "admin-key.pem") == "200"
+
+    runs = run_dirs()
+    again = timed("deploy --chapter ca-rotation (again)", "deploy", "--cluster", str(planned), "--chapter",
+                  "ca-rotation", "--allow-destructive")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    text = notebook_output(newest_run(runs)[0], "ca-rotation")
+    one(r"^cluster CA: the rotation is done", text)
+    nodes = [n.name for n in cluster.control_plane]
+    assert len(re.findall(r"^k8s-master-\d+: done: nothing to change$", text, re.MULTILINE)) == 3 * len(nodes)
 
 
 def secret_lines(the_lab: lab.Lab) -> set[str]:

@@ -103,7 +103,7 @@ def test_the_chapter_pushes_for_each_service_what_the_ledger_says_restarts_it(re
 def test_the_chapter_exists_only_while_no_other_change_is_planned() -> None:
     plain = [ch.id for ch in catalog.chapters(load("example"))]
     assert plain[-1] == renewal.ID
-    for planned in ("example-upgrade", "example-grow"):
+    for planned in ("example-upgrade", "example-grow", "example-rotate"):
         assert renewal.ID not in [ch.id for ch in catalog.chapters(load(planned))], planned
 
 

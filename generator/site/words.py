@@ -32,7 +32,8 @@ WORDS: dict[str, dict[str, str]] = {
         "run_of": "{cluster} 集群 {when} 的执行记录",
         "ledger": "证书台账", "file": "文件", "kind": "类型", "subject": "主题", "expires": "到期",
         "days_left": "剩余天数", "signed_by": "签发者", "where": "位置", "restart": "变更后重启",
-        "kind_ca": "CA", "kind_certificate": "证书", "kind_kubeconfig": "kubeconfig 内的证书",
+        "kind_ca": "CA", "kind_ca-bundle": "CA（轮换中：新旧两个）",
+        "kind_certificate": "证书", "kind_kubeconfig": "kubeconfig 内的证书",
         "ledger_intro": "每次渲染都从 `{file}` 重新生成这张表，按到期时间排序；剩余不到 {days} 天"
                         "（`certificates.renew_before_days`）的标 ⚠。`invoke certs` 把它与节点上的文件逐个比对。",
         "renew_due": "{n} 张证书将在 {days} 天内到期或已经过期：按证书续期一章续期。",
@@ -68,7 +69,8 @@ WORDS: dict[str, dict[str, str]] = {
         "run_of": "Run of the {cluster} cluster, {when}",
         "ledger": "Certificate ledger", "file": "File", "kind": "Kind", "subject": "Subject", "expires": "Expires",
         "days_left": "Days left", "signed_by": "Signed by", "where": "Where", "restart": "Restart on change",
-        "kind_ca": "CA", "kind_certificate": "certificate", "kind_kubeconfig": "certificate in a kubeconfig",
+        "kind_ca": "CA", "kind_ca-bundle": "CAs (rotating: old and new)",
+        "kind_certificate": "certificate", "kind_kubeconfig": "certificate in a kubeconfig",
         "ledger_intro": "Every render rebuilds this table from `{file}`, soonest expiry first; ⚠ marks those with "
                         "less than {days} days left (`certificates.renew_before_days`). `invoke certs` compares it "
                         "with the files on the nodes, one by one.",

@@ -15,19 +15,20 @@ ID = "ca"
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
-    """Each CA's pair, CSR and cfssl config in pki/, and its certificate on every node that checks what it signs."""
+    """Each CA's pair, CSR and cfssl config in pki/, and its certificate on every node that checks what it signs
+    (during a CA rotation both CAs' certificates, generator/rotation.py)."""
     cluster = ctx.cluster
     files: list[Artifact] = []
     for authority in ctx.authorities:
         ca = authority.spec
         files += [
-            Artifact(f"pki/{ca.name}.pem", authority.cert_pem, ID, "ca"),
+            Artifact(f"pki/{ca.name}.pem", ctx.trusted(ca), ID, "ca"),
             Artifact(f"pki/{ca.name}-key.pem", authority.key_pem, ID, "ca", secret=True),
             Artifact(f"pki/{ca.name}-csr.json", pki.ca_csr_json(cluster, ca).encode(), ID, "ca"),
             Artifact(f"pki/{ca.name}-config.json", pki.ca_config_json(cluster, ca).encode(), ID, "ca"),
         ]
         node_path = f"{cluster.spec.paths.pki_dir}/{ca.name}.pem"
-        files += [Artifact(on_node(node, node_path), authority.cert_pem, ID, "ca")
+        files += [Artifact(on_node(node, node_path), ctx.trusted(ca), ID, "ca")
                   for node in trust.holders(cluster, ctx.layout, ca)]
     return files
 

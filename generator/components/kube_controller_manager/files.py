@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator import pki, systemd
+from generator import pki, rotation, systemd
 from generator.artifacts import Artifact, on_node
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
@@ -28,6 +28,10 @@ class Paths:
         self.ca = f"{p.pki_dir}/ca.pem"
         # The CA key signs the certificates kubelets request (TLS bootstrap, rotation): it must be on masters.
         self.ca_key = f"{p.pki_dir}/ca-key.pem"
+        # During a CA rotation ca.pem holds two CAs, and the signer takes exactly one certificate: the signing CA
+        # alone goes to a file of its own (generator/rotation.py), which stays on the masters afterwards, unused.
+        self.rotation_signer = f"{p.pki_dir}/{rotation.SIGNER}"
+        self.signer = self.rotation_signer if rotation.phase(cluster) else self.ca
         self.cert = f"{p.pki_dir}/{ID}.pem"
         self.key = f"{p.pki_dir}/{ID}-key.pem"
         # Rendered by kube-apiserver (the same pair verifies and signs service-account tokens).
@@ -36,7 +40,8 @@ class Paths:
         self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def node_files(self) -> list[str]:
-        return [self.ca, self.ca_key, self.cert, self.key, self.sa_key, self.kubeconfig, self.unit]
+        return list(dict.fromkeys([self.ca, self.signer, self.ca_key, self.cert, self.key, self.sa_key,
+                                   self.kubeconfig, self.unit]))
 
     def secrets(self) -> list[str]:
         return [self.ca_key, self.key, self.sa_key, self.kubeconfig]
@@ -65,7 +70,7 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
         f"--tls-cert-file={paths.cert}",
         f"--tls-private-key-file={paths.key}",
         f"--client-ca-file={paths.ca}",
-        f"--cluster-signing-cert-file={paths.ca}",
+        f"--cluster-signing-cert-file={paths.signer}",
         f"--cluster-signing-key-file={paths.ca_key}",
         f"{f.signing_duration_flag}={cluster.spec.certificates.leaf_days * 24}h",
         f"--root-ca-file={paths.ca}",
@@ -95,6 +100,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     for node in cluster.masters:
         files += [
             Artifact(on_node(node, paths.ca_key), ctx.ca_key, ID, "cert", secret=True),
+            *([Artifact(on_node(node, paths.signer), ctx.authority(pki.CLUSTER_CA).cert_pem, ID, "cert")]
+              if paths.signer != paths.ca else []),
             Artifact(on_node(node, paths.cert), issued.cert_pem, ID, "cert"),
             Artifact(on_node(node, paths.key), issued.key_pem, ID, "cert", secret=True),
             Artifact(
