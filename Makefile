@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	bash .ci/real-kubectl $(BIN)
+	$(BIN)/python -c 'from generator.runs import precompile; precompile()'
 	touch $@
 
 system-packages:

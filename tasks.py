@@ -12,9 +12,10 @@ from typing import Any
 
 from invoke import Context, Exit, task
 
-from generator import catalog, day2, execute, notebooks, render, runs, site
-from generator.errors import RunbookError
-from generator.model import CLUSTERS_DIR, REPO, ClusterFileError, load
+# notebooks (nbformat) and runs (it imports notebooks) are imported by the tasks that use them: every step's
+# `invoke render` is a process of its own and would import nbformat for nothing.
+from generator import catalog, day2, execute, render, single_step, site
+from generator.model import CLUSTERS_DIR, REPO, load
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 PIPE_CLOSED = 141  # the exit status of a command whose reader went away (128 + SIGPIPE)
@@ -27,26 +28,19 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ClusterFileError as err:
-            raise Exit(f"invalid cluster file:\n{err}", code=1) from None
-        except execute.StepFailed as err:
-            raise Exit(f"FAILED: {err}", code=1) from None
-        except RunbookError as err:
-            raise Exit(f"error: {err}", code=1) from None
-        except (KeyError, ValueError) as err:
-            raise Exit(f"error: {err.args[0] if err.args else err}", code=1) from None
         except BrokenPipeError:
             # The reader stopped reading (`invoke deploy --dry-run | head`). Nothing more can reach stdout, and the
             # interpreter's last flush would raise again: point it at /dev/null, then end as a program killed by
             # SIGPIPE ends for the shell (128 + 13). Python ignores SIGPIPE so that subprocess pipes raise instead.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Exit(code=PIPE_CLOSED) from None
+        except Exception as err:
+            message = single_step.failure_message(err)
+            if message is None:
+                raise
+            raise Exit(message, code=1) from None
 
     return wrapper
-
-
-def node_set(nodes: str) -> frozenset[str] | None:
-    return frozenset(n.strip() for n in nodes.split(",") if n.strip()) or None
 
 
 @task(name="render", help={"cluster": "cluster name under clusters/ or a path", "component": "only this component",
@@ -75,6 +69,8 @@ def render_(c: Context, cluster: str = "example", component: str = "", phase: st
 @friendly
 def notebooks_(c: Context, check: bool = False) -> None:
     """Write notebooks/<chapter>.ipynb from the step catalog, or check them for drift."""
+    from generator import notebooks
+
     if check:
         problems = notebooks.drift()
         if problems:
@@ -90,6 +86,8 @@ def notebooks_(c: Context, check: bool = False) -> None:
 @friendly
 def build_docs(c: Context, runs_dir: str = "") -> None:
     """Render every cluster, write the zh/en pages and build site/ with `mkdocs build --strict`."""
+    from generator import notebooks, runs
+
     clusters = site.all_clusters()
     for model in clusters:
         render.render(model)
@@ -131,31 +129,7 @@ def screenshots(c: Context, out: str = "screenshots") -> None:
 def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = False, nodes: str = "",
          missing_ok: bool = False, allow_destructive: bool = False) -> None:
     """Run (or print) one step of the catalog."""
-    model = load(cluster)
-    try:
-        chosen = catalog.find_step(model, step)
-    except KeyError:
-        if not missing_ok:
-            raise
-        # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
-        print(f"# {step}\nnot part of the {model.name} runbook: nothing to do")
-        return
-    if dry_run:
-        execute.dry_run([chosen], node_set(nodes))
-        return
-    refusal = "" if allow_destructive else execute.destructive_refusal([chosen])
-    if refusal:
-        raise Exit(refusal, code=1)
-    # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
-    # render replaces files could see half a re-issue.
-    with render.build_lock(model) as notes:
-        for note in notes:
-            print(f"  note: {note}")
-        missing = runs.kube_binaries_missing(model) if chosen.needs_kube_binaries else ""
-        if missing:
-            execute.skip_step(chosen, missing, node_set(nodes))
-        else:
-            execute.run_step(chosen, node_set(nodes))
+    single_step.run(cluster, step, dry_run, nodes, missing_ok, allow_destructive)
 
 
 @task(help={"chapter": "only this chapter", "dry_run": "print every command in order, touch nothing",
@@ -181,7 +155,7 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
     if from_:
         steps = steps[[s.id for s in steps].index(from_):]
     if dry_run:
-        execute.dry_run(steps, node_set(nodes))
+        execute.dry_run(steps, single_step.node_set(nodes))
         return
     if not chapter and day2.planned(model) == day2.MEMBERSHIP:
         # The other chapters build a cluster from nothing (etcd's members all start at once): not for one that runs.
@@ -190,6 +164,8 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
     refusal = "" if allow_destructive else execute.destructive_refusal(steps)
     if refusal:
         raise Exit(refusal, code=1)
+    from generator import runs
+
     result = runs.deploy(model, chapters, nodes, from_, allow_destructive)
     counts: dict[str, int] = {}
     for outcome in result.summary["steps"]:

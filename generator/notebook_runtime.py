@@ -1,12 +1,12 @@
-"""What a chapter notebook's cells call: the explanation for the chosen cluster, then `invoke step` for one step,
-its output streamed into the cell."""
+"""What a chapter notebook's cells call: the explanation for the chosen cluster, then one step, run in the kernel
+by the function `invoke step` runs, its output written into the cell as it comes."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from generator.model import REPO, Cluster, ClusterFileError, load
+from generator import catalog, single_step
+from generator.model import Cluster, ClusterFileError, load
 from generator.steps import Chapter, Step
 
 
@@ -24,6 +24,14 @@ def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) ->
     return f"*{cluster.name}: not part of this cluster's runbook / 不属于这个集群的运行手册*"
 
 
+class CellFailed(Exception):
+    """An expected failure of a step (the message `invoke step` would end with), shown in the cell as that message
+    alone: IPython asks an exception for `_render_traceback_` before formatting a traceback of its own."""
+
+    def _render_traceback_(self) -> list[str]:
+        return str(self).splitlines()
+
+
 class StepRunner:
     def __init__(self, cluster: str, dry_run: bool = True, nodes: str = "", start_at: str = "",
                  allow_destructive: bool = False) -> None:
@@ -35,8 +43,6 @@ class StepRunner:
     def chapters(self) -> list[Chapter]:
         """The catalog for this notebook's cluster, made once (a bad cluster file fails here, in the setup cell)."""
         if self._chapters is None:
-            from generator import catalog
-
             self._chapters = catalog.chapters(load(self.cluster))
         return self._chapters
 
@@ -49,36 +55,28 @@ class StepRunner:
         """Show the chapter's introduction as written for this cluster."""
         try:
             chapters = self.chapters()
-        except ClusterFileError as err:  # each step's cell reports it again, through `invoke step`
-            print(f"invalid cluster file:\n{err}")
+        except ClusterFileError as err:  # each step's cell reports it again, and fails
+            print(single_step.failure_message(err))
             return
         self.show(next((ch for ch in chapters if ch.id == chapter_id), None), None)
-
-    def argv(self, step_id: str) -> list[str]:
-        argv = [sys.executable, "-m", "invoke", "step", "--cluster", self.cluster, "--step", step_id, "--missing-ok"]
-        if self.dry_run:
-            argv.append("--dry-run")
-        if self.nodes:
-            argv += ["--nodes", self.nodes]
-        if self.allow_destructive:
-            argv.append("--allow-destructive")
-        return argv
 
     def __call__(self, step_id: str) -> None:
         try:
             found = next((s for ch in self.chapters() for s in ch.steps if s.id == step_id), None)
         except ClusterFileError:
-            pass  # `invoke step` below reports it in the cell's output and fails the cell
+            pass  # running the step below reports it and fails the cell
         else:
             self.show(None, found)
         if self.waiting_for and step_id != self.waiting_for:
             print(f"# {step_id}\nnot run: before {self.waiting_for} (deploy --from)")
             return
         self.waiting_for = ""
-        proc = subprocess.Popen(self.argv(step_id), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            print(line, end="")
-        if proc.wait() != 0:
-            raise RuntimeError(f"step {step_id} failed (exit status {proc.returncode}); see the output above")
+        try:
+            single_step.run(self.cluster, step_id, self.dry_run, self.nodes, missing_ok=True,
+                            allow_destructive=self.allow_destructive)
+        except Exception as err:
+            message = single_step.failure_message(err)
+            if message is None:
+                raise
+            sys.stdout.flush()  # the step's output before the failure that ends it
+            raise CellFailed(message) from None

@@ -34,10 +34,10 @@ def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
     title = chapter.notebook_title or chapter.title
     intro = (f"# {title.zh} / {title.en}\n\n"
              "运行下一个单元格后，这里显示为参数 `cluster` 所指集群写的说明；每个步骤单元格先显示该步骤的说明，"
-             "再通过 `invoke step` 执行（或在 `dry_run=True` 时只打印）它的命令。\n\n"
+             "再在内核中执行（或在 `dry_run=True` 时只打印）它的命令，与 `invoke step` 完全相同。\n\n"
              "Running the next cell shows this chapter's explanation written for the cluster named in `cluster`; "
-             "each step's cell first shows that step's explanation, then runs its commands through `invoke step` "
-             "(or only prints them with `dry_run=True`).")
+             "each step's cell first shows that step's explanation, then runs its commands in the kernel exactly as "
+             "`invoke step` does (or only prints them with `dry_run=True`).")
     parameters = new_code_cell(PARAMETERS, id="parameters")
     parameters.metadata["tags"] = ["parameters"]
     cells = [new_markdown_cell(intro, id="intro"), parameters,

@@ -28,20 +28,6 @@ INLINE_KEY = re.compile(r"((?:client-key-data|secret|password|auth_pass)\s*[:=]\
 REDACTED = "[REDACTED]"
 
 
-def kube_binaries_missing(cluster: Cluster) -> str:
-    """Why steps needing kube-apiserver/-controller-manager/-scheduler cannot run, or "" when they can."""
-    tarball = cluster.spec.prerequisites.server_tarball
-    if tarball and not (REPO / tarball).exists():
-        # lab-up records why it could not build them (no Go, no module proxy) beside the lab's state.
-        try:
-            state = json.loads((build_dir(cluster) / "lab-state.json").read_text())
-        except (OSError, ValueError):
-            state = {}
-        why = state.get("kube_binaries_missing") or "lab-up has not made it"
-        return f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist ({why})"
-    return ""
-
-
 def secret_values(cluster: Cluster) -> list[str]:
     """Every line (or `key: value` value) of every secret artifact long enough to be recognisable: what must never
     be saved — except what a public artifact also holds (an API server URL in a kubeconfig is in environment.sh
@@ -120,12 +106,23 @@ def deploy(cluster: Cluster, chapters: list[Chapter], nodes: str = "", start_at:
         return deploy_locked(cluster, chapters, nodes, start_at, allow_destructive)
 
 
+def precompile() -> None:
+    """Write the .pyc files of generator/ and tasks.py. These machines set PYTHONDONTWRITEBYTECODE=1, so each kernel
+    and each `invoke` a step starts would compile them again (~0.1 s per process); reading .pyc files is still
+    allowed. Quietly best effort: a checkout it cannot write to only stays slower."""
+    import compileall
+
+    compileall.compile_dir(REPO / "generator", quiet=2)
+    compileall.compile_file(REPO / "tasks.py", quiet=2)
+
+
 def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_at: str,
                   allow_destructive: bool) -> RunResult:
     # Imported here, not at the top: every `invoke step` a notebook cell runs imports this module, and
     # papermill alone would add ~0.15 s to each of the ~90 steps of a deploy.
     import papermill
 
+    precompile()
     started = dt.datetime.now(dt.UTC)
     directory = RUNS / cluster.name / started.strftime("%Y%m%dT%H%M%SZ")
     directory.mkdir(parents=True, exist_ok=False)
@@ -141,24 +138,27 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
     previous = os.environ.get(RECORD_ENV)
     os.environ[RECORD_ENV] = str(journal)
     kernel_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
+    # One kernel for every chapter: a kernel's start and the setup cell's imports cost ~1 s, once per chapter
+    # otherwise. A chapter's cells define everything they use (parameters, then `step`), so nothing carries over
+    # but the kernel's execution counter.
+    kernel = local_kernel(kernel_dir)
     try:
         for chapter in chapters:
             output = directory / f"{chapter.page}.ipynb"
             summary["chapters"].append(chapter.id)
-            kernel = local_kernel(kernel_dir)
             try:
                 papermill.execute_notebook(
                     str(NOTEBOOKS / f"{chapter.id}.ipynb"), str(output),
                     parameters={"cluster": cluster.ref, "dry_run": False, "nodes": nodes, "start_at": start_at,
                                 "allow_destructive": allow_destructive},
                     cwd=str(REPO), kernel_name="python3", progress_bar=False, log_output=False,
-                    km=kernel,
+                    # Saved when the chapter ends (and every 30 s of a long cell), not twice per cell: the run
+                    # record's journal already holds each finished step.
+                    request_save_on_cell_execute=False, km=kernel,
                 )
             except papermill.PapermillExecutionError:
                 summary["result"] = "failed"
             finally:
-                if kernel.has_kernel:
-                    kernel.shutdown_kernel(now=True)
                 if output.exists():
                     redact_notebook(output, secrets)
             start_at = ""  # --from applies to the first chapter only
@@ -168,6 +168,8 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
                 summary["failure"] = {"chapter": chapter.id, **(failed or {"failure": "the notebook failed"})}
                 break
     finally:
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
         shutil.rmtree(kernel_dir, ignore_errors=True)
         if previous is None:
             os.environ.pop(RECORD_ENV, None)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
@@ -47,6 +48,21 @@ def cluster_file(directory: Path, name: str, extra: str = "") -> Path:
     text = (REPO / "clusters" / "example.yaml").read_text(encoding="utf-8").replace("name: example", f"name: {name}")
     path = directory / f"{name}.yaml"
     path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def unreachable_cluster(directory: Path, name: str) -> Path:
+    """The example cluster as `name`, its nodes on loopback addresses where nothing listens: ssh is refused at once,
+    so a remote step fails for real without any traffic leaving the machine; no server tarball (those steps skip)."""
+    spec = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())
+    spec["name"] = name
+    spec["nodes"] = [{"name": f"lo-{i}", "ip": f"127.0.9.{i}"} for i in (1, 2, 3)]
+    spec["api_server"]["vip"] = "127.0.9.100"
+    spec["ssh"] = {"user": "root", "options": ["BatchMode=yes", "ConnectTimeout=2", "StrictHostKeyChecking=no",
+                                                "UserKnownHostsFile=/dev/null"]}
+    spec["prerequisites"] = {"server_tarball": f"build/{name}/no-such-kubernetes-server.tar.gz"}
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
     return path
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import papermill
+import pytest
 import yaml
 
-from tests.conftest import REPO, run_invoke
+from tests.conftest import REPO, run_invoke, unreachable_cluster
 
 NOTEBOOK = REPO / "notebooks" / "kube-scheduler.ipynb"
 
@@ -59,7 +61,7 @@ def test_papermill_dry_run_prints_the_same_commands_as_deploy(tmp_path: Path) ->
     assert "ssh kube@192.168.1.204" in printed
 
 
-def test_a_failing_step_fails_the_notebook(tmp_path: Path) -> None:
+def test_a_bad_cluster_file_fails_the_first_step_cell_with_one_clear_message(tmp_path: Path) -> None:
     try:
         papermill.execute_notebook(
             str(NOTEBOOK), str(tmp_path / "out.ipynb"),
@@ -67,12 +69,19 @@ def test_a_failing_step_fails_the_notebook(tmp_path: Path) -> None:
             cwd=str(REPO), kernel_name="python3", progress_bar=False, shutdown_kernel="immediate",
         )
     except papermill.PapermillExecutionError as err:
-        assert "kube-scheduler.cert" in str(err)
+        assert "missing-cluster.yaml" in str(err) and "cannot read the cluster file" in str(err)
+        assert "Traceback" not in str(err)
     else:
         raise AssertionError("a failing step did not stop the notebook")
     output = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in output.cells for o in c.get("outputs", []))
     assert "missing-cluster.yaml" in printed and "cannot read the cluster file" in printed
+    (failed,) = [c for c in output.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert failed.source == 'step("kube-scheduler.cert")'
+    (error,) = [o for o in failed.outputs if o.output_type == "error"]
+    assert error.traceback == error.evalue.splitlines()  # the message alone, no frames
+    assert error.evalue.splitlines()[0] == "invalid cluster file:"
+    assert len(error.evalue.splitlines()) == 2
 
 
 def test_a_step_another_cluster_lacks_is_reported_not_failed(tmp_path: Path) -> None:
@@ -181,3 +190,117 @@ def test_cell_by_cell_through_a_real_jupyter_kernel() -> None:
                 assert shown, f"{step_id}: no explanation shown"
                 steps += 1
     assert steps == len([c for c in nb.cells if c.source.startswith("step(")]) > 5
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A cell runs its step in the kernel, through the function `invoke step` runs
+
+
+# Imported by nothing a step cell runs: each of these, if anything in the kernel (or a process it starts, such as
+# `python -m invoke step`) imports it, records who did and fails.
+NOT_FOR_STEPS = ("invoke", "nbformat", "jsonschema", "papermill")
+RECORDING_STUB = """import os, sys
+with open({record!r}, "a") as record:
+    record.write(f"{{__name__}} imported by pid {{os.getpid()}}: {{' '.join(sys.argv)}}\\n")
+raise ImportError("not for a notebook step: " + __name__)
+"""
+
+
+def test_a_dry_run_cell_prints_what_invoke_step_prints_without_leaving_the_kernel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    step_ids = [c.source.split('"')[1] for c in nbformat.read(NOTEBOOK, as_version=4).cells
+                if c.source.startswith("step(")]
+    expected = {s: run_invoke("step", "--cluster", "example", "--step", s, "--dry-run", "--missing-ok").stdout
+                for s in step_ids}
+    record = tmp_path / "imports.log"
+    stubs = tmp_path / "stubs"
+    for name in NOT_FOR_STEPS:
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / "__init__.py").write_text(RECORDING_STUB.format(record=str(record)))
+    # Ahead of the venv's packages for the kernel and everything it starts; this process has its imports already.
+    monkeypatch.setenv("PYTHONPATH", str(stubs))
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out), parameters={"cluster": "example", "dry_run": True}, cwd=str(REPO),
+        kernel_name="python3", progress_bar=False, shutdown_kernel="immediate",
+    )
+    assert not record.exists(), record.read_text()
+    executed = nbformat.read(out, as_version=4)
+    printed = {c.source.split('"')[1]: "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
+               for c in executed.cells if c.source.startswith("step(")}
+    assert printed == expected
+    assert len(step_ids) > 5 and all(expected.values())
+
+
+def test_the_stubs_catch_a_step_run_through_invoke(tmp_path: Path) -> None:
+    """The check above could fail: a kernel that starts `python -m invoke step` meets the stub and it is recorded."""
+    record = tmp_path / "imports.log"
+    stubs = tmp_path / "stubs" / "invoke"
+    stubs.mkdir(parents=True)
+    (stubs / "__init__.py").write_text(RECORDING_STUB.format(record=str(record)))
+    env = dict(os.environ, PYTHONPATH=str(stubs.parent))
+    proc = subprocess.run([sys.executable, "-m", "invoke", "step", "--step", "kube-scheduler.cert", "--dry-run"],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "invoke imported by pid" in record.read_text()
+
+
+def test_a_failing_step_fails_its_cell_with_the_message_of_invoke_step(tmp_path: Path) -> None:
+    """A real failure (ssh refused on loopback), run cell by cell in one kernel: the cell shows the step's output, then
+    the very message `invoke step` ends with, no traceback; the cluster's lock is free again while the kernel lives."""
+    from filelock import FileLock
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    name = "kernel-failure-test"
+    cluster = unreachable_cluster(tmp_path, name)
+    failing = "kube-scheduler.distribute"
+    try:
+        cli = run_invoke("step", "--cluster", str(cluster), "--step", failing, check=False)
+        assert cli.returncode == 1 and cli.stderr.startswith(f"FAILED: step {failing} failed on lo-"), cli.stderr
+        nb = nbformat.read(NOTEBOOK, as_version=4)
+        nb.cells[1].source += f"\ncluster = {str(cluster)!r}\ndry_run = False\nstart_at = {failing!r}"
+        client = NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(REPO)}})
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError:
+                    break
+            else:
+                raise AssertionError(f"{failing} did not fail its cell")
+            assert cell.source == f'step("{failing}")'
+            kinds = [o.output_type for o in cell.outputs]
+            assert kinds[-1] == "error" and "stream" in kinds
+            error = cell.outputs[-1]
+            # The same message but for the failed command's own output, which differs from run to run (tar may or
+            # may not report the broken pipe before ssh exits): step, node and command, then the exit status.
+            expected = cli.stderr.rstrip("\n")
+            assert error.evalue.split("\noutput:\n")[0] == expected.split("\noutput:\n")[0]
+            assert error.evalue.splitlines()[-1] == expected.splitlines()[-1]
+            assert error.traceback == error.evalue.splitlines()
+            shown = "".join(o.get("text", "") for o in cell.outputs)
+            assert f"# {failing} @ lo-1" in shown
+            lock = FileLock(REPO / "build" / name / "cluster.lock")
+            lock.acquire(blocking=False)  # raises Timeout if the kernel still held it
+            lock.release()
+    finally:
+        shutil.rmtree(REPO / "build" / name, ignore_errors=True)
+
+
+def test_a_run_records_overhead_counts_parallel_nodes_once() -> None:
+    """Per chapter of the lab's run record, its steps took less than its notebook's wall time; summing the seconds of
+    nodes that ran side by side would not (etcd's, the API servers' steps run on three masters at once)."""
+    from generator.notebook_bench import deploy_overhead
+
+    (run_dir,) = sorted((REPO / "tests" / "fixtures" / "runs" / "lab").glob("*/"))[-1:]
+    result = deploy_overhead(run_dir)
+    chapters = {k: v for k, v in result.items() if k not in ("total", "deploy")}
+    assert len(chapters) == len(list(run_dir.glob("*.ipynb"))) > 5
+    for name, figures in chapters.items():
+        assert figures["steps_s"] < figures["wall_s"], name
+        assert figures["steps_s"] > 0 or name.endswith("troubleshooting"), name
+    assert result["total"]["overhead_s"] == pytest.approx(sum(f["overhead_s"] for f in chapters.values()))
+    # the whole deploy holds every notebook, and the time between them
+    assert result["total"]["wall_s"] < result["deploy"]["wall_s"]
+    assert result["deploy"]["steps_s"] == pytest.approx(result["total"]["steps_s"])
