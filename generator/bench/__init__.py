@@ -84,14 +84,35 @@ def site_rows(counts: list[int], repeats: int, jobs: int | None, log: Callable[[
             def cpu(key: str, rounds: list[dict[str, Sample]] = rounds) -> list[float]:
                 return [r[key].cpu for r in rounds]
 
-            cold, plain = cpu("cold"), cpu("plain")
+            def over_cold(key: str) -> list[float]:
+                return [a / b for a, b in zip(cpu(key), cpu("cold"), strict=True)]
+
+            cold = cpu("cold")
+            walls, rss = [r["cold"].wall for r in rounds], [r["cold"].rss_mib for r in rounds]
             rows.append(
-                f"| {count} | {spread([c / p for c, p in zip(cold, plain, strict=True)])} | {spread(cold, ' s')} "
-                f"({spread([r['cold'].wall for r in rounds], ' s')} wall) | {spread(plain, ' s')} | "
-                f"{spread([c / count for c in cold], ' s')} | {spread([r['cold'].rss_mib for r in rounds], ' MiB')} | "
-                f"{spread([u / c for u, c in zip(cpu("unchanged"), cold, strict=True)])} | "
-                f"{spread([o / c for o, c in zip(cpu("one_changed"), cold, strict=True)])} |")
+                f"| {count} | {spread(over_cold('plain') and [1 / x for x in over_cold('plain')])} | "
+                f"{spread(cold, ' s')} ({spread(walls, ' s')} wall) | {spread(cpu('plain'), ' s')} | "
+                f"{spread([c / count for c in cold], ' s')} | {spread(rss, ' MiB')} | "
+                f"{spread(over_cold('unchanged'))} | {spread(over_cold('one_changed'))} |")
     return rows
+
+
+def notebook_table(figures: dict[str, float | int | str]) -> str:
+    """The kube-scheduler notebook's dry run against its steps in one process (generator.notebook_bench)."""
+    steps = figures["steps_one_process_median_s"]
+    return "\n".join([
+        f"{figures['chapter']} chapter, {figures['steps']} steps, dry run, {figures['repeats']} repeats "
+        "(min / median):",
+        "",
+        "| run | seconds | / steps in one process |",
+        "|---|---|---|",
+        f"| its steps in one new process | {figures['steps_one_process_min_s']:.2f} / {steps:.2f} | 1 |",
+        f"| the notebook in deploy's kernel (every chapter after the first) | "
+        f"{figures['notebook_deploy_kernel_min_s']:.2f} / {figures['notebook_deploy_kernel_median_s']:.2f} | "
+        f"{figures['notebook_deploy_kernel_over_steps']:.2f} |",
+        f"| the notebook in a new kernel (`papermill` by hand) | {figures['notebook_min_s']:.2f} / "
+        f"{figures['notebook_median_s']:.2f} | {figures['notebook_over_steps']:.2f} |",
+    ])
 
 
 def render_rows(repeats: int) -> list[str]:
