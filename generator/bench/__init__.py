@@ -90,7 +90,7 @@ def site_rows(counts: list[int], repeats: int, jobs: int | None, log: Callable[[
             cold = cpu("cold")
             walls, rss = [r["cold"].wall for r in rounds], [r["cold"].rss_mib for r in rounds]
             rows.append(
-                f"| {count} | {spread(over_cold('plain') and [1 / x for x in over_cold('plain')])} | "
+                f"| {count} | {spread([c / p for c, p in zip(cold, cpu('plain'), strict=True)])} | "
                 f"{spread(cold, ' s')} ({spread(walls, ' s')} wall) | {spread(cpu('plain'), ' s')} | "
                 f"{spread([c / count for c in cold], ' s')} | {spread(rss, ' MiB')} | "
                 f"{spread(over_cold('unchanged'))} | {spread(over_cold('one_changed'))} |")
