@@ -49,10 +49,11 @@ def site_round(root: Path, count: int, jobs: int | None) -> dict[str, Sample]:
     rebuild, and a rebuild after one field of one cluster changed."""
     clusters_dir, site_dir, runs_dir = root / "clusters", root / "site", root / "runs"
     shutil.rmtree(site_dir, ignore_errors=True)
+    shutil.rmtree(root / "staging", ignore_errors=True)
     for name in fleet.names(count):
         shutil.rmtree(BUILD_DIR / name, ignore_errors=True)
     build = operation("build", clusters_dir=str(clusters_dir), site_dir=str(site_dir), runs_dir=str(runs_dir),
-                      jobs=jobs)
+                      staging=str(root / "staging"), jobs=jobs)
     samples = {"cold": run(build)}
     models = [load(str(p)) for p in sorted(clusters_dir.glob("*.yaml"))]
     plain_docs, plain_site = root / "plain-docs", root / "plain-site"

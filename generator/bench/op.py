@@ -12,12 +12,12 @@ from generator.artifacts import build_dir
 from generator.model import load
 
 
-def build(clusters_dir: str, site_dir: str, runs_dir: str, jobs: int | None = None) -> dict[str, object]:
+def build(clusters_dir: str, site_dir: str, runs_dir: str, staging: str, jobs: int | None = None) -> dict[str, object]:
     """What `invoke build-docs` does, for the clusters in clusters_dir."""
-    from generator.site import build_site
+    from generator.site.build import build_site
 
     clusters = [load(str(p)) for p in sorted(Path(clusters_dir).glob("*.yaml"))]
-    report = build_site(clusters, Path(site_dir), Path(runs_dir), jobs=jobs)
+    report = build_site(clusters, Path(site_dir), Path(runs_dir), jobs=jobs, staging=Path(staging))
     return {"rebuilt": len(report.rebuilt), "skipped": len(report.skipped)}
 
 
