@@ -330,15 +330,25 @@ def lint(c: Context, dir_: str = "", cluster: str = "", release: str = "") -> No
     print(f"lint: no findings in {shown}")
 
 
-@task(help={"clusters": "how many copies of the example cluster to build"})
+@task(help={"clusters": "comma-separated fleet sizes, e.g. 10,50,100 (distinct clusters: releases 1.20-1.34, "
+                        "1, 3 or 5 masters)",
+            "repeats": "how many times each pair is measured (min / median / max are reported)",
+            "jobs": "MkDocs worker processes for build-docs (default: one per core)"})
 @friendly
-def bench(c: Context, clusters: int = 10) -> None:
-    """Time, in one run: cold vs warm render, and writing the pages vs MkDocs building them."""
+def bench(c: Context, clusters: str = "10", repeats: int = 3, jobs: int = 0) -> None:
+    """Side by side in one run: build-docs against plain MkDocs, unchanged and one-cluster rebuilds, a notebook
+    against its steps, RSA against ECDSA renders; writes bench/results.md."""
+    from generator.bench import RESULTS
     from generator.bench import bench as run_bench
 
-    result = run_bench(clusters)
-    for key, value in result.items():
-        print(f"{key:20} {value:.3f}" if isinstance(value, float) else f"{key:20} {value}")
+    try:
+        counts = [int(n) for n in clusters.split(",")]
+    except ValueError:
+        raise Exit(f"--clusters: expected comma-separated counts such as 10,50,100, not {clusters!r}", code=1) from None
+    if not counts or min(counts) < 1 or repeats < 1:
+        raise Exit("--clusters and --repeats must be at least 1", code=1)
+    print(run_bench(counts, repeats, jobs or None))
+    print(f"written: {RESULTS.relative_to(REPO)}")
 
 
 @task(help={"releases": "comma-separated releases (default: the lab's and the oldest the lab runs, 1.16.15)",
