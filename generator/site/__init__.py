@@ -102,10 +102,6 @@ def single_site_sources(clusters: list[Cluster], docs_dir: Path, runs_root: Path
     return [docs_dir / rel for rel in files if rel.endswith(".md")]
 
 
-# generator/bench.py's name for it
-write_site_sources = single_site_sources
-
-
 def all_clusters() -> list[Cluster]:
     return [load(str(p)) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
 
@@ -119,4 +115,4 @@ def mkdocs_config(root: Path, docs: Path, site: Path) -> Path:
 
 
 __all__ = ["DOCS", "all_clusters", "assets", "chapter_page", "cluster_pages", "mkdocs_config", "single_site_sources",
-           "top_pages", "write_site_sources", "write_tree"]
+           "top_pages", "write_tree"]
