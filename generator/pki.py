@@ -242,7 +242,8 @@ def why_reissue(cluster: Cluster, ca: CaSpec, ca_cert: x509.Certificate, spec: C
     except x509.ExtensionNotFound:
         signer_id = None
     if signer_id and signer_id != x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key()).digest:
-        return f"signed by another {ca.title} (a CA rotation)"
+        # a rotation's re-issue round, or another CA's pair restored by hand: the same words fit both
+        return f"signed by another {ca.title} than pki/{ca.name}.pem; push it to the nodes again"
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
