@@ -43,6 +43,13 @@ def built_site() -> Path:
     return REPO / "site"
 
 
+def page_sources(cluster: str) -> Path:
+    """Where `invoke build-docs` stages a cluster's Markdown pages (zh and en) for its own MkDocs build."""
+    from generator.site.build import STAGING
+    from generator.site.layout import CLUSTERS
+    return STAGING / CLUSTERS / cluster
+
+
 def cluster_file(directory: Path, name: str, extra: str = "") -> Path:
     """clusters/example.yaml renamed `name` (plus `extra` YAML appended), written as <directory>/<name>.yaml."""
     text = (REPO / "clusters" / "example.yaml").read_text(encoding="utf-8").replace("name: example", f"name: {name}")

@@ -26,7 +26,7 @@ import yaml
 from generator import catalog
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.model import load
-from tests.conftest import REPO, run_invoke
+from tests.conftest import REPO, page_sources, run_invoke
 
 SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 os.environ["PATH"] = SBIN  # haproxy, keepalived and ip live in sbin, often missing from a user's PATH
@@ -386,12 +386,12 @@ def test_stats_password_never_appears_in_docs_or_site() -> None:
         time.sleep(2)  # others build the site too; a concurrent rmtree can break one run
     else:
         raise AssertionError(proc.stdout + proc.stderr)
-    pages = [p for root in ("docs", "site") for p in (REPO / root).rglob("*") if p.is_file()]
+    sources = page_sources("example")
+    pages = [p for root in (REPO / "docs", REPO / "site", sources) for p in root.rglob("*") if p.is_file()]
     assert pages
     leaks = [str(p) for p in pages if password.encode() in p.read_bytes()]
     assert leaks == []
-    page = REPO / "docs" / "clusters" / "example"
-    lb_pages = list(page.glob("*-load-balancer.en.md"))
+    lb_pages = list(sources.glob("*-load-balancer.en.md"))
     assert lb_pages, "the load-balancer chapter page exists"
     text = lb_pages[0].read_text()
     assert "stats auth stats:********" in text, "the shown haproxy.cfg is the masked copy"

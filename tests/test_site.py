@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+from generator.site.build import STAGING
+
 REPO = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
 HARNESS = Path(__file__).with_name("search_worker_harness.js")
@@ -477,14 +479,14 @@ def key_needles(build: Path) -> list[str]:
 
 
 def test_no_key_files_published(built_site: Path):
-    for root in (built_site, REPO / "docs", REPO / "notebooks"):
+    for root in (built_site, REPO / "docs", REPO / "notebooks", STAGING):
         bad = [p for p in root.rglob("*") if p.name.endswith(("-key.pem", ".kubeconfig", ".key"))]
         assert not bad, f"secret files published: {bad}"
 
 
 def test_no_private_key_material_published(built_site: Path):
     needles = key_needles(REPO / "build" / "example")
-    found = leaks([built_site, REPO / "docs", REPO / "notebooks"], needles)
+    found = leaks([built_site, REPO / "docs", REPO / "notebooks", STAGING], needles)
     assert not found, "private key material published:\n" + "\n".join(found)
 
 
