@@ -7,6 +7,7 @@ import os
 import stat
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from generator.errors import RunbookError
@@ -42,7 +43,7 @@ class Artifact:
     def mode(self) -> int:
         return 0o600 if self.secret else 0o644
 
-    @property
+    @cached_property  # a page asks once per step that shows files: tens of thousands of times per cluster
     def public(self) -> bool:
         name = PurePosixPath(self.path).name
         return (not self.secret and any(fnmatch.fnmatchcase(name, p) for p in PUBLIC)

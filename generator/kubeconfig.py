@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-import yaml
+from generator import yaml_text
 
 
 def b64(data: bytes) -> str:
@@ -27,4 +27,4 @@ def kubeconfig(server: str, user: str, ca_pem: bytes, cert_pem: bytes, key_pem: 
         "current-context": context,
         "preferences": {},
     }
-    return yaml.safe_dump(body, sort_keys=False).encode()
+    return yaml_text.dump(body)

@@ -17,10 +17,10 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from generator import yaml_text
 from generator.artifacts import Artifact, build_dir
 from generator.model import Cluster
 
@@ -53,7 +53,7 @@ def certificate_of(path: Path) -> tuple[x509.Certificate, str] | None:
     its kind."""
     text = path.read_text(errors="replace")
     if path.suffix == ".kubeconfig":
-        users = (yaml.safe_load(text) or {}).get("users") or [{}]
+        users = (yaml_text.load(text) or {}).get("users") or [{}]
         data = (users[0].get("user") or {}).get("client-certificate-data")
         return (x509.load_pem_x509_certificate(base64.b64decode(data)), "kubeconfig") if data else None
     if path.name.endswith("-key.pem") or "BEGIN CERTIFICATE" not in text:

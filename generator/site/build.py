@@ -7,9 +7,11 @@ clusters there are, and its stamp (generator/site/stamp.py) lets an unchanged cl
 
 Builds run in a small pool of worker processes through MkDocs' Python API, several clusters per worker: MkDocs,
 Material and jieba's dictionary are loaded once per worker instead of once per cluster (a `mkdocs build` process per
-cluster pays that start-up each time), and Material's templates are compiled once per worker (hooks.py). A worker's
-peak RSS grew from 133 to 152 MiB over 16 builds, levelling off; it is replaced after RECYCLE builds all the same,
-which bounds what a long run can accumulate in one process at the price of one start-up (~2 s CPU) per RECYCLE.
+cluster pays that start-up each time), and Material's templates are compiled once per worker (hooks.py). Workers
+live for the whole build: their peak RSS levels off (133 to 152 MiB over 16 builds; `invoke bench` reports it at each
+fleet size). They are not recycled after N builds: ProcessPoolExecutor's max_tasks_per_child deadlocks on Python
+3.11–3.13 once a worker retires with builds still queued (CPython gh-115634; it hung `invoke bench` at 100
+clusters on 2 cores, 32 builds per worker).
 A script that calls build_site needs the `if __name__ == "__main__":` guard: workers are spawned, not forked (a
 forked worker would inherit whatever the caller holds, locks included).
 """
@@ -37,7 +39,6 @@ from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, ma
 
 SITE = REPO / "site"
 STAGING = REPO / "build" / ".site"
-RECYCLE = 32
 # how the navigation names the link back to the top site (mkdocs.yml's nav_translations has the zh words)
 BACK = "Clusters"
 
@@ -169,8 +170,7 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
         for fn, args in tasks:
             fn(*args)
         return report
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                max_tasks_per_child=RECYCLE) as pool:
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for future in [pool.submit(fn, *args) for fn, args in tasks]:
             future.result()
     return report

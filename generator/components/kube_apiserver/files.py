@@ -6,11 +6,10 @@ import base64
 import ipaddress
 import os
 
-import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from generator import pki, systemd, trust
+from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
@@ -163,7 +162,7 @@ def encryption_config(key_b64: str, f: ApiServerFacts) -> bytes:
             }
         ],
     }
-    return yaml.safe_dump(body, sort_keys=False).encode()
+    return yaml_text.dump(body)
 
 
 def etcd_servers(cluster: Cluster) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import yaml
-
-from generator import pki, systemd
+from generator import pki, systemd, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.kube_scheduler.facts import CONFIG_FIELDS, SchedulerFacts, facts
 from generator.components.service import client_server_cert
@@ -71,7 +69,7 @@ def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
         body["metricsBindAddress"] = f"{host}:{f.insecure_port}"
     # The fields lint checks a config against are the ones written here.
     assert set(body) <= CONFIG_FIELDS[f.config_api.rsplit("/", 1)[-1]], set(body)
-    return yaml.safe_dump(body, sort_keys=False).encode()
+    return yaml_text.dump(body)
 
 
 def flags(cluster: Cluster, node: Node, f: SchedulerFacts) -> list[str]:
