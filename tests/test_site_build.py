@@ -5,9 +5,11 @@ worker processes); each test changes one input and reads the report and the file
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 from generator.artifacts import BUILD_DIR
 from generator.model import Cluster, load
 from generator.site import mkdocs_config, single_site_sources
-from generator.site.build import SiteReport, build_site
+from generator.site.build import SiteReport, build_site, run_all
 from generator.site.stamp import STAMP
 from tests.conftest import cluster_file, tree_digest
 
@@ -120,3 +122,32 @@ def test_a_removed_cluster_loses_its_sub_site(area: Area, cold: SiteReport):
     assert not area.sub_site(NAMES[1]).exists() and not (area.staging / "clusters" / NAMES[1]).exists()
     assert NAMES[1] not in (area.site / "index.html").read_text(encoding="utf-8")
     assert NAMES[0] in (area.site / "index.html").read_text(encoding="utf-8")
+
+
+def record_pid(directory: Path, index: int) -> None:
+    """A task for run_all: long enough that every process gets some, and says which process ran it."""
+    time.sleep(0.3)
+    (directory / str(index)).write_text(str(os.getpid()))
+
+
+def fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+def test_run_all_runs_every_task_once_here_and_in_workers(tmp_path: Path):
+    run_all([(record_pid, (tmp_path, i)) for i in range(12)], workers=3)
+    ran = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert sorted(ran, key=int) == [str(i) for i in range(12)]
+    pids = set(ran.values())
+    assert str(os.getpid()) in pids, "the calling process took tasks too"
+    assert len(pids) == 3, f"two spawned workers and this process: {pids}"
+
+
+def test_run_all_starts_nothing_after_a_failure(tmp_path: Path):
+    with pytest.raises(RuntimeError, match="boom"):
+        run_all([(fail, ("boom",)), *[(record_pid, (tmp_path, i)) for i in range(20)]], workers=1)
+    assert not list(tmp_path.iterdir()), "tasks queued after the failed one ran"
+    with pytest.raises(RuntimeError, match="worker"):
+        tasks = [(record_pid, (tmp_path, 0)), (fail, ("worker",)), *[(record_pid, (tmp_path, i)) for i in range(1, 40)]]
+        run_all(tasks, workers=2)
+    assert len(list(tmp_path.iterdir())) < 40, "every task ran although one had failed"

@@ -5,13 +5,13 @@ mkdocs-static-i18n's search pass compares every zh entry with every en entry), a
 one changed cluster. A cluster's build now holds only its own pages, so its time and memory do not depend on how many
 clusters there are, and its stamp (generator/site/stamp.py) lets an unchanged cluster skip render, pages and MkDocs.
 
-Builds run in a small pool of worker processes through MkDocs' Python API, several clusters per worker: MkDocs,
-Material and jieba's dictionary are loaded once per worker instead of once per cluster (a `mkdocs build` process per
-cluster pays that start-up each time), and Material's templates are compiled once per worker (hooks.py). Workers
-live for the whole build: their peak RSS levels off (133 to 152 MiB over 16 builds; `invoke bench` reports it at each
-fleet size). They are not recycled after N builds: ProcessPoolExecutor's max_tasks_per_child deadlocks on Python
-3.11–3.13 once a worker retires with builds still queued (CPython gh-115634; it hung `invoke bench` at 100
-clusters on 2 cores, 32 builds per worker).
+Builds run through MkDocs' Python API in this process and `jobs - 1` spawned workers (run_all), several clusters per
+process: MkDocs, Material and jieba's dictionary are loaded once per process instead of once per cluster (a `mkdocs
+build` process per cluster pays that start-up each time), and Material's templates are compiled once per process
+(hooks.py). Workers live for the whole build: their peak RSS levels off (133 to 152 MiB over 16 builds; `invoke
+bench` reports it at each fleet size). They are not recycled after N builds: ProcessPoolExecutor's
+max_tasks_per_child deadlocks on Python 3.11–3.13 once a worker retires with builds still queued (CPython gh-115634;
+it hung `invoke bench` at 100 clusters on 2 cores, 32 builds per worker).
 A script that calls build_site needs the `if __name__ == "__main__":` guard: workers are spawned, not forked (a
 forked worker would inherit whatever the caller holds, locks included).
 """
@@ -19,10 +19,14 @@ forked worker would inherit whatever the caller holds, locks included).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import shutil
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,12 +169,52 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
     tasks = [(build_cluster, (c, site_dir, runs_root, staging, fingerprint)) for c in todo]
     if report.top_rebuilt:
         tasks.append((build_top, (top, top_stamp, site_dir, staging)))
-    workers = min(jobs or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:  # one build: starting a worker would only add its imports
-        for fn, args in tasks:
-            fn(*args)
-        return report
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in [pool.submit(fn, *args) for fn, args in tasks]:
-            future.result()
+    run_all(tasks, min(jobs or os.cpu_count() or 1, len(tasks)))
     return report
+
+
+def run_all(tasks: list[tuple[Callable[..., None], tuple]], workers: int) -> None:
+    """Run every task on `workers` processes, this one among them: `workers - 1` are spawned and kept busy by a
+    thread here, while this process takes tasks from the same queue (a spawned worker costs ~2 s CPU of imports and
+    first-build warm-up, ~15 % of a 10-cluster site on 2 cores). After a failure no task starts; the first error is
+    raised once those running have ended."""
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for task in tasks:
+        pending.put(task)
+    failed = threading.Event()
+    errors: list[BaseException] = []
+
+    def next_task() -> tuple[Callable[..., None], tuple] | None:
+        try:
+            return None if failed.is_set() else pending.get_nowait()
+        except queue.Empty:
+            return None
+
+    def keep_busy(pool: concurrent.futures.Executor, size: int) -> None:
+        running: set[concurrent.futures.Future] = set()
+        while True:
+            while len(running) < size and (task := next_task()) is not None:
+                running.add(pool.submit(task[0], *task[1]))
+            if not running:
+                return
+            done, running = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is not None:
+                    errors.append(future.exception())
+                    failed.set()
+
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(
+                workers - 1, mp_context=multiprocessing.get_context("spawn")))
+            dispatcher = threading.Thread(target=keep_busy, args=(pool, workers - 1), daemon=True)
+            dispatcher.start()
+            stack.callback(dispatcher.join)
+        while (task := next_task()) is not None:
+            try:
+                task[0](*task[1])
+            except BaseException:
+                failed.set()
+                raise
+    if errors:
+        raise errors[0]
