@@ -20,7 +20,7 @@ from generator.model import Cluster, load
 from generator.site import mkdocs_config, single_site_sources
 from generator.site.build import SiteReport, build_site, run_all
 from generator.site.stamp import STAMP
-from tests.conftest import cluster_file, tree_digest
+from tests.conftest import REPO, cluster_file, tree_digest
 
 NAMES = ("site-inc-a", "site-inc-b")
 
@@ -63,6 +63,15 @@ def test_a_cold_build_builds_every_cluster_and_the_top(area: Area, cold: SiteRep
             assert (area.sub_site(name) / page).is_file(), f"{name}: {page} missing"
     assert (area.site / "index.html").is_file() and (area.site / "en" / "index.html").is_file()
     assert not list(area.site.glob("clusters/.*")), "a temp directory of a build was left behind"
+
+
+def test_the_theme_is_on_disk_once(area: Area, cold: SiteReport):
+    bundles = [next(root.glob("assets/javascripts/bundle.*.js")) for root in
+               (area.site, *(area.sub_site(name) for name in NAMES))]
+    assert len({b.read_bytes() for b in bundles}) == 1
+    assert len({b.stat().st_ino for b in bundles}) == 1, "each build holds its own copy of the theme"
+    css = area.sub_site(NAMES[0]) / "assets" / "runbook.css"
+    assert css.read_text() == (REPO / "docs" / "assets" / "runbook.css").read_text(), "a shared file lost its content"
 
 
 def test_an_unchanged_build_rebuilds_nothing(area: Area, cold: SiteReport):

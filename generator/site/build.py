@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -43,6 +44,7 @@ from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, ma
 
 SITE = REPO / "site"
 STAGING = REPO / "build" / ".site"
+SHARED = "shared-assets"  # in the staging directory: share_assets
 # how the navigation names the link back to the top site (mkdocs.yml's nav_translations has the zh words)
 BACK = "Clusters"
 
@@ -94,6 +96,34 @@ def mkdocs_build(config: Path, what: str) -> None:
         raise SiteError(f"MkDocs refused the site of {what}: {err}") from None
 
 
+def share_assets(built: Path, store: Path) -> None:
+    """Every build carries the same theme files (2.6 MB; 260 MB at 100 clusters): each becomes a hard link to one
+    copy in `store`, named by its content, so the disk holds the theme once. The first build's copy becomes the
+    shared one; builds running at once race safely (link creation is atomic). Where links cannot be made (`store` on
+    another file system), the copies stay."""
+    store.mkdir(parents=True, exist_ok=True)
+    for path in sorted((built / "assets").rglob("*")):
+        if not path.is_file():
+            continue
+        shared = store / hashlib.sha256(path.read_bytes()).hexdigest()
+        try:
+            os.link(path, shared)
+        except FileExistsError:
+            temp = path.with_name(f".{path.name}.link")
+            temp.unlink(missing_ok=True)
+            os.link(shared, temp)
+            temp.replace(path)
+        except OSError:
+            return
+
+
+def prune_shared(store: Path) -> None:
+    """Shared theme files no build links to any more (an older Material's)."""
+    for path in store.iterdir() if store.exists() else []:
+        if path.stat().st_nlink == 1:
+            path.unlink()
+
+
 def replace_dir(new: Path, old: Path) -> None:
     """Put the built `new` where `old` was: two renames, so the old sub-site stays whole until the new one is."""
     trash = old.with_name(f".{old.name}.old")
@@ -114,6 +144,7 @@ def build_cluster(cluster: Cluster, site_dir: Path, runs_root: Path, staging: Pa
     shutil.rmtree(temp, ignore_errors=True)
     config = write_config(staging / CLUSTERS / f"{cluster.name}.yml", docs, temp, nav(cluster, runs_root))
     mkdocs_build(config, cluster.name)
+    share_assets(temp, staging / SHARED)
     replace_dir(temp, target)
     # computed after the render, which may have written build/<name>/: the next build compares against this
     (target / STAMP).write_text(cluster_stamp(cluster, fingerprint, runs_root), encoding="utf-8")
@@ -125,6 +156,7 @@ def build_top(files: dict[str, str], stamp: str, site_dir: Path, staging: Path) 
     write_tree(docs, files)
     shutil.rmtree(built, ignore_errors=True)
     mkdocs_build(write_config(staging / "top.yml", docs, built), "the home pages")
+    share_assets(built, staging / SHARED)
     site_dir.mkdir(parents=True, exist_ok=True)
     (site_dir / STAMP).unlink(missing_ok=True)
     for entry in site_dir.iterdir():
@@ -170,6 +202,7 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
     if report.top_rebuilt:
         tasks.append((build_top, (top, top_stamp, site_dir, staging)))
     run_all(tasks, min(jobs or os.cpu_count() or 1, len(tasks)))
+    prune_shared(staging / SHARED)
     return report
 
 
