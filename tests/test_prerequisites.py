@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.components.prerequisites.chapter import swap_check
+from generator.components.prerequisites.nodes import swap_check
 from generator.model import load
 from tests.conftest import REPO, run_invoke
 

@@ -50,7 +50,7 @@ from generator.components.kube_scheduler.files import Paths as SchedulerPaths
 from generator.components.load_balancer.files import HAPROXY_CFG, KEEPALIVED_CONF
 from generator.components.load_balancer.files import enabled as load_balancer_enabled
 from generator.components.load_balancer.shell import names_pattern, on_node_function
-from generator.components.prerequisites.chapter import install, kube_bin
+from generator.components.prerequisites.binaries import install, kube_bin
 from generator.components.verification import services
 from generator.model import Cluster, Node
 from generator.steps import Command, Step, Text, on, pki_file, push, ssh_prefix, sudo

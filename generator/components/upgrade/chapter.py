@@ -10,7 +10,7 @@ from generator import day2
 from generator.artifacts import Artifact
 from generator.components import planned, rollout
 from generator.components.load_balancer.files import enabled as load_balancer_enabled
-from generator.components.prerequisites.chapter import installed_check, kube_download_step
+from generator.components.prerequisites.binaries import installed_check, kube_download_step
 from generator.components.prerequisites.facts import facts as download_facts
 from generator.components.upgrade.skew import facts_table, rules
 from generator.context import RenderContext
