@@ -262,6 +262,18 @@ def test_every_rule_has_an_injection_test_and_a_troubleshooting_entry() -> None:
     assert set(RULES) - covered <= {"key-mode"}, "a lint rule without its error in the troubleshooting chapter"
 
 
+def test_every_entry_a_topic_module_defines_is_on_the_page() -> None:
+    from generator.components.troubleshooting import certificates, config, load_balancer, units
+
+    defined = {f"{m.__name__}.{name}" for m in (certificates, config, load_balancer, units)
+               for name, value in vars(m).items() if isinstance(value, troubleshooting.Error)}
+    listed = {f"{m.__name__}.{name}" for m in (certificates, config, load_balancer, units)
+              for name, value in vars(m).items() if any(value is e for e in troubleshooting.ERRORS)}
+    assert len(defined) >= 19
+    assert defined == listed, f"defined but not in troubleshooting.ERRORS: {sorted(defined - listed)}"
+    assert len(set(map(id, troubleshooting.ERRORS))) == len(troubleshooting.ERRORS), "an entry listed twice"
+
+
 def test_a_v1_only_field_in_an_older_config_is_found(tmp_path: Path) -> None:
     spec = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())
     spec["name"] = f"lint-old-{uuid.uuid4().hex[:8]}"
