@@ -72,6 +72,27 @@ def holder(path: Path) -> str:
 
 
 @contextmanager
+def waiting_lock(path: Path, what: str, wait: float | None) -> Iterator[None]:
+    """Hold the flock on `path` (created 0600); if another run holds it, say whom `what` waits for, wait (`None`:
+    as long as it takes), or give up."""
+    lock = FileLock(path, mode=0o600, fallback_to_soft=False, preserve_lock_file=True)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        limit = "" if wait is None else f" up to {wait:g} s"
+        print(f"{what} is in use by {holder(path)}; waiting{limit}", file=sys.stderr, flush=True)
+        try:
+            lock.acquire(timeout=-1 if wait is None else wait)
+        except Timeout:
+            raise LockBusy(f"{what} is in use by {holder(path)}; gave up after {wait:g} s: run again "
+                           "when it has finished") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def cluster_lock(cluster: Cluster) -> Iterator[None]:
     """Hold build/<cluster>/cluster.lock; if another run holds it, say whom we wait for, wait, or give up."""
     root = build_dir(cluster)
@@ -80,26 +101,13 @@ def cluster_lock(cluster: Cluster) -> Iterator[None]:
     if held().get(str(path)) in ancestors():
         yield  # our own holder started us
         return
-
-    lock = FileLock(path, mode=0o600, fallback_to_soft=False, preserve_lock_file=True)
-    try:
-        lock.acquire(blocking=False)
-    except Timeout:
-        wait = float(os.environ.get(WAIT_ENV) or WAIT_SECONDS)
-        print(f"build/{cluster.name} is in use by {holder(path)}; waiting up to {wait:g} s", file=sys.stderr,
-              flush=True)
+    with waiting_lock(path, f"build/{cluster.name}", float(os.environ.get(WAIT_ENV) or WAIT_SECONDS)):
+        previous = os.environ.get(HELD_ENV)
+        os.environ[HELD_ENV] = json.dumps({**held(), str(path): os.getpid()})
         try:
-            lock.acquire(timeout=wait)
-        except Timeout:
-            raise LockBusy(f"build/{cluster.name} is in use by {holder(path)}; gave up after {wait:g} s: run again "
-                           "when it has finished") from None
-    previous = os.environ.get(HELD_ENV)
-    os.environ[HELD_ENV] = json.dumps({**held(), str(path): os.getpid()})
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(HELD_ENV, None)
-        else:
-            os.environ[HELD_ENV] = previous
-        lock.release()
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(HELD_ENV, None)
+            else:
+                os.environ[HELD_ENV] = previous

@@ -160,3 +160,27 @@ def test_run_all_starts_nothing_after_a_failure(tmp_path: Path):
         tasks = [(record_pid, (tmp_path, 0)), (fail, ("worker",)), *[(record_pid, (tmp_path, i)) for i in range(1, 40)]]
         run_all(tasks, workers=2)
     assert len(list(tmp_path.iterdir())) < 40, "every task ran although one had failed"
+
+
+def test_a_second_build_waits_for_the_first(area: Area, cold: SiteReport):
+    from filelock import FileLock
+
+    from generator.site.build import LOCK
+
+    script = ("import sys; from pathlib import Path; from generator.model import load; "
+              "from generator.site.build import build_site; "
+              "r = build_site([load(a) for a in sys.argv[1:3]], Path(sys.argv[3]), Path(sys.argv[4]), jobs=2, "
+              "staging=Path(sys.argv[5])); print(len(r.rebuilt) + len(r.skipped))")
+    args = [*(str(area.files[n]) for n in NAMES), str(area.site), str(area.runs), str(area.staging)]
+    lock = FileLock(area.staging / LOCK)
+    with lock:
+        build = subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = build.stderr.readline()
+        assert f"in use by pid {os.getpid()}" in line and "waiting" in line, line
+        time.sleep(1)
+        assert build.poll() is None, "the second build did not wait"
+    out, err = build.communicate(timeout=300)
+    assert build.returncode == 0, err
+    assert out.strip() == "2", out
+    assert all((area.sub_site(name) / "index.html").is_file() for name in NAMES)

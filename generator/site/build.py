@@ -35,6 +35,7 @@ import yaml
 
 from generator import catalog
 from generator.errors import RunbookError
+from generator.lock import waiting_lock
 from generator.model import REPO, Cluster
 from generator.render import render
 from generator.site import assets, cluster_pages, top_pages, write_tree
@@ -45,6 +46,7 @@ from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, ma
 SITE = REPO / "site"
 STAGING = REPO / "build" / ".site"
 SHARED = "shared-assets"  # in the staging directory: share_assets
+LOCK = "site.lock"  # in the staging directory
 # how the navigation names the link back to the top site (mkdocs.yml's nav_translations has the zh words)
 BACK = "Clusters"
 
@@ -189,6 +191,15 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
     """Render (when needed), write the pages and build every cluster's sub-site whose stamp differs, and the top
     site when its pages changed. `jobs`: worker processes (default: the machine's cores)."""
     staging = staging or STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    # two builds at once would remove each other's staged pages and sub-sites: the second waits, then finds the
+    # first one's work done (the stamps)
+    with waiting_lock(staging / LOCK, f"the site's staging directory {staging}", None):
+        return build_locked(clusters, site_dir, runs_root, jobs, staging)
+
+
+def build_locked(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: int | None,
+                 staging: Path) -> SiteReport:
     fingerprint = generator_fingerprint()
     report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging))
     todo = [c for c in clusters
