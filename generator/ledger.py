@@ -106,12 +106,15 @@ def restarts(node_root: Path, absolute: str, units_dir: str) -> list[str]:
     return found
 
 
-def entries(cluster: Cluster) -> list[Entry]:
+def entries(cluster: Cluster, rendered: set[str]) -> list[Entry]:
+    """The certificates of the build tree that this render's artifacts (`rendered`, paths relative to the build)
+    hold: a file an earlier render left behind (a rotation's ca-signer.pem after it finished) is not expected on
+    the nodes."""
     root = build_dir(cluster)
     units_dir = cluster.spec.paths.systemd_dir
     files = sorted((root / "pki").glob("*")) + sorted((root / "nodes").rglob("*"))
     read = [(f, found) for f in files if f.is_file() and f.suffix in (".pem", ".kubeconfig")
-            for found in [certificate_of(f)] if found]
+            and f.relative_to(root).as_posix() in rendered for found in [certificate_of(f)] if found]
     cas = {key_id(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER): f for f, (cert, kind) in read
            if kind == "ca" and f.parent == root / "pki"}
     result = []
@@ -134,9 +137,9 @@ def entries(cluster: Cluster) -> list[Entry]:
     return sorted(result, key=lambda e: (e.not_after, e.file))
 
 
-def artifact(cluster: Cluster) -> Artifact:
+def artifact(cluster: Cluster, rendered: set[str]) -> Artifact:
     """ledger.json for what is in the build tree now (no secrets in it: it is published beside the pages)."""
-    body = {"cluster": cluster.name, "entries": [asdict(e) for e in entries(cluster)]}
+    body = {"cluster": cluster.name, "entries": [asdict(e) for e in entries(cluster, rendered)]}
     return Artifact(LEDGER, (json.dumps(body, indent=2) + "\n").encode(), "certificates", "ca")
 
 

@@ -76,6 +76,7 @@ def render(cluster: Cluster, component: str | None = None, phase: str | None = N
         artifacts, made = make_artifacts(cluster, renew_all)
         notes += writer.sweep(root, artifacts)
         files, fixed = writer.write_all(root, choose(artifacts, component, phase))
-        # Read back from what is now on disk, so it never lists a certificate this render did not write.
-        files += writer.write_all(root, [ledger.artifact(cluster)])[0]
+        # Read back from what is now on disk, so it never lists a certificate this render did not write, nor one
+        # it no longer makes.
+        files += writer.write_all(root, [ledger.artifact(cluster, {a.path for a in artifacts})])[0]
     return RenderResult(files, notes + made + fixed, artifacts)

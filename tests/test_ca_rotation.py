@@ -137,6 +137,12 @@ def test_three_phases_checked_with_openssl(planned: Path, tmp_path: Path) -> Non
     unit = (build() / "nodes" / MASTER / "etc/systemd/system/kube-controller-manager.service").read_text()
     assert "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem" in unit
     rerender_changes_nothing(planned)
+    # ca-signer.pem stays in the build, unused: a master deployed from now on never gets it, so `invoke certs`
+    # must not expect it there
+    assert node_file("pki/ca-signer.pem").is_file()
+    listed = {e.file for e in ledger.load(load(str(planned)))}
+    assert f"nodes/{MASTER}/etc/kubernetes/pki/ca.pem" in listed
+    assert not [f for f in listed if f.endswith("ca-signer.pem") or "ca-next" in f], listed
 
     # Running the chapter's first step again after success: done, nothing changes.
     again = run_invoke("rotate-ca", "--cluster", str(planned), "--phase", "trust").stdout
