@@ -77,10 +77,12 @@ def request(cluster: Cluster) -> str:
 
 
 def loop_script(cluster: Cluster, name: str) -> str:
-    pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
+    """Each line of the log: time, HTTP status (000: no answer) and curl's own error, if it gave one."""
+    pid, log, stop, err = (loop_file(cluster, name, s) for s in ("pid", "log", "stop", "err"))
     return (f"echo $$ > {pid}; trap 'rm -f {pid}' EXIT; end=$((SECONDS + {LOOP_MAX})); "
             f"while [ ! -e {stop} ] && [ $SECONDS -lt $end ]; do "
-            f'code=$({request(cluster)} 2>/dev/null); echo "$(date +%s.%3N) ${{code:-000}}" >> {log}; '
+            f'code=$({request(cluster)} 2>{err}); echo "$(date +%s.%3N) ${{code:-000}} $(head -c 160 {err} | '
+            f'tr -s "\\n" " ")" >> {log}; '
             f"sleep {LOOP_PAUSE}; done")
 
 
@@ -125,7 +127,7 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
 def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
     pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
     prefix = name.replace("-", "_")
-    failures = "$2 != 200 { print \"failed request at \" $1 \": HTTP \" $2 }"
+    failures = "$2 != 200 { $1 = \"failed request at \" $1 \": HTTP\"; print }"
     script = "\n".join([
         f'[ -e {log} ] || {{ echo "no request loop {name} was started ({log} is missing)"; exit 1; }}',
         f"touch {stop}",
