@@ -647,5 +647,7 @@ def test_lab_down_leaves_nothing(deployed: Deployed, capsys) -> None:
     assert not the_lab.nodes_base.exists() and not the_lab.state_file.exists()
     assert not the_lab.key.exists(), "lab-down removes the lab's ssh key"
     with capsys.disabled():
-        print("\nlab deploy figures: " + ", ".join(f"{k} {v:.3f} s" for k, v in FIGURES.items()))
+        # figures are seconds unless their key says what they count (requests, restarts, MB)
+        print("\nlab deploy figures: " + ", ".join(
+            f"{k} {v:.3f} s" if "_seconds" in k else f"{k} {v:g}" for k, v in FIGURES.items()))
         print("lab deploy timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items()))
