@@ -184,3 +184,27 @@ def test_a_second_build_waits_for_the_first(area: Area, cold: SiteReport):
     assert build.returncode == 0, err
     assert out.strip() == "2", out
     assert all((area.sub_site(name) / "index.html").is_file() for name in NAMES)
+
+
+def test_the_theme_listing_kept_for_the_process_is_mkdocs_own(tmp_path: Path):
+    """generator/site/hooks.py keeps MkDocs' listing of the theme's files for the process; each build must still get
+    exactly what MkDocs' own add_files_from_theme gives it, a docs file of the same path winning over the theme's."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import File, Files
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# x\n", encoding="utf-8")
+    config = load_config(str(mkdocs_config(tmp_path, docs, tmp_path / "site")))  # loads the hooks
+    env = config.theme.get_env()
+    own = Files([])
+    Files.add_files_from_theme.__wrapped__(own, env, config)  # MkDocs' own method, kept by the hooks
+    overridden = next(f.src_uri for f in own if f.src_uri.endswith(".css"))
+    expected = sorted((f.src_uri, f.abs_src_path) for f in own if f.src_uri != overridden)
+    for _ in range(2):  # the first build of a process lists the theme, the next ones reuse the listing
+        docs_file = File(overridden, str(docs), config.site_dir, config.use_directory_urls)
+        files = Files([docs_file])
+        files.add_files_from_theme(env, config)
+        assert files.get_file_from_path(overridden) is docs_file
+        assert sorted((f.src_uri, f.abs_src_path) for f in files if f is not docs_file) == expected
+    assert len(expected) > 20, "Material ships its assets as theme files"
