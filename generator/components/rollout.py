@@ -86,6 +86,11 @@ def loop_script(cluster: Cluster, name: str) -> str:
             f"sleep {LOOP_PAUSE}; done")
 
 
+def loop_step_id(chapter: str, name: str, what: str) -> str:
+    """`<chapter>.requests-start`, or `<chapter>.<name>-requests-start` for one of several loops of a chapter."""
+    return f"{chapter}.requests-{what}" if name == chapter else f"{chapter}.{name}-requests-{what}"
+
+
 def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
     pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
     script = "\n".join([
@@ -101,7 +106,7 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "request loop {name}: pid $(cat {pid} 2>/dev/null), first answer: $(head -n 1 {log} | cut -d" " -f2)"',
     ])
     return Step(
-        id=f"{chapter}.requests-start",
+        id=loop_step_id(chapter, name, "start"),
         title=Text(zh="开始经 VIP 持续发请求", en="Start a request loop through the VIP"),
         explain=Text(
             zh=(
@@ -140,7 +145,7 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "measured: {prefix}_failed_requests=$failed"',
     ])
     return Step(
-        id=f"{chapter}.requests-stop",
+        id=loop_step_id(chapter, name, "stop"),
         title=Text(zh="停止请求循环，统计失败的请求", en="Stop the request loop and count failed requests"),
         explain=Text(
             zh=(

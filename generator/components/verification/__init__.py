@@ -17,6 +17,7 @@ from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.components.load_balancer.files import enabled as load_balancer_enabled
 from generator.components.verification.master_loss import master_loss_step
 from generator.components.verification.smoke import cleanup_step, smoke_step
+from generator.components.verification.systemd import crash_step, reboot_step
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 from generator.steps import Chapter, Command, Step, Text, for_each, on, pki_file
@@ -46,23 +47,26 @@ def services(cluster: Cluster, node: Node) -> list[str]:
 def services_step(cluster: Cluster) -> Step:
     def check(node: Node) -> list[Command]:
         names = services(cluster, node)
-        expect = rf"\A(?:active\n){{{len(names)}}}\Z"
-        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect,
-                   example="active\n" * len(names))]
+        return [on(cluster, node, f"systemctl {verb} {' '.join(names)}", expect=rf"\A(?:{state}\n){{{len(names)}}}\Z",
+                   example=f"{state}\n" * len(names)) for verb, state in (("is-enabled", "enabled"),
+                                                                        ("is-active", "active"))]
 
     return Step(
         id=f"{ID}.services",
-        title=Text(zh="每台节点的服务都在运行", en="Every node's services are running"),
+        title=Text(zh="每台节点的服务都已启用并在运行", en="Every node's services are enabled and running"),
         explain=Text(
             zh=(
+                "`systemctl is-enabled` 为每个服务打印一行：必须全部是 `enabled`，节点重启后它们才会自己启动。"
                 "`systemctl is-active` 按顺序为每个服务打印一行状态，必须全部是 `active`；只要有一个不是，"
                 "它就以非零状态退出。某个服务失败时，用 `journalctl -u <服务> --no-pager -n 50` 查看原因，"
                 "再对照“故障排查”一章。"
             ),
             en=(
-                "`systemctl is-active` prints one state per service, in order; every one must be `active`, and it "
-                "exits non-zero if any is not. When one fails, `journalctl -u <service> --no-pager -n 50` shows "
-                "why; the troubleshooting chapter lists the usual messages."
+                "`systemctl is-enabled` prints one line per service: all must be `enabled`, or they will not start "
+                "by themselves when the node reboots. `systemctl is-active` prints one state per service, in "
+                "order; every one must be `active`, and it exits non-zero if any is not. When one fails, "
+                "`journalctl -u <service> --no-pager -n 50` shows why; the troubleshooting chapter lists the usual "
+                "messages."
             ),
         ),
         per_node=for_each(cluster.spec.nodes, check),
@@ -239,6 +243,21 @@ def certificates_step(cluster: Cluster) -> Step:
     )
 
 
+def drills(cluster: Cluster) -> list[Step]:
+    """A crash and a reboot of a master, each inside a request loop through the API endpoint (HA needs two
+    masters: with one, both would take the API away)."""
+    if len(cluster.masters) < 2:
+        return []
+    # Imported here: rollout builds on this chapter's service list (the components import each other).
+    from generator.components import rollout
+
+    steps: list[Step] = []
+    node = cluster.masters[-1]
+    for name, drill in (("crash", crash_step(cluster)), ("reboot", reboot_step(cluster, services(cluster, node)))):
+        steps += [rollout.request_loop_start(cluster, ID, name), drill, rollout.request_loop_stop(cluster, ID, name)]
+    return steps
+
+
 def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
         id=ID,
@@ -259,6 +278,7 @@ def chapter(cluster: Cluster) -> Chapter:
             services_step(cluster), apiservers_step(cluster), ready_step(cluster), leaders_step(cluster),
             etcd_step(cluster), certificates_step(cluster), smoke_step(cluster),
             *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
+            *drills(cluster),
             cleanup_step(cluster),
         ),
     )
