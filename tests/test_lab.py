@@ -189,8 +189,8 @@ def test_a_node_starts_like_a_fresh_host(labtest):
     assert services <= {"ssh.service", "dbus.service", "systemd-journald.service", "systemd-logind.service",
                         "console-getty.service", "user@0.service"}, services
     build = REPO / "build" / NAME
-    assert (build / "pki").is_dir() and Path("/var/log/dpkg.log").exists(), "what the node must not see is here"
-    private = f"{build}/pki /root/.cache /var/log/dpkg.log"
+    assert (build / "ssh" / "id_ed25519").is_file() and Path("/var/log/dpkg.log").exists(), "what must stay hidden"
+    private = f"{build}/ssh/id_ed25519 /root/.cache /var/log/dpkg.log"
     hidden = remote(cluster, node, f"ls -A {REPO} | wc -l; ls -A /root | xargs; "
                                    f"for p in {private}; do [ -e $p ] && echo $p; done")
     assert hidden.stdout.split("\n")[:2] == ["0", ".ssh"], hidden.stdout + hidden.stderr
@@ -336,7 +336,9 @@ def test_a_node_that_cannot_boot_is_one_clear_line(labtest, tmp_path):
     the_lab = lab.lab(cluster)
     disk = tmp_path / "disk"  # a node directory without its layers: the overlay cannot be mounted
     disk.mkdir()
-    broken = lab.LabNode(the_lab.nodes[0].node, the_lab.nodes[0].netns, the_lab.nodes[0].host_veth, disk)
+    # an address nothing answers on: only the boot's own failure can end the wait
+    spare = dataclasses.replace(the_lab.nodes[0].node, ip=f"{NET}.99")
+    broken = lab.LabNode(spare, the_lab.nodes[0].netns, the_lab.nodes[0].host_veth, disk)
     with nodes.console_log(broken).open("wb") as log:
         proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
                                  nodes.boot_script(broken)], stdout=log, stderr=log)

@@ -131,7 +131,7 @@ def boot_script(lab_node: LabNode) -> str:
     ])
     return "\n".join([
         "set -u",
-        f"mount -t overlay {q(f'lab-{lab_node.name}')} -o {q(options)} {q(f'{root}/merged')}",
+        f"mount -t overlay {q(f'lab-{lab_node.name}')} -o {q(options)} {q(f'{root}/merged')} || exit 1",
         "child=",
         """trap '[ -z "$child" ] || kill -TERM "$child"' TERM INT""",
         "boot() {",
