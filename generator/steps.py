@@ -9,15 +9,7 @@ from dataclasses import dataclass, field
 from generator import pki, trust
 from generator.artifacts import on_node, rel_build
 from generator.model import Cluster, Node
-
-
-@dataclass(frozen=True)
-class Text:
-    zh: str
-    en: str
-
-    def __getitem__(self, lang: str) -> str:
-        return getattr(self, lang)
+from generator.text import Text
 
 
 @dataclass(frozen=True)
