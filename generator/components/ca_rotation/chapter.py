@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 
-from generator import day2, rotation
+from generator import daemons, day2, rotation
 from generator.artifacts import Artifact
 from generator.components import planned, rollout, verification
 from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
@@ -142,7 +142,8 @@ def changes(cluster: Cluster, node: Node) -> list[rollout.Change]:
     ca-signer.pem: a rotation moves its signing flag."""
     kcm = ControllerManagerPaths(cluster)
     extra = (kcm.rotation_signer, kcm.unit)
-    return [replace(c, files=tuple(dict.fromkeys((*c.files, *extra)))) if c.unit == "kube-controller-manager" else c
+    signer = daemons.KUBE_CONTROLLER_MANAGER.unit
+    return [replace(c, files=tuple(dict.fromkeys((*c.files, *extra)))) if c.unit == signer else c
             for c in renewal_changes(cluster, node)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator import day2
+from generator import daemons, day2
 from generator.artifacts import Artifact
 from generator.components import planned, rollout
 from generator.components.load_balancer.files import enabled as load_balancer_enabled
@@ -31,7 +31,7 @@ def chapter(cluster: Cluster) -> Chapter | None:
         return None
     node = changed(cluster)
     joins = node in day2.joining(cluster)
-    etcd = "etcd" in node.roles
+    etcd = daemons.ETCD.runs_on(cluster, node)
     lb = load_balancer_enabled(cluster)
     before, after = len(cluster.masters) + (-1 if joins else 1), len(cluster.masters)
     first: list[Step] = [plan_step(cluster), rollout.request_loop_start(cluster, ID, ID),

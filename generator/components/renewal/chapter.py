@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from generator import day2
+from generator import daemons, day2
 from generator.artifacts import Artifact
 from generator.components import planned, rollout, verification
 from generator.context import RenderContext
@@ -19,8 +19,6 @@ from generator.steps import Chapter, Step, Text
 
 ID = "renewal"
 NUMBER = 11
-# What reads certificates, in the order a master restarts them: etcd first, as the apiserver's backend.
-READERS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 CERTIFICATE_FILES = (".pem", ".kubeconfig")  # certificates, their keys, kubeconfigs embedding them
 
 
@@ -91,11 +89,15 @@ def render_step(cluster: Cluster) -> Step:
 
 
 def changes(cluster: Cluster, node: Node) -> list[rollout.Change]:
-    """Per service that reads certificates on `node`: its certificates, keys and kubeconfigs (not its units or
-    configs: renewal changes none, and pushing them here would mix in another change)."""
-    units = rollout.unit_files(cluster, node)
-    return [rollout.Change(unit, rollout.RESTART, tuple(f for f in units[unit][0] if f.endswith(CERTIFICATE_FILES)))
-            for unit in READERS if unit in units]
+    """Per service on `node` that has certificates, in start order (etcd before the apiserver it serves): its
+    certificates, keys and kubeconfigs (not its units or configs: renewal changes none, and pushing them here would
+    mix in another change)."""
+    found = []
+    for service in daemons.start_order(daemons.on_node(cluster, node)):
+        files = tuple(f for f in service.files(cluster, node) if f.endswith(CERTIFICATE_FILES))
+        if files:
+            found.append(rollout.Change(service.unit, rollout.RESTART, files))
+    return found
 
 
 def restart_step(cluster: Cluster) -> Step:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from generator import daemons
 from generator.artifacts import Artifact
 from generator.components import leader
 from generator.components.admin import kubectl
@@ -13,7 +14,6 @@ from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.components.load_balancer.files import enabled as load_balancer_enabled
 from generator.components.verification.master_loss import master_loss_step
 from generator.components.verification.smoke import cleanup_step, smoke_step
@@ -23,29 +23,15 @@ from generator.steps import Chapter, Command, Step, Text, for_each, on, pki_file
 from generator.versions import Timeline
 
 ID = "verification"
-# Both elected components take their default lock from the same client-go defaults, so the scheduler's
-# timeline (endpoints → endpointsleases in 1.17 → leases in 1.20) holds for kube-controller-manager too.
-ELECTED = ("kube-controller-manager", "kube-scheduler")
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []
 
 
-def services(cluster: Cluster, node: Node) -> list[str]:
-    names = []
-    if "master" in node.roles and cluster.spec.load_balancer.kind == "haproxy-keepalived":
-        names += ["haproxy", "keepalived"]
-    if "etcd" in node.roles:
-        names.append("etcd")
-    if "master" in node.roles:
-        names += ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
-    return names
-
-
 def services_step(cluster: Cluster) -> Step:
     def check(node: Node) -> list[Command]:
-        names = services(cluster, node)
+        names = [s.unit for s in daemons.on_node(cluster, node)]
         expect = rf"\A(?:active\n){{{len(names)}}}\Z"
         return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect,
                    example="active\n" * len(names))]
@@ -125,7 +111,9 @@ def ready_step(cluster: Cluster) -> Step:
         zh.append("这个版本还没有 `/readyz`（1.16 才加入）。")
         en.append("This release has no `/readyz` yet (it came in 1.16).")
     if COMPONENTSTATUSES_TRUTHFUL.at(cluster.release):
-        lookahead = "".join(rf"(?=[\s\S]*^{name} Healthy=True$)" for name in ("scheduler", "controller-manager"))
+        # componentstatuses names the elected services as their label does ("scheduler")
+        lookahead = "".join(rf"(?=[\s\S]*^{s.election.label} Healthy=True$)" for s in daemons.elected(cluster)
+                            if s.election)
         query = shlex.quote('jsonpath={range .items[*]}{.metadata.name} {.conditions[0].type}='
                             '{.conditions[0].status}{"\\n"}{end}')
         commands.append(Command(f"{k} get componentstatuses -o {query}",
@@ -158,7 +146,9 @@ def ready_step(cluster: Cluster) -> Step:
 
 
 def leaders_step(cluster: Cluster) -> Step:
-    from_lease = scheduler_facts(cluster.release).leader_from_lease
+    # Every elected service takes its default lock from the same client-go defaults, so one era holds for all.
+    locks = [(s.unit, s.election.lock(cluster).from_lease) for s in daemons.elected(cluster) if s.election]
+    from_lease = locks[0][1]
     names = leader.names_pattern(cluster)
     expect = rf"^{names}_" if from_lease else rf"\"holderIdentity\":\"{names}_"
     where_zh = "Lease（kube-system 命名空间）的 `holderIdentity`" if from_lease else (
@@ -179,8 +169,8 @@ def leaders_step(cluster: Cluster) -> Step:
                 "also proves the request went through the load balancer to an apiserver."
             ),
         ),
-        local=tuple(Command(leader.leader_query(cluster, name, from_lease), expect=expect,
-                            example=leader.leader_example(cluster, from_lease)) for name in ELECTED),
+        local=tuple(Command(leader.leader_query(cluster, unit, lease), expect=expect,
+                            example=leader.leader_example(cluster, lease)) for unit, lease in locks),
         needs_kube_binaries=True,
     )
 
