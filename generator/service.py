@@ -54,7 +54,7 @@ class Service:
     `reads`: those the daemon reads, where a change restarts it (None: every one of `files`). `binaries`: what it
     runs from the Kubernetes release (installed into `paths.bin_dir`). `after`: the units it starts after.
     `reload`: a changed file takes effect with `systemctl reload` (no restart). `enabled`: whether the cluster runs it
-    at all."""
+    at all. `health`: the path that says whether it serves, which a load balancer in front of it checks."""
 
     unit: str
     component: str  # the chapter that installs it (`invoke render --component`)
@@ -67,6 +67,7 @@ class Service:
     reload: bool = False
     enabled: Callable[[Cluster], bool] = _always
     election: Election | None = None
+    health: Callable[[Cluster], str] | None = None
 
     def runs_on(self, cluster: Cluster, node: Node) -> bool:
         """By the node's roles: true for a node the cluster file lists as leaving, too."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from generator import pki, trust
@@ -67,6 +67,16 @@ class Chapter:
     @property
     def page(self) -> str:
         return f"{self.number:02d}-{self.id}"
+
+
+def find_step(chapters: Sequence[Chapter], step_id: str) -> Step:
+    """The step `step_id` of these chapters; KeyError naming every step there is, when none has that id."""
+    for chapter in chapters:
+        for step in chapter.steps:
+            if step.id == step_id:
+                return step
+    known = ", ".join(s.id for ch in chapters for s in ch.steps)
+    raise KeyError(f"no step {step_id!r}; steps: {known}")
 
 
 def sudo(cluster: Cluster) -> str:

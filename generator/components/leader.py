@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.model import Cluster, LeaderElection, Node
 from generator.steps import Command, Step, Text, ssh_prefix, sudo
 

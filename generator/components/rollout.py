@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from generator import daemons
 from generator.artifacts import on_node, rel_build
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
-from generator.components.kube_apiserver.facts import facts as apiserver_facts
+from generator.components.load_balancer.files import backend_health
 from generator.components.load_balancer.shell import names_pattern, on_node_function
 from generator.components.prerequisites.binaries import install, kube_bin
 from generator.model import Cluster, Node
@@ -166,7 +166,7 @@ def gate_leaders(cluster: Cluster) -> list[Service]:
 
 def gate_functions(cluster: Cluster) -> list[str]:
     """Shell: `gate NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
-    ready = apiserver_facts(cluster.release).lb_health_path
+    ready = backend_health(cluster)
     health = etcdctl(cluster, etcd_facts(cluster.spec.components.etcd.version), "endpoint", "health")
     etcd_node = runner(cluster)
     masters = names_pattern(cluster)

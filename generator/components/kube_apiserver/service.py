@@ -27,5 +27,9 @@ def ports(cluster: Cluster) -> list[Port]:
     return [Port(cluster.spec.api_server.secure_port)]
 
 
+def health(cluster: Cluster) -> str:
+    return facts(cluster.release).lb_health_path
+
+
 SERVICE = Service(unit=ID, component=ID, role=MASTER, files=files, reads=reads, binaries=(ID,), ports=ports,
-                  after=(ETCD_UNIT,))
+                  after=(ETCD_UNIT,), health=health)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 
 from generator import daemons
 from generator.components import leader
@@ -12,11 +13,11 @@ from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import peer_url
-from generator.components.load_balancer.files import ID as LOAD_BALANCER
+from generator.components.load_balancer.service import ID as LOAD_BALANCER
 from generator.components.load_balancer.shell import on_node_function
 from generator.components.membership.common import ID
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, Text, on, pki_file, sudo
+from generator.steps import Chapter, Command, Step, Text, on, pki_file, sudo
 
 # The build chapters' steps this chapter runs for the new node only, in this order (see node_commands).
 PREPARE = ("prerequisites.time", "prerequisites.swap", "prerequisites.directories", "prerequisites.kube-binaries",
@@ -37,28 +38,21 @@ def control_plane(cluster: Cluster, node: Node) -> list[str]:
     return [s.unit for s in daemons.start_order(daemons.on_node(cluster, node)) if s.binaries]
 
 
-def build_steps(cluster: Cluster, ids: tuple[str, ...]) -> list[Step]:
-    # Imported here: the catalog lists this chapter too.
-    from generator import catalog
-
-    steps = {s.id: s for chapter in catalog.build_chapters(cluster) for s in chapter.steps}
-    return [steps[step_id] for step_id in ids]
-
-
-def node_commands(cluster: Cluster, node: Node, ids: tuple[str, ...]) -> tuple[tuple[Command, ...],
-                                                                               tuple[Command, ...]]:
+def node_commands(build: Sequence[Chapter], node: Node, ids: tuple[str, ...]) -> tuple[tuple[Command, ...],
+                                                                                     tuple[Command, ...]]:
     """The workstation's commands and `node`'s commands of these build steps, in order: the same strings the build
     chapters run, for one node."""
+    steps = {s.id: s for chapter in build for s in chapter.steps}
     local: list[Command] = []
     remote: list[Command] = []
-    for step in build_steps(cluster, ids):
+    for step in (steps[step_id] for step_id in ids):
         local += step.local
         remote += [c for n, commands in step.per_node if n == node for c in commands]
     return tuple(local), tuple(remote)
 
 
-def prepare_step(cluster: Cluster, node: Node) -> Step:
-    local, remote = node_commands(cluster, node, PREPARE)
+def prepare_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step:
+    local, remote = node_commands(build, node, PREPARE)
     return Step(
         id=f"{ID}.prepare",
         title=Text(zh="准备加入的 master", en="Prepare the joining master"),
@@ -76,8 +70,8 @@ def prepare_step(cluster: Cluster, node: Node) -> Step:
     )
 
 
-def distribute_step(cluster: Cluster, node: Node) -> Step:
-    _, remote = node_commands(cluster, node, distribute_ids(cluster, node))
+def distribute_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step:
+    _, remote = node_commands(build, node, distribute_ids(cluster, node))
     return Step(
         id=f"{ID}.distribute",
         title=Text(zh="把证书、unit 与配置推送到加入的 master", en="Push certificates, units and configs to the "

@@ -8,7 +8,7 @@ import shlex
 from generator import daemons
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
-from generator.components.load_balancer.files import ID as LOAD_BALANCER
+from generator.components.load_balancer.service import ID as LOAD_BALANCER
 from generator.components.membership.common import ID
 from generator.components.membership.join import control_plane
 from generator.model import Cluster, Node

@@ -8,14 +8,15 @@ whatever differs from the nodes, so running it again after it succeeded changes 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from generator import daemons, day2
 from generator.artifacts import Artifact
-from generator.components import planned, rollout, verification
+from generator.components import planned, rollout
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Step, Text
+from generator.steps import Chapter, Step, Text, find_step
 
 ID = "renewal"
 NUMBER = 11
@@ -26,7 +27,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []  # it pushes what the other components render
 
 
-def chapter(cluster: Cluster) -> Chapter | None:
+def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     if day2.planned(cluster) is not None:
         return None  # one change at a time: an upgrade or a membership change renders new certificates itself
     renew = cluster.spec.certificates.renew_before_days
@@ -54,7 +55,7 @@ def chapter(cluster: Cluster) -> Chapter | None:
             rollout.request_loop_start(cluster, ID, ID),
             restart_step(cluster),
             rollout.request_loop_stop(cluster, ID, ID),
-            replace(verification.certificates_step(cluster), id=f"{ID}.certificates"),
+            replace(find_step(build, "verification.certificates"), id=f"{ID}.certificates"),
         ),
     )
 

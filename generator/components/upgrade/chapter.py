@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import replace
 
 from generator import daemons, day2
 from generator.artifacts import Artifact
 from generator.components import planned, rollout
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.prerequisites.binaries import installed_check, kube_download_step
 from generator.components.prerequisites.facts import facts as download_facts
 from generator.components.upgrade.skew import facts_table, rules
@@ -27,7 +28,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []  # the per-node diffs come from generator/render.py, which renders the cluster as it runs now
 
 
-def chapter(cluster: Cluster) -> Chapter | None:
+def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     if day2.planned(cluster) != ID:
         return None
     old, new = day2.current_release(cluster), cluster.release

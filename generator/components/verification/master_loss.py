@@ -7,7 +7,7 @@ import shlex
 
 from generator import daemons
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.load_balancer.shell import holder_functions, names_pattern
 from generator.components.verification.smoke import DEPLOYMENT
 from generator.model import Cluster
