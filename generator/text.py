@@ -29,6 +29,9 @@ class Text:
     def __getitem__(self, lang: str) -> str:
         return getattr(self, lang)
 
+    def __add__(self, other: Text) -> Text:
+        return Text(zh=self.zh + other.zh, en=self.en + other.en)
+
     def format(self, **values: Any) -> Text:
         """Each language's string with its `{placeholders}` filled in."""
         def filled(lang: str) -> str:
@@ -105,10 +108,11 @@ class Texts:
         assert isinstance(field, Text), f"{self.path}: {key}.{name} is a list"
         return field.format(**values)
 
-    def step(self, step_id: str, **values: Any) -> dict[str, Any]:
-        """A step's id and its prose, as Step's fields: Step(**TEXT.step(...), local=...)."""
-        entry = self.entry(step_id)
-        found: dict[str, Any] = {"id": step_id}
+    def step(self, key: str, step_id: str | None = None, **values: Any) -> dict[str, Any]:
+        """A step's id and its prose, as Step's fields: `Step(**TEXT.step(...), local=...)`. The entry's key is the
+        step's id, except in a shared module's file, whose steps' ids name the component using them (`step_id`)."""
+        entry = self.entry(key)
+        found: dict[str, Any] = {"id": step_id or key}
         for name in STEP_FIELDS:
             field = entry.get(name)
             if isinstance(field, tuple):
@@ -126,3 +130,6 @@ class Texts:
             if isinstance(field, Text):
                 found[name] = field.format(**values)
         return found
+
+
+NO_TEXT = Text(zh="", en="")  # a placeholder's value where a variant says nothing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from generator.components.admin.files import ID, KUBECONFIG, artifacts
-from generator.components.service import kubeconfig_check_step
+from generator.components.daemon import kubeconfig_check_step
 from generator.model import Cluster
 from generator.steps import Chapter, Command, Step, Text, inspect_cert, pki_file, render, subject_line, verify_cert
 

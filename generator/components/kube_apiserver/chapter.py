@@ -31,7 +31,7 @@ from generator.components.kube_apiserver.files import (
     service_account_issuer,
 )
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
-from generator.components.service import start_step, status_step
+from generator.components.daemon import start_step, status_step
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
