@@ -1,9 +1,11 @@
 """Go programs other than Kubernetes itself, built from their modules at an exact version into the same cache:
-etcd with etcdctl and etcdutl (the release the runbook installs, packed by the lab like upstream's tarball).
+etcd with etcdctl and etcdutl (the release the runbook installs, packed by the lab like upstream's tarball),
+kube-bench (the CIS Kubernetes Benchmark, with its `cfg/` tree) and kwok (simulated nodes, with its stages).
 
 Layout, per tool and version (`cache_root()`):
     <tool>/v3.6.8/src/        the consumer module: go.mod requires each command's module, `tool` lines name them
     <tool>/v3.6.8/bin/        the commands
+    <tool>/v3.6.8/<data>/     directories a command reads at run time, copied from its module (kube-bench's cfg/)
     <tool>/v3.6.8/build.json  what was built, with which Go, sha256s and seconds
 The proxy may refuse a module's version list (`@latest`) and still serve an exact version: only exact versions
 are asked for.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +29,17 @@ RECIPE_VERSION = 1
 
 @dataclass(frozen=True)
 class Tool:
-    """`commands`: (binary name, main package); every package is required at `version`."""
+    """`commands`: (binary name, main package); every package is required at `version`. `data`: (module, directory
+    in it) copied beside bin/ under the directory's last name."""
 
     name: str
     version: str  # a module version: "v3.6.8"
     commands: tuple[tuple[str, str], ...]
     ldflags: str = "-s -w"
+    data: tuple[tuple[str, str], ...] = ()
+
+    def data_dir(self, directory: str) -> Path:
+        return self.directory / directory.rsplit("/", 1)[-1]
 
     @property
     def directory(self) -> Path:
@@ -50,8 +58,22 @@ def etcd(version: str) -> Tool:
                               ("etcdutl", "go.etcd.io/etcd/etcdutl/v3")))
 
 
+def kube_bench(version: str) -> Tool:
+    """The CIS Kubernetes Benchmark runner; its checks are YAML in the module's cfg/ tree, read at run time."""
+    module = "github.com/aquasecurity/kube-bench"
+    return Tool("kube-bench", version, (("kube-bench", module),),
+                ldflags=f"-s -w -X {module}/cmd.KubeBenchVersion={version}", data=((module, "cfg"),))
+
+
+def kwok(version: str) -> Tool:
+    """Kubernetes WithOut Kubelet: simulated nodes and pods against a real apiserver. The standalone binary has no
+    stages built in; they are YAML in the module (kustomize/stage), passed with -c."""
+    return Tool("kwok", version, (("kwok", "sigs.k8s.io/kwok/cmd/kwok"),),
+                data=(("sigs.k8s.io/kwok", "kustomize/stage"),))
+
+
 def fingerprint(tool: Tool) -> str:
-    text = json.dumps([RECIPE_VERSION, tool.version, tool.commands, tool.ldflags])
+    text = json.dumps([RECIPE_VERSION, tool.version, tool.commands, tool.ldflags, tool.data])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -70,6 +92,8 @@ def cached(tool: Tool) -> dict | None:
         path = tool.directory / "bin" / name
         if not path.is_file() or not isinstance(entry, dict) or sha256(path) != entry.get("sha256"):
             return None
+    if not all(tool.data_dir(directory).is_dir() for _, directory in tool.data):
+        return None
     return record
 
 
@@ -94,10 +118,16 @@ def build_locked(tool: Tool, what: str, say: Say) -> Built:
     say(f"{what}: building with {go_version} into {tool.directory / 'bin'}")
     (src / "go.sum").unlink(missing_ok=True)
     (src / "go.mod").write_text(tool.go_mod())
-    for _, package in tool.commands:
-        go.download(f"{package}@{tool.version}")  # one clear line when the proxy does not serve it
+    for module, directory in tool.data:
+        source = Path(go.download(f"{module}@{tool.version}")["Dir"]) / directory
+        target = tool.data_dir(directory)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+        for path in (target, *target.rglob("*")):  # the module cache is read-only; the copy need not be
+            path.chmod(0o755 if path.is_dir() else 0o644)
     say("  resolving the module graph (go get -tool …)")
-    go.run(["get", "-tool", *(f"{package}@{tool.version}" for _, package in tool.commands)], what="resolve")
+    # what="download": it fails only when the proxy does not serve a module, and says so in one line
+    go.run(["get", "-tool", *(f"{package}@{tool.version}" for _, package in tool.commands)], what="download")
     bin_dir = tool.directory / "bin"
     bin_dir.mkdir(exist_ok=True)
     binaries = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from generator import daemons
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.kube_apiserver.facts import ApiServerFacts
@@ -16,8 +17,6 @@ from generator.components.kube_apiserver.files import (
     KUBELET_RBAC_BINDING,
     KUBELET_RBAC_ROLE,
 )
-from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.components.load_balancer.shell import backend_status_function, holder_functions
 from generator.model import Cluster, Node
 from generator.steps import Command, Step, Text, for_each_master, on, pki_file, sudo
@@ -191,11 +190,10 @@ def encryption_at_rest_step(cluster: Cluster) -> Step:
 
 
 def leader_identity_functions(cluster: Cluster) -> list[str]:
-    """Shell function `identities`: the full holder identity (host and process id) of both elected components'
-    locks, one per line; a restarted or replaced leader shows up as a changed line."""
-    queries = [leader.leader_query(cluster, "kube-scheduler", scheduler_facts(cluster.release).leader_from_lease),
-               leader.leader_query(cluster, "kube-controller-manager",
-                                   controller_manager_facts(cluster.release).leader_from_lease)]
+    """Shell function `identities`: the full holder identity (host and process id) of every elected service's
+    lock, one per line; a restarted or replaced leader shows up as a changed line."""
+    queries = [leader.leader_query(cluster, s.unit, s.election.lock(cluster).from_lease)
+               for s in daemons.elected(cluster) if s.election]
     return ["identities() {", *(f"  {q} 2>/dev/null" for q in queries), "}"]
 
 

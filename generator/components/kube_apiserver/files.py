@@ -13,7 +13,7 @@ from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
-from generator.components.load_balancer.files import SHUTDOWN_DELAY_SECONDS
+from generator.components.load_balancer.service import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 

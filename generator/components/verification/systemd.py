@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import shlex
 
+from generator import daemons
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import client_url
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.load_balancer.shell import holder_functions, on_node_function
 from generator.model import Cluster, Node
 from generator.steps import Command, Step, Text, sudo
@@ -52,7 +52,7 @@ def restarted_by_systemd(cluster: Cluster, unit: str, node_var: str, figure: str
 
 
 def crash_script(cluster: Cluster, node: Node) -> str:
-    from_lease = scheduler_facts(cluster.release).leader_from_lease
+    from_lease = leader.elected_lock(cluster, daemons.by_unit(SCHEDULER)).from_lease
     k = kubectl(cluster)
     return "\n".join([
         *on_node_function(cluster),
@@ -188,7 +188,7 @@ def reboot_step(cluster: Cluster, units: list[str]) -> Step:
     listed = ", ".join(units)
     return Step(
         id="verification.reboot",
-        title=Text(zh=f"重启 {node.name}：一切自行恢复", en=f"Reboot {node.name}: everything comes back by itself"),
+        title=Text(zh="重启一台 master：一切自行恢复", en="Reboot a master: everything comes back by itself"),
         explain=Text(
             zh=(
                 f"`systemctl reboot` 重启 {node.name}。运行中的服务由 systemd 依次停止（kube-apiserver 先等完它的"
