@@ -79,6 +79,24 @@ def rotate_ca(c: Context, cluster: str = "example", phase: str = "") -> None:
         print(line)
 
 
+@task(help={"cluster": "cluster name under clusters/ or a path",
+            "fetch": "also copy each member's newest snapshot, the cluster file and the PKI to the workstation"})
+@friendly
+def backups(c: Context, cluster: str = "example", fetch: bool = False) -> None:
+    """Each etcd member's newest snapshot (OK, STALE, FAILED, MISSING) and the workstation's copy, one line each;
+    exit status 1 when one needs action."""
+    from generator import backups as etcd_backups
+
+    model = load(cluster)
+    if fetch:
+        for line in etcd_backups.fetch(model):
+            print(line)
+    lines, action = etcd_backups.report(model)
+    print("\n".join(lines))
+    if action:
+        raise Exit(code=1)
+
+
 @task(name="notebooks", help={"check": "fail if the committed notebooks differ from the generator's"})
 @friendly
 def notebooks_(c: Context, check: bool = False) -> None:
