@@ -164,7 +164,8 @@ def timer_step(cluster: Cluster) -> Step:
                     unit=UNIT, client=ETCDCTL_CLIENT.name),
         shows=(Show(f"{UNIT}.timer", "ini", tuple((n.name, on_node(n, backups.timer)) for n in cluster.etcd_members)),
                Show(f"{UNIT}.service", "ini", ((first.name, on_node(first, backups.service)),)),
-               Show(UNIT, "bash", ((first.name, on_node(first, backups.script)),))),
+               # "sh", not "bash": a bash block on a page is a command that runs (tests/test_parity.py)
+               Show(UNIT, "sh", ((first.name, on_node(first, backups.script)),))),
         per_node=for_each(cluster.etcd_members, lambda node: [
             push(cluster, node, backups.files()),
             on(cluster, node, start, expect=r'"result":"ok"',
