@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from generator import backups
-from generator.model import REPO, Cluster, load
+from generator.model import REPO, Cluster
 from tests.lab_support import (
     BUILD,
     CLUSTER,
