@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.lab_support import (
     chapter_run,
     etcdctl,
     invoke,
+    kubectl,
     needs_root,
     notebook_output,
     one,
@@ -36,15 +36,6 @@ from tests.lab_support import (
 )
 
 pytestmark = needs_root
-
-KUBECTL = [str(BUILD / "bin" / "kubectl"), "--kubeconfig", str(BUILD / "pki" / "admin.kubeconfig")]
-
-
-def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*KUBECTL, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 or not check, proc.stdout + proc.stderr
-    return proc
-
 
 def write_objects(prefix: str) -> dict[str, str]:
     """A ConfigMap, a Secret and a Deployment named after `prefix`; {kind/name: resourceVersion}."""
