@@ -15,6 +15,7 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
+from generator.components.verification import cis
 from generator.components.verification.master_loss import master_loss_step
 from generator.components.verification.smoke import cleanup_step, smoke_step
 from generator.components.verification.systemd import crash_step, reboot_step
@@ -27,7 +28,7 @@ ID = "verification"
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
-    return []
+    return cis.artifacts(ctx)
 
 
 def services_step(cluster: Cluster) -> Step:
@@ -267,6 +268,7 @@ def chapter(cluster: Cluster) -> Chapter:
             etcd_step(cluster), certificates_step(cluster), smoke_step(cluster),
             *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
             *drills(cluster),
+            *cis.steps(cluster),
             cleanup_step(cluster),
         ),
     )
