@@ -102,13 +102,13 @@ class Texts:
         except KeyError:
             raise KeyError(f"{self.path} has no entry {key!r}") from None
 
-    def __call__(self, key: str, name: str, **values: Any) -> Text:
+    def __call__(self, key: str, part: str, /, **values: Any) -> Text:
         """One field of an entry, filled in."""
-        field = self.entry(key)[name]
-        assert isinstance(field, Text), f"{self.path}: {key}.{name} is a list"
+        field = self.entry(key)[part]
+        assert isinstance(field, Text), f"{self.path}: {key}.{part} is a list"
         return field.format(**values)
 
-    def step(self, key: str, step_id: str | None = None, **values: Any) -> dict[str, Any]:
+    def step(self, key: str, /, step_id: str | None = None, **values: Any) -> dict[str, Any]:
         """A step's id and its prose, as Step's fields: `Step(**TEXT.step(...), local=...)`. The entry's key is the
         step's id, except in a shared module's file, whose steps' ids name the component using them (`step_id`)."""
         entry = self.entry(key)
@@ -121,7 +121,7 @@ class Texts:
                 found[name] = field.format(**values)
         return found
 
-    def chapter(self, chapter_id: str, **values: Any) -> dict[str, Any]:
+    def chapter(self, chapter_id: str, /, **values: Any) -> dict[str, Any]:
         """A chapter's id, title and intro (and its notebook's title, when the page's names this cluster)."""
         entry = self.entry(chapter_id)
         found: dict[str, Any] = {"id": chapter_id}
