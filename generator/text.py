@@ -48,6 +48,17 @@ class TextFileError(ValueError):
     """A text file that is not one entry per id, each field a {zh, en} pair or a list of them."""
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise TextFileError(f"line {node.start_mark.line + 1}: {', '.join(twice)} written twice")
+        return super().construct_mapping(node, deep=deep)
+
+
 def _text(value: Any, where: str) -> Text:
     if not (isinstance(value, dict) and set(value) == set(LANGS) and all(isinstance(value[k], str) for k in LANGS)):
         raise TextFileError(f"{where}: expected both languages, {' and '.join(LANGS)}, as strings")
@@ -80,7 +91,10 @@ class Texts:
 
     def entries(self) -> dict[str, dict[str, Field]]:
         if self._entries is None:
-            data = yaml.load(self.path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+            try:
+                data = yaml.load(self.path.read_text(encoding="utf-8"), Loader=_Loader)
+            except TextFileError as err:
+                raise TextFileError(f"{self.path}: {err}") from None
             if not isinstance(data, dict):
                 raise TextFileError(f"{self.path}: expected one entry per id")
             entries: dict[str, dict[str, Field]] = {}
