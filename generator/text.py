@@ -10,6 +10,7 @@ brace is written twice); a placeholder given a Text takes each language's own st
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from string import Formatter
@@ -79,15 +80,15 @@ class Texts:
         self._entries: dict[str, dict[str, Field]] | None = None
         self.asked: set[str] = set()  # entry ids looked up so far: tests find the ones nothing asks for
 
-    @classmethod
-    def of_component(cls, module_file: str) -> Texts:
-        """The text.yaml in the folder of a component's module."""
-        return cls(Path(module_file).with_name("text.yaml"))
+    @staticmethod
+    def of_component(module_file: str) -> Texts:
+        """The text.yaml in the folder of a component's module (one reader per file, whichever module asks)."""
+        return _texts(Path(module_file).with_name("text.yaml"))
 
-    @classmethod
-    def of_module(cls, module_file: str) -> Texts:
+    @staticmethod
+    def of_module(module_file: str) -> Texts:
         """<module>.yaml beside a shared module."""
-        return cls(Path(module_file).with_suffix(".yaml"))
+        return _texts(Path(module_file).with_suffix(".yaml"))
 
     def entries(self) -> dict[str, dict[str, Field]]:
         if self._entries is None:
@@ -144,6 +145,11 @@ class Texts:
             if isinstance(field, Text):
                 found[name] = field.format(**values)
         return found
+
+
+@functools.cache
+def _texts(path: Path) -> Texts:
+    return Texts(path)
 
 
 NO_TEXT = Text(zh="", en="")  # a placeholder's value where a variant says nothing
