@@ -11,6 +11,7 @@ brace is written twice); a placeholder given a Text takes each language's own st
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Formatter
@@ -145,6 +146,12 @@ class Texts:
             if isinstance(field, Text):
                 found[name] = field.format(**values)
         return found
+
+
+def enumeration(items: Iterable[str]) -> Text:
+    """Names listed as each language lists them: "a、b、c" and "a, b, c"."""
+    names = list(items)
+    return Text(zh="、".join(names), en=", ".join(names))
 
 
 @functools.cache

@@ -30,8 +30,8 @@ from generator.components.etcd.files import (
 )
 from generator.model import Cluster, Node
 from generator.pki import APISERVER_ETCD_CLIENT
-from generator.steps import Chapter, Command, Show, Step, Text, for_each, on, pki_file, push, render, subject_line, sudo
-from generator.text import NO_TEXT, Texts
+from generator.steps import Chapter, Command, Show, Step, for_each, on, pki_file, push, render, subject_line, sudo
+from generator.text import NO_TEXT, Texts, enumeration
 
 __all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
 TEXT = Texts.of_component(__file__)
@@ -43,7 +43,7 @@ def chapter(cluster: Cluster) -> Chapter:
     ca = etcd_ca(cluster)
     if not members:
         return Chapter(**TEXT.chapter(ID), number=5, intro=TEXT(ID, "intro-none"))
-    names = Text(zh="、".join(n.name for n in members), en=", ".join(n.name for n in members))
+    names = enumeration(n.name for n in members)
     return Chapter(
         **TEXT.chapter(ID, members=len(members), names=names, f=f, client_port=CLIENT_PORT, peer_port=PEER_PORT,
                        ca=ca, tolerated=(len(members) - 1) // 2),

@@ -68,7 +68,7 @@ def chapter(cluster: Cluster) -> Chapter:
             unit_step(cluster, f),
             distribute_step(cluster),
             start_step(cluster, ID, Paths(cluster).binary,
-                       Text(zh="，etcd 已在运行（etcd 一章）", en=" and etcd running (etcd chapter)")),
+                       TEXT(f"{ID}.start", "needs")),
             status_step(cluster, ID),
             health_step(cluster),
             ready_step(cluster, f),

@@ -31,7 +31,6 @@ from generator.steps import (
     Chapter,
     Show,
     Step,
-    Text,
     for_each_master,
     on,
     pki_file,
@@ -39,7 +38,7 @@ from generator.steps import (
     render,
     sudo,
 )
-from generator.text import NO_TEXT, Texts
+from generator.text import NO_TEXT, Texts, enumeration
 
 __all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
 TEXT = Texts.of_component(__file__)
@@ -106,7 +105,7 @@ def haproxy_step(cluster: Cluster) -> Step:
 def keepalived_step(cluster: Cluster) -> Step:
     api, lb = cluster.spec.api_server, cluster.spec.load_balancer
     ranked = priorities(cluster)
-    order = Text(zh="、".join(f"{n.name}={p}" for n, p in ranked), en=", ".join(f"{n.name}={p}" for n, p in ranked))
+    order = enumeration(f"{n.name}={p}" for n, p in ranked)
     first = ranked[0][0].name
     track = track_command(cluster)
     return Step(

@@ -14,8 +14,8 @@ from generator.components.kube_apiserver.files import ID as APISERVER
 from generator.components.load_balancer.shell import backend_status_function, holder_functions, names_pattern
 from generator.model import Cluster, Node
 from generator.service import Service
-from generator.steps import Command, Step, Text, on, pki_file
-from generator.text import Texts
+from generator.steps import Command, Step, on, pki_file
+from generator.text import Texts, enumeration
 
 TEXT = Texts.of_component(__file__)
 
@@ -83,7 +83,7 @@ def members_step(cluster: Cluster) -> Step:
     want = " ".join(f"{name}=started" for name in names)
     return Step(
         **TEXT.step("membership.etcd-members", count=len(names),
-                    names=Text(zh="、".join(names), en=", ".join(names))),
+                    names=enumeration(names)),
         per_node=((node, (
             on(cluster, node, listing, expect=rf"^{re.escape(want)}$", example=want),
             on(cluster, node, etcdctl(cluster, f, "endpoint", "health"), expect=r"is healthy",
