@@ -137,6 +137,10 @@ class Texts:
                 found[name] = field.format(**values)
         return found
 
+    def fields(self, key: str, /, **values: Any) -> dict[str, Text]:
+        """Every field of an entry that is one Text, filled in (an error's title, symptom, cause and fix)."""
+        return {name: field.format(**values) for name, field in self.entry(key).items() if isinstance(field, Text)}
+
     def chapter(self, chapter_id: str, /, **values: Any) -> dict[str, Any]:
         """A chapter's id, title and intro (and its notebook's title, when the page's names this cluster)."""
         entry = self.entry(chapter_id)
