@@ -4,10 +4,14 @@ by the function `invoke step` runs, its output written into the cell as it comes
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from generator import catalog, single_step
 from generator.model import Cluster, ClusterFileError, load
 from generator.steps import Chapter, Step
+from generator.text import Texts
+
+TEXT = Texts.at(Path(__file__).with_name("notebooks.yaml"))  # notebooks.py's
 
 
 def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) -> str:
@@ -21,7 +25,8 @@ def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) ->
         return text
     if chapter is not None:
         return f"**{cluster.name}** · Kubernetes {cluster.release}\n\n{chapter.intro.zh}\n\n{chapter.intro.en}"
-    return f"*{cluster.name}: not part of this cluster's runbook / 不属于这个集群的运行手册*"
+    absent = TEXT("notebook", "absent")
+    return f"*{cluster.name}: {absent.en} / {absent.zh}*"
 
 
 class CellFailed(Exception):

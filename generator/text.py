@@ -21,6 +21,7 @@ import yaml
 
 LANGS = ("zh", "en")
 STEP_FIELDS = ("title", "explain", "warnings", "destructive")
+CHAPTER_FIELDS = ("title", "intro", "notebook_title")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,12 @@ class Texts:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._entries: dict[str, dict[str, Field]] | None = None
-        self.asked: set[str] = set()  # entry ids looked up so far: tests find the ones nothing asks for
+        self.asked: set[tuple[str, str]] = set()  # (entry, field) read so far: tests find what nothing reads
+
+    @staticmethod
+    def at(path: Path) -> Texts:
+        """The reader of the text file at `path` (one per file, whichever module asks)."""
+        return _texts(path)
 
     @staticmethod
     def of_component(module_file: str) -> Texts:
@@ -111,23 +117,27 @@ class Texts:
             self._entries = entries
         return self._entries
 
-    def entry(self, key: str) -> dict[str, Field]:
-        self.asked.add(key)
+    def entry(self, key: str, names: tuple[str, ...] | None = None) -> dict[str, Field]:
+        """The entry `key`: all its fields, or those of `names` it has."""
         try:
-            return self.entries()[key]
+            fields = self.entries()[key]
         except KeyError:
             raise KeyError(f"{self.path} has no entry {key!r}") from None
+        chosen = {name: field for name, field in fields.items() if names is None or name in names}
+        self.asked.update((key, name) for name in chosen)
+        return chosen
 
     def __call__(self, key: str, part: str, /, **values: Any) -> Text:
         """One field of an entry, filled in."""
-        field = self.entry(key)[part]
-        assert isinstance(field, Text), f"{self.path}: {key}.{part} is a list"
+        field = self.entry(key, (part,)).get(part)
+        if not isinstance(field, Text):
+            raise KeyError(f"{self.path}: {key} has no text {part!r}")
         return field.format(**values)
 
     def step(self, key: str, /, step_id: str | None = None, **values: Any) -> dict[str, Any]:
         """A step's id and its prose, as Step's fields: `Step(**TEXT.step(...), local=...)`. The entry's key is the
         step's id, except in a shared module's file, whose steps' ids name the component using them (`step_id`)."""
-        entry = self.entry(key)
+        entry = self.entry(key, STEP_FIELDS)
         found: dict[str, Any] = {"id": step_id or key}
         for name in STEP_FIELDS:
             field = entry.get(name)
@@ -137,15 +147,19 @@ class Texts:
                 found[name] = field.format(**values)
         return found
 
+    def as_written(self, key: str) -> dict[str, Text]:
+        """Every field of an entry that is one Text, placeholders unfilled: for code that fills them in itself."""
+        return {name: field for name, field in self.entry(key).items() if isinstance(field, Text)}
+
     def fields(self, key: str, /, **values: Any) -> dict[str, Text]:
         """Every field of an entry that is one Text, filled in (an error's title, symptom, cause and fix)."""
         return {name: field.format(**values) for name, field in self.entry(key).items() if isinstance(field, Text)}
 
     def chapter(self, chapter_id: str, /, **values: Any) -> dict[str, Any]:
         """A chapter's id, title and intro (and its notebook's title, when the page's names this cluster)."""
-        entry = self.entry(chapter_id)
+        entry = self.entry(chapter_id, CHAPTER_FIELDS)
         found: dict[str, Any] = {"id": chapter_id}
-        for name in ("title", "intro", "notebook_title"):
+        for name in CHAPTER_FIELDS:
             field = entry.get(name)
             if isinstance(field, Text):
                 found[name] = field.format(**values)
