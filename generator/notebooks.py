@@ -8,6 +8,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from generator import catalog, day2
+from generator.errors import Reported
 from generator.model import REPO, load
 from generator.steps import Chapter
 from generator.text import Texts
@@ -83,6 +84,14 @@ def write() -> list[str]:
     for name, text in expected().items():
         (NOTEBOOKS / name).write_text(text, encoding="utf-8")
     return sorted(expected())
+
+
+def check() -> str:
+    """`invoke notebooks --check`: Reported when the committed notebooks are not the generator's."""
+    problems = drift()
+    if problems:
+        raise Reported("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems))
+    return "notebooks match the generator"
 
 
 def drift() -> list[str]:

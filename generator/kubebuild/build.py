@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from filelock import FileLock, Timeout
 
 from generator.artifacts import write_atomic
+from generator.errors import Reported
 from generator.kubebuild import gomod, openapi
 from generator.kubebuild.recipe import COMMANDS, MODULE, Recipe, recipe
 from generator.kubebuild.toolchain import BuildFailed, GoRunner, Unavailable, tail
@@ -141,6 +143,17 @@ def prepare_source(go: GoRunner, the_recipe: Recipe, src: Path, say: Say) -> tup
     elif (src / ".openapi.json").exists():
         openapi_record = json.loads((src / ".openapi.json").read_text())
     return upstream, fingerprint, openapi_record
+
+
+def report(release: Release, out: TextIO) -> None:
+    """`invoke kube-binaries`: build (or find) the release's binaries, then one line each with its sha256."""
+    try:
+        built = ensure(release, lambda line: print(line, file=out, flush=True))
+    except (Unavailable, BuildFailed) as err:
+        raise Reported(f"kube-binaries {release.tag}: {err}") from None
+    for name, entry in built.record["binaries"].items():
+        out.write(f"  {name:24} sha256 {entry['sha256']}  built in {entry['seconds']} s\n")
+    out.write(f"kube binaries {release.tag}: {built.bin_dir}\n")
 
 
 def ensure(release: Release, say: Say = print) -> Built:
