@@ -9,31 +9,33 @@ import shlex
 from generator import pki
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
+from generator.service import Service
 from generator.steps import Command, Step, for_each_master, on, pki_file, sudo
 from generator.text import Text, Texts
 
 TEXT = Texts.of_module(__file__)
 
 
-def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> Step:
+def start_step(cluster: Cluster, service: Service, binary: str, needs: Text) -> Step:
     """`daemon-reload`, `enable` and `restart` on every master; safe to repeat. `needs`: what else must run first,
     as the explanation says it."""
-    s = sudo(cluster)
+    s, unit = sudo(cluster), service.unit
     return Step(
-        **TEXT.step("start", step_id=f"{component}.start", binary=binary, needs=needs),
+        **TEXT.step("start", step_id=f"{service.component}.start", binary=binary, needs=needs),
         per_node=for_each_master(cluster, lambda node: [
             on(cluster, node,
-               f"{s}systemctl daemon-reload && {s}systemctl enable {component} && {s}systemctl restart {component}"),
+               f"{s}systemctl daemon-reload && {s}systemctl enable {unit} && {s}systemctl restart {unit}"),
         ]),
         needs_kube_binaries=True,
     )
 
 
-def status_step(cluster: Cluster, component: str) -> Step:
+def status_step(cluster: Cluster, service: Service) -> Step:
+    unit = service.unit
     return Step(
-        **TEXT.step("status", step_id=f"{component}.status", unit=component),
+        **TEXT.step("status", step_id=f"{service.component}.status", unit=unit),
         per_node=for_each_master(
-            cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$", "active")]
+            cluster, lambda node: [on(cluster, node, f"systemctl is-active {unit}", r"^active$", "active")]
         ),
         needs_kube_binaries=True,
     )

@@ -107,4 +107,4 @@ def distribute_step(cluster: Cluster, e: Elected) -> Step:
 
 
 def start_step(cluster: Cluster, e: Elected) -> Step:
-    return daemon.start_step(cluster, e.id, e.binary, e.text(f"{e.id}.start", "needs"))
+    return daemon.start_step(cluster, e.service, e.binary, e.text(f"{e.id}.start", "needs"))

@@ -31,6 +31,7 @@ from generator.components.kube_apiserver.files import (
     first_service_ip,
     service_account_issuer,
 )
+from generator.components.kube_apiserver.service import SERVICE
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.model import Cluster, Node
 from generator.steps import (
@@ -67,9 +68,9 @@ def chapter(cluster: Cluster) -> Chapter:
             sa_keys_step(cluster, f),
             unit_step(cluster, f),
             distribute_step(cluster),
-            start_step(cluster, ID, Paths(cluster).binary,
+            start_step(cluster, SERVICE, Paths(cluster).binary,
                        TEXT(f"{ID}.start", "needs")),
-            status_step(cluster, ID),
+            status_step(cluster, SERVICE),
             health_step(cluster),
             ready_step(cluster, f),
             kubelet_rbac_step(cluster),

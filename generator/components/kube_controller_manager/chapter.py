@@ -42,7 +42,7 @@ def chapter(cluster: Cluster) -> Chapter:
             elected.unit_step(cluster, e, f=f, insecure=insecure, hours=cluster.spec.certificates.leaf_days * 24),
             elected.distribute_step(cluster, e),
             elected.start_step(cluster, e),
-            daemon.status_step(cluster, ID),
+            daemon.status_step(cluster, SERVICE),
             health_step(cluster, f),
             leader.leader_step(cluster, SERVICE),
             leader.failover_step(cluster, SERVICE),

@@ -44,7 +44,7 @@ def chapter(cluster: Cluster) -> Chapter:
             elected.unit_step(cluster, e, serving=serving(f)),
             elected.distribute_step(cluster, e),
             elected.start_step(cluster, e),
-            daemon.status_step(cluster, ID),
+            daemon.status_step(cluster, SERVICE),
             health_step(cluster, f),
             metrics_step(cluster, f),
             permissions_step(cluster, f),
