@@ -10,6 +10,7 @@ from generator import daemons, day2
 from generator.components import planned, rollout
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
+from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.files import ID as APISERVER
 from generator.components.load_balancer.shell import backend_status_function, holder_functions, names_pattern
 from generator.model import Cluster, Node
@@ -87,7 +88,7 @@ def members_step(cluster: Cluster) -> Step:
         per_node=((node, (
             on(cluster, node, listing, expect=rf"^{re.escape(want)}$", example=want),
             on(cluster, node, etcdctl(cluster, f, "endpoint", "health"), expect=r"is healthy",
-               example=f"https://{node.host}:2379 is healthy: successfully committed proposal: took = 2.1ms"),
+               example=f"{client_url(node)} is healthy: successfully committed proposal: took = 2.1ms"),
         )),),
     )
 

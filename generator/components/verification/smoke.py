@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import shlex
 
+from generator import daemons
 from generator.components import leader
 from generator.components.admin.files import kubectl
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.model import Cluster
 from generator.steps import Command, Step
 from generator.text import Texts
@@ -30,7 +30,9 @@ def smoke_script(cluster: Cluster) -> str:
     events = jsonpath('{range .items[*]}{.reason} {.involvedObject.name} by {.source.component}'
                       '{.reportingComponent} {.reportingInstance}: {.message}{"\\n"}{end}')
     names = jsonpath('{range .items[*]}{.metadata.name}{"\\n"}{end}')
-    from_lease = scheduler_facts(cluster.release).leader_from_lease
+    scheduler = daemons.KUBE_SCHEDULER  # the one that records FailedScheduling
+    assert scheduler.election is not None
+    from_lease = scheduler.election.lock(cluster).from_lease
     return "\n".join([
         f"{k} delete deployment {DEPLOYMENT} --ignore-not-found",
         f"{k} create deployment {DEPLOYMENT} --image={IMAGE}",
@@ -45,7 +47,7 @@ def smoke_script(cluster: Cluster) -> str:
         f"until found=$({k} get events --field-selector reason=FailedScheduling -o {events} | "
         'grep -F "$names") || [ $SECONDS -ge $end ]; do sleep 1; done',
         'echo "$found" | head -n 1',
-        f'echo "scheduler leader: $({leader.leader_name(cluster, "kube-scheduler", from_lease)})"',
+        f'echo "scheduler leader: $({leader.leader_name(cluster, scheduler.unit, from_lease)})"',
     ])
 
 
