@@ -66,6 +66,18 @@ def rotate_ca(c: Context, cluster: str = "example", phase: str = "") -> None:
         print(line)
 
 
+@task(help={"cluster": "cluster name under clusters/ or a path",
+            "fetch": "also copy each member's newest snapshot, the cluster file and the PKI to the workstation",
+            "check_restore": "only check the snapshot the cluster file's restore section names"})
+@friendly
+def backups(c: Context, cluster: str = "example", fetch: bool = False, check_restore: bool = False) -> None:
+    """Each etcd member's newest snapshot (OK, STALE, FAILED, MISSING) and the workstation's copy, one line each;
+    exit status 1 when one needs action."""
+    from generator import backups as etcd_backups
+
+    etcd_backups.backups(load(cluster), fetch, check_restore, sys.stdout)
+
+
 @task(name="notebooks", help={"check": "fail if the committed notebooks differ from the generator's"})
 @friendly
 def notebooks_(c: Context, check: bool = False) -> None:
@@ -169,18 +181,20 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
 
 
 @task(help={"release": "Kubernetes release, e.g. 1.36.3 (default: the cluster's)",
-            "cluster": "take the release from this cluster file (default: lab)"})
+            "cluster": "take the release, and the etcd to build too, from this cluster file (default: lab)"})
 @friendly
 def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
-    into a cache keyed by release (reused when present); prints progress, time per binary and sha256s."""
-    from generator import kubebuild
+    into a cache keyed by release (reused when present), and without --release also the cluster's etcd, etcdctl and
+    etcdutl from etcd's Go modules; prints progress, time per binary and sha256s."""
+    from generator.kubebuild import verb
     from generator.versions import parse_release
 
-    chosen = parse_release(release) if release else load(cluster).release
+    model = None if release else load(cluster)
+    chosen = parse_release(release) if release else model.release
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
-    kubebuild.report(chosen, sys.stdout)
+    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout)
 
 
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})

@@ -90,6 +90,7 @@ def cluster_files(directory: Path) -> list[str]:
         variant("tx-same", kubernetes_version="1.36.3", upgrade={"from": "1.35.4"}),
         variant("tx-etcd34", components={"etcd": {"version": "3.4.23"}}),
         variant("tx-etcd33", kubernetes_version="1.16.15", components={"etcd": {"version": "3.3.25"}}),
+        variant("tx-restore", restore={"snapshot": "build/tx-restore/backups/k8s-master-01/etcd-snapshot.db"}),
     ]
     return files
 

@@ -80,6 +80,11 @@ def loop_script(cluster: Cluster, name: str) -> str:
             f"sleep {LOOP_PAUSE}; done")
 
 
+def loop_step_id(chapter: str, name: str, what: str) -> str:
+    """`<chapter>.requests-start`, or `<chapter>.<name>-requests-start` for one of several loops of a chapter."""
+    return f"{chapter}.requests-{what}" if name == chapter else f"{chapter}.{name}-requests-{what}"
+
+
 def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
     pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
     script = "\n".join([
@@ -95,8 +100,8 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "request loop {name}: pid $(cat {pid} 2>/dev/null), first answer: $(head -n 1 {log} | cut -d" " -f2)"',
     ])
     return Step(
-        **TEXT.step("requests-start", step_id=f"{chapter}.requests-start", LOOP_PAUSE=LOOP_PAUSE, cluster=cluster,
-                    log=log, pid=pid, LOOP_MAX=LOOP_MAX),
+        **TEXT.step("requests-start", step_id=loop_step_id(chapter, name, "start"), LOOP_PAUSE=LOOP_PAUSE,
+                    cluster=cluster, log=log, pid=pid, LOOP_MAX=LOOP_MAX),
         local=(Command(script, expect=rf"^request loop {name}: pid \d+, first answer: 200$",
                        example=f"request loop {name}: pid 48213, first answer: 200"),),
     )
@@ -118,7 +123,7 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "measured: {prefix}_failed_requests=$failed"',
     ])
     return Step(
-        **TEXT.step("requests-stop", step_id=f"{chapter}.requests-stop", stop=stop, log=log, prefix=prefix),
+        **TEXT.step("requests-stop", step_id=loop_step_id(chapter, name, "stop"), stop=stop, log=log, prefix=prefix),
         local=(Command(script, expect=rf"^requests through the VIP during {name}: \d+, failed: \d+$",
                        example=f"requests through the VIP during {name}: 1862, failed: 0\n"
                                f"measured: {prefix}_failed_requests=0"),),

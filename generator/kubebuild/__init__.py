@@ -4,9 +4,8 @@
 kubectl of that release, building them once into a cache outside the repository.
 """
 
-from generator.kubebuild.build import Built, cache_root, ensure, release_dir, report
+from generator.kubebuild.build import Built, cache_root, ensure, release_dir
 from generator.kubebuild.recipe import COMMANDS, DAEMONS
 from generator.kubebuild.toolchain import BuildFailed, Unavailable
 
-__all__ = ["COMMANDS", "DAEMONS", "BuildFailed", "Built", "Unavailable", "cache_root", "ensure", "release_dir",
-           "report"]
+__all__ = ["COMMANDS", "DAEMONS", "BuildFailed", "Built", "Unavailable", "cache_root", "ensure", "release_dir"]

@@ -6,8 +6,9 @@ import re
 import shlex
 
 from generator import pki, trust
-from generator.artifacts import on_node
+from generator.artifacts import Artifact, on_node
 from generator.components.admin.files import CERT as ADMIN_CERT
+from generator.components.etcd import backup, files
 from generator.components.etcd.checks import (
     endpoint_status_step,
     etcd_ca,
@@ -24,10 +25,10 @@ from generator.components.etcd.files import (
     ID,
     PEER_PORT,
     Paths,
-    artifacts,
     peer_spec,
     server_spec,
 )
+from generator.context import RenderContext
 from generator.model import Cluster, Node
 from generator.pki import APISERVER_ETCD_CLIENT
 from generator.steps import Chapter, Command, Show, Step, for_each, on, pki_file, push, render, subject_line, sudo
@@ -35,6 +36,10 @@ from generator.text import NO_TEXT, Texts, enumeration
 
 __all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
 TEXT = Texts.of_component(__file__)
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    return files.artifacts(ctx) + backup.artifacts(ctx)
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -59,6 +64,7 @@ def chapter(cluster: Cluster) -> Chapter:
             leader_step(cluster, f),
             snapshot_step(cluster, f),
             failover_step(cluster, f),
+            *backup.steps(cluster),
         ),
     )
 

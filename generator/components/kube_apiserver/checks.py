@@ -18,7 +18,7 @@ from generator.components.kube_apiserver.files import (
     KUBELET_RBAC_ROLE,
 )
 from generator.components.load_balancer.shell import backend_status_function, holder_functions
-from generator.model import Cluster
+from generator.model import Cluster, Node
 from generator.steps import Command, Step, for_each_master, on, pki_file, sudo
 from generator.text import Texts
 
@@ -36,24 +36,32 @@ READY_WAIT = 60  # seconds the endpoint may take to have a backend UP
 def health_step(cluster: Cluster) -> Step:
     port = cluster.spec.api_server.secure_port
     return Step(
-        **TEXT.step(f"{ID}.health", port=port),
-        per_node=for_each_master(cluster, lambda node: [
-            Command(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
-                                f"https://{node.host}:{port}/healthz"]), expect=r"^ok$", example="ok"),
-        ]),
+        **TEXT.step(f"{ID}.health", port=port, READY_WAIT=READY_WAIT),
+        per_node=for_each_master(cluster, lambda node: [Command(healthz_until_ok(cluster, node, port),
+                                                                expect=r"^ok$", example="ok")]),
         needs_kube_binaries=True,
     )
+
+
+def until_it_answers(query: str) -> str:
+    """`query` again every 0.5 s until it succeeds (at most READY_WAIT s), then once more to show its answer."""
+    return "\n".join([
+        f"end=$((SECONDS + {READY_WAIT}))",
+        f"until {query} >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep 0.5; done",
+        query,
+    ])
+
+
+def healthz_until_ok(cluster: Cluster, node: Node, port: int) -> str:
+    return until_it_answers(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
+                                        f"https://{node.host}:{port}/healthz"]))
 
 
 def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
     query = f"{kubectl(cluster)} get --raw {shlex.quote(f.ready_path)}"
     # Each master answered /healthz just before, but the load balancer marks a backend UP only after CHECK_RISE
     # checks CHECK_INTERVAL s apart (haproxy answered "EOF" to a request made 0.07 s after the last master came up).
-    command = "\n".join([
-        f"end=$((SECONDS + {READY_WAIT}))",
-        f"until {query} >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep 0.5; done",
-        query,
-    ])
+    command = until_it_answers(query)
     if f.has_readyz:
         expect = rf"^{f.ready_verdict}$"
         example = f"[+]etcd ok\n[+]poststarthook/start-apiextensions-controllers ok\n{f.ready_verdict}"

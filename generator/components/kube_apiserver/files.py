@@ -254,7 +254,9 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 on_node(node, paths.unit),
                 systemd.unit("Kubernetes API Server",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
-                             paths.binary, flags(cluster, node, f), service_type="notify"),
+                             paths.binary, flags(cluster, node, f), service_type="notify",
+                             # at boot its own etcd member first: started together, it would fail and restart
+                             after=("etcd.service",) if node in cluster.etcd_members else ()),
                 ID, "unit",
             ),
         ]

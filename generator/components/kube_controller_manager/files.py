@@ -114,7 +114,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 systemd.unit("Kubernetes Controller Manager",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/"
                              "kube-controller-manager/",
-                             paths.binary, flags(cluster, node, f)),
+                             paths.binary, flags(cluster, node, f),
+                             after=("kube-apiserver.service",)),
                 ID, "unit",
             ),
         ]

@@ -110,7 +110,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 on_node(node, paths.unit),
                 systemd.unit("Kubernetes Scheduler",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
-                             paths.binary, flags(cluster, node, f)),
+                             paths.binary, flags(cluster, node, f),
+                             after=("kube-apiserver.service",)),
                 ID, "unit",
             ),
         ]

@@ -7,11 +7,11 @@ import re
 import shlex
 
 from generator.components.prerequisites.facts import (
-    ETCD_BINARIES,
     KUBE_BINARIES,
     KUBE_DAEMONS,
     SERVER_TARBALL,
     DownloadFacts,
+    etcd_binaries,
     etcd_sums_url,
     etcd_tarball,
     etcd_url,
@@ -21,7 +21,7 @@ from generator.components.prerequisites.facts import (
 from generator.components.prerequisites.files import downloads, etcd_bin_dir, workstation_kubectl
 from generator.model import Cluster, Node
 from generator.steps import Command, Step, for_each, on, ssh_prefix, sudo
-from generator.text import Texts
+from generator.text import Texts, enumeration
 
 TEXT = Texts.of_component(__file__)
 
@@ -139,13 +139,14 @@ def etcd_download_step(cluster: Cluster) -> Step:
         ]
         source = TEXT("prerequisites.etcd-binaries", "source-download", url=etcd_url(version))
     top = etcd_tarball(version).removesuffix(".tar.gz")
+    binaries = etcd_binaries(version)
     commands.append(Command(f"mkdir -p {shlex.quote(etcd_dir(cluster))} && " + shlex.join(
-        ["tar", "-xzf", tarball, "-C", etcd_dir(cluster), *(f"{top}/{b}" for b in ETCD_BINARIES)])))
+        ["tar", "-xzf", tarball, "-C", etcd_dir(cluster), *(f"{top}/{b}" for b in binaries)])))
     v = etcd_version(version)
     commands.append(Command(shlex.join([f"{etcd_unpacked(cluster)}/etcd", "--version"]),
                             expect=rf"^etcd Version: {re.escape(v)}$", example=f"etcd Version: {v}"))
     return Step(
-        **TEXT.step("prerequisites.etcd-binaries", v=v, source=source),
+        **TEXT.step("prerequisites.etcd-binaries", v=v, source=source, binaries=enumeration(binaries)),
         local=tuple(commands),
     )
 
@@ -158,10 +159,11 @@ def awk_string(text: str) -> str:
 def etcd_install_step(cluster: Cluster) -> Step:
     target = etcd_bin_dir(cluster)
     v = etcd_version(cluster.spec.components.etcd.version)
+    binaries = etcd_binaries(v)
     return Step(
-        **TEXT.step("prerequisites.etcd-install", target=target, v=v),
+        **TEXT.step("prerequisites.etcd-install", target=target, v=v, binaries=enumeration(binaries)),
         per_node=for_each(cluster.etcd_members, lambda node: [
-            install(cluster, node, etcd_unpacked(cluster), ETCD_BINARIES, target),
+            install(cluster, node, etcd_unpacked(cluster), binaries, target),
             on(cluster, node, f"{shlex.quote(target)}/etcd --version", expect=rf"^etcd Version: {re.escape(v)}$",
                example=f"etcd Version: {v}"),
         ]),

@@ -7,7 +7,7 @@ import shlex
 
 from generator import daemons
 from generator.artifacts import Artifact
-from generator.components import leader
+from generator.components import leader, rollout
 from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcd_ca, etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
@@ -17,6 +17,7 @@ from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.verification.master_loss import master_loss_step
 from generator.components.verification.smoke import cleanup_step, smoke_step
+from generator.components.verification.systemd import crash_step, reboot_step
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 from generator.steps import Chapter, Command, Step, for_each, on, pki_file
@@ -35,9 +36,9 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
 def services_step(cluster: Cluster) -> Step:
     def check(node: Node) -> list[Command]:
         names = [s.unit for s in daemons.on_node(cluster, node)]
-        expect = rf"\A(?:active\n){{{len(names)}}}\Z"
-        return [on(cluster, node, f"systemctl is-active {' '.join(names)}", expect=expect,
-                   example="active\n" * len(names))]
+        return [on(cluster, node, f"systemctl {verb} {' '.join(names)}", expect=rf"\A(?:{state}\n){{{len(names)}}}\Z",
+                   example=f"{state}\n" * len(names)) for verb, state in (("is-enabled", "enabled"),
+                                                                        ("is-active", "active"))]
 
     return Step(
         **TEXT.step("verification.services"),
@@ -140,6 +141,19 @@ def certificates_step(cluster: Cluster) -> Step:
     )
 
 
+def drills(cluster: Cluster) -> list[Step]:
+    """A crash and a reboot of a master, each inside a request loop through the API endpoint (HA needs two
+    masters: with one, both would take the API away)."""
+    if len(cluster.masters) < 2:
+        return []
+    steps: list[Step] = []
+    node = cluster.masters[-1]
+    units = [s.unit for s in daemons.on_node(cluster, node)]
+    for name, drill in (("crash", crash_step(cluster)), ("reboot", reboot_step(cluster, units))):
+        steps += [rollout.request_loop_start(cluster, ID, name), drill, rollout.request_loop_stop(cluster, ID, name)]
+    return steps
+
+
 def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
         **TEXT.chapter("verification"),
@@ -148,6 +162,7 @@ def chapter(cluster: Cluster) -> Chapter:
             services_step(cluster), apiservers_step(cluster), ready_step(cluster), leaders_step(cluster),
             etcd_step(cluster), certificates_step(cluster), smoke_step(cluster),
             *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
+            *drills(cluster),
             cleanup_step(cluster),
         ),
     )
