@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shlex
 
-from generator import pki
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
 from generator.service import Service
@@ -66,17 +65,3 @@ def anonymous_refused(cluster: Cluster, url: str) -> Command:
     """An anonymous HTTPS request must be refused: 401 (no anonymous auth) or 403 (anonymous, not authorized)."""
     return Command(shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--cacert",
                                pki_file(cluster, "ca.pem"), url]), expect=r"^40[13]$", example="403")
-
-
-def client_server_cert(cluster: Cluster, component: str, user: str) -> pki.CertSpec:
-    """One certificate for every master: the identity towards kube-apiserver (CN and O both `user`) and the
-    serving certificate of the component's secure port, so it names every master's IP and host name."""
-    masters = cluster.masters
-    return pki.CertSpec(
-        name=component,
-        cn=user,
-        org=user,
-        usage="client-server",
-        ips=("127.0.0.1", *(n.ip for n in masters)),
-        dns=("localhost", *(n.name for n in masters)),
-    )
