@@ -209,6 +209,20 @@ def lab_down(c: Context, cluster: str = "lab") -> None:
         raise Exit(f"lab-down: {err}", code=1) from None
 
 
+@task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)",
+            "node": "the node whose disk is lost"})
+@friendly
+def lab_wipe_node(c: Context, cluster: str = "lab", node: str = "") -> None:
+    """Lose a lab node's disk (root): it shuts down, its root file system is deleted, and it boots again as a fresh
+    host with a new host key (known_hosts updated). What the rebuild chapter recovers from."""
+    from generator import lab
+
+    try:
+        lab.wipe_node(load(cluster), node)
+    except lab.LabError as err:
+        raise Exit(f"lab-wipe-node: {err}", code=1) from None
+
+
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
 @friendly
 def lab_status(c: Context, cluster: str = "lab") -> None:

@@ -114,10 +114,22 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """kube-apiserver's audit log: the policy (empty: the runbook's own, generator/components/kube_apiserver/
+    audit.py; else a Policy file on the workstation) and how the log rotates."""
+
+    policy_file: str = ""
+    max_age_days: int = 30
+    max_backups: int = 10
+    max_size_mb: int = 100
+
+
+@dataclass(frozen=True)
 class ApiServerSettings:
     verbosity: int = 2
     service_node_port_range: str = "30000-32767"
     extra_sans: tuple[str, ...] = ()
+    audit: Audit = field(default_factory=Audit)
 
 
 @dataclass(frozen=True)

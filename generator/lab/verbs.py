@@ -111,6 +111,33 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
         f"{len(links)} namespace(s), their links and bridge {the_lab.bridge} removed")
 
 
+def wipe_node(cluster: Cluster, name: str, say: Callable[[str], None] = print) -> float:
+    """A node's disk lost: the node shuts down, its root file system is deleted, and it boots again as a freshly
+    installed host (a new machine-id and host key, which known_hosts then pins). Seconds it took."""
+    started = time.monotonic()
+    the_lab = lab(cluster)
+    lab_node = next((n for n in the_lab.nodes if n.name == name), None)
+    if lab_node is None:
+        raise LabError(f"no node {name} in lab {cluster.name}: {', '.join(n.name for n in the_lab.nodes)}")
+    state = load_state(the_lab)
+    entry = state.get("nodes", {}).get(name, {})
+    pid, began = entry.get("supervisor_pid"), entry.get("supervisor_start")
+    if stop_pid(pid, began) and not wait_gone(lambda: alive(pid, began), SHUTDOWN_TIMEOUT):
+        kill_tree(pid)
+        wait_gone(lambda: alive(pid, began), 10)
+    forget_container(entry.get("machine", ""))
+    remove(the_lab, lab_node.root)
+    started_node = start_node(the_lab, lab_node, state)
+    try:
+        write_known_hosts(the_lab, state)
+        wait_booted(the_lab, {name: started_node})
+    finally:
+        save_state(the_lab, state)
+    seconds = time.monotonic() - started
+    say(f"  {name}: disk wiped, booted again as a fresh host in {seconds:.1f} s")
+    return seconds
+
+
 def node_links(the_lab: Lab, recorded: dict) -> list[tuple[str, str]]:
     """(namespace, host-side veth) of every node of the cluster file, and of every node lab-up started that the
     file no longer lists (a master that has left the cluster)."""

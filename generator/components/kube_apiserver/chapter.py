@@ -8,6 +8,7 @@ import shlex
 from generator import pki
 from generator.artifacts import on_node, rel_build
 from generator.components.daemon import start_step, status_step
+from generator.components.kube_apiserver import audit
 from generator.components.kube_apiserver.checks import (
     encryption_at_rest_step,
     health_step,
@@ -68,6 +69,7 @@ def chapter(cluster: Cluster) -> Chapter:
             sa_keys_step(cluster, f),
             unit_step(cluster, f),
             distribute_step(cluster),
+            audit.step(cluster),
             start_step(cluster, SERVICE, Paths(cluster).binary,
                        TEXT(f"{ID}.start", "needs")),
             status_step(cluster, SERVICE),

@@ -13,6 +13,7 @@ from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import endpoints as etcd_endpoints
+from generator.components.kube_apiserver import audit
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
 from generator.components.load_balancer.service import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
@@ -68,6 +69,7 @@ class Paths:
         self.sa_pub = f"{p.pki_dir}/service-account.pem"
         self.sa_key = f"{p.pki_dir}/service-account-key.pem"
         self.encryption = f"{p.config_dir}/encryption-config.yaml"
+        self.audit_policy = audit.Paths(cluster).policy
         self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def node_files(self) -> list[str]:
@@ -75,7 +77,7 @@ class Paths:
         front-proxy CA's certificate the CA chapter puts there."""
         proxy = [self.front_proxy_ca, self.proxy_cert, self.proxy_key] if self.front_proxy else []
         return [self.ca, self.cert, self.key, self.kubelet_cert, self.kubelet_key, *proxy, self.sa_pub, self.sa_key,
-                self.encryption, self.unit]
+                self.encryption, self.audit_policy, self.unit]
 
     def secrets(self) -> list[str]:
         return [self.key, self.kubelet_key, *([self.proxy_key] if self.front_proxy else []), self.sa_key,
@@ -216,6 +218,7 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
             f"--service-account-signing-key-file={paths.sa_key}",
             f"--service-account-issuer={service_account_issuer(cluster)}",
         ]
+    result += audit.flags(cluster)
     result.append(f"--v={settings.verbosity}")
     return result
 
@@ -260,4 +263,4 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 ID, "unit",
             ),
         ]
-    return files
+    return files + audit.artifacts(cluster)
