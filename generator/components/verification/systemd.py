@@ -24,8 +24,8 @@ POLL = "0.5"
 # The drill crashes the scheduler's leader and an apiserver: the two kinds of daemon a master runs.
 SCHEDULER, APISERVER = daemons.KUBE_SCHEDULER.unit, daemons.KUBE_APISERVER.unit
 # The order a master's units must become active in after a boot (each unit's After=): the datastore first, then
-# the apiserver, then its clients.
-BOOT_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# the apiserver, then its clients (the load balancer's units wait for nothing).
+BOOT_ORDER = tuple(s.unit for s in daemons.start_order([s for s in daemons.SERVICES if s not in daemons.LOAD_BALANCER]))
 
 
 def elapsed(name: str, start: str, end: str) -> str:
