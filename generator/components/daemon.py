@@ -6,34 +6,35 @@ from __future__ import annotations
 import re
 import shlex
 
-from generator import pki
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
+from generator.service import Service
 from generator.steps import Command, Step, for_each_master, on, pki_file, sudo
 from generator.text import Text, Texts
 
 TEXT = Texts.of_module(__file__)
 
 
-def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> Step:
+def start_step(cluster: Cluster, service: Service, binary: str, needs: Text) -> Step:
     """`daemon-reload`, `enable` and `restart` on every master; safe to repeat. `needs`: what else must run first,
     as the explanation says it."""
-    s = sudo(cluster)
+    s, unit = sudo(cluster), service.unit
     return Step(
-        **TEXT.step("start", step_id=f"{component}.start", binary=binary, needs=needs),
+        **TEXT.step("start", step_id=f"{service.component}.start", binary=binary, needs=needs),
         per_node=for_each_master(cluster, lambda node: [
             on(cluster, node,
-               f"{s}systemctl daemon-reload && {s}systemctl enable {component} && {s}systemctl restart {component}"),
+               f"{s}systemctl daemon-reload && {s}systemctl enable {unit} && {s}systemctl restart {unit}"),
         ]),
         needs_kube_binaries=True,
     )
 
 
-def status_step(cluster: Cluster, component: str) -> Step:
+def status_step(cluster: Cluster, service: Service) -> Step:
+    unit = service.unit
     return Step(
-        **TEXT.step("status", step_id=f"{component}.status", unit=component),
+        **TEXT.step("status", step_id=f"{service.component}.status", unit=unit),
         per_node=for_each_master(
-            cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$", "active")]
+            cluster, lambda node: [on(cluster, node, f"systemctl is-active {unit}", r"^active$", "active")]
         ),
         needs_kube_binaries=True,
     )
@@ -64,17 +65,3 @@ def anonymous_refused(cluster: Cluster, url: str) -> Command:
     """An anonymous HTTPS request must be refused: 401 (no anonymous auth) or 403 (anonymous, not authorized)."""
     return Command(shlex.join(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--cacert",
                                pki_file(cluster, "ca.pem"), url]), expect=r"^40[13]$", example="403")
-
-
-def client_server_cert(cluster: Cluster, component: str, user: str) -> pki.CertSpec:
-    """One certificate for every master: the identity towards kube-apiserver (CN and O both `user`) and the
-    serving certificate of the component's secure port, so it names every master's IP and host name."""
-    masters = cluster.masters
-    return pki.CertSpec(
-        name=component,
-        cn=user,
-        org=user,
-        usage="client-server",
-        ips=("127.0.0.1", *(n.ip for n in masters)),
-        dns=("localhost", *(n.name for n in masters)),
-    )

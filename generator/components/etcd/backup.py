@@ -21,7 +21,7 @@ from generator.model import Cluster, Node
 from generator.steps import Command, Show, Step, for_each, on, push, sudo
 from generator.text import Texts
 
-TEXT = Texts.of_module(__file__)
+TEXT = Texts.of_component(__file__)
 UNIT = "etcd-backup"
 SNAPSHOT_NAME = re.compile(r"etcd-(?P<member>[a-z0-9-]{1,63})-(?P<time>[0-9]{8}T[0-9]{6}Z)\.db")
 

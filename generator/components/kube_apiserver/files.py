@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
+from generator.components.etcd.files import endpoints as etcd_endpoints
 from generator.components.kube_apiserver import audit
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
 from generator.components.load_balancer.service import SHUTDOWN_DELAY_SECONDS
@@ -29,7 +30,6 @@ KUBELET_RBAC_BINDING = "kube-apiserver:kubelet-apis"
 KUBELET_RBAC_ROLE = "system:kubelet-api-admin"
 # Issued by the etcd component (contract): the client certificate kube-apiserver uses towards etcd.
 ETCD_CLIENT = "apiserver-etcd-client"
-ETCD_CLIENT_PORT = 2379
 # What the apiserver shows aggregated API servers when it forwards a request (separate layout only): signed by the
 # front-proxy CA, which its --requestheader-client-ca-file names, and accepted only under this CN.
 FRONT_PROXY_CLIENT = pki.CertSpec(name="front-proxy-client", cn="front-proxy-client", org=None, usage="client",
@@ -167,10 +167,6 @@ def encryption_config(key_b64: str, f: ApiServerFacts) -> bytes:
     return yaml_text.dump(body)
 
 
-def etcd_servers(cluster: Cluster) -> str:
-    return ",".join(f"https://{n.host}:{ETCD_CLIENT_PORT}" for n in cluster.etcd_members)
-
-
 def service_account_issuer(cluster: Cluster) -> str:
     return f"https://kubernetes.default.svc.{cluster.spec.network.cluster_domain}"
 
@@ -199,7 +195,7 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
         f"--etcd-cafile={paths.etcd_ca}",
         f"--etcd-certfile={paths.etcd_cert}",
         f"--etcd-keyfile={paths.etcd_key}",
-        f"--etcd-servers={etcd_servers(cluster)}",
+        f"--etcd-servers={etcd_endpoints(cluster)}",
         f"{f.encryption_flag}={paths.encryption}",
         f"--service-cluster-ip-range={cluster.spec.network.service_cidr}",
         f"--service-node-port-range={settings.service_node_port_range}",

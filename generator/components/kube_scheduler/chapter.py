@@ -6,11 +6,11 @@ from __future__ import annotations
 import shlex
 
 from generator.artifacts import on_node
-from generator.components import daemon, elected, leader
+from generator.components import elected
 from generator.components.daemon import anonymous_refused
 from generator.components.elected import node_file
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
-from generator.components.kube_scheduler.files import ID, USER, Paths, artifacts, server_for
+from generator.components.kube_scheduler.files import ID, USER, Paths, artifacts
 from generator.components.kube_scheduler.service import SERVICE
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
@@ -23,11 +23,8 @@ TEXT = Texts.of_component(__file__)
 
 def component(cluster: Cluster) -> elected.Elected:
     paths = Paths(cluster)
-    return elected.Elected(
-        service=SERVICE, user=USER, text=TEXT, binary=paths.binary, kubeconfig=paths.kubeconfig, unit=paths.unit,
-        secrets=(paths.key,), kubeconfig_server=cluster.spec.components.kube_scheduler.kubeconfig_server,
-        server_for=server_for,
-    )
+    setting = cluster.spec.components.kube_scheduler.kubeconfig_server
+    return elected.Elected(SERVICE, USER, TEXT, paths, (paths.key,), setting)
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -36,21 +33,8 @@ def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
         **TEXT.chapter(ID, cluster=cluster, f=f, masters=len(cluster.masters)),
         number=8,
-        steps=(
-            elected.cert_step(cluster, e),
-            elected.kubeconfig_step(cluster, e),
-            elected.kubeconfig_check_step(cluster, e),
-            config_step(cluster, f),
-            elected.unit_step(cluster, e, serving=serving(f)),
-            elected.distribute_step(cluster, e),
-            elected.start_step(cluster, e),
-            daemon.status_step(cluster, ID),
-            health_step(cluster, f),
-            metrics_step(cluster, f),
-            permissions_step(cluster, f),
-            leader.leader_step(cluster, SERVICE),
-            leader.failover_step(cluster, SERVICE),
-        ),
+        steps=elected.steps(cluster, e, {"serving": serving(f)}, config=(config_step(cluster, f),),
+                            checks=(health_step(cluster, f), metrics_step(cluster, f), permissions_step(cluster, f))),
     )
 
 
