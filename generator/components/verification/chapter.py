@@ -66,10 +66,10 @@ def apiservers_step(cluster: Cluster) -> Step:
     )
 
 
-# `kubectl get componentstatuses` probes the scheduler and the controller manager on 127.0.0.1. Up to 1.21 it
-# asks their insecure ports (10251/10252), which this runbook keeps on loopback; from 1.22 (controller manager)
-# and 1.23 (scheduler) it asks the secure ports on 127.0.0.1, where these daemons, bound to the node's IP, do
-# not listen (pkg/registry/core/rest/storage_core.go of each release). It is deprecated since 1.19 anyway.
+# `kubectl get componentstatuses` probes the scheduler and the controller manager on 127.0.0.1 of the answering
+# apiserver's node: up to 1.21 their insecure ports (10251/10252), which this runbook keeps on loopback; from 1.22
+# (controller manager) and 1.23 (scheduler) their secure ports (pkg/registry/core/rest/storage_core.go of each
+# release). It is deprecated since 1.19: the runbook reads it only while the insecure ports answer it.
 COMPONENTSTATUSES_TRUTHFUL = Timeline(((1, 12), True), ((1, 22), False))
 
 
