@@ -9,10 +9,36 @@ import shlex
 from generator.artifacts import rel_build
 from generator.components.prerequisites.files import ENVIRONMENT, ID, etcd_bin_dir
 from generator.model import Cluster, Node
-from generator.steps import Command, Show, Step, for_each, on, render, ssh_prefix, sudo
+from generator.steps import (
+    Command,
+    Script,
+    Show,
+    Step,
+    for_each,
+    on,
+    render,
+    script_header,
+    scripts_dir,
+    ssh_prefix,
+    sudo,
+)
 from generator.text import Texts
 
 TEXT = Texts.of_component(__file__)
+
+
+def on_node_script(cluster: Cluster) -> Script:
+    """`on-node.sh NODE COMMAND`: COMMAND run on NODE over ssh as the cluster file says (what the other scripts and
+    the drills use to reach a node by its name); stdin stays on the workstation."""
+    return Script(
+        "on-node.sh", **TEXT.fields("script.on-node", user=cluster.spec.ssh.user), body="\n".join([
+            *script_header("on-node.sh NODE COMMAND: run COMMAND on NODE over ssh"),
+            'case "$1" in',
+            *(f'    {n.name}) exec {ssh_prefix(cluster, n)} "$2" </dev/null ;;' for n in cluster.spec.nodes),
+            f'    *) echo "not a node of {cluster.name}: $1" >&2; exit 1 ;;',
+            "esac",
+        ]),
+        directory=scripts_dir(cluster), reaches=tuple(n.name for n in cluster.spec.nodes))
 
 
 def environment_step(cluster: Cluster) -> Step:
