@@ -92,10 +92,14 @@ class ControlPlane:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def install(self) -> None:
-        """Copy the node's rendered files to their absolute paths, all of which lie under `root`."""
+        """Copy the node's rendered files to their absolute paths, all of which lie under `root`, but for those
+        meant for `bin_dir`: here the shared binary cache, which is not the test's to write (etcd's backup script)."""
+        bin_dir = Path(self.cluster.spec.paths.bin_dir)
         for path in self.nodes_tree.rglob("*"):
             if path.is_file():
                 target = Path("/") / path.relative_to(self.nodes_tree)
+                if bin_dir in target.parents:
+                    continue
                 assert self.root in target.parents, target
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
