@@ -63,6 +63,12 @@ def test_no_component_module_holds_prose() -> None:
     assert [str(m.relative_to(REPO)) for m in modules if CJK.search(m.read_text(encoding="utf-8"))] == []
 
 
+def own_policy(directory: Path) -> Path:
+    path = directory / "audit-policy.yaml"
+    path.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+    return path
+
+
 def cluster_files(directory: Path) -> list[str]:
     """Clusters whose runbooks between them take every path through the texts: each minor release, each layout and
     topology, each day-2 change."""
@@ -91,6 +97,10 @@ def cluster_files(directory: Path) -> list[str]:
         variant("tx-etcd34", components={"etcd": {"version": "3.4.23"}}),
         variant("tx-etcd33", kubernetes_version="1.16.15", components={"etcd": {"version": "3.3.25"}}),
         variant("tx-restore", restore={"snapshot": "build/tx-restore/backups/k8s-master-01/etcd-snapshot.db"}),
+        variant("tx-quorum", quorum_loss={"survivor": nodes[0]["name"]}),
+        variant("tx-rebuild", rebuild={"node": nodes[-1]["name"]}),
+        variant("tx-cis", verification={"cis": True}),
+        variant("tx-audit", components={"kube-apiserver": {"audit": {"policy_file": str(own_policy(directory))}}}),
     ]
     return files
 

@@ -55,7 +55,7 @@ def unit_file(node: Node, files: MasterFiles, name: str, description: str, flags
         on_node(node, files.unit),
         systemd.unit(description, f"https://kubernetes.io/docs/reference/command-line-tools-reference/{name}/",
                      files.binary, flags, after=(f"{APISERVER}.service",)),
-        name, "unit",
+        name, "unit", private=True,
     )
 
 

@@ -140,8 +140,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     for node in cluster.etcd_members:
         files += [
             Artifact(on_node(node, backups.script), script(cluster, node, f).encode(), ID, "unit"),
-            Artifact(on_node(node, backups.service), service(cluster).encode(), ID, "unit"),
-            Artifact(on_node(node, backups.timer), timer(cluster, node).encode(), ID, "unit"),
+            Artifact(on_node(node, backups.service), service(cluster).encode(), ID, "unit", private=True),
+            Artifact(on_node(node, backups.timer), timer(cluster, node).encode(), ID, "unit", private=True),
         ]
     return files
 

@@ -189,6 +189,9 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
         f"--client-ca-file={paths.ca}",
         f"--tls-cert-file={paths.cert}",
         f"--tls-private-key-file={paths.key}",
+        # kubelets' serving certificates are checked against the cluster CA (CIS 1.2.5): a kubelet needs one the
+        # controller manager signed (serverTLSBootstrap), not a self-signed one, for logs and exec to reach it
+        f"--kubelet-certificate-authority={paths.ca}",
         f"--kubelet-client-certificate={paths.kubelet_cert}",
         f"--kubelet-client-key={paths.kubelet_key}",
         "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
@@ -218,8 +221,11 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
             f"--service-account-signing-key-file={paths.sa_key}",
             f"--service-account-issuer={service_account_issuer(cluster)}",
         ]
+    if f.sa_extend_flag:
+        result.append("--service-account-extend-token-expiration=false")
     result += audit.flags(cluster)
-    result.append(f"--v={settings.verbosity}")
+    # /debug/pprof on the secure port is off (CIS 1.2.15): it exposes the process's internals to any admin client
+    result += ["--profiling=false", f"--v={settings.verbosity}"]
     return result
 
 
@@ -260,7 +266,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                              paths.binary, flags(cluster, node, f), service_type="notify",
                              # at boot its own etcd member first: started together, it would fail and restart
                              after=("etcd.service",) if node in cluster.etcd_members else ()),
-                ID, "unit",
+                ID, "unit", private=True,
             ),
         ]
     return files + audit.artifacts(cluster)

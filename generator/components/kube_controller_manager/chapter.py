@@ -3,15 +3,13 @@ prose is in text.yaml; the steps it shares with kube-scheduler are generator/com
 
 from __future__ import annotations
 
-import shlex
-
 from generator.components import elected
-from generator.components.daemon import anonymous_refused
+from generator.components.daemon import anonymous_refused_on, through_tunnel
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.components.kube_controller_manager.files import ID, USER, Paths, artifacts
 from generator.components.kube_controller_manager.service import SERVICE
-from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, for_each_master, pki_file
+from generator.model import Cluster
+from generator.steps import Chapter, Command, Step, for_each_master
 from generator.text import NO_TEXT, Texts
 
 __all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
@@ -37,18 +35,11 @@ def chapter(cluster: Cluster) -> Chapter:
 
 
 def health_step(cluster: Cluster, f: ControllerManagerFacts) -> Step:
-    def curl(node: Node) -> str:
-        return shlex.join([
-            "curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
-            "--cert", pki_file(cluster, "admin.pem"), "--key", pki_file(cluster, "admin-key.pem"),
-            f"https://{node.host}:{f.secure_port}/healthz",
-        ])
-
     return Step(
         **TEXT.step(f"{ID}.health", f=f),
         per_node=for_each_master(cluster, lambda node: [
-            Command(curl(node), expect=r"^ok$", example="ok"),
-            anonymous_refused(cluster, f"https://{node.host}:{f.secure_port}/metrics"),
+            Command(through_tunnel(cluster, node, f.secure_port, "/healthz"), expect=r"^ok$", example="ok"),
+            anonymous_refused_on(cluster, node, f.secure_port, "/metrics"),
         ]),
         needs_kube_binaries=True,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from generator import pki, rotation
 from generator.artifacts import Artifact, on_node
 from generator.components import elected_files
+from generator.components.daemon import LOOPBACK
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.context import RenderContext
@@ -50,7 +51,8 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
         f"--kubeconfig={paths.kubeconfig}",
         f"--authentication-kubeconfig={paths.kubeconfig}",
         f"--authorization-kubeconfig={paths.kubeconfig}",
-        f"--bind-address={node.ip}",
+        # loopback only (CIS 1.3.7): its health and metrics are read on the node itself or through an ssh tunnel
+        f"--bind-address={LOOPBACK}",
         f"--secure-port={f.secure_port}",
     ]
     if f.insecure_port:
@@ -74,6 +76,7 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
         f"--leader-elect-lease-duration={election.lease_duration}",
         f"--leader-elect-renew-deadline={election.renew_deadline}",
         f"--leader-elect-retry-period={election.retry_period}",
+        "--profiling=false",
         f"--v={settings.verbosity}",
     ]
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from generator import yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components import elected_files
+from generator.components.daemon import LOOPBACK
 from generator.components.kube_scheduler.facts import CONFIG_FIELDS, SchedulerFacts, facts
 from generator.context import RenderContext
 from generator.model import Cluster, Node
@@ -38,6 +39,8 @@ def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
         "apiVersion": f.config_api,
         "kind": "KubeSchedulerConfiguration",
         "clientConnection": {"kubeconfig": Paths(cluster).kubeconfig},
+        # /debug/pprof off (CIS 1.4.1): with --config, the --profiling flag is ignored
+        "enableProfiling": False,
         "leaderElection": {
             "leaderElect": True,
             "leaseDuration": election.lease_duration,
@@ -65,7 +68,8 @@ def flags(cluster: Cluster, node: Node, f: SchedulerFacts) -> list[str]:
     result = [f"--config={paths.config}"]
     if f.secure_port:
         result += [
-            f"--bind-address={node.ip}",
+            # loopback only (CIS 1.4.2): its health and metrics are read on the node itself or through an ssh tunnel
+            f"--bind-address={LOOPBACK}",
             f"--secure-port={f.secure_port}",
             f"--tls-cert-file={paths.cert}",
             f"--tls-private-key-file={paths.key}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from generator.components.troubleshooting.errors import Error, lint, master, remote
+from generator.components.troubleshooting.errors import Error, journal, lint, master, push_again, remote
 from generator.steps import pki_file, sudo
 from generator.text import Texts
 
@@ -29,6 +29,7 @@ KEY_IS_CERTIFICATE = Error(
     message="tls: found a certificate rather than a key in the PEM for the private key",
     **TEXT.fields("key-is-certificate"),
     confirm=lambda c: [
+        journal(c, "kube-scheduler", "found a certificate rather than a key"),
         remote(c, master(c), f"{sudo(c)}{c.spec.paths.bin_dir}/kubectl config view --raw --kubeconfig "
                f"{c.spec.paths.config_dir}/kube-scheduler.kubeconfig "
                '-o "jsonpath={.users[0].user.client-key-data}" | base64 -d | head -1'),
@@ -36,6 +37,21 @@ KEY_IS_CERTIFICATE = Error(
     ],
     seen_in=("seed 003",),
     lint_rules=("key-is-certificate",),
+    repair=lambda c: push_again(c, "kube-scheduler", "kube-scheduler"),
+)
+
+UNKNOWN_AUTHORITY = Error(
+    id="unknown-authority",
+    message="tls: failed to verify certificate: x509: certificate signed by unknown authority",
+    **TEXT.fields("unknown-authority"),
+    confirm=lambda c: [
+        journal(c, "kube-scheduler", "signed by unknown authority"),
+        remote(c, master(c), f"{sudo(c)}{c.spec.paths.bin_dir}/kubectl config view --raw --kubeconfig "
+               f"{c.spec.paths.config_dir}/kube-scheduler.kubeconfig "
+               "-o 'jsonpath={.clusters[0].cluster.certificate-authority-data}' | base64 -d | "
+               f"openssl x509 -noout -subject; openssl x509 -noout -subject -in {c.spec.paths.pki_dir}/ca.pem"),
+    ],
+    repair=lambda c: push_again(c, "kube-scheduler", "kube-scheduler"),
 )
 
 LEGACY_COMMON_NAME = Error(

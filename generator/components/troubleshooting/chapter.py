@@ -40,6 +40,9 @@ ERRORS: tuple[Error, ...] = (
     load_balancer.HAPROXY_NBPROC,
     load_balancer.KEEPALIVED_FULLWIDTH,
     certificates.UNAUTHORIZED,
+    certificates.UNKNOWN_AUTHORITY,
+    units.INLINE_COMMENT,
+    units.PORT_IN_USE,
     *etcd.ERRORS,
     *releases.ERRORS,
 )
@@ -72,6 +75,7 @@ def entry(cluster: Cluster, number: int, error: Error, lang: str) -> str:
         f"**{w['confirm']}**:\n",
         console(error.confirm(cluster)),
         f"**{w['fix']}**: {error.fix[lang]}\n",
+        *([console(error.repair(cluster))] if error.repair else []),
     ]
     notes = []
     if error.seen_in:

@@ -3,8 +3,9 @@ ExecStart passes that the release does not have (a removed admission plugin, an 
 
 from __future__ import annotations
 
-from generator.components.troubleshooting.errors import Error, journal, lint, master, remote
+from generator.components.troubleshooting.errors import Error, journal, lint, master, push_again, remote
 from generator.model import Cluster
+from generator.steps import sudo
 from generator.text import Texts
 
 TEXT = Texts.of_component(__file__)
@@ -43,6 +44,27 @@ UNKNOWN_FLAG = Error(
     confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag"), lint(c)],
     seen_in=("seed 002", "seed 003", "seed 004"),
     lint_rules=("flag-removed", "flag-not-yet", "flag-deprecated"),
+    repair=lambda c: push_again(c, "kube-apiserver", "kube-apiserver"),
+)
+
+INLINE_COMMENT = Error(
+    id="inline-comment",
+    message='Error: "kube-scheduler" does not take any arguments, got ["#" "leader"]',
+    **TEXT.fields("inline-comment"),
+    confirm=lambda c: [journal(c, "kube-scheduler", "does not take any arguments"),
+                       remote(c, master(c), f"grep -n '#' {unit(c, 'kube-scheduler')}"), lint(c)],
+    seen_in=("seed 001",),
+    repair=lambda c: push_again(c, "kube-scheduler", "kube-scheduler"),
+)
+
+PORT_IN_USE = Error(
+    id="port-in-use",
+    message="listen tcp 127.0.0.1:10259: bind: address already in use",
+    **TEXT.fields("port-in-use"),
+    confirm=lambda c: [journal(c, "kube-scheduler", "address already in use"),
+                       remote(c, master(c), f"{sudo(c)}ss -Htlnp 'sport = :10259'")],
+    repair=lambda c: [remote(c, master(c), f"{sudo(c)}fuser -k -n tcp 10259; {sudo(c)}systemctl restart "
+                                           "kube-scheduler && systemctl is-active kube-scheduler")],
 )
 
 WANTEDBY_TYPO = Error(

@@ -15,6 +15,7 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
+from generator.components.verification import cis
 from generator.components.verification.master_loss import master_loss_step
 from generator.components.verification.smoke import cleanup_step, smoke_step
 from generator.components.verification.systemd import crash_step, reboot_step
@@ -30,7 +31,7 @@ ID = "verification"
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
-    return []
+    return cis.artifacts(ctx)
 
 
 def services_step(cluster: Cluster) -> Step:
@@ -65,10 +66,10 @@ def apiservers_step(cluster: Cluster) -> Step:
     )
 
 
-# `kubectl get componentstatuses` probes the scheduler and the controller manager on 127.0.0.1. Up to 1.21 it
-# asks their insecure ports (10251/10252), which this runbook keeps on loopback; from 1.22 (controller manager)
-# and 1.23 (scheduler) it asks the secure ports on 127.0.0.1, where these daemons, bound to the node's IP, do
-# not listen (pkg/registry/core/rest/storage_core.go of each release). It is deprecated since 1.19 anyway.
+# `kubectl get componentstatuses` probes the scheduler and the controller manager on 127.0.0.1 of the answering
+# apiserver's node: up to 1.21 their insecure ports (10251/10252), which this runbook keeps on loopback; from 1.22
+# (controller manager) and 1.23 (scheduler) their secure ports (pkg/registry/core/rest/storage_core.go of each
+# release). It is deprecated since 1.19: the runbook reads it only while the insecure ports answer it.
 COMPONENTSTATUSES_TRUTHFUL = Timeline(((1, 12), True), ((1, 22), False))
 
 
@@ -163,6 +164,7 @@ def chapter(cluster: Cluster) -> Chapter:
             etcd_step(cluster), certificates_step(cluster), smoke_step(cluster),
             *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
             *drills(cluster),
+            *cis.steps(cluster),
             cleanup_step(cluster),
         ),
     )
