@@ -17,8 +17,8 @@ ID = "verification"
 USER = "runbook-kwok"  # kwok's identity towards kube-apiserver: its certificate's CN, the RBAC subject
 CERT = pki.CertSpec(name="kwok", cn=USER, org=None, usage="client")
 KUBECONFIG = "pki/kwok.kubeconfig"
-STAGES, RBAC, NODE, WORKLOAD = ("kwok/kwok-stages.yaml", "kwok/kwok-rbac.yaml", "kwok/rehearsal-node.yaml",
-                                "kwok/rehearsal-workload.yaml")
+STAGES, RBAC, NODE, WORKLOAD = ("rehearsal/kwok-stages.yaml", "rehearsal/kwok-rbac.yaml",
+                                "rehearsal/rehearsal-node.yaml", "rehearsal/rehearsal-workload.yaml")
 STAGES_SOURCE = Path(__file__).with_name("kwok-stages.yaml")
 NAMESPACE = "runbook-rehearsal"
 NODE_LEASES = "kube-node-lease"
