@@ -9,7 +9,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from generator import catalog, day2
 from generator.errors import Reported
-from generator.model import REPO, load
+from generator.model import REPO, Cluster, load
 from generator.steps import Chapter
 from generator.text import Texts
 
@@ -64,11 +64,18 @@ def merged(first: Chapter | None, second: Chapter) -> Chapter:
     return replace(first, steps=tuple(steps))
 
 
+def with_options(cluster: Cluster) -> Cluster:
+    """`cluster` with every step a cluster file may ask for turned on (the CIS benchmark)."""
+    spec = cluster.spec
+    return replace(cluster, spec=replace(spec, verification=replace(spec.verification, cis=True)))
+
+
 def notebook_chapters() -> list[Chapter]:
-    """Every chapter with every step a notebook cell may run: the text cluster's, and its day-2 variants'."""
+    """Every chapter with every step a notebook cell may run: the text cluster's with its optional steps on, and its
+    day-2 variants'."""
     base = load(TEXT_CLUSTER)
     found: dict[str, Chapter] = {}
-    for cluster in [base, *day2.examples(base)]:
+    for cluster in [base, with_options(base), *day2.examples(base)]:
         for chapter in catalog.chapters(cluster):
             found[chapter.id] = merged(found.get(chapter.id), chapter)
     return sorted(found.values(), key=lambda ch: ch.number)

@@ -2,8 +2,10 @@
 (`verification.cis: true`).
 
 kube-bench reads running processes' flags (`ps`) and files at paths its config names; its defaults are kubeadm's
-(static pod manifests, /etc/kubernetes/*.conf). The config rendered here names this runbook's own files: units as
-the components' "pod specifications", their kubeconfigs and config, etcd's data directory. A check this layout
+(static pod manifests, /etc/kubernetes/*.conf). The settings rendered here name this runbook's own files: units as
+the components' "pod specifications", their kubeconfigs and config, etcd's data directory. They go where kube-bench
+merges a benchmark's own overrides (cfg/<benchmark>/config.yaml) over its base cfg/config.yaml, which stays: the base
+holds the release-to-benchmark and target-to-file mappings without which kube-bench checks nothing. A check this layout
 makes inapplicable, or that reads the wrong place for it, is listed in EXPLAINED with the reason on the page; any
 other FAIL fails the step, naming the check.
 """
@@ -119,9 +121,8 @@ def run_script(cluster: Cluster, node: Node) -> str:
     benchmark = BENCHMARK.at(cluster.release)
     report = f"{directory}/report-{benchmark}.txt"
     explained = " ".join(f"-e {check}" for check in EXPLAINED)
-    run = shlex.join([f"{directory}/kube-bench", "run", f"--config-dir={directory}/cfg",
-                      f"--config={directory}/cfg/config.yaml", f"--benchmark={benchmark}", f"--targets={TARGETS}",
-                      "--noremediations"])
+    run = shlex.join([f"{directory}/kube-bench", "run", f"--config-dir={directory}/cfg", f"--benchmark={benchmark}",
+                      f"--targets={TARGETS}", "--noremediations"])
     return "\n".join([
         f"cd {directory} && {run} > {report} 2>&1 || true",
         f"grep -E '^\\[(PASS|FAIL|WARN|INFO)\\] [0-9.]+ ' {report}",
@@ -144,7 +145,7 @@ def step(cluster: Cluster) -> Step:
     def commands(node: Node) -> list[Command]:
         ship = (f"tar -C {shlex.quote(target)} -cf - kube-bench cfg | {ssh_prefix(cluster, node)} "
                 + shlex.quote(f"{s}mkdir -p {directory} && {s}tar -C {directory} -xf - --no-same-owner"))
-        receive = f"{s}sh -c " + shlex.quote(f"cat > {directory}/cfg/config.yaml")
+        receive = f"{s}sh -c " + shlex.quote(f"cat > {directory}/cfg/{benchmark}/config.yaml")
         own = f"{ssh_prefix(cluster, node)} {shlex.quote(receive)} < {rel_build(cluster)}/{config_path()}"
         return [Command(ship), Command(own),
                 on(cluster, node, f"{s}bash -c {shlex.quote(run_script(cluster, node))}",
@@ -155,7 +156,8 @@ def step(cluster: Cluster) -> Step:
     explained = [TEXT(f"{ID}.cis", f"explained-{check}") for check in EXPLAINED]
     return Step(
         **TEXT.step(f"{ID}.cis", version=cluster.spec.verification.kube_bench, benchmark=benchmark,
-                    targets=TARGETS, dir=directory, config=f"{rel_build(cluster)}/{config_path()}",
+                    targets=TARGETS, dir=directory, overrides=f"{directory}/cfg/{benchmark}/config.yaml",
+                    config=f"{rel_build(cluster)}/{config_path()}",
                     explained=Text(zh="\n".join(t.zh for t in explained), en="\n".join(t.en for t in explained))),
         local=tuple(fetch_commands(cluster)),
         per_node=for_each_master(cluster, commands),
