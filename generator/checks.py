@@ -28,6 +28,7 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9 ._:@=/+-]{0,128}")
 DURATION = re.compile(r"([0-9]{1,9})s")
 INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")  # not "-x" (an option) nor "." / ".."
 PORT_RANGE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
+TOOL_RELEASE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4}){1,3}")
 ETCD_RELEASE = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
 WORKSTATION_PATH = re.compile(r"[A-Za-z0-9._/+][A-Za-z0-9._/+-]{0,1023}")  # no leading "-": not an option
 ROLES = ("master", "etcd")
@@ -45,7 +46,6 @@ MAX_BURST = 10000
 PODS_PER_FAKE_NODE = 110
 MAX_FAKE_NODES = 500
 MAX_REHEARSAL_PODS = 20000
-TOOL_RELEASE = re.compile(r"[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}")  # kube-bench's and kwok's, without the v
 # Ports every master listens on whatever the cluster file says.
 FIXED_PORTS = {
     2379: "etcd client (fixed)",
@@ -365,9 +365,9 @@ def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfi
 
 def check_verification(spec: ClusterFile, bad: BadFn) -> None:
     verification = spec.verification
-    for name in ("kube_bench", "kwok"):
-        if not TOOL_RELEASE.fullmatch(getattr(verification, name)):
-            bad(f"verification.{name}", getattr(verification, name), 'a release such as "0.8.0" (no v)')
+    # in a download URL, a path and a command of the verification chapter
+    if not TOOL_RELEASE.fullmatch(verification.kwok):
+        bad("verification.kwok", verification.kwok, 'a kwok release such as "0.8.0"')
     rehearsal = verification.scheduler_rehearsal
     if rehearsal is None:
         return
