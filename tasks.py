@@ -186,7 +186,8 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
 def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
     into a cache keyed by release (reused when present), and without --release also the cluster's etcd, etcdctl and
-    etcdutl from etcd's Go modules; prints progress, time per binary and sha256s."""
+    etcdutl from etcd's Go modules (and kwok, when it asks for the scheduler's rehearsal); prints progress, time per
+    binary and sha256s."""
     from generator.kubebuild import verb
     from generator.versions import parse_release
 
@@ -194,7 +195,8 @@ def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     chosen = parse_release(release) if release else model.release
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
-    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout)
+    kwok = model.spec.verification.kwok if model and model.spec.verification.scheduler_rehearsal else None
+    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok)
 
 
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})

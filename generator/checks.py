@@ -15,7 +15,7 @@ from generator import ssh_options
 from generator.schema import Problem
 
 if TYPE_CHECKING:
-    from generator.model import ClusterFile, LeaderElection
+    from generator.model import ClientConnection, ClusterFile, LeaderElection
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BadFn = Callable[[str, object, str], None]
@@ -28,6 +28,7 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9 ._:@=/+-]{0,128}")
 DURATION = re.compile(r"([0-9]{1,9})s")
 INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")  # not "-x" (an option) nor "." / ".."
 PORT_RANGE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
+TOOL_RELEASE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4}){1,3}")
 ETCD_RELEASE = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
 WORKSTATION_PATH = re.compile(r"[A-Za-z0-9._/+][A-Za-z0-9._/+-]{0,1023}")  # no leading "-": not an option
 ROLES = ("master", "etcd")
@@ -38,6 +39,13 @@ MAX_NODES = 32  # control-plane nodes; etcd itself advises 3, 5 or 7 members
 DURATION_SECONDS = (1, 300)
 # client-go's leader elector refuses renewDeadline <= JitterFactor * retryPeriod.
 JITTER_FACTOR = 1.2
+# Client-side rate limits: scheduler_perf runs its scheduler at 5000 requests per second, no more is ever needed.
+MAX_QPS = 5000
+MAX_BURST = 10000
+# The scheduler's rehearsal: simulated nodes each take pods as a kubelet's default of 110 would.
+PODS_PER_FAKE_NODE = 110
+MAX_FAKE_NODES = 500
+MAX_REHEARSAL_PODS = 20000
 # Ports every master listens on whatever the cluster file says.
 FIXED_PORTS = {
     2379: "etcd client (fixed)",
@@ -91,6 +99,7 @@ def check(spec: ClusterFile) -> list[Problem]:
     check_network(spec, bad)
     check_certificates(spec, bad)
     check_components(spec, bad)
+    check_verification(spec, bad)
     return problems
 
 
@@ -284,11 +293,11 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     comps = spec.components
     sched = comps.kube_scheduler
     check_control_plane_client(bad, "components.kube-scheduler", "kube-scheduler", sched.kubeconfig_server,
-                               sched.verbosity, sched.leader_election)
+                               sched.verbosity, sched.leader_election, sched.client_connection)
     cm = comps.kube_controller_manager
     where = "components.kube-controller-manager"
     check_control_plane_client(bad, where, "kube-controller-manager", cm.kubeconfig_server, cm.verbosity,
-                               cm.leader_election)
+                               cm.leader_election, cm.client_connection)
     pods = network(cm.cluster_cidr)
     if pods is None:
         bad(f"{where}.cluster_cidr", cm.cluster_cidr, "a network in CIDR form, e.g. 172.30.0.0/16")
@@ -314,7 +323,7 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     release = ETCD_RELEASE.fullmatch(etcd.version)
     if not release or (int(release[1]), int(release[2])) < (3, 2):
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
-    for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball"):
+    for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball", "kwok_binary"):
         value = getattr(spec.prerequisites, name)
         if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
             bad(f"prerequisites.{name}", value, "empty (download it) or a normalised file path of letters, digits "
@@ -322,8 +331,14 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
 
 
 def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfig_server: str, verbosity: int,
-                               election: LeaderElection) -> None:
-    """Settings kube-scheduler and kube-controller-manager share: API server choice, log level, leader election."""
+                               election: LeaderElection, client: ClientConnection) -> None:
+    """Settings kube-scheduler and kube-controller-manager share: API server choice, log level, leader election,
+    client-side rate limits."""
+    if not 1 <= client.qps <= MAX_QPS:
+        bad(f"{where}.client_connection.qps", client.qps, f"requests per second from 1 to {MAX_QPS}")
+    if not client.qps <= client.burst <= MAX_BURST:
+        bad(f"{where}.client_connection.burst", client.burst,
+            f"at least qps ({client.qps}: a smaller burst caps the rate below it) and at most {MAX_BURST}")
     if kubeconfig_server not in ("vip", "local"):
         bad(f"{where}.kubeconfig_server", kubeconfig_server,
             "vip (through the load balancer) or local (this master's own kube-apiserver)")
@@ -346,3 +361,22 @@ def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfi
     elif not seconds["renew_deadline"] > JITTER_FACTOR * seconds["retry_period"]:
         bad(f"{where}.leader_election.retry_period", election.retry_period,
             f"short enough that 1.2 × retry_period < renew_deadline ({component} refuses it otherwise)")
+
+
+def check_verification(spec: ClusterFile, bad: BadFn) -> None:
+    verification = spec.verification
+    # in a download URL, a path and a command of the verification chapter
+    if not TOOL_RELEASE.fullmatch(verification.kwok):
+        bad("verification.kwok", verification.kwok, 'a kwok release such as "0.8.0"')
+    rehearsal = verification.scheduler_rehearsal
+    if rehearsal is None:
+        return
+    where = "verification.scheduler_rehearsal"
+    if not 1 <= rehearsal.nodes <= MAX_FAKE_NODES:
+        bad(f"{where}.nodes", rehearsal.nodes, f"simulated nodes from 1 to {MAX_FAKE_NODES}")
+    elif not 1 <= rehearsal.pods <= (most := min(MAX_REHEARSAL_PODS, PODS_PER_FAKE_NODE * rehearsal.nodes)):
+        bad(f"{where}.pods", rehearsal.pods,
+            f"pods from 1 to {most} ({PODS_PER_FAKE_NODE} per simulated node, as a kubelet takes by default)")
+    masters = [n for n in spec.nodes if "master" in n.roles]
+    if rehearsal.failover and len(masters) < 2:
+        bad(f"{where}.failover", rehearsal.failover, "false with one master: a failover needs another scheduler")

@@ -92,11 +92,31 @@ class LoadBalancer:
     stats_port: int = 9000
 
 
+# Leader election of kube-scheduler and kube-controller-manager (upstream: 15s / 10s / 2s). A leader killed outright
+# holds its lease until it expires, and nothing is scheduled meanwhile: MEASURED, TO BE FILLED IN.
+LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = "15s", "10s", "2s"
+
+
 @dataclass(frozen=True)
 class LeaderElection:
-    lease_duration: str = "15s"
-    renew_deadline: str = "10s"
-    retry_period: str = "2s"
+    """Both elected components' lock timings; the defaults are measured (the comment above LEASE_DURATION)."""
+
+    lease_duration: str = LEASE_DURATION
+    renew_deadline: str = RENEW_DEADLINE
+    retry_period: str = RETRY_PERIOD
+
+
+@dataclass(frozen=True)
+class ClientConnection:
+    """A component's client-side rate limit towards kube-apiserver: requests per second, and the burst above it."""
+
+    qps: int
+    burst: int
+
+
+# Client-side rate limits (upstream: kube-scheduler 50/100, kube-controller-manager 20/30): MEASURED, TO BE FILLED IN.
+SCHEDULER_CLIENT = ClientConnection(qps=50, burst=100)
+CONTROLLER_MANAGER_CLIENT = ClientConnection(qps=20, burst=30)
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,7 @@ class SchedulerSettings:
     kubeconfig_server: str = "vip"
     verbosity: int = 2
     leader_election: LeaderElection = field(default_factory=LeaderElection)
+    client_connection: ClientConnection = field(default_factory=lambda: SCHEDULER_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,7 @@ class ControllerManagerSettings:
     cluster_cidr: str = "172.30.0.0/16"
     kubeconfig_server: str = "vip"
     leader_election: LeaderElection = field(default_factory=LeaderElection)
+    client_connection: ClientConnection = field(default_factory=lambda: CONTROLLER_MANAGER_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -148,15 +170,32 @@ class Prerequisites:
     etcd_tarball: str = ""
     # A kube-bench_X_linux_amd64.tar.gz on the workstation (verification.cis); empty: download it.
     kube_bench_tarball: str = ""
+    # The kwok binary on the workstation (verification.scheduler_rehearsal); empty: download it.
+    kwok_binary: str = ""
+
+
+@dataclass(frozen=True)
+class SchedulerRehearsal:
+    """The scheduler's rehearsal (generator/components/verification/rehearsal.py): `nodes` simulated nodes, a
+    Deployment of `pods` pods bound by the real scheduler, and with `failover` a second burst during which the
+    scheduler's leader is killed."""
+
+    nodes: int = 50
+    pods: int = 1000
+    failover: bool = True
 
 
 @dataclass(frozen=True)
 class Verification:
     """`cis`: the verification chapter runs the CIS Kubernetes Benchmark (kube-bench `kube_bench` release) on every
-    master and checks that nothing fails but what the runbook explains."""
+    master and checks that nothing fails but what the runbook explains. `scheduler_rehearsal`: it binds pods to nodes
+    simulated by kwok (`kwok` release) and measures the scheduler."""
 
     cis: bool = False
     kube_bench: str = "0.15.6"
+    # Absent (the default): no rehearsal. A mapping, even `{}`, asks for one.
+    scheduler_rehearsal: SchedulerRehearsal | None = None
+    kwok: str = "0.8.0"
 
 
 @dataclass(frozen=True)

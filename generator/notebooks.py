@@ -9,7 +9,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from generator import catalog, day2
 from generator.errors import Reported
-from generator.model import REPO, Cluster, load
+from generator.model import REPO, Cluster, SchedulerRehearsal, load
 from generator.steps import Chapter
 from generator.text import Texts
 
@@ -65,9 +65,11 @@ def merged(first: Chapter | None, second: Chapter) -> Chapter:
 
 
 def with_options(cluster: Cluster) -> Cluster:
-    """`cluster` with every step a cluster file may ask for turned on (the CIS benchmark)."""
+    """`cluster` with every step a cluster file may ask for turned on (the CIS benchmark, the scheduler's
+    rehearsal)."""
     spec = cluster.spec
-    return replace(cluster, spec=replace(spec, verification=replace(spec.verification, cis=True)))
+    return replace(cluster, spec=replace(spec, verification=replace(spec.verification, cis=True,
+                                                                    scheduler_rehearsal=SchedulerRehearsal())))
 
 
 def notebook_chapters() -> list[Chapter]:
