@@ -11,9 +11,8 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from generator.errors import RunbookError
-from generator.model import REPO, Cluster, Node
+from generator.model import BUILD_DIR, Cluster, Node
 
-BUILD_DIR = REPO / "build"
 PHASES = ("ca", "cert", "kubeconfig", "config", "unit")
 TEMP_SUFFIX = ".partial"  # `.<name>.<random>.partial` beside its target: how a leftover temp file is recognised
 DIR_MODE, SECRET_DIR_MODE = 0o755, 0o700

@@ -18,6 +18,7 @@ from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 
 from generator.schema import Problem, shorten
+from generator.stored import NotAFile, read_limited
 
 MAX_BYTES = 256 * 1024  # a cluster file is a few KB; the limit keeps PyYAML's pure-Python scanner well under 1 s
 MAX_DEPTH = 20  # the deepest field (components.<name>.leader_election.<field>) is 4 levels down
@@ -114,8 +115,9 @@ def where(text: str, index: int) -> str:
 def read(path: Path) -> tuple[Any, list[Problem]]:
     """The file's YAML data, or the problems that stop it from being read (then the data is None)."""
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_BYTES + 1)
+        raw = read_limited(path, MAX_BYTES)
+    except NotAFile as err:  # a FIFO would block the read for ever (and `build-docs` with it)
+        return None, [Problem("", str(path), f"{err}: a cluster file is a plain file")]
     except OSError as err:
         return None, [Problem("", str(path), f"cannot read the cluster file ({err.strerror or err})")]
     if len(raw) > MAX_BYTES:

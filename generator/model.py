@@ -11,6 +11,7 @@ from generator.versions import Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO / "clusters"
+BUILD_DIR = REPO / "build"  # build/<cluster>/: what render writes, keys and passwords included
 MAX_PROBLEMS = 20  # lines shown for one file; a fuzzed or generated file can have thousands
 
 
@@ -270,12 +271,17 @@ def load(ref: str) -> Cluster:
             "or control characters); rename the file")])
     path = resolve(ref)
     shown = str(path)
+    if path.resolve().is_relative_to(BUILD_DIR.resolve()):
+        # Read, its text could come back in a problem line: an encryption key, a kubeconfig, a stats password.
+        raise ClusterFileError(shown, [Problem("", "a file under build/", "refused unread: build/ holds what render "
+                                               "wrote (keys, kubeconfigs, passwords), never a cluster file; cluster "
+                                               "files live in clusters/")])
     data, problems = loader.read(path)
     if problems:
         raise ClusterFileError(shown, problems)
     spec = schema.build(ClusterFile, data, "", problems)
     if spec is None:
-        raise ClusterFileError(shown, problems or [Problem("", data, "not a cluster file")])
+        raise ClusterFileError(shown, problems or [Problem("", "the file", "not a cluster file")])
     # Every field has its type (unknown keys were only noted), so the meaning checks can run too.
     release = parse_release(spec.kubernetes_version)
     if isinstance(release, str):

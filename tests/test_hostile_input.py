@@ -152,3 +152,40 @@ def test_what_stays_accepted(tmp_path: Path) -> None:
     source.write_text(yaml.safe_dump(data), encoding="utf-8")
     assert load(str(source)).spec.paths.bin_dir == "/usr/local/bin"
     assert load("example").name == "example" and load("lab").spec.ssh.options == tuple(LAB_OPTIONS)
+
+
+def test_a_fifo_as_the_cluster_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    """Issue 23: `open()` of a FIFO waits for a writer, so render hung; now the file's kind is the problem."""
+    source = tmp_path / "pipe.yaml"
+    os.mkfifo(source)
+    (line,) = refused(["render", "--cluster", str(source)])
+    assert line == f"{source}: <top>: {str(source)!r}: a FIFO (named pipe), not a regular file: a cluster file is a " \
+                   "plain file"
+
+
+def test_build_docs_is_not_hung_by_a_fifo_left_in_clusters() -> None:
+    source = REPO / "clusters" / "left-behind.yaml"
+    os.mkfifo(source)
+    try:
+        (line,) = refused(["build-docs"])
+    finally:
+        source.unlink()
+    assert line.startswith(f"{source}: ") and "a FIFO (named pipe)" in line
+
+
+@pytest.mark.parametrize("secret", ["pki/encryption-key.b64", "pki/ca-key.pem", "admin.kubeconfig"])
+def test_a_file_under_build_is_never_read_as_a_cluster_file(example_build: Path, secret: str) -> None:
+    """Issue 23: `--cluster build/x/pki/encryption-key.b64` printed the key in the problem line."""
+    path = next(p for p in [example_build / secret, *example_build.rglob(Path(secret).name)] if p.is_file())
+    content = path.read_text()
+    (line,) = refused(["render", "--cluster", str(path.relative_to(REPO))])
+    assert "refused unread: build/ holds what render wrote" in line
+    assert not any(part in line for part in content.split() if len(part) >= 8)
+
+
+def test_a_key_given_as_the_cluster_file_is_not_echoed(tmp_path: Path) -> None:
+    """Outside build/ too: a file that is one YAML string (a password file) is named by its type, not its text."""
+    source = tmp_path / "password.yaml"
+    source.write_text("s3cr3t-Passw0rd-never-shown\n")
+    (line,) = refused(["render", "--cluster", str(source)])
+    assert "s3cr3t" not in line and "'a str': expected a mapping of ClusterFile fields" in line
