@@ -130,7 +130,9 @@ def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
             problems.append(Problem(path, value, "expected a list"))
             return None
         items = [convert(item, v, join(path, i), problems) for i, v in enumerate(value)]
-        return None if any(v is None for v in items) else tuple(items)
+        if any(v is None for v in items):
+            return None
+        return items if origin is list else tuple(items)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, path, problems)
     if hint is bool:

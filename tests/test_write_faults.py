@@ -202,3 +202,26 @@ def test_a_tampered_journal_is_refused_in_one_line(rendered: tuple[Path, Path], 
     error = one_error(run_invoke("render", "--cluster", str(source), check=False))
     assert str(build / JOURNAL) in error or "not a plain relative path" in error, error
     assert tree_digest(build, REPO / "docs") == before
+
+
+def test_a_disk_that_fills_at_the_ledger_changes_nothing(rendered: tuple[Path, Path]) -> None:
+    """Issue 23: the ledger was a second transaction: a disk full at ledger.json left the re-issued certificates
+    written and said "nothing was changed". Here a new SAN re-issues kube-apiserver's certificate (small files) and
+    the ledger (40 KB) is the one file past the limit: the render is one transaction, the message true."""
+    source, build = rendered
+    source.write_text(source.read_text() + "components:\n  kube-apiserver:\n    extra_sans: [api.example.com]\n")
+    assert (build / "ledger.json").stat().st_size > 16384
+    before = tree_digest(build)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    proc = subprocess.run([*INVOKE, "render", "--cluster", str(source)], cwd=REPO, capture_output=True, text=True,
+                          preexec_fn=limit)
+
+    error = one_error(proc)
+    assert error == f"error: {build}/ledger.json: File too large; nothing was changed in {build}", error
+    assert tree_digest(build) == before and not leftovers(build)
+    again = run_invoke("render", "--cluster", str(source))
+    assert "updated   build/" in again.stdout and "ledger.json" in again.stdout and not leftovers(build)
