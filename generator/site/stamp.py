@@ -12,7 +12,7 @@ from pathlib import Path
 
 from generator.artifacts import build_dir
 from generator.model import REPO, Cluster
-from generator.runs import last_run_dir
+from generator.run_records import last_dir
 
 STAMP = ".build-stamp"
 # The packages whose output the site is; a new version of one builds every page again.
@@ -50,7 +50,7 @@ def cluster_stamp(cluster: Cluster, fingerprint: str, runs_root: Path) -> str:
     digest = hashlib.sha256(fingerprint.encode())
     digest.update(cluster.source.read_bytes())
     digest.update(datetime.datetime.now(datetime.UTC).date().isoformat().encode())
-    run = last_run_dir(cluster.name, runs_root)
+    run = last_dir(cluster.name, runs_root)
     digest.update(str(run).encode())
     if run is not None:
         tree_hash(digest, run)
