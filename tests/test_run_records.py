@@ -19,6 +19,8 @@ from generator.lock import waiting_lock
 from generator.model import load
 from generator.site.build import LOCK, STAGING
 from generator.site.last_run import last_run_section
+from generator.site.stamp import STAMP, matches
+from generator.stored import StoredFileError
 from tests.conftest import FIXTURE_RUNS, INVOKE, REPO, tree_digest
 
 MARKUP = "<img src=x onerror=alert(23)>"
@@ -132,3 +134,51 @@ def test_a_directory_not_named_like_a_run_is_no_record(runs: Path) -> None:
     assert stray.name > real.name and run_records.last_dir("lab", runs) == real
     model = load("lab")
     assert "<b>" not in last_run_section(model, catalog.chapters(model), "en", runs)
+
+
+STAMP_TEXT = "0" * 64
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff" * 64, b"1" * 64, STAMP_TEXT.encode() + b"\n", b"x" * 10_000_000])
+def test_a_stamp_that_is_not_the_stamp_only_means_build_again(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / STAMP).write_bytes(content)
+    assert not matches(tmp_path, STAMP_TEXT)
+    (tmp_path / STAMP).write_text(STAMP_TEXT)
+    assert matches(tmp_path, STAMP_TEXT)  # the control
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+def test_a_stamp_that_is_no_file_is_one_line(tmp_path: Path, kind: str) -> None:
+    stamp = tmp_path / STAMP
+    if kind == "directory":
+        stamp.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(stamp)
+    else:
+        (tmp_path / "elsewhere").write_text(STAMP_TEXT)  # the right text: a followed link would skip the build
+        stamp.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StoredFileError) as refused:
+        matches(tmp_path, STAMP_TEXT)
+    assert str(refused.value).startswith(f"{stamp}: <top>: 'the stamp': a ") and "\n" not in str(refused.value)
+    assert str(refused.value).endswith("remove it: build-docs writes its stamps as plain files")
+
+
+def test_build_docs_refuses_a_directory_where_the_top_stamp_goes(staging: None) -> None:
+    stamp = REPO / "site" / STAMP
+    (REPO / "site").mkdir(exist_ok=True)
+    kept = stamp.with_name(".kept-stamp")
+    if stamp.exists():
+        stamp.rename(kept)
+    stamp.mkdir()
+    try:
+        before = tree_digest(REPO / "site", REPO / "build")
+        proc = subprocess.run([*INVOKE, "build-docs", "--jobs", "1"], cwd=REPO, capture_output=True, text=True,
+                              timeout=SAFETY)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        assert proc.stderr.strip() == f"error: {stamp}: <top>: 'the stamp': a directory, not a regular file; " \
+                                      "remove it: build-docs writes its stamps as plain files"
+        assert tree_digest(REPO / "site", REPO / "build") == before
+    finally:
+        stamp.rmdir()
+        if kept.exists():
+            kept.rename(stamp)

@@ -209,11 +209,11 @@ def build_locked(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs:
     top = top_pages(clusters, runs_root)
     for cluster in todo:
         run_records.check(cluster, [chapter.page for chapter in catalog.chapters(cluster)], runs_root)
-    report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging))
+    top_stamp = pages_stamp(top, fingerprint)
+    top_rebuilt = not matches(site_dir, top_stamp)
+    report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging), top_rebuilt=top_rebuilt)
     report.rebuilt = [c.name for c in todo]
     report.skipped = [c.name for c in clusters if c.name not in report.rebuilt]
-    top_stamp = pages_stamp(top, fingerprint)
-    report.top_rebuilt = not matches(site_dir, top_stamp)
     tasks = [(build_cluster, (c, site_dir, runs_root, staging, fingerprint)) for c in todo]
     if report.top_rebuilt:
         tasks.append((build_top, (top, top_stamp, site_dir, staging)))
