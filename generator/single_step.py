@@ -6,7 +6,6 @@ invoke would add their import time to each of them for nothing.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
@@ -29,10 +28,9 @@ def kube_binaries_missing(cluster: Cluster) -> str:
     tarball = cluster.spec.prerequisites.server_tarball
     if tarball and not (REPO / tarball).exists():
         # lab-up records why it could not build them (no Go, no module proxy) beside the lab's state.
-        try:
-            state = json.loads((build_dir(cluster) / "lab-state.json").read_text())
-        except (OSError, ValueError):
-            state = {}
+        from generator.lab.state import load_state_file  # here: a step that needs no lab never imports it
+
+        state = load_state_file(build_dir(cluster) / "lab-state.json")
         why = state.get("kube_binaries_missing") or "lab-up has not made it"
         return f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist ({why})"
     return ""
