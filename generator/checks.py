@@ -81,7 +81,6 @@ def check(spec: ClusterFile) -> list[Problem]:
     for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir"):
         check_node_path(bad, f"paths.{name}", getattr(spec.paths, name), SHARED_OK.get(name, set()))
     check_api_server(spec, bad)
-    check_network(spec, bad)
     check_certificates(spec, bad)
     check_components(spec, bad)
     return problems
@@ -110,8 +109,9 @@ def check_nodes(spec: ClusterFile, bad: BadFn) -> None:
         for j, role in enumerate(node.roles):
             if role not in ROLES:
                 bad(f"{where}.roles[{j}]", role, f"one of: {', '.join(ROLES)}")
-    if spec.nodes and not any("master" in n.roles for n in spec.nodes):
-        bad("nodes", [n.name for n in spec.nodes], "at least one node with the role 'master'")
+    for role in ROLES:  # no etcd member: kube-apiserver would start with an empty --etcd-servers=
+        if spec.nodes and not any(role in n.roles for n in spec.nodes):
+            bad("nodes", [n.name for n in spec.nodes], f"at least one node with the role {role!r}")
 
 
 def check_node_path(bad: BadFn, path: str, value: str, shared_ok: set[str]) -> None:
@@ -236,15 +236,6 @@ def check_api_server(spec: ClusterFile, bad: BadFn) -> None:
             owners[port] = what
 
 
-def check_network(spec: ClusterFile, bad: BadFn) -> None:
-    net = network(spec.network.service_cidr)
-    if net is None:
-        bad("network.service_cidr", spec.network.service_cidr, "a network in CIDR form, e.g. 10.254.0.0/16")
-    elif net.num_addresses < 4:
-        bad("network.service_cidr", spec.network.service_cidr, "a network with room for services")
-    check_dns_name(bad, "network.cluster_domain", spec.network.cluster_domain)
-
-
 def check_certificates(spec: ClusterFile, bad: BadFn) -> None:
     certs = spec.certificates
     for name in ("C", "ST", "L", "OU"):
@@ -282,14 +273,6 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     where = "components.kube-controller-manager"
     check_control_plane_client(bad, where, "kube-controller-manager", cm.kubeconfig_server, cm.verbosity,
                                cm.leader_election)
-    pods = network(cm.cluster_cidr)
-    if pods is None:
-        bad(f"{where}.cluster_cidr", cm.cluster_cidr, "a network in CIDR form, e.g. 172.30.0.0/16")
-    else:
-        services = network(spec.network.service_cidr)  # None: reported by check_network
-        if services is not None and pods.version == services.version and pods.overlaps(services):
-            bad(f"{where}.cluster_cidr", cm.cluster_cidr,
-                f"a pod network apart from network.service_cidr ({spec.network.service_cidr})")
     apiserver = comps.kube_apiserver
     where = "components.kube-apiserver"
     if not 0 <= apiserver.verbosity <= 10:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import checks, day2_checks, loader, schema
+from generator import address_plan, checks, day2_checks, loader, schema
 from generator.schema import Problem, alias
 from generator.versions import Release, parse_release
 
@@ -287,6 +287,7 @@ def load(ref: str) -> Cluster:
     if isinstance(release, str):
         problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
     problems.extend(checks.check(spec))
+    problems.extend(address_plan.check(spec))
     problems.extend(day2_checks.check(spec))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)
