@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import address_plan, checks, day2_checks, loader, schema
 from generator.schema import Problem, alias
+from generator.stored import read_limited
 from generator.versions import Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
@@ -263,8 +265,46 @@ def safe_ref(ref: str) -> bool:
     return 0 < len(ref) <= 1024 and not ref.startswith("-") and all(c.isalnum() or c in " ._/+-" for c in ref)
 
 
-def load(ref: str) -> Cluster:
-    """The validated cluster of `ref`; ClusterFileError (one line per problem) for anything wrong with it."""
+def shared_name(name: str, other: Path) -> Problem:
+    return Problem("name", name, f"one cluster per name in clusters/: {other} has it too (both would share "
+                   "build/<name>/ and one sub-site); rename one")
+
+
+def all_clusters() -> list[Cluster]:
+    """Every cluster file in clusters/, each validated, no two with one name."""
+    clusters = [load(str(p), unique=False) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
+    first: dict[str, Cluster] = {}
+    for cluster in clusters:
+        other = first.setdefault(cluster.name, cluster)
+        if other is not cluster:
+            raise ClusterFileError(str(cluster.source), [shared_name(cluster.name, other.source)])
+    return clusters
+
+
+def same_name(path: Path, name: str) -> Path | None:
+    """Another cluster file in clusters/ with this `name`. Only files whose text holds the name are parsed; one that
+    cannot be read is left to its own load to report. (Files are told apart by inode: resolving every path of a
+    100-cluster directory for each of its loads took seconds.)"""
+    own = os.stat(path)
+    for entry in sorted(os.scandir(CLUSTERS_DIR), key=lambda e: e.name):
+        try:
+            info = entry.stat()
+            if not entry.name.endswith(".yaml") or (info.st_dev, info.st_ino) == (own.st_dev, own.st_ino):
+                continue
+            raw = read_limited(Path(entry.path), loader.MAX_BYTES)
+        except OSError:
+            continue
+        if name.encode() in raw:
+            data, problems = loader.read(Path(entry.path))
+            if not problems and isinstance(data, dict) and data.get("name") == name:
+                return Path(entry.path)
+    return None
+
+
+def load(ref: str, unique: bool = True) -> Cluster:
+    """The validated cluster of `ref`; ClusterFileError (one line per problem) for anything wrong with it. A file
+    in clusters/ is compared with the others there for its name, unless `unique` is False: then the caller compares
+    all of them at once (all_clusters)."""
     if not safe_ref(ref):
         raise ClusterFileError(schema.shorten(ref), [Problem(
             "", "the file name", "a cluster file name of letters, digits, spaces and ._/+- (not markup, shell syntax "
@@ -289,8 +329,12 @@ def load(ref: str) -> Cluster:
     problems.extend(checks.check(spec))
     problems.extend(address_plan.check(spec))
     problems.extend(day2_checks.check(spec))
+    in_clusters = path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml"
+    twin = same_name(path, spec.name) if in_clusters and unique and not problems else None
+    if twin is not None:
+        problems.append(shared_name(spec.name, twin))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)
-    if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":
+    if in_clusters:
         ref = path.stem
     return Cluster(spec=spec, release=release, ref=ref, source=path)

@@ -189,3 +189,28 @@ def test_a_key_given_as_the_cluster_file_is_not_echoed(tmp_path: Path) -> None:
     source.write_text("s3cr3t-Passw0rd-never-shown\n")
     (line,) = refused(["render", "--cluster", str(source)])
     assert "s3cr3t" not in line and "'a str': expected a mapping of ClusterFile fields" in line
+
+
+def test_two_cluster_files_with_one_name_are_refused_naming_both() -> None:
+    """Issue 23: two files of clusters/ with the same `name` silently shared (and re-issued) one build and one
+    sub-site. render of either, and build-docs, refuse naming both files."""
+    twin = REPO / "clusters" / "example-twin.yaml"
+    twin.write_text(EXAMPLE, encoding="utf-8")  # name: example, like clusters/example.yaml
+    try:
+        original = REPO / "clusters" / "example.yaml"
+        for argv, file, other in ((["render", "--cluster", "example-twin"], twin, original),
+                                  (["render", "--cluster", "example"], original, twin),
+                                  (["build-docs"], original, twin)):  # build-docs: the second in name order
+            (line,) = refused(argv)
+            assert line.startswith(f"{file}: name: 'example': one cluster per name in clusters/: {other} has it too"), \
+                line
+    finally:
+        twin.unlink()
+    assert load("example").name == "example"  # the control: alone, it loads
+
+
+def test_a_planned_copy_outside_clusters_keeps_its_name(tmp_path: Path) -> None:
+    """What upgrade-plan --out writes (the same cluster, planned) may share the name: it is the same cluster."""
+    copy = tmp_path / "example-planned.yaml"
+    copy.write_text(EXAMPLE, encoding="utf-8")
+    assert load(str(copy)).name == "example"
