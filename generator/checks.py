@@ -75,7 +75,7 @@ def check(spec: ClusterFile) -> list[Problem]:
         bad("ssh.user", spec.ssh.user, "a login name: lowercase letters, digits, '_' and '-'")
     check_port(bad, "ssh.port", spec.ssh.port)
     for i, option in enumerate(spec.ssh.options):
-        wrong = ssh_options.problem(option)
+        wrong = ssh_options.problem(option) or ssh_options.confined(option, spec.name)
         if wrong:
             bad(f"ssh.options[{i}]", option, wrong)
     for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir"):

@@ -64,6 +64,12 @@ CASES = [
                  id="low-ipv4-mapped-duplicate"),
     pytest.param(with_text("ssh:\n", "paths: {etcd_data_dir: /}\nssh:\n"), "paths.etcd_data_dir",
                  "system directory", id="low-etcd-data-dir-root"),
+    # issue 23: options with which ssh writes a file stay in the cluster's own build directory
+    *(pytest.param(with_text("  user: kube", f"  user: kube\n  options: [{option}]"), "ssh.options[0]",
+                   "ssh writes to it", id=f"23-ssh-writes-{i}")
+      for i, option in enumerate(["UserKnownHostsFile=clusters/example.yaml", "ControlPath=docs/cm-%C",
+                                  "UserKnownHostsFile=~/.ssh/known_hosts", "ControlPath=build/lab/ssh/cm-%C",
+                                  "UserKnownHostsFile=/tmp/known", "ControlPath=/dev/null"])),
 ]
 
 
@@ -145,7 +151,9 @@ def test_what_stays_accepted(tmp_path: Path) -> None:
     data = yaml.safe_load(renamed(EXAMPLE))
     data["nodes"] = [{"name": f"lo-{i}", "ip": f"127.0.9.{i}"} for i in (1, 2, 3)]
     data["api_server"]["vip"] = "127.0.9.100"
-    data["ssh"]["options"] = ACCEPTED_OPTIONS
+    # the lab's own files are under build/lab/; this cluster's under its own build directory
+    data["ssh"]["options"] = [option.replace("build/lab/", "build/hostile-never-rendered/")
+                              for option in ACCEPTED_OPTIONS]
     data["paths"] = {"bin_dir": "/usr/local/bin", "systemd_dir": "/usr/lib/systemd/system",
                      "etcd_data_dir": "/var/lib/etcd-main"}
     source = tmp_path / "edge.yaml"
