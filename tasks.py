@@ -164,6 +164,7 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
            from_: str = "", allow_destructive: bool = False) -> None:
     """Run the chapters' notebooks in order into runs/<cluster>/<time>/ (dry run: print what would run)."""
     model = load(cluster)
+    chosen_nodes = single_step.node_set(nodes, model)
     chapters = catalog.chapters(model)
     if chapter:
         chapters = [ch for ch in chapters if ch.id == chapter]
@@ -179,7 +180,7 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
     if from_:
         steps = steps[[s.id for s in steps].index(from_):]
     if dry_run:
-        execute.dry_run(steps, single_step.node_set(nodes))
+        execute.dry_run(steps, chosen_nodes)
         return
     if not chapter and day2.planned(model) == day2.MEMBERSHIP:
         # The other chapters build a cluster from nothing (etcd's members all start at once): not for one that runs.

@@ -19,8 +19,17 @@ class Refused(RunbookError):
     """A destructive step asked to run without --allow-destructive; the message says which and why."""
 
 
-def node_set(nodes: str) -> frozenset[str] | None:
-    return frozenset(n.strip() for n in nodes.split(",") if n.strip()) or None
+def node_set(nodes: str, cluster: Cluster) -> frozenset[str] | None:
+    """The nodes `--nodes a,b` names (None: all). A name the cluster does not have is refused: a typo used to run
+    nothing and exit 0."""
+    chosen = frozenset(n.strip() for n in nodes.split(",") if n.strip())
+    known = [n.name for n in (*cluster.spec.nodes, *cluster.spec.membership.leaving)]
+    unknown = sorted(chosen - set(known))
+    if unknown:
+        shown = ", ".join(ascii(name) for name in unknown)
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        raise RunbookError(f"--nodes {shown}: not a node of {cluster.source} ({', '.join(known)})")
+    return chosen or None
 
 
 def kube_binaries_missing(cluster: Cluster) -> str:
@@ -42,6 +51,7 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
     current sys.stdout, looked up now: in a notebook kernel that is the cell's output)."""
     out = out or sys.stdout
     model = load(cluster)
+    chosen_nodes = node_set(nodes, model)
     try:
         chosen = catalog.find_step(model, step_id)
     except KeyError:
@@ -50,7 +60,6 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
         # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
         out.write(f"# {step_id}\nnot part of the {model.name} runbook: nothing to do\n")
         return
-    chosen_nodes = node_set(nodes)
     if dry_run:
         execute.dry_run([chosen], chosen_nodes, out)
         return

@@ -222,3 +222,24 @@ def test_a_planned_copy_outside_clusters_keeps_its_name(tmp_path: Path) -> None:
     copy = tmp_path / "example-planned.yaml"
     copy.write_text(EXAMPLE, encoding="utf-8")
     assert load(str(copy)).name == "example"
+
+
+@pytest.mark.parametrize("argv", [
+    ["step", "--step", "kube-scheduler.health"], ["step", "--step", "kube-scheduler.health", "--dry-run"],
+    ["deploy", "--dry-run"], ["deploy"], ["deploy", "--chapter", "kube-scheduler"],
+])
+def test_an_unknown_node_name_is_refused_by_every_verb_that_takes_nodes(argv: list[str]) -> None:
+    """Issue 23: `invoke step --nodes <a typo>` ran nothing and exited 0."""
+    before = tree_digest(*PUBLISHED, REPO / "runs")
+    proc = subprocess.run([*INVOKE, *argv, "--cluster", "example", "--nodes", "k8s-master-01,k8s-mastr-02"],
+                          cwd=REPO, capture_output=True, text=True, timeout=SAFETY)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == f"error: --nodes 'k8s-mastr-02': not a node of {REPO}/clusters/example.yaml " \
+                                  "(k8s-master-01, k8s-master-02, k8s-master-03)" and not proc.stdout
+    assert tree_digest(*PUBLISHED, REPO / "runs") == before
+
+
+def test_known_node_names_still_choose_the_nodes() -> None:
+    proc = subprocess.run([*INVOKE, "step", "--cluster", "example", "--step", "kube-scheduler.health", "--dry-run",
+                           "--nodes", "k8s-master-02"], cwd=REPO, capture_output=True, text=True, timeout=SAFETY)
+    assert proc.returncode == 0 and "@ k8s-master-02" in proc.stdout and "@ k8s-master-01" not in proc.stdout
