@@ -216,6 +216,7 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
 @friendly
 def upgrade_plan(c: Context, cluster: str = "example", to: str = "", out: str = "") -> None:
     """What upgrading a cluster's masters to --to changes: the version facts, and per node the diff of every file."""
+    from generator.artifacts import write_atomic
     from generator.components.upgrade import plan
     from generator.render import make_artifacts
     from generator.versions import parse_release
@@ -224,13 +225,14 @@ def upgrade_plan(c: Context, cluster: str = "example", to: str = "", out: str = 
     release = parse_release(to)
     if isinstance(release, str):
         raise Exit(f"upgrade-plan: --to {to!r}: {release}", code=1)
+    written = plan.out_path(out, model) if out else None
     planned = plan.target(model, release)
     print("\n".join(plan.report(planned, make_artifacts(planned)[0])))
     problems = plan.skew_problems(planned)
     if problems:
         raise Exit("upgrade-plan: a cluster file cannot plan this upgrade:\n  " + "\n  ".join(problems), code=1)
-    if out:
-        Path(out).write_text(plan.cluster_file_text(model, release), encoding="utf-8")
+    if written:
+        write_atomic(written, plan.cluster_file_text(model, release).encode(), 0o644)
         load(out)  # the file it wrote must load: one line per problem otherwise
         print(f"wrote {out}: run `invoke render --cluster {out}`, then its upgrade chapter")
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from generator import day2, day2_checks
 from generator.artifacts import Artifact
 from generator.components.upgrade.skew import fact_changes
 from generator.errors import RunbookError
-from generator.model import Cluster, Upgrade
+from generator.model import REPO, Cluster, Upgrade
 from generator.versions import Release
 
 VERSION_LINE = re.compile(r"^kubernetes_version:.*$", re.MULTILINE)
@@ -50,3 +51,28 @@ def cluster_file_text(cluster: Cluster, release: Release) -> str:
         raise RunbookError(f"{cluster.source}: expected one top-level `kubernetes_version:` line to change")
     text = VERSION_LINE.sub(f'kubernetes_version: "{release}"', text)
     return text.rstrip("\n") + f'\nupgrade:\n  from: "{cluster.release}"  # the release the masters run now\n'
+
+
+def out_path(out: str, cluster: Cluster) -> Path:
+    """Where `--out` writes the planned cluster file, checked before anything is computed or written.
+
+    A path ending in .yaml (what `--cluster` takes as a path; a bare name is a cluster name there), whose directory
+    exists, and that is a regular file or nothing yet (a directory, a FIFO, a link would be written through or hang).
+    Inside the repository only the cluster's own file may be planned in place: another file in clusters/ would be
+    a second cluster of the same name, and build/, site/, docs/ and runs/ are the product's own. Anywhere else is the
+    user's."""
+    path = Path(out)
+    where = f"--out {out!r}"
+    if not out.endswith((".yaml", ".yml")):
+        raise RunbookError(f"{where}: a file path ending in .yaml (e.g. /tmp/{cluster.name}-planned.yaml); a bare "
+                           "name would be read as a cluster name")
+    if not path.parent.is_dir():
+        raise RunbookError(f"{where}: {path.parent} is not a directory")
+    if path.is_symlink() or path.exists() and not path.is_file():
+        kind = "a symlink" if path.is_symlink() else "a directory" if path.is_dir() else "not a regular file"
+        raise RunbookError(f"{where}: {kind}; give a regular file (or a new one)")
+    resolved = path.resolve()
+    if resolved.is_relative_to(REPO) and resolved != cluster.source.resolve():
+        raise RunbookError(f"{where}: inside the repository only the cluster's own file ({cluster.source}) is "
+                           f"written; give a path outside it, e.g. /tmp/{cluster.name}-planned.yaml")
+    return path
