@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -211,6 +212,11 @@ def check_entry(cluster: Cluster, where: str, entry: Entry) -> list[Problem]:
 def load(cluster: Cluster) -> list[Entry]:
     """The ledger's entries ([] before the first render); StoredFileError, one line naming the file, for one that is
     unreadable or not what a render writes (a tampered or truncated file would crash `invoke certs` and the page)."""
+    return read(build_dir(cluster) / LEDGER, cluster)
+
+
+def read(path: Path, cluster: Cluster) -> list[Entry]:
+    """`load` of the ledger file at `path`."""
 
     def meaning(body: LedgerFile) -> list[Problem]:
         problems = []
@@ -220,5 +226,5 @@ def load(cluster: Cluster) -> list[Entry]:
             problems += check_entry(cluster, f"entries[{i}]", entry)
         return problems
 
-    body = stored.load(build_dir(cluster) / LEDGER, LedgerFile, LEDGER_BYTES, REWRITE, meaning)
+    body = stored.load(path, LedgerFile, LEDGER_BYTES, REWRITE, meaning)
     return list(body.entries) if body else []

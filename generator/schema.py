@@ -19,6 +19,11 @@ _SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset 
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
 
 
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on (a newline, an escape sequence) written as its escape."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def shorten(value: Any, limit: int = 80) -> str:
     """`repr(value)`, at most `limit` characters, built without ever making the whole repr."""
     text = _SHORT.repr(value)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from generator import schema
 from generator.errors import RunbookError
-from generator.schema import MAX_LINE, Problem
+from generator.schema import MAX_LINE, Problem, printable
 
 T = TypeVar("T")
 MAX_DEPTH = 32  # the deepest state file (a run record's measured figures) is 4 levels down
@@ -68,7 +68,7 @@ def line(source: str, problems: list[Problem], remedy: str) -> str:
     """The first problem as `source: field: value: expected`, how many more there are, and what to do: one line."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     tail = f"{more}; {remedy}" if remedy else more
-    first = problems[0].render(source)
+    first = printable(problems[0].render(source))  # the expectation may quote the file's own values
     room = MAX_LINE - len(tail)
     return (first if len(first) <= room else first[:max(room - 1, 0)] + "…") + tail
 

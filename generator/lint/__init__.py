@@ -26,6 +26,7 @@ from generator.checks import SINGLE
 from generator.lint import releases
 from generator.loader import LimitedLoader, Refused
 from generator.model import Cluster
+from generator.schema import printable
 from generator.versions import Release, parse_release
 
 RULES: dict[str, str] = {
@@ -271,10 +272,6 @@ class Linter:
         election = body.get("leaderElection") or {}
         if isinstance(election, dict) and election.get("resourceLock"):
             releases.check_lock(self.add, self.release, str(election["resourceLock"]), "leaderElection.resourceLock")
-
-
-def printable(text: str) -> str:
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def not_json(name: str) -> None:
