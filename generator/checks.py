@@ -62,6 +62,13 @@ LOCALHOST = ("127.0.0.1", "::1")
 NODE_PATH = "an absolute path of letters, digits and ._-, normalised (no spaces, no shell syntax, no '..' or '//')"
 
 
+def etcd_at_least(version: str, minor: tuple[int, int]) -> bool:
+    """Whether an etcd release (components.etcd.version, checked elsewhere) is `minor` or later; False when it is
+    not a release at all."""
+    match = ETCD_RELEASE.fullmatch(version)
+    return bool(match) and (int(match[1]), int(match[2])) >= minor
+
+
 def check(spec: ClusterFile) -> list[Problem]:
     problems: list[Problem] = []
 

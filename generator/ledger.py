@@ -3,8 +3,8 @@
 `build/<cluster>/ledger.json` is rewritten by every render from the files render wrote (what gets pushed to the
 nodes), never from memory: where each file lives (the workstation or which node, and its path there), subject,
 SANs, serial, not-after, the CA that signed it, its sha256, and which services must restart when it changes
-(the units that name its path, directly or through a config file they name). `invoke certs` compares the
-nodes' own files with it over ssh.
+(those whose descriptor says they read it: generator/service.py). `invoke certs` compares the nodes' own files
+with it over ssh.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from generator import stored, yaml_text
+from generator import daemons, stored, yaml_text
 from generator.artifacts import Artifact, Existing, build_dir
 from generator.model import Cluster
+from generator.pki import key_id
 from generator.schema import Problem
 
 LEDGER = "ledger.json"
@@ -34,8 +35,6 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 CA_FILE = re.compile(r"pki/[A-Za-z0-9._-]{1,200}\.pem")
 UNIT_NAME = re.compile(r"[A-Za-z0-9@._-]{1,255}")
 MAX_NAME = 4096  # a subject, issuer or SAN as shown on the overview
-UNIT_SUFFIX = ".service"
-CONFIG_FLAG = re.compile(r"--config=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -95,33 +94,16 @@ def common_name(name: x509.Name) -> str:
     return str(found[0].value) if found else name.rfc4514_string()
 
 
-def key_id(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
-    try:
-        value = cert.extensions.get_extension_for_oid(oid).value
-    except x509.ExtensionNotFound:
-        return None
-    return value.key_identifier if oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER else value.digest
-
-
-def restarts(tree: dict[str, bytes], node: str, absolute: str, units_dir: str) -> list[str]:
-    """The node's units that name `absolute` in their own text or in a --config file they name."""
-    prefix = f"nodes/{node}/{units_dir.strip('/')}/"
-    found = []
-    for rel in sorted(r for r in tree if r.startswith(prefix) and r.endswith(UNIT_SUFFIX) and "/" not in
-                      r[len(prefix):]):
-        text = tree[rel].decode(errors="replace")
-        configs = [tree.get(f"nodes/{node}/{c.lstrip('/')}") for c in CONFIG_FLAG.findall(text)]
-        texts = [text, *(c.decode(errors="replace") for c in configs if c is not None)]
-        if any(absolute in t for t in texts):
-            found.append(rel.rsplit("/", 1)[-1].removesuffix(UNIT_SUFFIX))
-    return found
+def restarts(cluster: Cluster, node_name: str, absolute: str) -> list[str]:
+    """The services on the node that read `absolute`, by name."""
+    node = cluster.node(node_name)
+    return sorted(s.unit for s in daemons.on_node(cluster, node) if absolute in s.read_files(cluster, node))
 
 
 def entries(cluster: Cluster, tree: dict[str, bytes]) -> list[Entry]:
     """The certificates of the build as this render leaves it (`tree`: every file the render's artifacts name, by
     path relative to the build, with the content it has once written): a file an earlier render left behind (a
     rotation's ca-signer.pem after it finished) is not expected on the nodes."""
-    units_dir = cluster.spec.paths.systemd_dir
     read = [(rel, found) for rel in sorted(tree) if rel.endswith((".pem", ".kubeconfig"))
             and (rel.count("/") == 1 and rel.startswith("pki/") or rel.startswith("nodes/"))
             for found in [certificate_of(rel, tree[rel])] if found]
@@ -141,7 +123,7 @@ def entries(cluster: Cluster, tree: dict[str, bytes]) -> list[Entry]:
             file=rel, node=node, path=path, kind=kind, subject=cert.subject.rfc4514_string(),
             sans=names(cert), serial=serial, not_after=end.isoformat(), issuer=common_name(cert.issuer),
             signed_by=signer or "unknown", sha256=hashlib.sha256(tree[rel]).hexdigest(),
-            restart=restarts(tree, node, path, units_dir) if node else [],
+            restart=restarts(cluster, node, path) if node else [],
         ))
     return sorted(result, key=lambda e: (e.not_after, e.file))
 

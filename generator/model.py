@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import address_plan, checks, day2_checks, loader, schema
+from generator import address_plan, checks, day2_checks, loader, recovery_checks, schema
 from generator.schema import Problem, alias
 from generator.stored import read_limited
 from generator.versions import Release, parse_release
@@ -117,10 +117,22 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """kube-apiserver's audit log: the policy (empty: the runbook's own, generator/components/kube_apiserver/
+    audit.py; else a Policy file on the workstation) and how the log rotates."""
+
+    policy_file: str = ""
+    max_age_days: int = 30
+    max_backups: int = 10
+    max_size_mb: int = 100
+
+
+@dataclass(frozen=True)
 class ApiServerSettings:
     verbosity: int = 2
     service_node_port_range: str = "30000-32767"
     extra_sans: tuple[str, ...] = ()
+    audit: Audit = field(default_factory=Audit)
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,41 @@ class CaRotation:
 
 
 @dataclass(frozen=True)
+class Backup:
+    """etcd snapshots on a timer on every member (the etcd chapter) and copies on the workstation (`invoke backups
+    --fetch`). `every_minutes`: each member's interval (a divisor of 60, or a whole number of hours dividing a day);
+    the members take turns within it. `keep`: snapshots each member keeps, and the workstation per member.
+    `copy_to`: the workstation's directory for the copies, `<copy_to>/<member>/`; empty: build/<name>/backups."""
+
+    every_minutes: int = 60
+    keep: int = 24
+    copy_to: str = ""
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A planned restore of every etcd member from one snapshot the workstation holds (`invoke backups --fetch` put
+    it there, with its `.json` beside it): the restore chapter."""
+
+    snapshot: str = ""
+
+
+@dataclass(frozen=True)
+class QuorumLoss:
+    """A lost etcd quorum: every member but `survivor` lost its data; the quorum-loss chapter makes the survivor a
+    one-member cluster and adds the others back, one at a time, with no data lost."""
+
+    survivor: str = ""
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A master whose disk was lost (`node`): the rebuild chapter re-creates it from build/<name>/."""
+
+    node: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterFile:
     name: str
     kubernetes_version: str
@@ -191,6 +238,10 @@ class ClusterFile:
     upgrade: Upgrade = field(default_factory=Upgrade)
     membership: Membership = field(default_factory=Membership)
     ca_rotation: CaRotation = field(default_factory=CaRotation)
+    backup: Backup = field(default_factory=Backup)
+    restore: Restore = field(default_factory=Restore)
+    quorum_loss: QuorumLoss = field(default_factory=QuorumLoss)
+    rebuild: Rebuild = field(default_factory=Rebuild)
 
 
 @dataclass(frozen=True)
@@ -329,6 +380,7 @@ def load(ref: str, unique: bool = True) -> Cluster:
     problems.extend(checks.check(spec))
     problems.extend(address_plan.check(spec))
     problems.extend(day2_checks.check(spec))
+    problems.extend(recovery_checks.check(spec))
     in_clusters = path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml"
     twin = same_name(path, spec.name) if in_clusters and unique and not problems else None
     if twin is not None:

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from generator.errors import RunbookError
 from generator.model import Cluster
@@ -58,6 +58,14 @@ class CertSpec:
     ca: CaSpec = CLUSTER_CA
 
 
+# The etcd domain's client certificate that kube-apiserver presents to etcd. etcd's component issues it and
+# kube-apiserver reads it (CONTRACT: this name, CN and O; {pki_dir}/apiserver-etcd-client{,-key}.pem on masters);
+# trust.py tells the two layouts apart by the CA that signed it.
+APISERVER_ETCD_CLIENT = CertSpec(
+    name="apiserver-etcd-client", cn="kube-apiserver-etcd-client", org="system:masters", usage="client", ca=ETCD_CA,
+)
+
+
 @dataclass(frozen=True)
 class Authority:
     """A CA as a render holds it: its spec and its certificate and key (PEM)."""
@@ -101,6 +109,15 @@ def load_key(pem: bytes) -> PrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise ValueError(f"a {type(key).__name__}, not an RSA or ECDSA key")
     return key
+
+
+def key_id(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
+    """The certificate's subject key identifier, or the authority key identifier it names (`oid` says which)."""
+    try:
+        value = cert.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+    return value.key_identifier if oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER else value.digest
 
 
 def check_ca(cert_pem: bytes, key_pem: bytes, cert_file: str, key_file: str) -> None:

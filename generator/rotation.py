@@ -33,7 +33,6 @@ from cryptography.x509.oid import ExtensionOID
 from generator import day2, pki, stored, writer
 from generator.artifacts import Artifact, Existing, Outside, build_dir, ensure_root
 from generator.errors import RunbookError
-from generator.ledger import key_id
 from generator.lock import cluster_lock
 from generator.model import Cluster
 from generator.schema import Problem
@@ -112,14 +111,14 @@ def check_forward(existing: Existing, now: str, new_ca: bytes) -> None:
     if first_pem(existing.read(f"pki/{ROTATED.name}.pem") or b"") == new_ca:
         later = f"drop (pki/{ROTATED.name}.pem is the new CA alone)"
     elif now == "trust":
-        new_key_id = key_id(x509.load_pem_x509_certificate(new_ca), ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+        new_key_id = pki.key_id(x509.load_pem_x509_certificate(new_ca), ExtensionOID.SUBJECT_KEY_IDENTIFIER)
         for leaf in sorted(existing.root.glob("pki/*.pem")):
             try:
                 cert = x509.load_pem_x509_certificate(existing.read(f"pki/{leaf.name}") or b"")
             except (ValueError, Outside):
                 continue  # a key, a bundle's second half, a file check_ca or pki.issue judges
             if leaf.name != f"{ROTATED.name}-next.pem" and \
-                    key_id(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) == new_key_id:
+                    pki.key_id(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) == new_key_id:
                 later = f"reissue (pki/{leaf.name} is signed by the new CA)"
                 break
     if later:

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# The shared lab's session fixture, for every lab test module that runs on it.
+from tests.lab_support import deployed  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
 FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs"
@@ -41,6 +44,16 @@ def built_site() -> Path:
     run record of the lab (tests/fixtures/runs/lab/: 135 steps passed, failover figures) as the lab's last run."""
     run_invoke("build-docs", "--runs-dir", str(FIXTURE_RUNS))
     return REPO / "site"
+
+
+def built_etcd() -> tuple[str, Path]:
+    """(version, bin directory) of the etcd clusters/lab.yaml installs, built from etcd's Go modules (cached; `make
+    test` builds it before the tests, so this only finds it)."""
+    from generator.kubebuild import tools
+    from generator.model import load
+
+    version = load("lab").spec.components.etcd.version
+    return version, tools.ensure(tools.etcd(version), say=lambda _: None).bin_dir
 
 
 def page_sources(cluster: str) -> Path:

@@ -29,6 +29,7 @@ from generator.site import last_run
 from generator.site.ledger_table import ledger_section
 from generator.stored import StoredFileError
 from tests.conftest import FIXTURE_RUNS
+from tests.test_fuzz_loader import paths
 
 SEED = 20231123
 LIMIT_SECONDS = 5
@@ -40,17 +41,6 @@ VALUES: list[Any] = [
 ]
 SNIPPETS = [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"9" * 5000, b"[" * 3000, b"{" * 50, b"\x00", b"\xff\xfe",
             b"\xc3", b'"\\ud800"', b"null", b",", b"}", b"]", b'"', b"\\", b"<script>", b"\xe2\x80\xae"]
-
-
-def paths(data: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(data, dict):
-        for key, value in data.items():
-            found += paths(value, (*prefix, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data[:8]):  # a few items of long lists: every field is still reached
-            found += paths(value, (*prefix, i))
-    return found
 
 
 def set_value(rng: random.Random, data: Any) -> bytes:

@@ -6,189 +6,47 @@ a full deploy (every chapter, nothing skipped), then this test's own checks: eve
 claims is read back from the executed notebooks (leases and the VIP moved, requests through the VIP kept
 succeeding, the smoke Deployment survived a whole master), the binaries on the nodes are the ones built, etcd
 is healthy over TLS, the VIP is on exactly one node; a second deploy that re-issues nothing, a deliberately
-broken cluster file that stops the run at one step and `--from` that resumes it after the fix, a scan of the
-run records for key material, and `invoke lab-down`, after which nothing of the lab is left.
-
-Uses clusters/lab.yaml as it is (name lab, 10.88.0.0/24); tests/test_lab.py uses its own name and subnet
-(labtest, 10.77.31.0/24), so both modules can run in one session. Traffic goes only to the lab's addresses.
-Figures and durations are printed (and asserted to exist and to mean what they say), never timed against a bound.
+broken cluster file that stops the run at one step and `--from` that resumes it after the fix, renewal and a CA
+rotation with 0 failed requests. The lab (tests/lab_support.py's `deployed`) stays up for the recovery drills.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
 import shlex
 import shutil
 import socket
-import stat
 import subprocess
-import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-import pytest
 import yaml
 
-from generator import catalog, kubebuild, lab
-from generator.lab.nodes import RESTART_LOG
-from generator.model import REPO, Cluster, load
-from generator.steps import ssh_prefix
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the lab needs root (network namespaces, veths, mounts); CI runs as root"
+from generator import catalog, kubebuild
+from generator.model import REPO
+from tests.lab_support import (
+    BUILD,
+    CLUSTER,
+    ETCD_CLIENT_PORT,
+    FIGURES,
+    Deployed,
+    chapter_run,
+    etcdctl,
+    failed_requests,
+    invoke,
+    needs_root,
+    newest_run,
+    notebook_output,
+    one,
+    pki_snapshot,
+    remote,
+    run_dirs,
+    runnable_steps,
+    timed,
 )
 
-CLUSTER = "lab"
-RUNS = REPO / "runs" / CLUSTER
-BUILD = REPO / "build" / CLUSTER
-TIMINGS: dict[str, float] = {}
-FIGURES: dict[str, float] = {}
-ETCD_CLIENT_PORT = 2379  # etcd's registered client port
-
-
-def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def timed(label: str, *args: str) -> subprocess.CompletedProcess[str]:
-    start = time.monotonic()
-    proc = invoke(*args)
-    TIMINGS[label] = time.monotonic() - start
-    return proc
-
-
-def remote(cluster: Cluster, node, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`command` on a lab node, the way the runbook reaches nodes (the model's ssh prefix)."""
-    return subprocess.run(f"{ssh_prefix(cluster, node)} {shlex.quote(command)}", shell=True, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def run_dirs() -> set[Path]:
-    return {p.parent for p in RUNS.glob("*/summary.json")} if RUNS.exists() else set()
-
-
-def newest_run(before: set[Path]) -> tuple[Path, dict]:
-    made = sorted(run_dirs() - before)
-    assert made, "the deploy left no run record with a summary.json"
-    return made[-1], json.loads((made[-1] / "summary.json").read_text())
-
-
-def run_output(run_dir: Path) -> str:
-    """Every text output of every executed notebook of a run, in chapter order."""
-    texts = []
-    for path in sorted(run_dir.glob("*.ipynb")):
-        notebook = nbformat.read(path, as_version=4)
-        texts += [o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])]
-    return "".join(texts)
-
-
-def runnable_steps(cluster: Cluster) -> dict[str, bool]:
-    """Step id -> needs_kube_binaries, for every catalog step that has a command to run."""
-    return {s.id: s.needs_kube_binaries for ch in catalog.chapters(cluster) for s in ch.steps
-            if s.local or s.per_node}
-
-
-def pki_snapshot() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((BUILD / "pki").glob("*.pem"))}
-
-
-def netns_pids(netns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc_dir in Path("/proc").iterdir():
-        if proc_dir.name.isdigit() and int(proc_dir.name) != os.getpid():
-            try:
-                cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(f"{proc_dir.name}: {cmdline.strip()}")
-    return found
-
-
-class MemorySampler:
-    """The lab's resident memory (every process in the nodes' namespaces), sampled each second; keeps the peak."""
-
-    def __init__(self, the_lab: lab.Lab) -> None:
-        self.the_lab, self.peak_mb = the_lab, 0.0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def sample(self) -> float:
-        kilobytes = 0
-        for lab_node in self.the_lab.nodes:
-            for pid in netns_pids(lab_node.netns):
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-                kilobytes += int(match[1]) if match else 0
-        return kilobytes / 1024
-
-    def run(self) -> None:
-        while not self.stop.wait(1.0):
-            self.peak_mb = max(self.peak_mb, self.sample())
-
-    def __enter__(self) -> MemorySampler:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-
-
-@dataclass
-class Deployed:
-    cluster: Cluster
-    lab: lab.Lab
-    proc: subprocess.CompletedProcess[str]
-    run_dir: Path
-    summary: dict
-    runs_before: set[Path]
-
-
-@pytest.fixture(scope="module")
-def deployed():
-    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "etcd", "etcdctl", "haproxy", "keepalived"):
-        assert shutil.which(tool) or Path("/usr/sbin", tool).exists(), f"{tool} missing: bash .ci/system-packages"
-    cluster = load(CLUSTER)
-    the_lab = lab.lab(cluster)
-    if the_lab.state_file.exists():
-        pytest.fail(f"a lab named {CLUSTER} is already up ({the_lab.state_file}); this test would take it over "
-                    f"and tear it down: run `invoke lab-down --cluster {CLUSTER}` first")
-    build_existed = BUILD.exists()
-    runs_before = run_dirs()
-    up = timed("lab-up", "lab-up", "--cluster", CLUSTER)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        before = run_dirs()
-        with MemorySampler(the_lab) as memory:
-            proc = timed("deploy (full)", "deploy", "--cluster", CLUSTER)
-        FIGURES["lab peak memory (MB)"] = memory.peak_mb
-        run_dir, summary = newest_run(before)
-        yield Deployed(cluster, the_lab, proc, run_dir, summary, runs_before)
-    finally:
-        if the_lab.state_file.exists():  # the last test tears down and checks; this is the safety net
-            invoke("lab-down", "--cluster", CLUSTER, timeout=120)
-        for run_dir in run_dirs() - runs_before:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        if RUNS.exists() and not any(RUNS.iterdir()):
-            RUNS.rmdir()
-        if not build_existed:
-            shutil.rmtree(BUILD, ignore_errors=True)
+pytestmark = needs_root
 
 
 def test_full_deploy_passes_with_nothing_skipped(deployed: Deployed) -> None:
@@ -210,29 +68,14 @@ def test_full_deploy_passes_with_nothing_skipped(deployed: Deployed) -> None:
     assert sorted(start) == sorted(n.name for n in deployed.cluster.etcd_members)
 
 
-def notebook_output(run_dir: Path, chapter: str) -> str:
-    (path,) = run_dir.glob(f"*-{chapter}.ipynb")
-    notebook = nbformat.read(path, as_version=4)
-    return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
-
-
-def failed_requests(run_dir: Path, chapter: str) -> str:
-    """The request loop's report of what failed (time, HTTP status, curl's error), for an assertion's message."""
-    lines = notebook_output(run_dir, chapter).splitlines()
-    return "\n".join(line for line in lines if line.startswith("failed request at"))
-
-
-def one(pattern: str, text: str) -> re.Match[str]:
-    match = re.search(pattern, text, re.MULTILINE)
-    assert match, f"no line matching {pattern!r} in:\n{text[-3000:]}"
-    return match
-
-
 FIGURE_NAMES = (
     "etcd_leader_failover_seconds", "vip_failover_seconds", "vip_answer_seconds", "kube_scheduler_failover_seconds",
     "kube_controller_manager_failover_seconds", "apiserver_backend_down_seconds", "apiserver_loss_requests",
     "apiserver_loss_failed_requests", "apiserver_loss_leader_changes", "master_loss_vip_seconds",
     "master_loss_api_seconds", "master_loss_leases_seconds", "master_recovery_seconds",
+    "kube_scheduler_crash_restart_seconds", "kube_scheduler_crash_leader_seconds",
+    "kube_apiserver_crash_restart_seconds", "crash_requests", "crash_failed_requests", "node_reboot_ssh_seconds",
+    "node_reboot_units_seconds", "node_reboot_seconds", "reboot_requests", "reboot_failed_requests",
 )
 
 
@@ -348,18 +191,6 @@ def leaf_serials() -> dict[str, str]:
     return {e["file"]: e["serial"] for e in entries if e["kind"] != "ca"}
 
 
-def chapter_run(label: str, *args: str) -> tuple[Path, dict[str, float]]:
-    """Run a day-2 chapter through `invoke deploy`, which must pass; its run directory and figures (kept in FIGURES
-    as `<figure> (<label>)`)."""
-    runs = run_dirs()
-    proc = timed(f"deploy: {label}", *args)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir, summary = newest_run(runs)
-    measured = {name: v for o in summary["steps"] for name, v in o["measured"].items()}
-    FIGURES.update({f"{name} ({label})": v for name, v in measured.items()})
-    return run_dir, measured
-
-
 def test_renewing_every_leaf_loses_no_request(deployed: Deployed) -> None:
     """The renewal chapter on real nodes: in the full deploy it found nothing to change; after
     `invoke render --renew-all` (new serials, the same keys and CAs) it restarts every service that reads a
@@ -401,28 +232,44 @@ def test_renewing_every_leaf_loses_no_request(deployed: Deployed) -> None:
         one(rf"^{name}: done: nothing to change$", renewal_output(newest_run(runs)[0]))
 
 
-def test_restarts_of_the_lab_are_reported(deployed: Deployed) -> None:
-    """The lab's Restart= emulation logs every restart; they are facts for the report, not failures."""
-    restarts = []
-    for lab_node in deployed.lab.nodes:
-        log = lab.upper_path(lab_node, RESTART_LOG)
-        if log.exists():
-            restarts += [f"{lab_node.name}: {line}" for line in log.read_text().splitlines()]
-    assert all(" restarted " in line for line in restarts)
-    FIGURES["restarts by the lab's Restart= emulation"] = len(restarts)
-    print("\n".join(restarts))
+def test_systemd_starts_a_crashed_daemon_again(deployed: Deployed) -> None:
+    """The crash drill on real systemd: after `kill -KILL` of the scheduler leader and of one apiserver, each
+    unit's restart counter went up and a new process runs — systemd's `Restart=always`, nothing of the lab's or the
+    test's — and the scheduler's lock was taken again (by the restarted scheduler or another master's)."""
+    text = notebook_output(deployed.run_dir, "verification")
+    masters = {n.name for n in deployed.cluster.masters}
+    for unit in ("kube-scheduler", "kube-apiserver"):
+        crash = one(rf"^{unit} on (\S+): killed pid (\d+); systemd restarts: (\d+) -> (\d+), now pid (\d+), (\S+)$",
+                    text)
+        assert crash[1] in masters
+        assert int(crash[4]) == int(crash[3]) + 1, f"{unit}: systemd restarted it {int(crash[4]) - int(crash[3])} times"
+        assert crash[5] != crash[2] and int(crash[5]) > 0 and crash[6] == "active", crash[0]
+    lock = one(r"^kube-scheduler lock after the crash: (\S+) \((moved|returned)\)$", text)
+    assert lock[1] in masters
+    measured = {name: v for o in deployed.summary["steps"] for name, v in o["measured"].items()}
+    # The killed leader's lock must expire before anyone else may take it: longer than the restart.
+    assert measured["kube_scheduler_crash_leader_seconds"] > measured["kube_scheduler_crash_restart_seconds"]
+    assert measured["crash_requests"] > 10, "the request loop hardly ran"
+    # A request the killed apiserver was serving dies with its connection (haproxy cannot retry it); new ones go
+    # to the other apiservers. At most the one in flight may be lost.
+    assert measured["crash_failed_requests"] <= 1, failed_requests(deployed.run_dir, "verification")
 
 
-def etcdctl(cluster: Cluster, endpoints: list[str], *args: str, client_cert: str | None = "etcdctl") -> str:
-    """etcdctl on a node with the node's own copies of the etcd CA (clusters/lab.yaml asks for separate CAs) and a
-    client certificate (default: etcdctl's)."""
-    pki = cluster.spec.paths.pki_dir
-    bin_dir = cluster.spec.components.etcd.bin_dir or cluster.spec.paths.bin_dir
-    argv = [f"{bin_dir}/etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={pki}/etcd-ca.pem",
-            "--dial-timeout=2s", "--command-timeout=4s"]
-    if client_cert:
-        argv += [f"--cert={pki}/{client_cert}.pem", f"--key={pki}/{client_cert}-key.pem"]
-    return shlex.join([*argv, *args])
+def test_a_rebooted_master_starts_its_units_in_order_and_rejoins(deployed: Deployed) -> None:
+    text = notebook_output(deployed.run_dir, "verification")
+    node = deployed.cluster.masters[-1].name
+    one(rf"^{node} rebooted: boot id changed$", text)
+    assert one(rf"^units on {node} after the reboot: (.*)$", text)[1].split() == ["active"] * 6
+    order = one(r"^started in this order: (.*)$", text)[1].split()
+    assert order.index("etcd") < order.index("kube-apiserver") < order.index("kube-controller-manager"), order
+    assert order.index("kube-apiserver") < order.index("kube-scheduler"), order
+    member = next(n for n in deployed.cluster.etcd_members if n.name == node)
+    one(rf"^https://{re.escape(member.ip)}:{ETCD_CLIENT_PORT} is healthy", text[text.index("# verification.reboot\n"):])
+    measured = {name: v for o in deployed.summary["steps"] for name, v in o["measured"].items()}
+    assert 0 < measured["node_reboot_ssh_seconds"] <= measured["node_reboot_units_seconds"] \
+        <= measured["node_reboot_seconds"]
+    assert measured["reboot_requests"] > 10, "the request loop hardly ran"
+    assert measured["reboot_failed_requests"] == 0, failed_requests(deployed.run_dir, "verification")
 
 
 def test_etcd_is_healthy_over_tls_from_every_node(deployed: Deployed) -> None:
@@ -580,74 +427,3 @@ def test_rotating_the_cluster_ca_loses_no_request(deployed: Deployed, tmp_path: 
     assert len(re.findall(r"^k8s-master-\d+: done: nothing to change$", text, re.MULTILINE)) == 3 * len(nodes)
 
 
-def secret_lines(the_lab: lab.Lab) -> set[str]:
-    """What must never be in a run record, read from the 0600 files under build/lab/ (not the nodes' disks):
-    the body lines of every private key, the client-key-data of every kubeconfig (and its decoded key's lines),
-    and one-line secrets (the haproxy stats password, the encryption key; haproxy.cfg and the encryption
-    config hold those same values)."""
-    found: set[str] = set()
-
-    def key_body(text: str) -> None:
-        found.update(line for line in text.splitlines() if len(line) >= 16 and "-----" not in line)
-
-    for path in BUILD.rglob("*"):
-        if the_lab.nodes_base in path.parents or not path.is_file():
-            continue
-        if stat.S_IMODE(path.stat().st_mode) != 0o600:
-            continue
-        text = path.read_text(errors="replace")
-        if "PRIVATE KEY-----" in text:
-            key_body(text)
-        elif "client-key-data:" in text:
-            for value in re.findall(r"client-key-data:\s*(\S+)", text):
-                found.add(value)
-                key_body(base64.b64decode(value).decode())
-        elif len(text.strip().splitlines()) == 1 and len(text.strip()) >= 12:
-            found.add(text.strip())
-    return found
-
-
-def test_the_run_records_hold_no_private_key_material(deployed: Deployed) -> None:
-    secrets = secret_lines(deployed.lab)
-    # the collection itself works: admin's key, its kubeconfig's key and the stats password are in it
-    admin_key = (BUILD / "pki" / "admin-key.pem").read_text().splitlines()[1]
-    password = (BUILD / "pki" / "haproxy-stats-password").read_text().strip()
-    assert admin_key in secrets and password in secrets and len(secrets) > 50, len(secrets)
-    files = [p for p in (REPO / "runs").rglob("*") if p.is_file()]
-    assert any(p.parent in run_dirs() - deployed.runs_before for p in files)
-    for path in files:
-        text = path.read_text(errors="replace")
-        assert "PRIVATE KEY" not in text, path
-        leaked = [s for s in secrets if s in text]
-        assert not leaked, f"{path} holds secret material (first 12 chars: {[s[:12] for s in leaked]})"
-
-
-def test_lab_down_leaves_nothing(deployed: Deployed, capsys) -> None:
-    the_lab = deployed.lab
-    state = lab.load_state(the_lab)
-    recorded = [(e[f"{k}_pid"], e[f"{k}_start"]) for e in state["nodes"].values() for k in ("init", "unshare")]
-    inside = [(pid, lab.start_time(pid)) for n in the_lab.nodes for pid in netns_pids(n.netns)]
-    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid, started in inside if lab.alive(pid, started)}
-    # /proc/PID/comm keeps 15 characters: kube-controller-manager shows as kube-controller
-    assert {"sshd", "etcd", "haproxy", "keepalived", "kube-apiserver", "kube-controller", "kube-scheduler"} <= names, \
-        names
-    down = timed("lab-down", "lab-down", "--cluster", CLUSTER)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert not [p for p, s in recorded + inside if lab.alive(p, s)], "lab processes survived lab-down"
-    assert not processes_mentioning(f"build/{CLUSTER}/ssh/cm-"), "an ssh connection master survived"
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    for lab_node in the_lab.nodes:
-        assert lab_node.netns not in netns
-        assert f"{lab_node.host_veth}@" not in links and f"{lab_node.host_veth}:" not in links
-    assert f" {the_lab.bridge}:" not in links
-    mounts = Path("/proc/mounts").read_text()
-    assert str(the_lab.dir) not in mounts and str(the_lab.nodes_base) not in mounts
-    assert not lab.lab_mounts(the_lab)
-    assert not the_lab.nodes_base.exists() and not the_lab.state_file.exists()
-    assert not the_lab.key.exists(), "lab-down removes the lab's ssh key"
-    with capsys.disabled():
-        # figures are seconds unless their key says what they count (requests, restarts, MB)
-        print("\nlab deploy figures: " + ", ".join(
-            f"{k} {v:.3f} s" if "_seconds" in k else f"{k} {v:g}" for k, v in FIGURES.items()))
-        print("lab deploy timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items()))

@@ -37,24 +37,23 @@ def run_dir(root: Path) -> Path:
     return next((root / "lab").iterdir())
 
 
-def edit_summary(change: Callable[[dict], object]) -> Callable[[Path], Path]:
+def edit(name: str, change: Callable[[dict], object]) -> Callable[[Path], Path]:
+    """Tamper with one file of the record: `change` edits its JSON in place, or returns the text to write."""
     def apply(root: Path) -> Path:
-        path = run_dir(root) / "summary.json"
+        path = run_dir(root) / name
         body = json.loads(path.read_text())
         changed = change(body)
         path.write_text(changed if isinstance(changed, str) else json.dumps(body))
         return path
     return apply
+
+
+def edit_summary(change: Callable[[dict], object]) -> Callable[[Path], Path]:
+    return edit("summary.json", change)
 
 
 def edit_notebook(change: Callable[[dict], object]) -> Callable[[Path], Path]:
-    def apply(root: Path) -> Path:
-        path = run_dir(root) / "08-kube-scheduler.ipynb"
-        body = json.loads(path.read_text())
-        changed = change(body)
-        path.write_text(changed if isinstance(changed, str) else json.dumps(body))
-        return path
-    return apply
+    return edit("08-kube-scheduler.ipynb", change)
 
 
 def fifo(root: Path) -> Path:

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
+from generator.components.kube_apiserver import audit
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
-from generator.components.load_balancer.files import SHUTDOWN_DELAY_SECONDS
+from generator.components.load_balancer.service import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 
@@ -68,6 +69,7 @@ class Paths:
         self.sa_pub = f"{p.pki_dir}/service-account.pem"
         self.sa_key = f"{p.pki_dir}/service-account-key.pem"
         self.encryption = f"{p.config_dir}/encryption-config.yaml"
+        self.audit_policy = audit.Paths(cluster).policy
         self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def node_files(self) -> list[str]:
@@ -75,7 +77,7 @@ class Paths:
         front-proxy CA's certificate the CA chapter puts there."""
         proxy = [self.front_proxy_ca, self.proxy_cert, self.proxy_key] if self.front_proxy else []
         return [self.ca, self.cert, self.key, self.kubelet_cert, self.kubelet_key, *proxy, self.sa_pub, self.sa_key,
-                self.encryption, self.unit]
+                self.encryption, self.audit_policy, self.unit]
 
     def secrets(self) -> list[str]:
         return [self.key, self.kubelet_key, *([self.proxy_key] if self.front_proxy else []), self.sa_key,
@@ -220,6 +222,7 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
             f"--service-account-signing-key-file={paths.sa_key}",
             f"--service-account-issuer={service_account_issuer(cluster)}",
         ]
+    result += audit.flags(cluster)
     result.append(f"--v={settings.verbosity}")
     return result
 
@@ -258,8 +261,10 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 on_node(node, paths.unit),
                 systemd.unit("Kubernetes API Server",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
-                             paths.binary, flags(cluster, node, f), service_type="notify"),
+                             paths.binary, flags(cluster, node, f), service_type="notify",
+                             # at boot its own etcd member first: started together, it would fail and restart
+                             after=("etcd.service",) if node in cluster.etcd_members else ()),
                 ID, "unit",
             ),
         ]
-    return files
+    return files + audit.artifacts(cluster)
