@@ -298,10 +298,16 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     if not release or (int(release[1]), int(release[2])) < (3, 2):
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
     for name in ("server_tarball", "etcd_tarball"):
-        value = getattr(spec.prerequisites, name)
-        if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
-            bad(f"prerequisites.{name}", value, "empty (download it) or a normalised file path of letters, digits "
-                "and ._/+- (no '..', no spaces, no shell syntax)")
+        check_workstation_path(bad, f"prerequisites.{name}", getattr(spec.prerequisites, name), "download it")
+    # a workstation file too, and quoted on the kube-apiserver page
+    check_workstation_path(bad, f"{where}.audit.policy_file", apiserver.audit.policy_file, "the runbook's policy")
+
+
+def check_workstation_path(bad: BadFn, path: str, value: str, empty: str) -> None:
+    """A file on the workstation the cluster file names (relative to the repository root or absolute), or empty."""
+    if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
+        bad(path, value, f"empty ({empty}) or a normalised file path of letters, digits and ._/+- (no '..', no "
+            "spaces, no shell syntax)")
 
 
 def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfig_server: str, verbosity: int,

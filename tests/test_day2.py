@@ -371,8 +371,8 @@ def test_day2_notebooks_hold_nothing_of_the_clusters_they_were_made_from() -> No
 
 @pytest.mark.parametrize(("out", "says"), [
     ("planned", "a file path ending in .yaml"),
-    ("{tmp}", "a file path ending in .yaml"),
-    ("{tmp}/as-a-dir.yaml", "a directory; give a regular file"),
+    ("{tmp}", "a directory; give the file to write"),
+    ("{tmp}/as-a-dir.yaml", "a directory; give the file to write"),
     ("{tmp}/pipe.yaml", "not a regular file"),
     ("{tmp}/link.yaml", "a symlink"),
     ("{tmp}/no-such-dir/planned.yaml", "no-such-dir is not a directory"),

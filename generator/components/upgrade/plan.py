@@ -63,13 +63,15 @@ def out_path(out: str, cluster: Cluster) -> Path:
     user's."""
     path = Path(out)
     where = f"--out {out!r}"
+    if path.is_dir() and not path.is_symlink():
+        raise RunbookError(f"{where}: a directory; give the file to write, a path ending in .yaml")
     if not out.endswith((".yaml", ".yml")):
         raise RunbookError(f"{where}: a file path ending in .yaml (e.g. /tmp/{cluster.name}-planned.yaml); a bare "
                            "name would be read as a cluster name")
     if not path.parent.is_dir():
         raise RunbookError(f"{where}: {path.parent} is not a directory")
     if path.is_symlink() or path.exists() and not path.is_file():
-        kind = "a symlink" if path.is_symlink() else "a directory" if path.is_dir() else "not a regular file"
+        kind = "a symlink" if path.is_symlink() else "not a regular file"
         raise RunbookError(f"{where}: {kind}; give a regular file (or a new one)")
     resolved = path.resolve()
     if resolved.is_relative_to(REPO) and resolved != cluster.source.resolve():
