@@ -297,7 +297,7 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     release = ETCD_RELEASE.fullmatch(etcd.version)
     if not release or (int(release[1]), int(release[2])) < (3, 2):
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
-    for name in ("server_tarball", "etcd_tarball"):
+    for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball"):
         check_workstation_path(bad, f"prerequisites.{name}", getattr(spec.prerequisites, name), "download it")
     # a workstation file too, and quoted on the kube-apiserver page
     check_workstation_path(bad, f"{where}.audit.policy_file", apiserver.audit.policy_file, "the runbook's policy")

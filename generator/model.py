@@ -149,6 +149,17 @@ class Prerequisites:
     server_tarball: str = ""
     # An etcd-vX-linux-amd64.tar.gz on the workstation; empty: download it.
     etcd_tarball: str = ""
+    # A kube-bench_X_linux_amd64.tar.gz on the workstation (verification.cis); empty: download it.
+    kube_bench_tarball: str = ""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """`cis`: the verification chapter runs the CIS Kubernetes Benchmark (kube-bench `kube_bench` release) on every
+    master and checks that nothing fails but what the runbook explains."""
+
+    cis: bool = False
+    kube_bench: str = "0.15.6"
 
 
 @dataclass(frozen=True)
@@ -239,6 +250,7 @@ class ClusterFile:
     membership: Membership = field(default_factory=Membership)
     ca_rotation: CaRotation = field(default_factory=CaRotation)
     backup: Backup = field(default_factory=Backup)
+    verification: Verification = field(default_factory=Verification)
     restore: Restore = field(default_factory=Restore)
     quorum_loss: QuorumLoss = field(default_factory=QuorumLoss)
     rebuild: Rebuild = field(default_factory=Rebuild)

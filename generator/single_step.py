@@ -9,27 +9,10 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from generator import catalog, execute, render
+from generator import deploy, execute, render
 from generator.artifacts import build_dir
-from generator.errors import RunbookError
+from generator.errors import Reported, RunbookError
 from generator.model import REPO, Cluster, ClusterFileError, load
-
-
-class Refused(RunbookError):
-    """A destructive step asked to run without --allow-destructive; the message says which and why."""
-
-
-def node_set(nodes: str, cluster: Cluster) -> frozenset[str] | None:
-    """The nodes `--nodes a,b` names (None: all). A name the cluster does not have is refused: a typo used to run
-    nothing and exit 0."""
-    chosen = frozenset(n.strip() for n in nodes.split(",") if n.strip())
-    known = [n.name for n in (*cluster.spec.nodes, *cluster.spec.membership.leaving)]
-    unknown = sorted(chosen - set(known))
-    if unknown:
-        shown = ", ".join(ascii(name) for name in unknown)
-        shown = shown if len(shown) <= 80 else shown[:79] + "…"
-        raise RunbookError(f"--nodes {shown}: not a node of {cluster.source} ({', '.join(known)})")
-    return chosen or None
 
 
 def kube_binaries_missing(cluster: Cluster) -> str:
@@ -51,9 +34,9 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
     current sys.stdout, looked up now: in a notebook kernel that is the cell's output)."""
     out = out or sys.stdout
     model = load(cluster)
-    chosen_nodes = node_set(nodes, model)
+    chosen_nodes = deploy.node_set(nodes, model)
     try:
-        chosen = catalog.find_step(model, step_id)
+        chosen = deploy.find_step(model, step_id)
     except KeyError:
         if not missing_ok:
             raise
@@ -63,9 +46,7 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
     if dry_run:
         execute.dry_run([chosen], chosen_nodes, out)
         return
-    refusal = "" if allow_destructive else execute.destructive_refusal([chosen])
-    if refusal:
-        raise Refused(refusal)
+    deploy.refuse(model, [chosen], whole=False, allow_destructive=allow_destructive)
     # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
     # render replaces files could see half a re-issue.
     with render.build_lock(model) as notes:
@@ -85,7 +66,7 @@ def failure_message(err: BaseException) -> str | None:
         return f"invalid cluster file:\n{err}"
     if isinstance(err, execute.StepFailed):
         return f"FAILED: {err}"
-    if isinstance(err, Refused):
+    if isinstance(err, Reported):
         return str(err)
     if isinstance(err, RunbookError):
         return f"error: {err}"

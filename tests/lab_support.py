@@ -41,6 +41,14 @@ BUILD = REPO / "build" / CLUSTER
 TIMINGS: dict[str, float] = {}
 FIGURES: dict[str, float] = {}
 ETCD_CLIENT_PORT = 2379  # etcd's registered client port
+KUBECTL = [str(BUILD / "bin" / "kubectl"), "--kubeconfig", str(BUILD / "pki" / "admin.kubeconfig")]
+
+
+def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The cluster's own kubectl as admin, through the API endpoint, from the workstation."""
+    proc = subprocess.run([*KUBECTL, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 or not check, proc.stdout + proc.stderr
+    return proc
 
 
 def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -35,6 +36,7 @@ from tests.lab_support import (
     etcdctl,
     failed_requests,
     invoke,
+    kubectl,
     needs_root,
     newest_run,
     notebook_output,
@@ -155,6 +157,36 @@ def test_the_nodes_run_the_binaries_built_from_the_go_module(deployed: Deployed)
         assert on_node == {name: record["binaries"][name]["sha256"] for name in kubebuild.DAEMONS}
         version = remote(deployed.cluster, node, f"{bin_dir}/kube-apiserver --version")
         assert version.stdout.strip() == f"Kubernetes {deployed.cluster.release.tag}"
+
+
+def test_the_audit_log_names_who_did_what_and_never_a_secret(deployed: Deployed) -> None:
+    """A ServiceAccount the admin creates is one `create` event (user admin, resource serviceaccounts, the object's
+    name, the request's body) in the audit log of the one apiserver that served it; a Secret's value appears in no
+    master's audit log at all, rotated files included, though its creation is recorded (metadata only)."""
+    cluster = deployed.cluster
+    token = uuid.uuid4().hex
+    name = f"audit-probe-{token[:10]}"
+    kubectl("create", "serviceaccount", name)
+    kubectl("create", "secret", "generic", f"{name}-secret", f"--from-literal=password={token}")
+    log = f"{cluster.spec.paths.log_dir}/kube-apiserver-audit.log"
+    served, secret_events = {}, []
+    for node in cluster.masters:
+        found = remote(cluster, node, f"grep -h -- {shlex.quote(name)} {log}* || true").stdout.splitlines()
+        events = [json.loads(line) for line in found]
+        creates = [e for e in events if e["verb"] == "create" and e["objectRef"]["resource"] == "serviceaccounts"
+                   and e["objectRef"].get("name") == name and e["stage"] == "ResponseComplete"]
+        if creates:
+            served[node.name] = creates
+        secret_events += [e for e in events if e["objectRef"].get("resource") == "secrets"]
+        leaked = remote(cluster, node, f"grep -l -- {token} {log}* || echo none").stdout.split()
+        assert leaked == ["none"], f"the Secret's value is in {node.name}'s audit log: {leaked}"
+    assert len(served) == 1, f"the create was recorded on {sorted(served)}, not on exactly one apiserver"
+    (event,) = next(iter(served.values()))
+    assert event["user"]["username"] == "admin" and event["responseStatus"]["code"] == 201, event
+    assert event["requestObject"]["metadata"]["name"] == name, "a change's body is recorded (Request level)"
+    assert secret_events and all("requestObject" not in e for e in secret_events), secret_events
+    mode = remote(cluster, cluster.masters[0], f"stat -c %a {cluster.spec.paths.log_dir} {log}").stdout.split()
+    assert mode == ["700", "600"], mode
 
 
 def test_invoke_certs_finds_a_certificate_replaced_by_hand(deployed: Deployed) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.lab_support import (
     chapter_run,
     etcdctl,
     invoke,
+    kubectl,
     needs_root,
     notebook_output,
     one,
@@ -36,15 +36,6 @@ from tests.lab_support import (
 )
 
 pytestmark = needs_root
-
-KUBECTL = [str(BUILD / "bin" / "kubectl"), "--kubeconfig", str(BUILD / "pki" / "admin.kubeconfig")]
-
-
-def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*KUBECTL, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 or not check, proc.stdout + proc.stderr
-    return proc
-
 
 def write_objects(prefix: str) -> dict[str, str]:
     """A ConfigMap, a Secret and a Deployment named after `prefix`; {kind/name: resourceVersion}."""
@@ -146,6 +137,13 @@ def test_backup_timers_take_snapshots_and_a_stopped_one_goes_stale(deployed: Dep
     assert all(s and s.time.timestamp() > deployed_at for s in readings.values()), readings
     ages = [time.time() - s.time.timestamp() for s in readings.values() if s]
     FIGURES["timer-made snapshot age (s)"] = max(ages)
+    # The workstation's copy of the PKI and the cluster file is as old as the last fetch: the day-2 tests since the
+    # deploy (renewal, the CA rotation, other cluster files) changed them, which `invoke backups` must say.
+    before = invoke("backups", "--cluster", CLUSTER)
+    assert before.returncode == 1, before.stdout
+    one(r"^workstation: STALE: \d+ file\(s\) changed since the copy of ", before.stdout)
+    fetched = invoke("backups", "--cluster", CLUSTER, "--fetch")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
     ok = invoke("backups", "--cluster", CLUSTER)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert len(re.findall(r"^k8s-master-\d+: OK: etcd-k8s-master-\d+-\d{8}T\d{6}Z\.db", ok.stdout, re.M)) == 3

@@ -16,7 +16,7 @@ from generator.lab.nodes import container_init, node_running, start_node, wait_b
 from generator.lab.ssh import ensure_client_key, without_lab_lines, write_known_hosts
 from generator.lab.state import load_state, remember, save_state
 from generator.lab.system import alive, link_exists, netns_exists, sh, stop_pid, wait_gone, write_file
-from generator.lab.tarballs import etcd_tarball, server_tarball
+from generator.lab.tarballs import etcd_tarball, kube_bench_tarball, server_tarball
 from generator.model import REPO, Cluster
 from generator.steps import ssh_prefix
 
@@ -34,9 +34,11 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     save_state(the_lab, state)
     ensure_client_key(the_lab, state)
     etcd_tarball(the_lab, state, say)
+    kube_bench_tarball(the_lab, state, say)
     server_tarball(the_lab, kube_bin_dir, state, say)
     save_state(the_lab, state)
     ensure_bridge(the_lab)
+    refuse_a_foreign_lab(the_lab, state)
     started: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for lab_node in the_lab.nodes:
@@ -56,6 +58,19 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     say(f"lab {cluster.name} is up: bridge {the_lab.bridge} {the_lab.bridge_address}, "
         f"{len(the_lab.nodes)} node(s); state in {the_lab.state_file.relative_to(REPO)}")
     return the_lab
+
+
+def refuse_a_foreign_lab(the_lab: Lab, state: dict) -> None:
+    """A node's namespace that processes use although this lab's record does not know it: another lab of the same
+    cluster name (another checkout, a copy) runs there. Sharing it would put two nodes on one address."""
+    for lab_node in the_lab.nodes:
+        if node_running(state, lab_node) or not netns_exists(lab_node.netns):
+            continue
+        used = sh(["ip", "netns", "pids", lab_node.netns], check=False).stdout.split()
+        if used:
+            raise LabError(f"namespace {lab_node.netns} is in use by processes this lab did not start ({len(used)}, "
+                           f"e.g. pid {used[0]}): another lab named {the_lab.cluster.name} runs on this machine; "
+                           "take that one down first")
 
 
 def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:

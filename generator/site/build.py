@@ -30,15 +30,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
-from generator import catalog, run_records
+from generator import catalog, notebooks, run_records
 from generator.errors import RunbookError
 from generator.lock import waiting_lock
 from generator.model import REPO, Cluster
 from generator.render import render
-from generator.site import assets, cluster_pages, top_pages, write_tree
+from generator.site import all_clusters, assets, cluster_pages, top_pages, write_tree
 from generator.site.last_run import RUN_PAGES, run_pages
 from generator.site.layout import CLUSTERS, TOP_LINK
 from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, matches, pages_stamp
@@ -61,6 +62,22 @@ class SiteReport:
     skipped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     top_rebuilt: bool = False
+
+    def summary(self) -> str:
+        """One line: what was rebuilt, skipped and removed."""
+        parts = [f"rebuilt {len(self.rebuilt)} cluster(s)" + (f" ({', '.join(self.rebuilt)})" if self.rebuilt else ""),
+                 f"{len(self.skipped)} unchanged", f"home pages {'rebuilt' if self.top_rebuilt else 'unchanged'}"]
+        if self.removed:
+            parts.append(f"removed {', '.join(self.removed)}")
+        return "site: " + ", ".join(parts)
+
+
+def build_docs(runs_root: Path, jobs: int | None, out: TextIO) -> None:
+    """`invoke build-docs`: every cluster file's site and the home pages (Reported when the notebooks drifted: the
+    site publishes them)."""
+    notebooks.check()
+    report = build_site(all_clusters(), SITE, runs_root, jobs)
+    out.write(f"{report.summary()}\nsite built: {SITE}/index.html (serve it: invoke serve-docs)\n")
 
 
 def nav(cluster: Cluster, runs_root: Path) -> list:

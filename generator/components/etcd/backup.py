@@ -21,7 +21,7 @@ from generator.model import Cluster, Node
 from generator.steps import Command, Show, Step, for_each, on, push, sudo
 from generator.text import Texts
 
-TEXT = Texts.of_module(__file__)
+TEXT = Texts.of_component(__file__)
 UNIT = "etcd-backup"
 SNAPSHOT_NAME = re.compile(r"etcd-(?P<member>[a-z0-9-]{1,63})-(?P<time>[0-9]{8}T[0-9]{6}Z)\.db")
 
@@ -140,8 +140,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     for node in cluster.etcd_members:
         files += [
             Artifact(on_node(node, backups.script), script(cluster, node, f).encode(), ID, "unit"),
-            Artifact(on_node(node, backups.service), service(cluster).encode(), ID, "unit"),
-            Artifact(on_node(node, backups.timer), timer(cluster, node).encode(), ID, "unit"),
+            Artifact(on_node(node, backups.service), service(cluster).encode(), ID, "unit", private=True),
+            Artifact(on_node(node, backups.timer), timer(cluster, node).encode(), ID, "unit", private=True),
         ]
     return files
 

@@ -63,13 +63,13 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     node = survivor(cluster)
     files = [Artifact(on_node(node, force_unit_path(cluster)), one_time_unit(
         "etcd, once, as a one-member cluster of the survivor", binary, [*flags(cluster, node, f), "--force-new-cluster"]
-    ), ETCD_ID, "unit")]
+    ), ETCD_ID, "unit", private=True)]
     for lost_node in lost(cluster):
         so_far = ",".join(f"{n.name}={peer_url(n)}" for n in members_so_far(cluster, lost_node))
         own = [flag if not flag.startswith("--initial-cluster=") else f"--initial-cluster={so_far}"
                for flag in flags(cluster, lost_node, f)]
         files.append(Artifact(on_node(lost_node, join_unit_path(cluster)), one_time_unit(
-            "etcd, once, joining the members added back so far", binary, own), ETCD_ID, "unit"))
+            "etcd, once, joining the members added back so far", binary, own), ETCD_ID, "unit", private=True))
     return files
 
 
