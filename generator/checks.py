@@ -28,6 +28,7 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9 ._:@=/+-]{0,128}")
 DURATION = re.compile(r"([0-9]{1,9})s")
 INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")  # not "-x" (an option) nor "." / ".."
 PORT_RANGE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
+TOOL_RELEASE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4}){1,3}")
 ETCD_RELEASE = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
 WORKSTATION_PATH = re.compile(r"[A-Za-z0-9._/+][A-Za-z0-9._/+-]{0,1023}")  # no leading "-": not an option
 ROLES = ("master", "etcd")
@@ -299,6 +300,9 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
     for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball"):
         check_workstation_path(bad, f"prerequisites.{name}", getattr(spec.prerequisites, name), "download it")
+    # in a download URL, a path and a command of the verification chapter
+    if not TOOL_RELEASE.fullmatch(spec.verification.kube_bench):
+        bad("verification.kube_bench", spec.verification.kube_bench, 'a kube-bench release such as "0.15.6"')
     # a workstation file too, and quoted on the kube-apiserver page
     check_workstation_path(bad, f"{where}.audit.policy_file", apiserver.audit.policy_file, "the runbook's policy")
 
