@@ -90,13 +90,12 @@ def check(spec: ClusterFile) -> list[Problem]:
         bad("ssh.user", spec.ssh.user, "a login name: lowercase letters, digits, '_' and '-'")
     check_port(bad, "ssh.port", spec.ssh.port)
     for i, option in enumerate(spec.ssh.options):
-        wrong = ssh_options.problem(option)
+        wrong = ssh_options.problem(option) or ssh_options.confined(option, spec.name)
         if wrong:
             bad(f"ssh.options[{i}]", option, wrong)
     for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir"):
         check_node_path(bad, f"paths.{name}", getattr(spec.paths, name), SHARED_OK.get(name, set()))
     check_api_server(spec, bad)
-    check_network(spec, bad)
     check_certificates(spec, bad)
     check_components(spec, bad)
     check_verification(spec, bad)
@@ -126,8 +125,9 @@ def check_nodes(spec: ClusterFile, bad: BadFn) -> None:
         for j, role in enumerate(node.roles):
             if role not in ROLES:
                 bad(f"{where}.roles[{j}]", role, f"one of: {', '.join(ROLES)}")
-    if spec.nodes and not any("master" in n.roles for n in spec.nodes):
-        bad("nodes", [n.name for n in spec.nodes], "at least one node with the role 'master'")
+    for role in ROLES:  # no etcd member: kube-apiserver would start with an empty --etcd-servers=
+        if spec.nodes and not any(role in n.roles for n in spec.nodes):
+            bad("nodes", [n.name for n in spec.nodes], f"at least one node with the role {role!r}")
 
 
 def check_node_path(bad: BadFn, path: str, value: str, shared_ok: set[str]) -> None:
@@ -252,15 +252,6 @@ def check_api_server(spec: ClusterFile, bad: BadFn) -> None:
             owners[port] = what
 
 
-def check_network(spec: ClusterFile, bad: BadFn) -> None:
-    net = network(spec.network.service_cidr)
-    if net is None:
-        bad("network.service_cidr", spec.network.service_cidr, "a network in CIDR form, e.g. 10.254.0.0/16")
-    elif net.num_addresses < 4:
-        bad("network.service_cidr", spec.network.service_cidr, "a network with room for services")
-    check_dns_name(bad, "network.cluster_domain", spec.network.cluster_domain)
-
-
 def check_certificates(spec: ClusterFile, bad: BadFn) -> None:
     certs = spec.certificates
     for name in ("C", "ST", "L", "OU"):
@@ -298,14 +289,6 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     where = "components.kube-controller-manager"
     check_control_plane_client(bad, where, "kube-controller-manager", cm.kubeconfig_server, cm.verbosity,
                                cm.leader_election, cm.client_connection)
-    pods = network(cm.cluster_cidr)
-    if pods is None:
-        bad(f"{where}.cluster_cidr", cm.cluster_cidr, "a network in CIDR form, e.g. 172.30.0.0/16")
-    else:
-        services = network(spec.network.service_cidr)  # None: reported by check_network
-        if services is not None and pods.version == services.version and pods.overlaps(services):
-            bad(f"{where}.cluster_cidr", cm.cluster_cidr,
-                f"a pod network apart from network.service_cidr ({spec.network.service_cidr})")
     apiserver = comps.kube_apiserver
     where = "components.kube-apiserver"
     if not 0 <= apiserver.verbosity <= 10:
@@ -324,10 +307,16 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     if not release or (int(release[1]), int(release[2])) < (3, 2):
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
     for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball", "kwok_binary"):
-        value = getattr(spec.prerequisites, name)
-        if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
-            bad(f"prerequisites.{name}", value, "empty (download it) or a normalised file path of letters, digits "
-                "and ._/+- (no '..', no spaces, no shell syntax)")
+        check_workstation_path(bad, f"prerequisites.{name}", getattr(spec.prerequisites, name), "download it")
+    # a workstation file too, and quoted on the kube-apiserver page
+    check_workstation_path(bad, f"{where}.audit.policy_file", apiserver.audit.policy_file, "the runbook's policy")
+
+
+def check_workstation_path(bad: BadFn, path: str, value: str, empty: str) -> None:
+    """A file on the workstation the cluster file names (relative to the repository root or absolute), or empty."""
+    if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
+        bad(path, value, f"empty ({empty}) or a normalised file path of letters, digits and ._/+- (no '..', no "
+            "spaces, no shell syntax)")
 
 
 def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfig_server: str, verbosity: int,
@@ -366,6 +355,8 @@ def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfi
 def check_verification(spec: ClusterFile, bad: BadFn) -> None:
     verification = spec.verification
     # in a download URL, a path and a command of the verification chapter
+    if not TOOL_RELEASE.fullmatch(verification.kube_bench):
+        bad("verification.kube_bench", verification.kube_bench, 'a kube-bench release such as "0.15.6"')
     if not TOOL_RELEASE.fullmatch(verification.kwok):
         bad("verification.kwok", verification.kwok, 'a kwok release such as "0.8.0"')
     rehearsal = verification.scheduler_rehearsal

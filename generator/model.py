@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import checks, day2_checks, loader, recovery_checks, schema
+from generator import address_plan, checks, day2_checks, loader, recovery_checks, schema
 from generator.schema import Problem, alias
+from generator.stored import read_limited
 from generator.versions import Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO / "clusters"
+BUILD_DIR = REPO / "build"  # build/<cluster>/: what render writes, keys and passwords included
 MAX_PROBLEMS = 20  # lines shown for one file; a fuzzed or generated file can have thousands
 
 
@@ -364,29 +367,77 @@ def safe_ref(ref: str) -> bool:
     return 0 < len(ref) <= 1024 and not ref.startswith("-") and all(c.isalnum() or c in " ._/+-" for c in ref)
 
 
-def load(ref: str) -> Cluster:
-    """The validated cluster of `ref`; ClusterFileError (one line per problem) for anything wrong with it."""
+def shared_name(name: str, other: Path) -> Problem:
+    return Problem("name", name, f"one cluster per name in clusters/: {other} has it too (both would share "
+                   "build/<name>/ and one sub-site); rename one")
+
+
+def all_clusters() -> list[Cluster]:
+    """Every cluster file in clusters/, each validated, no two with one name."""
+    clusters = [load(str(p), unique=False) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
+    first: dict[str, Cluster] = {}
+    for cluster in clusters:
+        other = first.setdefault(cluster.name, cluster)
+        if other is not cluster:
+            raise ClusterFileError(str(cluster.source), [shared_name(cluster.name, other.source)])
+    return clusters
+
+
+def same_name(path: Path, name: str) -> Path | None:
+    """Another cluster file in clusters/ with this `name`. Only files whose text holds the name are parsed; one that
+    cannot be read is left to its own load to report. (Files are told apart by inode: resolving every path of a
+    100-cluster directory for each of its loads took seconds.)"""
+    own = os.stat(path)
+    for entry in sorted(os.scandir(CLUSTERS_DIR), key=lambda e: e.name):
+        try:
+            info = entry.stat()
+            if not entry.name.endswith(".yaml") or (info.st_dev, info.st_ino) == (own.st_dev, own.st_ino):
+                continue
+            raw = read_limited(Path(entry.path), loader.MAX_BYTES)
+        except OSError:
+            continue
+        if name.encode() in raw:
+            data, problems = loader.read(Path(entry.path))
+            if not problems and isinstance(data, dict) and data.get("name") == name:
+                return Path(entry.path)
+    return None
+
+
+def load(ref: str, unique: bool = True) -> Cluster:
+    """The validated cluster of `ref`; ClusterFileError (one line per problem) for anything wrong with it. A file
+    in clusters/ is compared with the others there for its name, unless `unique` is False: then the caller compares
+    all of them at once (all_clusters)."""
     if not safe_ref(ref):
         raise ClusterFileError(schema.shorten(ref), [Problem(
             "", "the file name", "a cluster file name of letters, digits, spaces and ._/+- (not markup, shell syntax "
             "or control characters); rename the file")])
     path = resolve(ref)
     shown = str(path)
+    if path.resolve().is_relative_to(BUILD_DIR.resolve()):
+        # Read, its text could come back in a problem line: an encryption key, a kubeconfig, a stats password.
+        raise ClusterFileError(shown, [Problem("", "a file under build/", "refused unread: build/ holds what render "
+                                               "wrote (keys, kubeconfigs, passwords), never a cluster file; cluster "
+                                               "files live in clusters/")])
     data, problems = loader.read(path)
     if problems:
         raise ClusterFileError(shown, problems)
     spec = schema.build(ClusterFile, data, "", problems)
     if spec is None:
-        raise ClusterFileError(shown, problems or [Problem("", data, "not a cluster file")])
+        raise ClusterFileError(shown, problems or [Problem("", "the file", "not a cluster file")])
     # Every field has its type (unknown keys were only noted), so the meaning checks can run too.
     release = parse_release(spec.kubernetes_version)
     if isinstance(release, str):
         problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
     problems.extend(checks.check(spec))
+    problems.extend(address_plan.check(spec))
     problems.extend(day2_checks.check(spec))
     problems.extend(recovery_checks.check(spec))
+    in_clusters = path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml"
+    twin = same_name(path, spec.name) if in_clusters and unique and not problems else None
+    if twin is not None:
+        problems.append(shared_name(spec.name, twin))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)
-    if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":
+    if in_clusters:
         ref = path.stem
     return Cluster(spec=spec, release=release, ref=ref, source=path)

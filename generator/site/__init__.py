@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from generator import catalog
 from generator.artifacts import Artifact
-from generator.model import CLUSTERS_DIR, REPO, Cluster, load
+from generator.model import REPO, Cluster, all_clusters
 from generator.render import make_artifacts
 from generator.runs import RUNS
 from generator.site.chapter import chapter_page
@@ -100,10 +100,6 @@ def single_site_sources(clusters: list[Cluster], docs_dir: Path, runs_root: Path
         files |= {f"{CLUSTERS}/{cluster.name}/{rel}": text for rel, text in cluster_pages(cluster, runs_root).items()}
     write_tree(docs_dir, files)
     return [docs_dir / rel for rel in files if rel.endswith(".md")]
-
-
-def all_clusters() -> list[Cluster]:
-    return [load(str(p)) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
 
 
 def mkdocs_config(root: Path, docs: Path, site: Path) -> Path:

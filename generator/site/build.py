@@ -34,7 +34,7 @@ from typing import TextIO
 
 import yaml
 
-from generator import catalog, notebooks
+from generator import catalog, notebooks, run_records
 from generator.errors import RunbookError
 from generator.lock import waiting_lock
 from generator.model import REPO, Cluster
@@ -218,14 +218,19 @@ def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: i
 def build_locked(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: int | None,
                  staging: Path) -> SiteReport:
     fingerprint = generator_fingerprint()
-    report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging))
     todo = [c for c in clusters
             if not matches(site_dir / CLUSTERS / c.name, cluster_stamp(c, fingerprint, runs_root))]
+    # Every run record a page will show is read and validated before anything is removed or written: a bad one is
+    # one line naming its file, and the site stays as it was. (A sub-site whose stamp matches was built from the
+    # very same record.)
+    top = top_pages(clusters, runs_root)
+    for cluster in todo:
+        run_records.check(cluster, [chapter.page for chapter in catalog.chapters(cluster)], runs_root)
+    top_stamp = pages_stamp(top, fingerprint)
+    top_rebuilt = not matches(site_dir, top_stamp)
+    report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging), top_rebuilt=top_rebuilt)
     report.rebuilt = [c.name for c in todo]
     report.skipped = [c.name for c in clusters if c.name not in report.rebuilt]
-    top = top_pages(clusters, runs_root)
-    top_stamp = pages_stamp(top, fingerprint)
-    report.top_rebuilt = not matches(site_dir, top_stamp)
     tasks = [(build_cluster, (c, site_dir, runs_root, staging, fingerprint)) for c in todo]
     if report.top_rebuilt:
         tasks.append((build_top, (top, top_stamp, site_dir, staging)))

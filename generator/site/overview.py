@@ -5,10 +5,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from generator import daemons
+from generator import daemons, run_records
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.model import Cluster
-from generator.runs import last_run
 from generator.site.chapter import page_title
 from generator.site.last_run import last_run_section
 from generator.site.layout import top_to_cluster
@@ -72,8 +71,8 @@ def home_page(clusters: list[Cluster], lang: str, runs_root: Path) -> str:
     w = WORDS[lang]
     results = {}
     for c in clusters:
-        summary = last_run(c.name, runs_root)
-        results[c.name] = w.get(summary["result"], summary["result"]) if summary else w["none"]
+        record = run_records.last(c.name, runs_root)
+        results[c.name] = w[record.summary.result] if record else w["none"]
     # each cluster is its own MkDocs build: a plain relative link to its overview, not a page of this build
     rows = "\n".join(f"| [{c.name}]({top_to_cluster(c.name, lang)}) | {c.release} | {len(c.masters)} | "
                      f"`{c.api_endpoint}` | {results[c.name]} |" for c in clusters)
