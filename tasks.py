@@ -97,9 +97,11 @@ def notebooks_(c: Context, check: bool = False) -> None:
 
 
 @task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)",
-            "jobs": "build this many clusters at once (default: the machine's cores)"})
+            "jobs": "build this many clusters at once (default: the machine's cores)",
+            "site_url": "the address the site is served at, e.g. https://runbooks.example.internal/k8s/: the 404 "
+                        "page then works under that path, and sitemap.xml is written"})
 @friendly
-def build_docs(c: Context, runs_dir: str = "", jobs: int = 0) -> None:
+def build_docs(c: Context, runs_dir: str = "", jobs: int = 0, site_url: str = "") -> None:
     """Build site/: per cluster (render, zh/en pages, `mkdocs build --strict`) into site/clusters/<name>/ when its
     inputs changed, and the home pages into site/."""
     from generator import notebooks, runs, site
@@ -109,7 +111,7 @@ def build_docs(c: Context, runs_dir: str = "", jobs: int = 0) -> None:
     problems = notebooks.drift()
     if problems:
         raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
-    report = build_site(clusters, SITE, Path(runs_dir) if runs_dir else runs.RUNS, jobs or None)
+    report = build_site(clusters, SITE, Path(runs_dir) if runs_dir else runs.RUNS, jobs or None, site_url=site_url)
     print(site_summary(report))
     print(f"site built: {SITE}/index.html (serve it: invoke serve-docs)")
 
@@ -400,6 +402,25 @@ def certs(c: Context, cluster: str = "example") -> None:
         raise Exit(f"certs: {len(problems)} of {len(findings)} need action (`invoke render` re-issues what is "
                    "expiring; the renewal chapter pushes and restarts one master at a time)", code=1)
     print(f"certs: all {len(findings)} certificates and kubeconfigs on the nodes match the ledger")
+
+
+@task(name="check-workstation", help={"cluster": "cluster name under clusters/ or a path"})
+@friendly
+def check_workstation(c: Context, cluster: str = "example") -> None:
+    """What this workstation needs to run the cluster's runbook, one line each: the programs its commands call, the
+    release tarballs the cluster file names, ssh with a key and sudo without a password on every node. Changes
+    nothing; exit status 1 when something is missing."""
+    from generator import workstation
+
+    needs = workstation.check(load(cluster))
+    for need in needs:
+        print(need.line)
+    missing = [n for n in needs if not n.ok]
+    if missing:
+        hint = (f" (Debian's packages of every program: {workstation.install_command()})"
+                if any(n.what in workstation.PROGRAMS for n in missing) else "")
+        raise Exit(f"check-workstation: {len(missing)} of {len(needs)} missing{hint}", code=1)
+    print(f"check-workstation: all {len(needs)} needs met")
 
 
 @task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})

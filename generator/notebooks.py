@@ -12,6 +12,7 @@ from generator.model import REPO, load
 from generator.steps import Chapter
 
 NOTEBOOKS = REPO / "notebooks"
+CHAPTER_METADATA = "runbook_chapter"
 # One notebook per chapter for every cluster: its cells hold nothing that depends on the cluster. The explanation
 # a reader needs (node counts, release, endpoint, paths) is rendered when a cell runs, from the same catalog, for
 # the cluster named in `cluster`, so `-p cluster prod5` reads true. Per-cluster notebooks would multiply the
@@ -49,6 +50,9 @@ def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    # which chapter it is, for the site (generator/site/notebook_pages.py) without building every chapter again
+    nb.metadata[CHAPTER_METADATA] = {"id": chapter.id, "number": chapter.number,
+                                     "title": {"zh": title.zh, "en": title.en}}
     return nb
 
 

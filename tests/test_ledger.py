@@ -127,11 +127,11 @@ def test_the_overview_table_warns_of_what_is_due(rendered) -> None:
     cluster = load(str(path))
     entries = ledger.load(cluster)
     now = dt.datetime.now(dt.UTC)
-    fresh = [line for line in ledger_section(cluster, "en", now).splitlines() if line.startswith("| `")]
+    fresh = [line for line in ledger_section(cluster, "en", now).splitlines() if line.startswith("<tr><td>")]
     assert fresh and not any("⚠" in row for row in fresh)
     later = now + dt.timedelta(days=min(e.days_left(now) for e in entries if e.kind != "ca") - 1)
     warned = ledger_section(cluster, "zh", later)
-    rows = [line for line in warned.splitlines() if line.startswith("| `")]
+    rows = [line for line in warned.splitlines() if line.startswith("<tr><td>")]
     # a row per certificate and per kubeconfig carrying one (the same client certificate), CA rows unmarked
     assert sum("⚠" in row for row in rows) == len({(e.serial, e.kind) for e in entries if e.kind != "ca"})
     assert rows.index(next(r for r in rows if "⚠" in r)) == 0, "the soonest expiry comes first"

@@ -22,7 +22,7 @@ def page_title(title: str, cluster: Cluster, lang: str) -> str:
 def expectations(group: Group, lang: str) -> str:
     """What the reader should see: a sample of each checked command's output (the executor checks `expect`)."""
     samples = [c.example for c in group.commands if c.expect and c.example]
-    return f"\n{WORDS[lang]['expect']}:\n\n{fence(chr(10).join(samples), 'text')}" if samples else ""
+    return f"\n{WORDS[lang]['expect']}{WORDS[lang]['colon']}\n\n{fence(chr(10).join(samples), 'text')}" if samples else ""
 
 
 def show_block(show: Show, public: dict[str, Artifact], lang: str) -> str:
@@ -44,8 +44,8 @@ def workstation_block(group: Group, cluster: Cluster, artifacts: dict[str, Artif
     body = fence(group.block, "bash") + expectations(group, lang)
     manual = [line for c in group.commands if c.renders for line in by_hand(cluster, artifacts, *c.renders)]
     if not manual:
-        return f"{w['workstation']}:\n\n{body}"
-    return f"{w['workstation']}:\n\n" + tabs([
+        return f"{w['workstation']}{w['colon']}\n\n{body}"
+    return f"{w['workstation']}{w['colon']}\n\n" + tabs([
         (w["invoke_tab"], body),
         (w["by_hand_tab"], f"{w['by_hand_note']}\n\n{fence(chr(10).join(manual), 'shell')}"),
     ])
@@ -71,7 +71,7 @@ def step_section(index: int, step: Step, artifacts: dict[str, Artifact], cluster
         else:
             node_groups.append((group.node, fence(group.block, "bash") + expectations(group, lang)))
     if node_groups:
-        out.append(f"{w['per_node']}:\n\n{tabs(node_groups)}")
+        out.append(f"{w['per_node']}{w['colon']}\n\n{tabs(node_groups)}")
     return "\n".join(out)
 
 

@@ -115,7 +115,8 @@ def run_pages(cluster: Cluster, chapters: list[Chapter], root: Path) -> dict[str
             continue
         body = "\n".join(cell_markdown(c) for c in nbformat.read(path, as_version=4).cells)
         pages[chapter.page] = {
-            lang: f"# {chapter.title[lang]}: {WORDS[lang]['run_of'].format(cluster=cluster.name, when=directory.name)}"
-                  f"\n\n{body}" for lang in WORDS
+            lang: "# " + WORDS[lang]["run_title"].format(
+                chapter=chapter.title[lang], run=WORDS[lang]["run_of"].format(cluster=cluster.name, when=directory.name))
+            + f"\n\n{body}" for lang in WORDS
         }
     return pages

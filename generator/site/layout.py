@@ -10,6 +10,9 @@ from generator.site.words import LANGS
 
 DEFAULT = LANGS[0]
 CLUSTERS = "clusters"
+# In a cluster's build, `extra.<this>` names the cluster (generator/site/build.py); the top build has none.
+CLUSTER_KEY = "runbook_cluster"
+START = "start"  # the way in: a page of that name in the top build and in each cluster's
 
 
 def lang_dir(lang: str) -> str:
