@@ -8,6 +8,7 @@ copies (the lab test runs it over ssh on real nodes, and tampers with one).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -135,3 +136,17 @@ def test_the_overview_table_warns_of_what_is_due(rendered) -> None:
     # a row per certificate and per kubeconfig carrying one (the same client certificate), CA rows unmarked
     assert sum("⚠" in row for row in rows) == len({(e.serial, e.kind) for e in entries if e.kind != "ca"})
     assert rows.index(next(r for r in rows if "⚠" in r)) == 0, "the soonest expiry comes first"
+
+
+def test_the_overview_table_escapes_what_the_ledger_holds(rendered) -> None:
+    # a subject is whatever the cluster file's names make it: the page must show it as text, never as markup
+    path, _ = rendered
+    cluster = load(str(path))
+    file = REPO / "build" / NAME / ledger.LEDGER
+    body = json.loads(file.read_text())
+    body["entries"][0]["subject"] = 'CN=<img src=x onerror="alert(1)">'
+    body["entries"][0]["restart"] = ["<b>etcd</b>"]
+    file.write_text(json.dumps(body))
+    table = ledger_section(cluster, "en")
+    assert "<img" not in table and "<b>" not in table
+    assert "CN=&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in table and "&lt;b&gt;etcd&lt;/b&gt;" in table

@@ -30,7 +30,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from urllib.parse import urlsplit
 
 import yaml
@@ -42,8 +41,7 @@ from generator.model import REPO, Cluster
 from generator.render import render
 from generator.site import assets, cluster_pages, top_pages, write_tree
 from generator.site.last_run import RUN_PAGES, run_pages
-from generator.site.layout import CLUSTER_KEY, CLUSTERS, DEFAULT, START, TOP_LINK, cluster_path
-from generator.site.notebook_pages import NOTEBOOKS
+from generator.site.layout import CLUSTER_KEY, CLUSTERS, DEFAULT, NOTEBOOKS, START, TOP_LINK, cluster_path
 from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, matches, pages_stamp
 from generator.site.words import WORDS
 

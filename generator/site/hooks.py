@@ -36,6 +36,7 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jieba
 import jinja2
@@ -53,6 +54,7 @@ jieba.setLogLevel(logging.WARNING)
 
 HEAD_ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^"]*">')
 CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.DOTALL)
+SWITCHER_LINK = re.compile(r'href="(/[^"]*)" hreflang=')
 SEARCH_DIALOG = '<div class="md-search" data-md-component="search" role="dialog"'
 SEARCH_RESULTS = '<div class="md-search-result" data-md-component="search-result">'
 THEME = Path(__file__).with_name("theme")
@@ -163,6 +165,11 @@ def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> s
     # 404 page, which holds both, is the one kept
     if template_name == "404.html" and (building != default or config.extra.get(CLUSTER_KEY)):
         return ""
+    if template_name == "404.html":
+        # the language switcher's links, configured site-root-absolute: under the site's address too
+        base = urlsplit(config.site_url or "/").path
+        output = HEAD_ALTERNATE.sub("", output)
+        output = SWITCHER_LINK.sub(lambda m: f'href="{base}{m[1].lstrip("/")}" hreflang=', output)
     return name_search_dialog(output, building)
 
 

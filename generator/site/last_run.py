@@ -103,6 +103,11 @@ def cell_markdown(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def run_title(chapter: Chapter, cluster: Cluster, when: str, lang: str) -> str:
+    w = WORDS[lang]
+    return w["run_title"].format(chapter=chapter.title[lang], run=w["run_of"].format(cluster=cluster.name, when=when))
+
+
 def run_pages(cluster: Cluster, chapters: list[Chapter], root: Path) -> dict[str, dict[str, str]]:
     """Page name (under the cluster's last-run/) → language → Markdown of that chapter's executed notebook."""
     directory = last_run_dir(cluster.name, root)
@@ -114,9 +119,6 @@ def run_pages(cluster: Cluster, chapters: list[Chapter], root: Path) -> dict[str
         if not path.exists():
             continue
         body = "\n".join(cell_markdown(c) for c in nbformat.read(path, as_version=4).cells)
-        pages[chapter.page] = {
-            lang: "# " + WORDS[lang]["run_title"].format(
-                chapter=chapter.title[lang], run=WORDS[lang]["run_of"].format(cluster=cluster.name, when=directory.name))
-            + f"\n\n{body}" for lang in WORDS
-        }
+        pages[chapter.page] = {lang: f"# {run_title(chapter, cluster, directory.name, lang)}\n\n{body}"
+                               for lang in WORDS}
     return pages

@@ -16,9 +16,9 @@ import nbformat
 from generator.model import REPO
 from generator.notebooks import CHAPTER_METADATA
 from generator.site.last_run import cell_markdown
+from generator.site.layout import NOTEBOOKS
 from generator.site.words import WORDS
 
-NOTEBOOKS = "notebooks"  # in the top build, beside the pages
 SOURCES = REPO / "notebooks"
 
 

@@ -22,9 +22,9 @@ from generator.components.prerequisites.facts import etcd_url, server_url
 from generator.components.renewal import ID as RENEWAL
 from generator.model import Cluster
 from generator.site.chapter import notebook_command, page_title
-from generator.site.layout import START, cluster_to_top, lang_dir, top_to_cluster
+from generator.site.layout import NOTEBOOKS, START, cluster_to_top, lang_dir, top_to_cluster
 from generator.site.markdown import fence
-from generator.site.notebook_pages import NOTEBOOKS, NotebookChapter
+from generator.site.notebook_pages import NotebookChapter
 from generator.site.words import WORDS
 from generator.steps import Chapter
 
