@@ -30,6 +30,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
                   "sleep", "sort", "stat", "tail", "timeout", "touch", "wc"),
     "curl": ("curl",),
     "diffutils": ("cmp", "diff"),
+    "findutils": ("xargs",),
     "gawk": ("awk",),
     "grep": ("grep",),
     "gzip": ("gzip",),

@@ -39,10 +39,10 @@ from generator.kubebuild.gomod import Upstream, go_mod
 from generator.kubebuild.recipe import recipe
 from generator.model import Cluster, load
 from generator.versions import Release, parse_release
-from tests.conftest import REPO, client_cert
+from tests.conftest import REPO, built_etcd, client_cert
 
 LAB_RELEASE = load("lab").release
-DEBIAN_ETCD = "3.4.23"
+ETCD_VERSION, ETCD_BIN = built_etcd()
 
 
 def built_releases() -> list[Release]:
@@ -137,7 +137,7 @@ def cluster_file(tmp: Path, release: Release) -> Path:
         "paths": {name: str(tmp / "node" / name.removesuffix("_dir")) for name in
                   ("config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir")}
         | {"bin_dir": str(kubebuild.release_dir(release) / "bin")},
-        "components": {"etcd": {"version": DEBIAN_ETCD, "bin_dir": "/usr/bin"}},
+        "components": {"etcd": {"version": ETCD_VERSION, "bin_dir": str(ETCD_BIN)}},
     }
     path = tmp / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

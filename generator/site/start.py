@@ -19,7 +19,7 @@ import jinja2
 
 from generator import day2, workstation
 from generator.components.prerequisites.facts import etcd_url, server_url
-from generator.components.renewal import ID as RENEWAL
+from generator.components.renewal.chapter import ID as RENEWAL
 from generator.model import Cluster
 from generator.site.chapter import notebook_command, page_title
 from generator.site.layout import NOTEBOOKS, START, cluster_to_top, lang_dir, top_to_cluster

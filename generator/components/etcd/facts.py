@@ -46,6 +46,9 @@ class EtcdTimeline(Generic[Value]):
 
 # Extra flags for the server's logging: none before 3.4 (the flag does not exist), zap from 3.4.
 LOGGER_FLAGS: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(((3, 2), ()), ((3, 4), ("--logger=zap",)))
+# etcdutl, the offline tool for a member's files (snapshot status and restore, defragmenting a stopped member), is
+# in the release from 3.5; `etcdctl snapshot status|restore` were deprecated then and are gone in 3.6.
+ETCDUTL: EtcdTimeline[bool] = EtcdTimeline(((3, 2), False), ((3, 5), True))
 # Environment etcdctl needs to speak the v3 API.
 ETCDCTL_ENV: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(((3, 2), ("ETCDCTL_API=3",)), ((3, 4), ()))
 
@@ -55,8 +58,10 @@ class EtcdFacts:
     version: str
     logger_flags: tuple[str, ...]
     etcdctl_env: tuple[str, ...]
+    etcdutl: bool
 
 
 def facts(version: str) -> EtcdFacts:
     minor = parse(version)
-    return EtcdFacts(version=version, logger_flags=LOGGER_FLAGS.at(minor), etcdctl_env=ETCDCTL_ENV.at(minor))
+    return EtcdFacts(version=version, logger_flags=LOGGER_FLAGS.at(minor), etcdctl_env=ETCDCTL_ENV.at(minor),
+                     etcdutl=ETCDUTL.at(minor))

@@ -18,7 +18,6 @@ SERVER_TARBALL = "kubernetes-server-linux-amd64.tar.gz"
 # What the masters run; kubectl goes along so a master can be used for diagnosis too.
 KUBE_DAEMONS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBE_BINARIES = (*KUBE_DAEMONS, "kubectl")
-ETCD_BINARIES = ("etcd", "etcdctl")
 
 # Does dl.k8s.io publish <tarball>.sha256 for this release?
 PUBLISHED_SHA256 = Timeline(((1, 12), False), ((1, 17), True))
@@ -40,6 +39,13 @@ def server_url(release: Release) -> str:
 def etcd_version(version: str) -> str:
     """`3.5.15` or `v3.5.15` → `3.5.15`."""
     return version[1:] if version.startswith("v") else version
+
+
+def etcd_binaries(version: str) -> tuple[str, ...]:
+    """The release tarball's commands the runbook installs: etcd and etcdctl, and from 3.5 etcdutl (offline snapshot
+    status and restore; from 3.6 on `etcdctl snapshot restore` is gone and etcdutl is the only way to restore)."""
+    major, minor = (int(part) for part in etcd_version(version).split(".")[:2])
+    return ("etcd", "etcdctl", "etcdutl") if (major, minor) >= (3, 5) else ("etcd", "etcdctl")
 
 
 def etcd_tarball(version: str) -> str:
