@@ -2,20 +2,17 @@
 command that checks it, the three ways to run the runbook and when to pick each, the release binaries on an
 intranet, and a map of every chapter, day 2 included, saying when each applies.
 
-The prose is a template per language (generator/site/text/start.<lang>.md.j2); what it says of a cluster (its
-commands, its tarballs, its chapters) comes from the cluster file, the catalog and the notebooks' chapter list.
-The top page links each chapter to a cluster whose runbook has it; a cluster's page to its own chapters, and for a
-day-2 chapter its file does not plan, to the top page's map (a cluster's build is not rebuilt when another cluster
-file changes, so it names no other cluster).
+The prose is start.yaml beside this module (generator/text.py); what a page says of a cluster (its commands, its
+tarballs, its chapters) comes from the cluster file, the catalog and the notebooks' chapter list. The top page links
+each chapter to a cluster whose runbook has it; a cluster's page links its own chapters, and for a day-2 chapter
+its file does not plan, the top page's map (a cluster's build is not rebuilt when another cluster file changes, so
+it names no other cluster).
 """
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
-
-import jinja2
 
 from generator import day2, workstation
 from generator.components.prerequisites.facts import etcd_url, server_url
@@ -27,19 +24,23 @@ from generator.site.markdown import fence
 from generator.site.notebook_pages import NotebookChapter
 from generator.site.words import WORDS
 from generator.steps import Chapter
+from generator.text import Texts
 
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("text")),
-                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+TEXT = Texts.of_module(__file__)
 MAP = "chapter-map"  # the map's anchor on the top page
 DAY2_FROM = 11  # the first day-2 chapter's number: renewal (generator/catalog.py DAY2)
 PLACEHOLDER = "NAME"  # where the top page's commands need a cluster's name
+WAYS = ("way-invoke", "way-notebook", "way-by-hand")
+OFFLINE = """prerequisites:
+  server_tarball: /srv/releases/kubernetes-server-linux-amd64.tar.gz
+  etcd_tarball: /srv/releases/etcd-v3.5.15-linux-amd64.tar.gz"""
 
 
 @dataclass(frozen=True)
 class MapRow:
     chapter: NotebookChapter
     link: str  # "" where no runbook of the site has the chapter
-    where: str  # the cluster linked to, or "" for a cluster's own chapter
+    label: str  # the link's text
 
 
 def day2_chapter(cluster: Cluster) -> str:
@@ -55,40 +56,91 @@ def top_rows(clusters: list[Cluster], chapters: list[NotebookChapter], lang: str
         day2_only = chapter.number >= DAY2_FROM
         having = next((c for c in plain if not day2_only or day2_chapter(c) == chapter.id), None)
         # the page is one directory below its language's root
-        link = f"../{top_to_cluster(having.name, lang)}{chapter.page}/" if having else ""
-        rows.append(MapRow(chapter, link, having.name if having else ""))
+        rows.append(MapRow(chapter, f"../{top_to_cluster(having.name, lang)}{chapter.page}/", having.name)
+                    if having else MapRow(chapter, "", ""))
     return rows
 
 
-def cluster_rows(own: list[Chapter], chapters: list[NotebookChapter], top_map: str) -> list[MapRow]:
+def cluster_rows(own: list[Chapter], chapters: list[NotebookChapter], top_map: str, lang: str) -> list[MapRow]:
     """This cluster's chapters link to its pages; the others to the top page's map, which names a cluster."""
     pages = {c.id: c.page for c in own}
-    return [MapRow(c, f"../{pages[c.id]}/", "") if c.id in pages else MapRow(c, top_map, "*") for c in chapters]
+    return [MapRow(c, f"../{pages[c.id]}/", c.title[lang]) if c.id in pages
+            else MapRow(c, top_map, TEXT("map", "not_planned")[lang]) for c in chapters]
 
 
-def render(lang: str, **values: object) -> str:
-    return TEMPLATES.get_template(f"start.{lang}.md.j2").render(
-        w=WORDS[lang], fence=fence, packages=workstation.PACKAGES, install=workstation.install_command(),
-        map_anchor=MAP, **values)
+def table(columns: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+                      *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
+
+
+def workstation_section(ref: str, lang: str) -> str:
+    programs = ", ".join(name for names in workstation.PACKAGES.values() for name in names)
+    needs = [t.format(programs=programs)[lang] for t in TEXT.entry("workstation")["needs"]]
+    # the install command as a block of the list item that names the programs
+    needs[1] += "\n\n" + fence(workstation.install_command(), "console", 4)
+    check = fence(f"invoke check-workstation --cluster {ref}", "console")
+    return (f"## {TEXT('workstation', 'heading')[lang]} {{ #workstation }}\n\n{TEXT('workstation', 'intro')[lang]}\n\n"
+            + "\n".join(f"- {need}" for need in needs) + f"\n\n{TEXT('workstation', 'check')[lang]}\n\n{check}")
+
+
+def ways_section(ref: str, notebook: str, notebook_page: str, lang: str) -> str:
+    columns = [TEXT("ways", key)[lang] for key in ("way", "how", "pick")]
+    rows = [[TEXT(way, "name")[lang], TEXT(way, "how", ref=ref)[lang], TEXT(way, "pick")[lang]] for way in WAYS]
+    return (f"## {TEXT('ways', 'heading')[lang]} {{ #ways }}\n\n{TEXT('ways', 'intro')[lang]}\n\n"
+            f"{table(columns, rows)}\n{TEXT('ways', 'notebook_line', link=notebook_page)[lang]}\n\n"
+            + fence(notebook, "console"))
+
+
+def intranet_section(cluster: Cluster | None, lang: str) -> str:
+    parts = [f"## {TEXT('intranet', 'heading')[lang]} {{ #intranet }}\n", TEXT("intranet", "intro")[lang],
+             fence(OFFLINE, "yaml"), TEXT("intranet", "then")[lang]]
+    if cluster is not None:
+        given = cluster.spec.prerequisites
+        parts += [TEXT("intranet", "release")[lang],
+                  fence(f"{server_url(cluster.release)}\n{etcd_url(cluster.spec.components.etcd.version)}", "text")]
+        if given.server_tarball or given.etcd_tarball:
+            tarballs = "\n".join(t for t in (given.server_tarball, given.etcd_tarball) if t)
+            parts += [TEXT("intranet", "given")[lang], fence(tarballs, "text")]
+        else:
+            parts.append(TEXT("intranet", "downloads")[lang])
+    return "\n".join(f"{part.rstrip()}\n" for part in parts)
+
+
+def map_section(rows: list[MapRow], lang: str, top_map: str = "") -> str:
+    intro = TEXT("map", "intro")[lang] + " " + (TEXT("map", "cluster", link=top_map) if top_map
+                                               else TEXT("map", "top"))[lang]
+    columns = [*TEXT("map", "columns")[lang].split(" | "), TEXT("map", "page" if top_map else "runbook")[lang]]
+    cells = [[str(r.chapter.number), r.chapter.title[lang], TEXT(r.chapter.id, "when")[lang],
+              f"[{r.label}]({r.link})" if r.link else "—"] for r in rows]
+    return f"## {TEXT('map', 'heading')[lang]} {{ #{MAP} }}\n\n{intro}\n\n{table(columns, cells)}"
+
+
+def search_section(text: str, lang: str) -> str:
+    return f"## {TEXT('search', 'heading')[lang]} {{ #search }}\n\n{text}\n"
 
 
 def top_start_page(clusters: list[Cluster], chapters: list[NotebookChapter], lang: str) -> str:
-    example = clusters[0].name if clusters else PLACEHOLDER
-    return render(lang, cluster=None, title=WORDS[lang]["start"], ref=PLACEHOLDER, example=example,
-                  notebook=f"mkdir -p runs/{PLACEHOLDER} && papermill notebooks/{chapters[0].id}.ipynb "
-                           f"runs/{PLACEHOLDER}/{chapters[0].page}.dry-run.ipynb -p cluster {PLACEHOLDER} "
-                           "-p dry_run True",
-                  notebooks=f"../{NOTEBOOKS}/{chapters[0].id}/", server_tarball="", etcd_tarball="",
-                  server_url="", etcd_url="", rows=top_rows(clusters, chapters, lang), home="../", top_map="")
+    w = WORDS[lang]
+    first = chapters[0]
+    notebook = (f"mkdir -p runs/{PLACEHOLDER} && papermill notebooks/{first.id}.ipynb "
+                f"runs/{PLACEHOLDER}/{first.page}.dry-run.ipynb -p cluster {PLACEHOLDER} -p dry_run True")
+    scope = f"{w['search_scope']} [{w['search_scope_link']}](../#clusters)"
+    return "\n".join([
+        f"# {w['start']}\n", TEXT("top", "intro", ref=PLACEHOLDER, start=w["start"])[lang] + "\n",
+        workstation_section(PLACEHOLDER, lang),
+        ways_section(PLACEHOLDER, notebook, f"../{NOTEBOOKS}/{first.id}/", lang),
+        intranet_section(None, lang), map_section(top_rows(clusters, chapters, lang), lang),
+        search_section(scope, lang)])
 
 
 def cluster_start_page(cluster: Cluster, own: list[Chapter], chapters: list[NotebookChapter], lang: str) -> str:
-    given = cluster.spec.prerequisites
+    ref = shlex.quote(cluster.ref)
     top = cluster_to_top(lang, 1) + lang_dir(lang)  # the same language's root of the top site
     top_map = f"{top}{START}/#{MAP}"
-    return render(lang, cluster=cluster.name, title=page_title(WORDS[lang]["start"], cluster, lang),
-                  ref=shlex.quote(cluster.ref), example=cluster.name,
-                  notebook=notebook_command(own[0], cluster), notebooks=f"{top}{NOTEBOOKS}/{own[0].id}/",
-                  server_tarball=given.server_tarball, etcd_tarball=given.etcd_tarball,
-                  server_url=server_url(cluster.release), etcd_url=etcd_url(cluster.spec.components.etcd.version),
-                  rows=cluster_rows(own, chapters, top_map), home=top, top_map=top_map)
+    return "\n".join([
+        f"# {page_title(WORDS[lang]['start'], cluster, lang)}\n",
+        TEXT("cluster", "intro", cluster=cluster.name, ref=ref)[lang] + "\n",
+        workstation_section(ref, lang),
+        ways_section(ref, notebook_command(own[0], cluster), f"{top}{NOTEBOOKS}/{own[0].id}/", lang),
+        intranet_section(cluster, lang), map_section(cluster_rows(own, chapters, top_map, lang), lang, top_map),
+        search_section(TEXT("search", "cluster", home=top)[lang], lang)])
