@@ -80,14 +80,20 @@ def rotate_ca(c: Context, cluster: str = "example", phase: str = "") -> None:
 
 
 @task(help={"cluster": "cluster name under clusters/ or a path",
-            "fetch": "also copy each member's newest snapshot, the cluster file and the PKI to the workstation"})
+            "fetch": "also copy each member's newest snapshot, the cluster file and the PKI to the workstation",
+            "check_restore": "only check the snapshot the cluster file's restore section names"})
 @friendly
-def backups(c: Context, cluster: str = "example", fetch: bool = False) -> None:
+def backups(c: Context, cluster: str = "example", fetch: bool = False, check_restore: bool = False) -> None:
     """Each etcd member's newest snapshot (OK, STALE, FAILED, MISSING) and the workstation's copy, one line each;
     exit status 1 when one needs action."""
     from generator import backups as etcd_backups
 
     model = load(cluster)
+    if check_restore:
+        if not model.spec.restore.snapshot:
+            raise Exit(f"backups: {model.name} plans no restore (no restore.snapshot in its cluster file)", code=1)
+        print("\n".join(etcd_backups.check_restore(model)[0]))
+        return
     if fetch:
         for line in etcd_backups.fetch(model):
             print(line)

@@ -289,3 +289,64 @@ def save_workstation(cluster: Cluster, root: Path, now: dt.datetime) -> int:
     record = {"cluster": cluster.name, "time": now.strftime(TIME), "files": digests(files)}
     write_atomic(directory / "workstation.json", (json.dumps(record, indent=1) + "\n").encode(), 0o600)
     return len(files) - 1
+
+
+def restore_source(cluster: Cluster) -> Path:
+    path = Path(cluster.spec.restore.snapshot)
+    return path if path.is_absolute() else REPO / path
+
+
+def check_restore(cluster: Cluster, now: dt.datetime | None = None) -> tuple[list[str], Snapshot]:
+    """The snapshot `restore.snapshot` names, checked before anything is destroyed: there, a regular file, its
+    record beside it, of this cluster, its bytes those the record names, readable by etcdutl where the workstation
+    has it, and within the retention. Lines to print and the snapshot; BackupError naming the snapshot and what is
+    wrong."""
+    now = now or dt.datetime.now(dt.UTC)
+    given = cluster.spec.restore.snapshot
+    path = restore_source(cluster)
+    record = path.with_name(path.name + ".json")
+    if not path.exists():
+        raise BackupError(f"restore.snapshot {given}: no such file (invoke backups --cluster {cluster.ref} --fetch "
+                          "copies the members' snapshots)")
+    if path.is_symlink() or not path.is_file():
+        raise BackupError(f"restore.snapshot {given}: not a regular file")
+    if not record.is_file() or record.is_symlink():
+        raise BackupError(f"restore.snapshot {given}: its record {record.name} is missing: only a snapshot `invoke "
+                          "backups --fetch` copied (with its record) can be restored")
+    snap = snapshot_of(parse_record(record.read_text(encoding="utf-8", errors="replace"), str(record)), str(record))
+    if snap.cluster != cluster.name:
+        raise BackupError(f"restore.snapshot {given}: a snapshot of cluster {snap.cluster[:63]!r}, not of "
+                          f"{cluster.name}")
+    if path.name != snap.file:
+        raise BackupError(f"restore.snapshot {given}: its record names {snap.file}")
+    if path.stat().st_size != snap.bytes or sha256_of(path) != snap.sha256:
+        raise BackupError(f"restore.snapshot {given}: corrupt: its bytes are not those its record names (sha256 or "
+                          "size differ)")
+    etcdutl = Path(etcd_tools(cluster)) / "etcdutl"
+    lines = []
+    if etcdutl.is_file():
+        proc = subprocess.run([str(etcdutl), "snapshot", "status", str(path), "-w", "json"], capture_output=True,
+                              text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            said = proc.stderr.strip().splitlines()[-1][:160] if proc.stderr.strip() else "no message"
+            raise BackupError(f"restore.snapshot {given}: corrupt: etcdutl cannot read it ({said})")
+        lines.append(f"etcdutl reads it: {proc.stdout.strip()[:200]}")
+    retention = dt.timedelta(minutes=cluster.spec.backup.every_minutes * cluster.spec.backup.keep)
+    age = now - snap.time
+    if age > retention:
+        raise BackupError(f"restore.snapshot {given}: taken {snap.time.strftime(TIME)}, older than the retention "
+                          f"({cluster.spec.backup.keep} snapshots every {cluster.spec.backup.every_minutes} min): "
+                          "choose a newer one, or raise backup.keep to restore this one on purpose")
+    lines.insert(0, f"snapshot {given}: of {cluster.name}, member {snap.member}, taken {snap.time.strftime(TIME)}, "
+                    f"revision {snap.revision}, {megabytes(snap.bytes)}, sha256 checked")
+    lines.append(f"everything written after {snap.time.strftime(TIME)} is lost: {age.total_seconds():.0f} s of "
+                 "writes (the RPO of this restore)")
+    lines.append(f"measured: restore_rpo_seconds={age.total_seconds():.1f}")
+    return lines, snap
+
+
+def etcd_tools(cluster: Cluster) -> str:
+    """Where the prerequisites chapter unpacked the release's etcd commands on the workstation."""
+    from generator.components.prerequisites.binaries import etcd_unpacked
+
+    return str(REPO / etcd_unpacked(cluster))

@@ -19,6 +19,7 @@ from generator.components.load_balancer import chapter as load_balancer
 from generator.components.membership import chapter as membership
 from generator.components.prerequisites import chapter as prerequisites
 from generator.components.renewal import chapter as renewal
+from generator.components.restore import chapter as restore
 from generator.components.troubleshooting import chapter as troubleshooting
 from generator.components.upgrade import chapter as upgrade
 from generator.components.verification import chapter as verification
@@ -31,7 +32,7 @@ BUILD = (
     prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
     verification, troubleshooting,
 )
-DAY2 = (renewal, upgrade, membership, ca_rotation)
+DAY2 = (renewal, upgrade, membership, ca_rotation, restore)
 COMPONENTS = BUILD + DAY2
 
 

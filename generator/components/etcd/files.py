@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator import pki, systemd, trust
+from generator import day2, pki, systemd, trust
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.facts import EtcdFacts, facts
 from generator.context import RenderContext
@@ -97,9 +97,12 @@ def initial_cluster(cluster: Cluster) -> str:
 
 
 def initial_state(cluster: Cluster, node: Node) -> str:
-    """`existing` for a member joining a running cluster (added with `etcdctl member add` first), else `new`.
-    Either is read only while the data directory is empty: to a member with data both mean the same."""
-    return "existing" if node.name in cluster.spec.membership.joining else "new"
+    """`existing` for a member joining a running cluster (added with `etcdctl member add` first) and whenever a
+    recovery is planned (the cluster exists: a member that lost its data must be added back, never bootstrap a cluster
+    of its own — the split kubespray#13261 describes), else `new`. Either is read only while the data directory is
+    empty: to a member with data both mean the same."""
+    joining = node.name in cluster.spec.membership.joining
+    return "existing" if joining or day2.recovery(cluster) else "new"
 
 
 def token(cluster: Cluster) -> str:
