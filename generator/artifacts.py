@@ -19,8 +19,8 @@ TEMP_SUFFIX = ".partial"  # `.<name>.<random>.partial` beside its target: how a 
 DIR_MODE, SECRET_DIR_MODE = 0o755, 0o700
 # The only artifacts docs/ (and so site/) may receive, besides being non-secret and free of key material: what the
 # pages show. A new kind of public file is added here on purpose, never published by accident.
-PUBLIC = ("*.pem", "*-csr.json", "*ca-config.json", "environment.sh", "*.service", "haproxy.cfg", "keepalived.conf",
-          "kube-scheduler.yaml", "*.diff")
+PUBLIC = ("*.pem", "*-csr.json", "*ca-config.json", "environment.sh", "*.service", "*.timer", "haproxy.cfg",
+          "keepalived.conf", "kube-scheduler.yaml", "*.diff")
 NEVER_PUBLIC = ("*-key.pem", "*.kubeconfig")
 KEY_MARKERS = (b"PRIVATE KEY", b"client-key-data", b"secret:")
 

@@ -62,10 +62,14 @@ def chapter_map(page: Path) -> list[tuple[list[str], Path | None, str]]:
 def test_the_top_start_page_maps_every_chapter_to_a_runbook_that_has_it(built_site: Path, lang: str):
     rows = chapter_map(start_page(built_site, lang))
     chapters = every_chapter()
-    assert [int(cells[0]) for cells, _, _ in rows] == [c.number for c in chapters] == list(range(1, 15))
+    assert [int(cells[0]) for cells, _, _ in rows] == [c.number for c in chapters] == list(range(1, len(chapters) + 1))
+    assert len(chapters) == len(catalog.chapter_ids())
     for (cells, target, _), chapter in zip(rows, chapters, strict=True):
         assert cells[1] == chapter.title[lang]
-        assert target is not None and target.is_file(), f"{chapter.id}: {target}"
+        if target is None:  # no runbook of the site has it: no cluster file plans that change
+            assert cells[3] == "—" and chapter.id not in {day2.planned(load(c)) for c in CLUSTERS}, chapter.id
+            continue
+        assert target.is_file(), f"{chapter.id}: {target}"
         cluster, page = target.relative_to(built_site / "clusters").parts[0], target.parent.name
         assert page == chapter.page and target.parent.parent == lang_root(cluster_root(built_site, cluster), lang)
         assert chapter.id in {c.id for c in catalog.chapters(load(cluster))}, f"{cluster} has no {chapter.id}"

@@ -107,8 +107,8 @@ def intranet_section(cluster: Cluster | None, lang: str) -> str:
 
 
 def map_section(rows: list[MapRow], lang: str, top_map: str = "") -> str:
-    intro = TEXT("map", "intro")[lang] + " " + (TEXT("map", "cluster", link=top_map) if top_map
-                                               else TEXT("map", "top"))[lang]
+    links = (TEXT("map", "cluster", link=top_map) if top_map else TEXT("map", "top"))[lang]
+    intro = f"{TEXT('map', 'intro')[lang]}\n\n{links}"
     columns = [*TEXT("map", "columns")[lang].split(" | "), TEXT("map", "page" if top_map else "runbook")[lang]]
     cells = [[str(r.chapter.number), r.chapter.title[lang], TEXT(r.chapter.id, "when")[lang],
               f"[{r.label}]({r.link})" if r.link else "—"] for r in rows]
