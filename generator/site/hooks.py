@@ -161,11 +161,11 @@ def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> s
         return output if config.site_url else ""
     default, _ = languages(config)
     building = config.plugins["i18n"].current_language
-    # mkdocs-static-i18n renders the theme's pages once per language, each over the last: the default language's
-    # 404 page, which holds both, is the one kept
-    if template_name == "404.html" and (building != default or config.extra.get(CLUSTER_KEY)):
-        return ""
     if template_name == "404.html":
+        # mkdocs-static-i18n renders the theme's pages once per language, each over the last: the default
+        # language's 404 page, which holds both, is the one kept
+        if building != default or config.extra.get(CLUSTER_KEY):
+            return ""
         # the language switcher's links, configured site-root-absolute: under the site's address too
         base = urlsplit(config.site_url or "/").path
         output = HEAD_ALTERNATE.sub("", output)
