@@ -20,7 +20,8 @@ DIR_MODE, SECRET_DIR_MODE = 0o755, 0o700
 # The only artifacts docs/ (and so site/) may receive, besides being non-secret and free of key material: what the
 # pages show. A new kind of public file is added here on purpose, never published by accident.
 PUBLIC = ("*.pem", "*-csr.json", "*ca-config.json", "environment.sh", "*.service", "*.timer", "haproxy.cfg",
-          "keepalived.conf", "kube-scheduler.yaml", "*.diff")
+          "keepalived.conf", "kube-scheduler.yaml", "*.diff", "etcd-backup", "audit-policy.yaml",
+          "kube-bench-config.yaml")
 NEVER_PUBLIC = ("*-key.pem", "*.kubeconfig")
 KEY_MARKERS = (b"PRIVATE KEY", b"client-key-data", b"secret:")
 
@@ -31,17 +32,19 @@ class Outside(RunbookError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """One file. `path` is relative to build/<cluster>/; secrets are written 0600 and never published."""
+    """One file. `path` is relative to build/<cluster>/; secrets are written 0600 and never published. `private`: a
+    file root alone reads on a node (0600, as the CIS benchmark wants units), which the site may still show."""
 
     path: str
     content: bytes
     component: str
     phase: str
     secret: bool = False
+    private: bool = False
 
     @property
     def mode(self) -> int:
-        return 0o600 if self.secret else 0o644
+        return 0o600 if self.secret or self.private else 0o644
 
     @cached_property  # a page asks once per step that shows files: tens of thousands of times per cluster
     def public(self) -> bool:

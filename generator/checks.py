@@ -62,6 +62,13 @@ LOCALHOST = ("127.0.0.1", "::1")
 NODE_PATH = "an absolute path of letters, digits and ._-, normalised (no spaces, no shell syntax, no '..' or '//')"
 
 
+def etcd_at_least(version: str, minor: tuple[int, int]) -> bool:
+    """Whether an etcd release (components.etcd.version, checked elsewhere) is `minor` or later; False when it is
+    not a release at all."""
+    match = ETCD_RELEASE.fullmatch(version)
+    return bool(match) and (int(match[1]), int(match[2])) >= minor
+
+
 def check(spec: ClusterFile) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -307,7 +314,7 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     release = ETCD_RELEASE.fullmatch(etcd.version)
     if not release or (int(release[1]), int(release[2])) < (3, 2):
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
-    for name in ("server_tarball", "etcd_tarball"):
+    for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball"):
         value = getattr(spec.prerequisites, name)
         if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
             bad(f"prerequisites.{name}", value, "empty (download it) or a normalised file path of letters, digits "

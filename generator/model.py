@@ -114,10 +114,22 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """kube-apiserver's audit log: the policy (empty: the runbook's own, generator/components/kube_apiserver/
+    audit.py; else a Policy file on the workstation) and how the log rotates."""
+
+    policy_file: str = ""
+    max_age_days: int = 30
+    max_backups: int = 10
+    max_size_mb: int = 100
+
+
+@dataclass(frozen=True)
 class ApiServerSettings:
     verbosity: int = 2
     service_node_port_range: str = "30000-32767"
     extra_sans: tuple[str, ...] = ()
+    audit: Audit = field(default_factory=Audit)
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,17 @@ class Prerequisites:
     server_tarball: str = ""
     # An etcd-vX-linux-amd64.tar.gz on the workstation; empty: download it.
     etcd_tarball: str = ""
+    # A kube-bench_X_linux_amd64.tar.gz on the workstation (verification.cis); empty: download it.
+    kube_bench_tarball: str = ""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """`cis`: the verification chapter runs the CIS Kubernetes Benchmark (kube-bench `kube_bench` release) on every
+    master and checks that nothing fails but what the runbook explains."""
+
+    cis: bool = False
+    kube_bench: str = "0.15.6"
 
 
 @dataclass(frozen=True)
@@ -224,6 +247,7 @@ class ClusterFile:
     membership: Membership = field(default_factory=Membership)
     ca_rotation: CaRotation = field(default_factory=CaRotation)
     backup: Backup = field(default_factory=Backup)
+    verification: Verification = field(default_factory=Verification)
     restore: Restore = field(default_factory=Restore)
     quorum_loss: QuorumLoss = field(default_factory=QuorumLoss)
     rebuild: Rebuild = field(default_factory=Rebuild)

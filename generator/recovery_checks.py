@@ -53,6 +53,9 @@ def check(spec: ClusterFile) -> list[Problem]:
     survivor = spec.quorum_loss.survivor
     if survivor and survivor not in members:
         bad("quorum_loss.survivor", survivor, f"the etcd member that kept its data, one of: {', '.join(members)}")
+    elif survivor and not checks.etcd_at_least(spec.components.etcd.version, (3, 4)):
+        bad("quorum_loss.survivor", survivor, "etcd 3.4 or later (components.etcd.version): the lost members come back "
+            "as learners, which earlier releases lack; restore from a snapshot instead")
     elif survivor and len(members) < 3:
         bad("quorum_loss.survivor", survivor, "a cluster of three or more etcd members (with fewer, a lost member "
             "is a lost quorum only when it is the last one: restore from a snapshot instead)")

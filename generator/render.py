@@ -15,10 +15,24 @@ from generator.model import Cluster
 
 @dataclass(frozen=True)
 class RenderResult:
+    cluster: Cluster
     files: list[tuple[str, str]]
     notes: list[str]
     # what the render computed (and wrote): the site's pages show these instead of computing them again
     artifacts: list[Artifact]
+
+    def report(self) -> str:
+        """What `invoke render` prints: each file that changed, the notes, and a count per status."""
+        name = self.cluster.name
+        counts: dict[str, int] = {}
+        lines = []
+        for path, status in self.files:
+            counts[status] = counts.get(status, 0) + 1
+            if status != "unchanged":
+                lines.append(f"  {status:9} build/{name}/{path}")
+        lines += [f"  note: {note}" for note in self.notes]
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return "\n".join([*lines, f"rendered {name} ({self.cluster.release}) into build/{name}/: {summary}"])
 
 
 def component_artifacts(ctx: RenderContext) -> list[Artifact]:
@@ -79,4 +93,4 @@ def render(cluster: Cluster, component: str | None = None, phase: str | None = N
         # Read back from what is now on disk, so it never lists a certificate this render did not write, nor one
         # it no longer makes.
         files += writer.write_all(root, [ledger.artifact(cluster, {a.path for a in artifacts})])[0]
-    return RenderResult(files, notes + made + fixed, artifacts)
+    return RenderResult(cluster, files, notes + made + fixed, artifacts)

@@ -10,18 +10,10 @@ import json
 import sys
 from typing import TextIO
 
-from generator import catalog, execute, render
+from generator import deploy, execute, render
 from generator.artifacts import build_dir
-from generator.errors import RunbookError
+from generator.errors import Reported, RunbookError
 from generator.model import REPO, Cluster, ClusterFileError, load
-
-
-class Refused(RunbookError):
-    """A destructive step asked to run without --allow-destructive; the message says which and why."""
-
-
-def node_set(nodes: str) -> frozenset[str] | None:
-    return frozenset(n.strip() for n in nodes.split(",") if n.strip()) or None
 
 
 def kube_binaries_missing(cluster: Cluster) -> str:
@@ -45,20 +37,18 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
     out = out or sys.stdout
     model = load(cluster)
     try:
-        chosen = catalog.find_step(model, step_id)
+        chosen = deploy.find_step(model, step_id)
     except KeyError:
         if not missing_ok:
             raise
         # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
         out.write(f"# {step_id}\nnot part of the {model.name} runbook: nothing to do\n")
         return
-    chosen_nodes = node_set(nodes)
+    chosen_nodes = deploy.node_set(nodes)
     if dry_run:
         execute.dry_run([chosen], chosen_nodes, out)
         return
-    refusal = "" if allow_destructive else execute.destructive_refusal([chosen])
-    if refusal:
-        raise Refused(refusal)
+    deploy.refuse(model, [chosen], whole=False, allow_destructive=allow_destructive)
     # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
     # render replaces files could see half a re-issue.
     with render.build_lock(model) as notes:
@@ -78,7 +68,7 @@ def failure_message(err: BaseException) -> str | None:
         return f"invalid cluster file:\n{err}"
     if isinstance(err, execute.StepFailed):
         return f"FAILED: {err}"
-    if isinstance(err, Refused):
+    if isinstance(err, Reported):
         return str(err)
     if isinstance(err, RunbookError):
         return f"error: {err}"

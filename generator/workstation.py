@@ -16,9 +16,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from generator import day2
 from generator.components.prerequisites.facts import etcd_url, server_url
+from generator.errors import Reported
 from generator.model import REPO, Cluster, Node
 from generator.steps import ssh_prefix, sudo
 
@@ -114,3 +116,16 @@ def check(cluster: Cluster) -> list[Need]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         nodes = list(pool.map(lambda node: reach(cluster, node), (*cluster.spec.nodes, *day2.leaving(cluster))))
     return [*programs(), *tarballs(cluster), *nodes]
+
+
+def report(cluster: Cluster, out: TextIO) -> None:
+    """`invoke check-workstation`: one line per need, then the count; Reported when one is missing."""
+    needs = check(cluster)
+    for need in needs:
+        out.write(f"{need.line}\n")
+    missing = [n for n in needs if not n.ok]
+    if missing:
+        hint = (f" (Debian's packages of every program: {install_command()})"
+                if any(n.what in PROGRAMS for n in missing) else "")
+        raise Reported(f"check-workstation: {len(missing)} of {len(needs)} missing{hint}")
+    out.write(f"check-workstation: all {len(needs)} needs met\n")

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+# The shared lab's session fixture, for every lab test module that runs on it.
+from tests.lab_support import deployed  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
 FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs"

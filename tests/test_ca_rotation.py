@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import catalog, execute, ledger
+from generator import catalog, deploy, ledger
 from generator.model import ClusterFileError, load
 from tests.conftest import REPO, cluster_file, run_invoke
 
@@ -184,7 +184,7 @@ def test_chapter_rounds_and_the_destructive_drop(tmp_path: Path) -> None:
     assert ids[0].endswith("requests-start") and ids[-2].endswith("requests-stop")
     assert ids.index("ca-rotation.trust") < ids.index("ca-rotation.reissue") < ids.index("ca-rotation.drop")
     assert {s.id for s in chapter.steps if s.destructive} == {"ca-rotation.drop", "ca-rotation.drop-restart"}
-    assert "ca-rotation.drop" in execute.destructive_refusal(list(chapter.steps))
+    assert "ca-rotation.drop" in deploy.destructive_refusal(list(chapter.steps))
     assert all(ch.id != "renewal" for ch in catalog.chapters(cluster))  # one change at a time
     assert all(ch.id != "ca-rotation" for ch in catalog.chapters(load(str(cluster_file(tmp_path, "plain")))))
 

@@ -109,3 +109,26 @@ def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Cal
     state["kube_binaries"] = True
     names = ", ".join(name.rsplit("/", 1)[1] for name, _ in members)
     say(f"  kubernetes server tarball {status}: {spec.prerequisites.server_tarball} ({names})")
+
+
+def kube_bench_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
+    """prerequisites.kube_bench_tarball when the cluster file asks for the CIS benchmark: kube-bench built from its
+    Go module (cached) with its cfg/ tree, laid out like the upstream release tarball."""
+    spec = the_lab.cluster.spec
+    if not spec.verification.cis:
+        return
+    if not spec.prerequisites.kube_bench_tarball:
+        say("  note: prerequisites.kube_bench_tarball is empty: the runbook would download kube-bench, "
+            "which the lab cannot reach")
+        return
+    version = spec.verification.kube_bench
+    try:
+        built = tools.ensure(tools.kube_bench(f"v{version}"), say=lambda line: say(f"  {line}"))
+    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+        raise LabError(f"building kube-bench {version} from its Go module failed: {err}") from None
+    cfg = built.bin_dir.parent / "cfg"
+    members = [("kube-bench", built.bin_dir / "kube-bench")]
+    members += [(f"cfg/{p.relative_to(cfg)}", p) for p in sorted(cfg.rglob("*")) if p.is_file()]
+    status = pack(repo_path(spec.prerequisites.kube_bench_tarball), members, state)
+    say(f"  kube-bench tarball {status}: {spec.prerequisites.kube_bench_tarball} (built from "
+        f"github.com/aquasecurity/kube-bench v{version})")

@@ -16,12 +16,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from generator.checks import SINGLE
+from generator.errors import Reported
 from generator.lint import releases
 from generator.model import Cluster
 from generator.versions import Release, parse_release
@@ -285,6 +287,16 @@ def release_of(root: Path) -> Release | None:
         return None
     release = parse_release(match[1])
     return release if isinstance(release, Release) else None
+
+
+def report(root: Path, shown: str, cluster: Cluster | None, release: Release | None, out: TextIO) -> None:
+    """`invoke lint`: one `path: rule: message` line per finding; Reported when there is any."""
+    findings = lint(root, shown, cluster, release)
+    for finding in findings:
+        out.write(f"{finding}\n")
+    if findings:
+        raise Reported(f"lint: {len(findings)} finding(s) in {shown}")
+    out.write(f"lint: no findings in {shown}\n")
 
 
 def lint(root: Path, shown: str | None = None, cluster: Cluster | None = None,

@@ -30,16 +30,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import yaml
 
-from generator import catalog
+from generator import catalog, notebooks
 from generator.errors import RunbookError
 from generator.lock import waiting_lock
 from generator.model import REPO, Cluster
 from generator.render import render
-from generator.site import assets, cluster_pages, top_pages, write_tree
+from generator.site import all_clusters, assets, cluster_pages, top_pages, write_tree
 from generator.site.last_run import RUN_PAGES, run_pages
 from generator.site.layout import CLUSTER_KEY, CLUSTERS, DEFAULT, NOTEBOOKS, START, TOP_LINK, cluster_path
 from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, matches, pages_stamp
@@ -63,6 +64,22 @@ class SiteReport:
     skipped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     top_rebuilt: bool = False
+
+    def summary(self) -> str:
+        """One line: what was rebuilt, skipped and removed."""
+        parts = [f"rebuilt {len(self.rebuilt)} cluster(s)" + (f" ({', '.join(self.rebuilt)})" if self.rebuilt else ""),
+                 f"{len(self.skipped)} unchanged", f"home pages {'rebuilt' if self.top_rebuilt else 'unchanged'}"]
+        if self.removed:
+            parts.append(f"removed {', '.join(self.removed)}")
+        return "site: " + ", ".join(parts)
+
+
+def build_docs(runs_root: Path, jobs: int | None, out: TextIO, site_url: str = "") -> None:
+    """`invoke build-docs`: every cluster file's site and the home pages (Reported when the notebooks drifted: the
+    site publishes them)."""
+    notebooks.check()
+    report = build_site(all_clusters(), SITE, runs_root, jobs, site_url=site_url)
+    out.write(f"{report.summary()}\nsite built: {SITE}/index.html (serve it: invoke serve-docs)\n")
 
 
 def nav(cluster: Cluster, runs_root: Path) -> list:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from generator import day2, workstation
+from generator import catalog, day2, workstation
 from generator.components.prerequisites.facts import etcd_url, server_url
 from generator.components.renewal.chapter import ID as RENEWAL
 from generator.model import Cluster
@@ -28,7 +28,7 @@ from generator.text import Texts
 
 TEXT = Texts.of_module(__file__)
 MAP = "chapter-map"  # the map's anchor on the top page
-DAY2_FROM = 11  # the first day-2 chapter's number: renewal (generator/catalog.py DAY2)
+DAY2 = {component.ID for component in catalog.DAY2}  # in a runbook only where its cluster file plans it
 PLACEHOLDER = "NAME"  # where the top page's commands need a cluster's name
 WAYS = ("way-invoke", "way-notebook", "way-by-hand")
 OFFLINE = """prerequisites:
@@ -53,8 +53,7 @@ def top_rows(clusters: list[Cluster], chapters: list[NotebookChapter], lang: str
     # a chapter every runbook has links to the first cluster file that plans no change
     plain = [c for c in clusters if day2.planned(c) is None] + clusters
     for chapter in chapters:
-        day2_only = chapter.number >= DAY2_FROM
-        having = next((c for c in plain if not day2_only or day2_chapter(c) == chapter.id), None)
+        having = next((c for c in plain if chapter.id not in DAY2 or day2_chapter(c) == chapter.id), None)
         # the page is one directory below its language's root
         rows.append(MapRow(chapter, f"../{top_to_cluster(having.name, lang)}{chapter.page}/", having.name)
                     if having else MapRow(chapter, "", ""))

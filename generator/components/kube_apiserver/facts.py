@@ -61,6 +61,10 @@ READY_VERDICT = Timeline(((1, 12), "healthz check passed"), ((1, 20), "readyz ch
 # `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
 # connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
 SEND_RETRY_AFTER = Timeline(((1, 12), False), (FLAGS["--shutdown-send-retry-after"].added, True))
+# --service-account-extend-token-expiration (1.19, with bound service-account tokens): tokens projected into pods
+# are issued for a year while the apiserver warns about their use past an hour; the CIS benchmark (1.2.30) wants
+# it off, so a token lives as long as it says.
+SA_EXTEND_FLAG = Timeline(((1, 12), False), ((1, 19), True))
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class ApiServerFacts:
     ready_path: str
     ready_verdict: str
     send_retry_after: bool
+    sa_extend_flag: bool
 
     @property
     def has_readyz(self) -> bool:
@@ -95,4 +100,5 @@ def facts(release: Release) -> ApiServerFacts:
         ready_path=READY_PATH.at(release),
         ready_verdict=READY_VERDICT.at(release),
         send_retry_after=SEND_RETRY_AFTER.at(release),
+        sa_extend_flag=SA_EXTEND_FLAG.at(release),
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
 
 from generator import day2, day2_checks
 from generator.artifacts import Artifact
 from generator.components.upgrade.skew import fact_changes
-from generator.errors import RunbookError
-from generator.model import Cluster, Upgrade
+from generator.errors import Reported, RunbookError
+from generator.model import Cluster, Upgrade, load
+from generator.render import make_artifacts
 from generator.versions import Release
 
 VERSION_LINE = re.compile(r"^kubernetes_version:.*$", re.MULTILINE)
@@ -39,6 +42,20 @@ def report(planned: Cluster, artifacts: list[Artifact]) -> list[str]:
         owner = artifact.path.split("/")[1].removesuffix(".diff")  # a node's name, or the workstation
         lines += ["", f"== {owner} ==", artifact.content.decode().rstrip()]
     return lines
+
+
+def upgrade_plan(cluster: Cluster, release: Release, out_file: str, out: TextIO) -> None:
+    """`invoke upgrade-plan`: the plan; Reported when a cluster file cannot plan it; else, with `out_file`, the cluster
+    file that plans it, written and loaded back."""
+    planned = target(cluster, release)
+    out.write("\n".join(report(planned, make_artifacts(planned)[0])) + "\n")
+    problems = skew_problems(planned)
+    if problems:
+        raise Reported("upgrade-plan: a cluster file cannot plan this upgrade:\n  " + "\n  ".join(problems))
+    if out_file:
+        Path(out_file).write_text(cluster_file_text(cluster, release), encoding="utf-8")
+        load(out_file)  # the file it wrote must load: one line per problem otherwise
+        out.write(f"wrote {out_file}: run `invoke render --cluster {out_file}`, then its upgrade chapter\n")
 
 
 def cluster_file_text(cluster: Cluster, release: Release) -> str:
