@@ -92,15 +92,17 @@ def notebooks_(c: Context, check: bool = False) -> None:
 
 
 @task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)",
-            "jobs": "build this many clusters at once (default: the machine's cores)"})
+            "jobs": "build this many clusters at once (default: the machine's cores)",
+            "site_url": "the address the site is served at, e.g. https://runbooks.example.internal/k8s/: the 404 "
+                        "page then works under that path, and sitemap.xml is written"})
 @friendly
-def build_docs(c: Context, runs_dir: str = "", jobs: int = 0) -> None:
+def build_docs(c: Context, runs_dir: str = "", jobs: int = 0, site_url: str = "") -> None:
     """Build site/: per cluster (render, zh/en pages, `mkdocs build --strict`) into site/clusters/<name>/ when its
     inputs changed, and the home pages into site/."""
     from generator import runs
     from generator.site.build import build_docs as build
 
-    build(Path(runs_dir) if runs_dir else runs.RUNS, jobs or None, sys.stdout)
+    build(Path(runs_dir) if runs_dir else runs.RUNS, jobs or None, sys.stdout, site_url)
 
 
 @task(help={"port": "port on 127.0.0.1", "runs_dir": "last run records from here (default: runs/)"})
@@ -320,6 +322,17 @@ def certs(c: Context, cluster: str = "example") -> None:
     from generator import certs as node_certs
 
     node_certs.report(load(cluster), sys.stdout)
+
+
+@task(name="check-workstation", help={"cluster": "cluster name under clusters/ or a path"})
+@friendly
+def check_workstation(c: Context, cluster: str = "example") -> None:
+    """What this workstation needs to run the cluster's runbook, one line each: the programs its commands call, the
+    release tarballs the cluster file names, ssh with a key and sudo without a password on every node. Changes
+    nothing; exit status 1 when something is missing."""
+    from generator import workstation
+
+    workstation.report(load(cluster), sys.stdout)
 
 
 @task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})

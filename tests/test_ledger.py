@@ -128,11 +128,11 @@ def test_the_overview_table_warns_of_what_is_due(rendered) -> None:
     cluster = load(str(path))
     entries = ledger.load(cluster)
     now = dt.datetime.now(dt.UTC)
-    fresh = [line for line in ledger_section(cluster, "en", now).splitlines() if line.startswith("| `")]
+    fresh = [line for line in ledger_section(cluster, "en", now).splitlines() if line.startswith("<tr><td>")]
     assert fresh and not any("⚠" in row for row in fresh)
     later = now + dt.timedelta(days=min(e.days_left(now) for e in entries if e.kind != "ca") - 1)
     warned = ledger_section(cluster, "zh", later)
-    rows = [line for line in warned.splitlines() if line.startswith("| `")]
+    rows = [line for line in warned.splitlines() if line.startswith("<tr><td>")]
     # a row per certificate and per kubeconfig carrying one (the same client certificate), CA rows unmarked
     assert sum("⚠" in row for row in rows) == len({(e.serial, e.kind) for e in entries if e.kind != "ca"})
     assert rows.index(next(r for r in rows if "⚠" in r)) == 0, "the soonest expiry comes first"
@@ -186,3 +186,17 @@ def test_a_tampered_ledger_is_one_line_naming_it(rendered, how: str, said: str) 
     assert tree_digest(build) == before
     assert run_invoke("render", "--cluster", str(path)).returncode == 0
     assert ledger.load(load(str(path)))  # the render wrote it anew
+
+
+def test_the_overview_table_escapes_what_the_ledger_holds(rendered) -> None:
+    # a subject is whatever the cluster file's names make it: the page must show it as text, never as markup
+    path, _ = rendered
+    cluster = load(str(path))
+    file = REPO / "build" / NAME / ledger.LEDGER
+    body = json.loads(file.read_text())
+    body["entries"][0]["subject"] = 'CN=<img src=x onerror="alert(1)">'
+    body["entries"][0]["restart"] = ["<b>etcd</b>"]
+    file.write_text(json.dumps(body))
+    table = ledger_section(cluster, "en")
+    assert "<img" not in table and "<b>" not in table
+    assert "CN=&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in table and "&lt;b&gt;etcd&lt;/b&gt;" in table

@@ -105,6 +105,11 @@ def cell_markdown(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def run_title(chapter: Chapter, cluster: Cluster, when: str, lang: str) -> str:
+    w = WORDS[lang]
+    return w["run_title"].format(chapter=chapter.title[lang], run=w["run_of"].format(cluster=cluster.name, when=when))
+
+
 def run_pages(cluster: Cluster, chapters: list[Chapter], root: Path) -> dict[str, dict[str, str]]:
     """Page name (under the cluster's last-run/) → language → Markdown of that chapter's executed notebook."""
     record = run_records.last(cluster.name, root)
@@ -117,8 +122,5 @@ def run_pages(cluster: Cluster, chapters: list[Chapter], root: Path) -> dict[str
             continue
         body = "\n".join(cell_markdown(c) for c in notebook.cells)
         when = record.directory.name
-        pages[chapter.page] = {
-            lang: f"# {chapter.title[lang]}: {WORDS[lang]['run_of'].format(cluster=cluster.name, when=when)}"
-                  f"\n\n{body}" for lang in WORDS
-        }
+        pages[chapter.page] = {lang: f"# {run_title(chapter, cluster, when, lang)}\n\n{body}" for lang in WORDS}
     return pages

@@ -10,7 +10,7 @@ from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.model import Cluster
 from generator.site.chapter import page_title
 from generator.site.last_run import last_run_section
-from generator.site.layout import top_to_cluster
+from generator.site.layout import START, top_to_cluster
 from generator.site.ledger_table import ledger_section
 from generator.site.topology import topology_svg
 from generator.site.words import WORDS
@@ -25,6 +25,8 @@ def overview_page(cluster: Cluster, chapters: list[Chapter], lang: str, runs_roo
                           for s in daemons.running(cluster) for p in s.ports(cluster))
     links = "\n".join(f"{i}. [{ch.title[lang]}]({ch.page}.md)" for i, ch in enumerate(chapters, 1))
     return f"""# {page_title(w['overview'], cluster, lang)}
+
+{w['start_here'].format(link=f"{START}.md")}
 
 ## {w['topology']}
 
@@ -86,7 +88,9 @@ def home_page(clusters: list[Cluster], lang: str, runs_root: Path) -> str:
 
 {w['home_intro']}
 
-## {w['clusters']}
+{w['start_here'].format(link=f"{START}.md")}
+
+## {w['clusters']} {{ #clusters }}
 
 <div class="runbook-filter">{controls}</div>
 

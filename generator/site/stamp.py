@@ -34,10 +34,10 @@ def tree_hash(digest: hashlib._Hash, root: Path, contents: bool = True) -> None:
             digest.update(f"{st.st_size} {st.st_mtime_ns}\0".encode())
 
 
-def generator_fingerprint() -> str:
+def generator_fingerprint(site_url: str = "") -> str:
     """Everything every page depends on: the generator (code and templates), mkdocs.yml, docs/'s committed sources,
-    the notebooks, the versions of MkDocs and its plugins."""
-    digest = hashlib.sha256()
+    the notebooks, the versions of MkDocs and its plugins, the site's address."""
+    digest = hashlib.sha256(site_url.encode())
     for root in (REPO / "generator", REPO / "docs", REPO / "notebooks"):
         tree_hash(digest, root)
     digest.update((REPO / "mkdocs.yml").read_bytes())
