@@ -92,15 +92,17 @@ def notebooks_(c: Context, check: bool = False) -> None:
 
 
 @task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)",
-            "jobs": "build this many clusters at once (default: the machine's cores)"})
+            "jobs": "build this many clusters at once (default: the machine's cores)",
+            "site_url": "the address the site is served at, e.g. https://runbooks.example.internal/k8s/: the 404 "
+                        "page then works under that path, and sitemap.xml is written"})
 @friendly
-def build_docs(c: Context, runs_dir: str = "", jobs: int = 0) -> None:
+def build_docs(c: Context, runs_dir: str = "", jobs: int = 0, site_url: str = "") -> None:
     """Build site/: per cluster (render, zh/en pages, `mkdocs build --strict`) into site/clusters/<name>/ when its
     inputs changed, and the home pages into site/."""
     from generator import runs
     from generator.site.build import build_docs as build
 
-    build(Path(runs_dir) if runs_dir else runs.RUNS, jobs or None, sys.stdout)
+    build(Path(runs_dir) if runs_dir else runs.RUNS, jobs or None, sys.stdout, site_url)
 
 
 @task(help={"port": "port on 127.0.0.1", "runs_dir": "last run records from here (default: runs/)"})
@@ -186,7 +188,8 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
 def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
     into a cache keyed by release (reused when present), and without --release also the cluster's etcd, etcdctl and
-    etcdutl from etcd's Go modules; prints progress, time per binary and sha256s."""
+    etcdutl from etcd's Go modules (and kwok, when it asks for the scheduler's rehearsal); prints progress, time per
+    binary and sha256s."""
     from generator.kubebuild import verb
     from generator.versions import parse_release
 
@@ -194,7 +197,8 @@ def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     chosen = parse_release(release) if release else model.release
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
-    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout)
+    kwok = model.spec.verification.kwok if model and model.spec.verification.scheduler_rehearsal else None
+    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok)
 
 
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
@@ -318,6 +322,17 @@ def certs(c: Context, cluster: str = "example") -> None:
     from generator import certs as node_certs
 
     node_certs.report(load(cluster), sys.stdout)
+
+
+@task(name="check-workstation", help={"cluster": "cluster name under clusters/ or a path"})
+@friendly
+def check_workstation(c: Context, cluster: str = "example") -> None:
+    """What this workstation needs to run the cluster's runbook, one line each: the programs its commands call, the
+    release tarballs the cluster file names, ssh with a key and sudo without a password on every node. Changes
+    nothing; exit status 1 when something is missing."""
+    from generator import workstation
+
+    workstation.report(load(cluster), sys.stdout)
 
 
 @task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})

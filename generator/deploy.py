@@ -14,7 +14,7 @@ import sys
 from typing import TextIO
 
 from generator import catalog, day2, execute
-from generator.errors import Reported
+from generator.errors import Reported, RunbookError
 from generator.model import REPO, Cluster, load
 from generator.steps import Chapter, Step
 
@@ -77,9 +77,17 @@ def refuse(cluster: Cluster, steps: list[Step], whole: bool, allow_destructive: 
         raise Refused(refusal)
 
 
-def node_set(nodes: str) -> frozenset[str] | None:
-    """`--nodes a,b`: those node names (None: every node)."""
-    return frozenset(n.strip() for n in nodes.split(",") if n.strip()) or None
+def node_set(nodes: str, cluster: Cluster) -> frozenset[str] | None:
+    """`--nodes a,b`: those node names (None: every node). A name the cluster does not have is refused: a typo used
+    to run nothing and exit 0."""
+    chosen = frozenset(n.strip() for n in nodes.split(",") if n.strip())
+    known = [n.name for n in (*cluster.spec.nodes, *cluster.spec.membership.leaving)]
+    unknown = sorted(chosen - set(known))
+    if unknown:
+        shown = ", ".join(ascii(name) for name in unknown)
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        raise RunbookError(f"--nodes {shown}: not a node of {cluster.source} ({', '.join(known)})")
+    return chosen or None
 
 
 def deploy(ref: str, chapter_id: str = "", dry_run: bool = False, nodes: str = "", start_at: str = "",
@@ -88,9 +96,10 @@ def deploy(ref: str, chapter_id: str = "", dry_run: bool = False, nodes: str = "
     Failed at the first failed step."""
     out = out or sys.stdout
     cluster = load(ref)
+    chosen_nodes = node_set(nodes, cluster)
     chosen, steps = starting_at(chapters(cluster, chapter_id), start_at)
     if dry_run:
-        execute.dry_run(steps, node_set(nodes), out)
+        execute.dry_run(steps, chosen_nodes, out)
         return
     refuse(cluster, steps, not chapter_id, allow_destructive)
     from generator import runs  # here: its notebooks and papermill are a run's, not every step's

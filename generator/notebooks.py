@@ -9,11 +9,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from generator import catalog, day2
 from generator.errors import Reported
-from generator.model import REPO, Cluster, load
+from generator.model import REPO, Cluster, SchedulerRehearsal, load
 from generator.steps import Chapter
 from generator.text import Texts
 
 NOTEBOOKS = REPO / "notebooks"
+CHAPTER_METADATA = "runbook_chapter"
 TEXT = Texts.of_module(__file__)
 # One notebook per chapter for every cluster: its cells hold nothing that depends on the cluster. The explanation
 # a reader needs (node counts, release, endpoint, paths) is rendered when a cell runs, from the same catalog, for
@@ -48,6 +49,9 @@ def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    # which chapter it is, for the site (generator/site/notebook_pages.py) without building every chapter again
+    nb.metadata[CHAPTER_METADATA] = {"id": chapter.id, "number": chapter.number,
+                                     "title": {"zh": title.zh, "en": title.en}}
     return nb
 
 
@@ -65,9 +69,11 @@ def merged(first: Chapter | None, second: Chapter) -> Chapter:
 
 
 def with_options(cluster: Cluster) -> Cluster:
-    """`cluster` with every step a cluster file may ask for turned on (the CIS benchmark)."""
+    """`cluster` with every step a cluster file may ask for turned on (the CIS benchmark, the scheduler's
+    rehearsal)."""
     spec = cluster.spec
-    return replace(cluster, spec=replace(spec, verification=replace(spec.verification, cis=True)))
+    return replace(cluster, spec=replace(spec, verification=replace(spec.verification, cis=True,
+                                                                    scheduler_rehearsal=SchedulerRehearsal())))
 
 
 def notebook_chapters() -> list[Chapter]:

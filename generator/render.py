@@ -89,9 +89,11 @@ def render(cluster: Cluster, component: str | None = None, phase: str | None = N
     root = build_dir(cluster)
     with build_lock(cluster) as notes:
         artifacts, made = make_artifacts(cluster, renew_all)
-        notes += writer.sweep(root, artifacts)
-        files, fixed = writer.write_all(root, choose(artifacts, component, phase))
-        # Read back from what is now on disk, so it never lists a certificate this render did not write, nor one
-        # it no longer makes.
-        files += writer.write_all(root, [ledger.artifact(cluster, {a.path for a in artifacts})])[0]
+        chosen = choose(artifacts, component, phase)
+        # The build as it will be once written (what is chosen, and the rest as it is on disk): the ledger never lists
+        # a certificate this render does not leave, nor one it no longer makes, and goes in the same transaction.
+        # A disk that fills at the ledger leaves the build as it was.
+        chosen.append(ledger.artifact(cluster, artifacts, chosen))
+        notes += writer.sweep(root, artifacts + chosen[-1:])
+        files, fixed = writer.write_all(root, chosen)
     return RenderResult(cluster, files, notes + made + fixed, artifacts)

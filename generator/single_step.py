@@ -6,7 +6,6 @@ invoke would add their import time to each of them for nothing.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
@@ -21,10 +20,9 @@ def kube_binaries_missing(cluster: Cluster) -> str:
     tarball = cluster.spec.prerequisites.server_tarball
     if tarball and not (REPO / tarball).exists():
         # lab-up records why it could not build them (no Go, no module proxy) beside the lab's state.
-        try:
-            state = json.loads((build_dir(cluster) / "lab-state.json").read_text())
-        except (OSError, ValueError):
-            state = {}
+        from generator.lab.state import load_state_file  # here: a step that needs no lab never imports it
+
+        state = load_state_file(build_dir(cluster) / "lab-state.json")
         why = state.get("kube_binaries_missing") or "lab-up has not made it"
         return f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist ({why})"
     return ""
@@ -36,6 +34,7 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
     current sys.stdout, looked up now: in a notebook kernel that is the cell's output)."""
     out = out or sys.stdout
     model = load(cluster)
+    chosen_nodes = deploy.node_set(nodes, model)
     try:
         chosen = deploy.find_step(model, step_id)
     except KeyError:
@@ -44,7 +43,6 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
         # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
         out.write(f"# {step_id}\nnot part of the {model.name} runbook: nothing to do\n")
         return
-    chosen_nodes = deploy.node_set(nodes)
     if dry_run:
         execute.dry_run([chosen], chosen_nodes, out)
         return

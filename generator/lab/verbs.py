@@ -16,7 +16,7 @@ from generator.lab.nodes import container_init, node_running, start_node, wait_b
 from generator.lab.ssh import ensure_client_key, without_lab_lines, write_known_hosts
 from generator.lab.state import load_state, remember, save_state
 from generator.lab.system import alive, link_exists, netns_exists, sh, stop_pid, wait_gone, write_file
-from generator.lab.tarballs import etcd_tarball, kube_bench_tarball, server_tarball
+from generator.lab.tarballs import etcd_tarball, kube_bench_tarball, kwok_binary, server_tarball
 from generator.model import REPO, Cluster
 from generator.steps import ssh_prefix
 
@@ -35,6 +35,7 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     ensure_client_key(the_lab, state)
     etcd_tarball(the_lab, state, say)
     kube_bench_tarball(the_lab, state, say)
+    kwok_binary(the_lab, state, say)
     server_tarball(the_lab, kube_bin_dir, state, say)
     save_state(the_lab, state)
     ensure_bridge(the_lab)

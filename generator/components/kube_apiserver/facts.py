@@ -102,3 +102,12 @@ def facts(release: Release) -> ApiServerFacts:
         send_retry_after=SEND_RETRY_AFTER.at(release),
         sa_extend_flag=SA_EXTEND_FLAG.at(release),
     )
+
+# The service network's largest size: at most 2^20 addresses (IPv4 /12, IPv6 /108) while the ClusterIP allocator
+# is a bitmap kept in etcd (`specified --service-cluster-ip-range is too large; for 32-bit addresses, the mask must
+# be >= 12`, pkg/controlplane/apiserver/options/validation.go); no limit once MultiCIDRServiceAllocator and
+# DisableAllocatorDualWrite are both on by default, in 1.34 (ServiceCIDR objects, one IPAddress object per ClusterIP).
+SERVICE_CIDR_MAX_HOST_BITS: Timeline[int | None] = Timeline(((1, 12), 20), ((1, 34), None))
+# ... and its smallest: `the service cluster IP range must be at least 8 IP addresses` (the first is the kubernetes
+# service's ClusterIP), in every release.
+SERVICE_CIDR_MIN_ADDRESSES = 8

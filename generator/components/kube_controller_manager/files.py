@@ -49,6 +49,9 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
     election = settings.leader_election
     result = [
         f"--kubeconfig={paths.kubeconfig}",
+        # each controller's own client gets this rate: the ReplicaSet controller creates a Deployment's pods at it
+        f"--kube-api-qps={settings.client_connection.qps}",
+        f"--kube-api-burst={settings.client_connection.burst}",
         f"--authentication-kubeconfig={paths.kubeconfig}",
         f"--authorization-kubeconfig={paths.kubeconfig}",
         # loopback only (CIS 1.3.7): its health and metrics are read on the node itself or through an ssh tunnel

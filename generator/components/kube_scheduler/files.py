@@ -38,7 +38,10 @@ def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
     body: dict[str, object] = {
         "apiVersion": f.config_api,
         "kind": "KubeSchedulerConfiguration",
-        "clientConnection": {"kubeconfig": Paths(cluster).kubeconfig},
+        # Every version's clientConnection has qps and burst: the rate the scheduler may bind at (its events go
+        # through a client of their own with the same limits).
+        "clientConnection": {"kubeconfig": Paths(cluster).kubeconfig, "qps": settings.client_connection.qps,
+                             "burst": settings.client_connection.burst},
         # /debug/pprof off (CIS 1.4.1): with --config, the --profiling flag is ignored
         "enableProfiling": False,
         "leaderElection": {

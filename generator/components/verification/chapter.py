@@ -15,7 +15,7 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import client_url
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
-from generator.components.verification import cis
+from generator.components.verification import cis, rehearsal, rehearsal_files
 from generator.components.verification.master_loss import master_loss_step
 from generator.components.verification.smoke import cleanup_step, smoke_step
 from generator.components.verification.systemd import crash_step, reboot_step
@@ -31,7 +31,7 @@ ID = "verification"
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
-    return cis.artifacts(ctx)
+    return [*cis.artifacts(ctx), *rehearsal_files.artifacts(ctx)]
 
 
 def services_step(cluster: Cluster) -> Step:
@@ -165,6 +165,7 @@ def chapter(cluster: Cluster) -> Chapter:
             *([master_loss_step(cluster)] if load_balancer_enabled(cluster) else []),
             *drills(cluster),
             *cis.steps(cluster),
+            *rehearsal.steps(cluster),
             cleanup_step(cluster),
         ),
     )
