@@ -21,9 +21,8 @@ class Command:
     `expect` is a regex its output must match (the executor's check); `example` is what a reader should see, a
     sample of that output shown on the page (it must match `expect` too: tests/test_catalog.py). `renders` names
     the (component, phase) an `invoke render` command writes, so the page can show the by-hand equivalent.
-    Where it runs, as the page says it: `on` names the node that runs the whole command (`on(...)`: the
-    workstation only opens the ssh session); `reaches`, the nodes a workstation command reaches over ssh (tests/
-    test_where.py holds both to the text); `scripts`, the named scripts it calls (build/<cluster>/bin/).
+    `on` names the node that runs the whole command (`on(...)`: the workstation only opens the ssh session); the
+    page says where each block runs from it and from the ssh targets in the text (generator/where.py).
     """
 
     run: str
@@ -31,8 +30,6 @@ class Command:
     example: str | None = None
     renders: tuple[str, str] | None = None
     on: str | None = None
-    reaches: tuple[str, ...] = ()
-    scripts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", fold(self.run))
@@ -43,14 +40,13 @@ class Script:
     """A named script: logic that is long because it is logic (a health gate, a loop over nodes), written by every
     render to build/<cluster>/bin/<name>, shown once on the cluster's scripts page with its title and explanation,
     and called by name in steps (`bash build/<cluster>/bin/<name> ARGS`, from the repository root). Its text is
-    folded like a command's; `reaches`: the nodes it may reach over ssh."""
+    folded like a command's."""
 
     name: str
     title: Text
     explain: Text
     body: str
     directory: str
-    reaches: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "body", fold(self.body))
@@ -61,13 +57,6 @@ class Script:
 
     def call(self, *args: str) -> str:
         return shlex.join(["bash", self.path, *args])
-
-    def command(self, *args: str, expect: str | None = None, example: str | None = None,
-                reaches: tuple[str, ...] | None = None) -> Command:
-        """A step's command that runs this script; `reaches`: the nodes this call reaches, when fewer than the
-        script may."""
-        return Command(self.call(*args), expect, example, reaches=self.reaches if reaches is None else reaches,
-                       scripts=(self.name,))
 
 
 def script_header(purpose: str) -> list[str]:
@@ -149,8 +138,13 @@ def ssh_options(cluster: Cluster, *first: str) -> list[str]:
     return parts
 
 
+def ssh_target(cluster: Cluster, node: Node) -> str:
+    """`user@address`: how every ssh of the runbook names a node (generator/where.py finds nodes by it)."""
+    return f"{cluster.spec.ssh.user}@{node.ip}"
+
+
 def ssh_prefix(cluster: Cluster, node: Node) -> str:
-    return shlex.join([*ssh_options(cluster), f"{cluster.spec.ssh.user}@{node.ip}"])
+    return shlex.join([*ssh_options(cluster), ssh_target(cluster, node)])
 
 
 def remote(cluster: Cluster, node: Node, command: str, indent: str = "") -> str:
@@ -176,8 +170,7 @@ def push(cluster: Cluster, node: Node, absolute_paths: list[str]) -> Command:
     root = f"{rel_build(cluster)}/{on_node(node, '')}"
     members = [p.lstrip("/") for p in absolute_paths]
     local = shlex.join(["tar", "-C", root, "-cf", "-", *members])
-    return Command(f"{local} | {remote(cluster, node, f'{sudo(cluster)}tar -C / -xf - --no-same-owner')}",
-                   reaches=(node.name,))
+    return Command(f"{local} | {remote(cluster, node, f'{sudo(cluster)}tar -C / -xf - --no-same-owner')}")
 
 
 NodeCommands = tuple[tuple[Node, tuple[Command, ...]], ...]

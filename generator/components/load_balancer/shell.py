@@ -49,7 +49,7 @@ def holders_script(cluster: Cluster) -> Script | None:
             f'    [ -n "$({on_node_script(cluster).call()} "$n" {check})" ] && echo "$n"',
             "done",
         ]),
-        directory=scripts_dir(cluster), reaches=tuple(n.name for n in cluster.masters))
+        directory=scripts_dir(cluster))
 
 
 def holder_functions(cluster: Cluster) -> list[str]:

@@ -38,7 +38,7 @@ def on_node_script(cluster: Cluster) -> Script:
             f'    *) echo "not a node of {cluster.name}: $1" >&2; exit 1 ;;',
             "esac",
         ]),
-        directory=scripts_dir(cluster), reaches=tuple(n.name for n in cluster.spec.nodes))
+        directory=scripts_dir(cluster))
 
 
 def environment_step(cluster: Cluster) -> Step:
