@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from generator.artifacts import Artifact
+from generator.components import rollout
 from generator.components.etcd import checks as etcd_checks
 from generator.components.load_balancer import shell as load_balancer
 from generator.components.prerequisites import nodes
@@ -20,6 +21,7 @@ MAKERS: tuple[Callable[[Cluster], Script | None], ...] = (
     load_balancer.holders_script,
     load_balancer.backend_status_script,
     etcd_checks.leader_script,
+    rollout.gate_script,
 )
 
 

@@ -16,6 +16,7 @@ INDENT = "    "  # a continued line's indentation, past its first line's
 # A break is best made after one of these (the next line starts a new command or pipeline stage) or before an
 # option; elsewhere only when nothing better fits.
 SEPARATORS = ("|", "&&", "||", "then", "do", "else")
+TIGHT = ("[", "[[", "!")  # words a test reads best on one line with the word after them (and `]` with the one before)
 PREFERRED = 0.6  # a preferred break is taken over a later plain one when it leaves the line at least this full
 
 
@@ -137,7 +138,9 @@ class _Scan:
                 stack.pop()
         elif c == "#" and (j == 0 or line[j - 1] in " \t;&|("):
             return len(line)  # a comment: nothing after it is broken
-        elif line.startswith("<<", j) and not line.startswith("<<<", j):
+        elif line.startswith("<<<", j):
+            return j + 3  # a here-string: the word after it is ordinary text
+        elif line.startswith("<<", j):
             rest = line[j + 2:]
             strip = rest.startswith("-")
             word = rest[1:] if strip else rest
@@ -149,7 +152,8 @@ class _Scan:
                 delimiter += ch
             heredocs.append((delimiter.strip("'\""), strip))
             return j + 2
-        elif c == " " and line[j + 1:j + 2] not in (" ", "") and line[:j].strip():
+        elif c == " " and line[j + 1:j + 2] not in (" ", "", "]") and line[:j].strip() \
+                and line[:j].rsplit(" ", 1)[-1] not in TIGHT:
             found.append(j)
         return j + 1
 

@@ -19,7 +19,7 @@ Everything here makes ordinary catalog Steps (so pages, notebooks and `invoke de
   all equal is left alone (so a re-run after success changes nothing). It prints `<node>: done: ...` and
   `measured: <op>_<node>_seconds=…` (first push to last gate, `-` in node names as `_`) and stops at the first
   master that does not pass the gate.
-- `gate_functions(cluster)`: the shell function `gate NAME HOST 'UNITS'` the rolling steps call: it waits up to
+- `gate_script(cluster)`: the named script `rollout-gate.sh NAME HOST 'UNITS'` the rolling steps call: it waits up to
   GATE_WAIT s until UNITS are active on that master, its own kube-apiserver answers `/readyz` (directly, checked
   against the CA), `/readyz` answers through the API endpoint, every elected service's lock names a master and
   was renewed since the gate began (a restarted leader's lock names its host until it expires: only a renewal
@@ -44,7 +44,19 @@ from generator.components.load_balancer.shell import names_pattern, on_node_func
 from generator.components.prerequisites.binaries import install, kube_bin
 from generator.model import Cluster, Node
 from generator.service import Service
-from generator.steps import Command, Step, Text, on, pki_file, push, ssh_prefix, sudo
+from generator.steps import (
+    Command,
+    Script,
+    Step,
+    Text,
+    on,
+    pki_file,
+    push,
+    remote,
+    script_header,
+    scripts_dir,
+    sudo,
+)
 from generator.text import Texts
 
 TEXT = Texts.of_module(__file__)
@@ -138,8 +150,10 @@ def gate_leaders(cluster: Cluster) -> list[Service]:
     return list(reversed(daemons.elected(cluster)))
 
 
-def gate_functions(cluster: Cluster) -> list[str]:
-    """Shell: `gate NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
+def gate_script(cluster: Cluster) -> Script | None:
+    """`rollout-gate.sh NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
+    if not cluster.masters or not cluster.etcd_members:
+        return None
     ready = backend_health(cluster)
     health = etcdctl(cluster, etcd_facts(cluster.spec.components.etcd.version), "endpoint", "health")
     etcd_node = runner(cluster)
@@ -150,29 +164,29 @@ def gate_functions(cluster: Cluster) -> list[str]:
                for s in gate_leaders(cluster) if s.election is not None]
     seen = ", ".join(f"{label} leader ${{{shell}:-none}}" for shell, label, _, _ in elected)
     held = " && ".join(f"echo \"${shell}\" | grep -qxE '{masters}'" for shell, _, _, _ in elected)
-    return [
+    return Script("rollout-gate.sh", **TEXT.fields("script.rollout-gate", GATE_WAIT=GATE_WAIT), body="\n".join([
+        *script_header(f"rollout-gate.sh NAME HOST 'UNITS': wait up to {GATE_WAIT} s until master NAME is healthy"),
         *on_node_function(cluster),
         *(f"{shell}_leader() {{ {leader.fresh_holder(cluster, unit, lease)}; }} 2>/dev/null"
           for shell, _, unit, lease in elected),
         "gate_state() {",
-        f'  local s a v {" ".join(shell for shell, _, _, _ in elected)} e=unhealthy; '
-        's=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
-        f"  a=$({own} 2>/dev/null); v=$({kubectl(cluster)} get --raw {ready} 2>/dev/null)",
-        "  " + "; ".join(f"{shell}=$({shell}_leader)" for shell, _, _, _ in elected),
-        f"  {ssh_prefix(cluster, etcd_node)} {shlex.quote(health)} </dev/null >/dev/null 2>&1 && e=healthy",
-        f'  echo "units ${{s:-?}}, its apiserver ${{a:-no answer}}, endpoint ${{v:-no answer}}, {seen}, etcd $e"',
-        '  [ "$s" = active ] && [ "$a" = ok ] && [ "$v" = ok ] && [ "$e" = healthy ] &&',
-        f"    {held}",
+        f'    local s a v {" ".join(shell for shell, _, _, _ in elected)} e=unhealthy',
+        '    s=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
+        f"    a=$({own} 2>/dev/null)",
+        f"    v=$({kubectl(cluster)} get --raw {ready} 2>/dev/null)",
+        *(f"    {shell}=$({shell}_leader)" for shell, _, _, _ in elected),
+        f"    {remote(cluster, etcd_node, health, '    ')} </dev/null >/dev/null 2>&1 && e=healthy",
+        f'    echo "units ${{s:-?}}, its apiserver ${{a:-no answer}}, endpoint ${{v:-no answer}}, {seen}, etcd $e"',
+        '    [ "$s" = active ] && [ "$a" = ok ] && [ "$v" = ok ] && [ "$e" = healthy ] &&',
+        f"        {held}",
         "}",
-        "gate() {",
-        f"  local end=$((SECONDS + {GATE_WAIT})) seen fresh_since=$(date +%s)",
-        '  until seen=$(gate_state "$@"); do',
-        f'    [ $SECONDS -ge $end ] && {{ echo "gate $1: NOT healthy after {GATE_WAIT} s: $seen"; return 1; }}',
+        f"end=$((SECONDS + {GATE_WAIT})); fresh_since=$(date +%s)",
+        'until seen=$(gate_state "$@"); do',
+        f'    [ $SECONDS -ge $end ] && {{ echo "gate $1: NOT healthy after {GATE_WAIT} s: $seen"; exit 1; }}',
         "    sleep 1",
-        "  done",
-        '  echo "gate $1: $seen"',
-        "}",
-    ]
+        "done",
+        'echo "gate $1: $seen"',
+    ]), directory=scripts_dir(cluster))
 
 
 # --- what a rolling step changes on one master ---------------------------------------------------------------------
@@ -204,7 +218,7 @@ def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
     bin_dir = cluster.spec.paths.bin_dir
     local = [f"{rel_build(cluster)}/{on_node(node, f)}" for f in item.files]
     local += [f"{kube_bin(cluster)}/{b}" for b in item.binaries]
-    remote = [*item.files, *(f"{bin_dir}/{b}" for b in item.binaries)]
+    on_node_paths = [*item.files, *(f"{bin_dir}/{b}" for b in item.binaries)]
     pushes = []
     if item.files:
         pushes.append(push(cluster, node, list(item.files)).run)
@@ -214,7 +228,7 @@ def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
            RELOAD: f"{s}systemctl reload {item.unit}"}.get(item.action)
     lines = [
         f"want=$({digest(local)})",
-        f"have=$({ssh_prefix(cluster, node)} {shlex.quote(digest(remote, s))} </dev/null)",
+        f"have=$({remote(cluster, node, digest(on_node_paths, s))} </dev/null)",
         'if [ "$want" != "$have" ]; then',
         *(f"  {p} || {{ echo \"{node.name}: pushing {item.unit}'s files failed\"; exit 1; }}" for p in pushes),
     ]
@@ -227,8 +241,9 @@ def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
 
 
 def gate_call(cluster: Cluster, node: Node) -> str:
-    units = " ".join(s.unit for s in daemons.on_node(cluster, node))
-    return f"gate {node.name} {node.host} {shlex.quote(units)}"
+    script = gate_script(cluster)
+    assert script is not None, "a rolling step without masters or etcd members"
+    return script.call(node.name, node.host, " ".join(s.unit for s in daemons.on_node(cluster, node)))
 
 
 def figure(op: str, node: Node) -> str:
@@ -237,7 +252,6 @@ def figure(op: str, node: Node) -> str:
 
 def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str) -> str:
     return "\n".join([
-        *gate_functions(cluster),
         'did=""; t0=$(date +%s.%N)',
         *(line for item in changes for line in change_lines(cluster, node, item)),
         f'[ -n "$did" ] || {{ {gate_call(cluster, node)} || exit 1; did=", nothing to change"; }}',

@@ -16,6 +16,7 @@ from generator.steps import (
     Step,
     for_each,
     on,
+    remote,
     render,
     script_header,
     scripts_dir,
@@ -92,10 +93,10 @@ def skew_awk() -> str:
 
 def clock_check(cluster: Cluster, node: Node) -> Command:
     """On the workstation: the node's clock against this one's (ssh round trip), NTP status as information."""
-    remote = f"date +%s.%N; {ntp_status()}"
+    clock = f"date +%s.%N; {ntp_status()}"
     script = "\n".join([
         "t0=$(date +%s.%N)",
-        f"reply=$({ssh_prefix(cluster, node)} {shlex.quote(remote)}) || {{ echo \"$reply\"; exit 1; }}",
+        f"reply=$({remote(cluster, node, clock)}) || {{ echo \"$reply\"; exit 1; }}",
         "t1=$(date +%s.%N)",
         'printf \'%s\\n\' "$reply" | tail -n +2',
         f'printf \'%s\\n\' "$reply" | head -n 1 | awk -v t0="$t0" -v t1="$t1" -v limit={MAX_CLOCK_SKEW} '
@@ -146,12 +147,12 @@ def directories_step(cluster: Cluster) -> Step:
     def make(node: Node) -> list[Command]:
         dirs = node_dirs(cluster, node)
         if "etcd" in node.roles:
-            remote = (f"{s}mkdir -p {shlex.join([*dirs, p.etcd_data_dir])} && {s}chmod 700 "
+            make = (f"{s}mkdir -p {shlex.join([*dirs, p.etcd_data_dir])} && {s}chmod 700 "
                       f"{shlex.quote(p.etcd_data_dir)} && {s}stat -c \"%a %n\" {shlex.join([*dirs, p.etcd_data_dir])}")
-            return [on(cluster, node, remote, expect=rf"^700 {re.escape(p.etcd_data_dir)}$",
+            return [on(cluster, node, make, expect=rf"^700 {re.escape(p.etcd_data_dir)}$",
                        example=f"755 {dirs[0]}\n700 {p.etcd_data_dir}")]
-        remote = f"{s}mkdir -p {shlex.join(dirs)} && {s}stat -c \"%a %n\" {shlex.join(dirs)}"
-        return [on(cluster, node, remote, expect=rf"^\d+ {re.escape(dirs[0])}$", example=f"755 {dirs[0]}")]
+        make = f"{s}mkdir -p {shlex.join(dirs)} && {s}stat -c \"%a %n\" {shlex.join(dirs)}"
+        return [on(cluster, node, make, expect=rf"^\d+ {re.escape(dirs[0])}$", example=f"755 {dirs[0]}")]
 
     return Step(
         **TEXT.step("prerequisites.directories", p=p),

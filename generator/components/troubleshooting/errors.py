@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from generator.model import Cluster, Node
-from generator.steps import Text, ssh_prefix, sudo
+from generator.steps import Text, remote, sudo
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,6 @@ class Error:
 
 def master(cluster: Cluster) -> Node:
     return cluster.masters[0]
-
-
-def remote(cluster: Cluster, node: Node, command: str) -> str:
-    return f"{ssh_prefix(cluster, node)} {shlex.quote(command)}"
 
 
 def journal(cluster: Cluster, service: str, pattern: str) -> str:
