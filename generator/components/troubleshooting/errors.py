@@ -25,7 +25,7 @@ class Error:
     cause: Text
     fix: Text
     confirm: Callable[[Cluster], list[str]]  # diagnostic commands, shown on the page, never run by deploy
-    seen_in: tuple[str, ...] = ()
+    seen_in: tuple[str, ...] = ()  # for maintainers: the guides this error comes from (never on a page)
     lint_rules: tuple[str, ...] = ()
     # The fix as commands (shown under it, never run by deploy): push the rendered files again and restart, or free
     # what is taken. The lab breaks a node each of these ways and runs them (tests/test_lab_repair.py).
