@@ -76,10 +76,13 @@ def choose(artifacts: list[Artifact], component: str | None, phase: str | None) 
 
 @contextmanager
 def build_lock(cluster: Cluster) -> Iterator[list[str]]:
-    """What render, deploy and every step that runs hold: the cluster's lock, and a build whose interrupted render
-    (if any) was finished first. Yields notes saying what was repaired."""
+    """What render, deploy and every step that runs hold: the cluster's lock, a build whose interrupted render (if
+    any) was finished first, and the named scripts as this cluster file makes them (a step never calls one that an
+    older cluster file wrote). Yields notes saying what was repaired or replaced."""
     with cluster_lock(cluster):
-        yield writer.recover(build_dir(cluster))
+        notes = writer.recover(build_dir(cluster))
+        written, fixed = writer.write_all(build_dir(cluster), scripts.artifacts(cluster))
+        yield notes + fixed + [f"named script {path} {what}" for path, what in written if what == "updated"]
 
 
 def render(cluster: Cluster, component: str | None = None, phase: str | None = None,

@@ -166,3 +166,17 @@ def test_executed_blocks_fold_long_lines(built_site: Path) -> None:
                 over[rel] = over.get(rel, 0) + len(long)
     assert over
     assert max(over.values()) <= 20, max(over.items(), key=lambda kv: kv[1])
+
+
+# What only maintainers know: the guides the project started from by number, its own test files and modules.
+INTERNAL = re.compile(r"\bseeds?\b|种子|\btests/|\btest_\w+\.py\b|\bgenerator/[\w/]+\.py\b", re.IGNORECASE)
+
+
+def test_pages_use_reader_words_only(built_site: Path) -> None:
+    """No page (chapters, scripts, start pages, run records, notebooks as pages) names a seed, a test file or one of
+    the generator's modules: a reader has none of them."""
+    found = []
+    for page in pages(built_site):
+        text = re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))
+        found += [f"{page.relative_to(built_site)}: {m.group(0)}" for m in INTERNAL.finditer(text)]
+    assert not found, f"{len(found)} internal words on pages, the first: {found[:5]}"

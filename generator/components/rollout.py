@@ -82,14 +82,23 @@ def request(cluster: Cluster) -> str:
                        f"{cluster.api_endpoint}/api/v1/namespaces/default"])
 
 
-def loop_script(cluster: Cluster, name: str) -> str:
-    """Each line of the log: time, HTTP status (000: no answer) and curl's own error, if it gave one."""
-    pid, log, stop, err = (loop_file(cluster, name, s) for s in ("pid", "log", "stop", "err"))
-    return (f"echo $$ > {pid}; trap 'rm -f {pid}' EXIT; end=$((SECONDS + {LOOP_MAX})); "
-            f"while [ ! -e {stop} ] && [ $SECONDS -lt $end ]; do "
-            f'code=$({request(cluster)} 2>{err}); echo "$(date +%s.%3N) ${{code:-000}} $(head -c 160 {err} | '
-            f'tr -s "\\n" " ")" >> {log}; '
-            f"sleep {LOOP_PAUSE}; done")
+def loop_script(cluster: Cluster) -> Script:
+    """`request-loop.sh NAME`: the request loop. Each line of its log: time, HTTP status (000: no answer) and curl's
+    own error, if it gave one."""
+    files = f"{rel_build(cluster)}/rollout/$1"
+    return Script("request-loop.sh", **TEXT.fields("script.request-loop", LOOP_MAX=LOOP_MAX, LOOP_PAUSE=LOOP_PAUSE),
+                  body="\n".join([
+                      *script_header("request-loop.sh NAME: GET through the API endpoint about ten times a second, "
+                                     "logged to rollout/NAME.log"),
+                      f'echo $$ > "{files}.pid"; trap \'rm -f "{files}.pid"\' EXIT',
+                      f"end=$((SECONDS + {LOOP_MAX}))",
+                      f'while [ ! -e "{files}.stop" ] && [ $SECONDS -lt $end ]; do',
+                      f'    code=$({request(cluster)} 2>"{files}.err")',
+                      f'    echo "$(date +%s.%3N) ${{code:-000}} $(head -c 160 "{files}.err" | tr -s "\\n" " ")" \\',
+                      f'        >> "{files}.log"',
+                      f"    sleep {LOOP_PAUSE}",
+                      "done",
+                  ]), directory=scripts_dir(cluster))
 
 
 def loop_step_id(chapter: str, name: str, what: str) -> str:
@@ -105,7 +114,7 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
         f'  echo "request loop {name} already runs"',
         "else",
         f"  rm -f {stop} {log}",
-        f"  setsid nohup bash -c {shlex.quote(loop_script(cluster, name))} </dev/null >/dev/null 2>&1 &",
+        f"  setsid nohup {loop_script(cluster).call(name)} </dev/null >/dev/null 2>&1 &",
         "fi",
         "end=$((SECONDS + 15))",
         f"until [ -s {log} ] || [ $SECONDS -ge $end ]; do sleep 0.2; done",

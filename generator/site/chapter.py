@@ -7,6 +7,7 @@ import shlex
 from generator.artifacts import Artifact
 from generator.execute import Group, groups
 from generator.model import Cluster
+from generator.shell_fold import fold
 from generator.site.byhand import by_hand
 from generator.site.layout import NOTEBOOKS, cluster_to_top, lang_dir
 from generator.site.markdown import admonition, fence, tabs
@@ -98,8 +99,8 @@ def step_section(index: int, step: Step, artifacts: dict[str, Artifact], cluster
 def notebook_command(chapter: Chapter, cluster: Cluster) -> str:
     """Works on a fresh clone: papermill does not create the output's directory."""
     out = f"runs/{cluster.name}/{chapter.page}.dry-run.ipynb"
-    return (f"mkdir -p runs/{cluster.name} && papermill notebooks/{chapter.id}.ipynb {out} "
-            f"-p cluster {shlex.quote(cluster.ref)} -p dry_run True")
+    return fold(f"mkdir -p runs/{cluster.name} && papermill notebooks/{chapter.id}.ipynb {out} "
+                f"-p cluster {shlex.quote(cluster.ref)} -p dry_run True")
 
 
 def chapter_page(chapter: Chapter, artifacts: dict[str, Artifact], cluster: Cluster, lang: str) -> str:
