@@ -259,7 +259,9 @@ def unknown_flag(name: str, release: Release) -> str:
     if release.minor_version >= (1, 24):
         return {"kube-apiserver": "--insecure-port=0", "kube-controller-manager": "--port=0",
                 "kube-scheduler": "--port=0"}[name]
-    return "--shutdown-send-retry-after=true" if name == "kube-apiserver" else "--no-such-flag-in-any-release=1"
+    if name == "kube-apiserver" and release.minor_version < (1, 23):
+        return "--shutdown-send-retry-after=true"
+    return "--no-such-flag-in-any-release=1"
 
 
 @pytest.mark.parametrize("release", built_releases(), ids=str)

@@ -12,7 +12,6 @@ import yaml
 from conftest import REPO
 
 from generator import catalog, notebook_runtime, notebooks
-from generator.components.etcd import chapter as etcd
 from generator.model import load
 from generator.render import render
 from generator.site import cluster_pages
@@ -109,12 +108,6 @@ def test_no_text_is_left_that_no_runbook_reads(tmp_path: Path) -> None:
     for ref in cluster_files(tmp_path):
         cluster = load(ref)
         catalog.chapters(cluster)
-    # etcd's chapter alone, for a cluster file without etcd members (the rest of such a runbook cannot be made)
-    nodes = yaml.safe_load((REPO / "clusters" / "example.yaml").read_text())["nodes"]
-    (tmp_path / "tx-no-etcd.yaml").write_text(yaml.safe_dump({
-        **yaml.safe_load((REPO / "clusters" / "example.yaml").read_text()), "name": "tx-no-etcd",
-        "nodes": [{**n, "roles": ["master"]} for n in nodes]}))
-    assert not etcd.chapter(load(str(tmp_path / "tx-no-etcd.yaml"))).steps
     # a build made with one CA, whose cluster file no longer says so, keeps it (the CA chapter says why)
     made = load(str(tmp_path / "tx-single.yaml"))
     render(made, component="ca")
