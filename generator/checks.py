@@ -305,8 +305,9 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     if etcd.bin_dir:
         check_node_path(bad, "components.etcd.bin_dir", etcd.bin_dir, SHARED_OK["bin_dir"])
     release = ETCD_RELEASE.fullmatch(etcd.version)
-    if not release or (int(release[1]), int(release[2])) < (3, 2):
-        bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
+    if etcd.version and (not release or (int(release[1]), int(release[2])) < (3, 2)):
+        bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.6.8" (or none: '
+            "the one kubernetes_version is paired with)")
     for name in ("server_tarball", "etcd_tarball"):
         value = getattr(spec.prerequisites, name)
         if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import checks, day2_checks, loader, schema
 from generator.schema import Problem, alias
-from generator.versions import Release, parse_release
+from generator.versions import ETCD_PAIRED, Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO / "clusters"
@@ -110,7 +110,8 @@ class SchedulerSettings:
 class EtcdSettings:
     # Where the etcd and etcdctl binaries are on the nodes; empty means paths.bin_dir.
     bin_dir: str = ""
-    version: str = "3.5.15"
+    # Empty: the etcd release kubernetes_version is paired with (versions.ETCD_PAIRED), filled in by `load`.
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,4 +287,12 @@ def load(ref: str) -> Cluster:
         raise ClusterFileError(shown, problems)
     if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":
         ref = path.stem
-    return Cluster(spec=spec, release=release, ref=ref, source=path)
+    return Cluster(spec=with_paired_etcd(spec, release), release=release, ref=ref, source=path)
+
+
+def with_paired_etcd(spec: ClusterFile, release: Release) -> ClusterFile:
+    """The file as everything downstream reads it: no etcd version means the one `release` is paired with."""
+    if spec.components.etcd.version:
+        return spec
+    etcd = replace(spec.components.etcd, version=ETCD_PAIRED.at(release))
+    return replace(spec, components=replace(spec.components, etcd=etcd))

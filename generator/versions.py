@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 OLDEST = (1, 12)
-NEWEST = (1, 36)
+NEWEST = (1, 37)
 
 _RELEASE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 # The release a runbook installs is a patch release: "1.30" alone would pick neither the tarball to download
@@ -78,11 +78,13 @@ class Timeline(Generic[Value]):
 @dataclass(frozen=True)
 class Span:
     """The releases something exists in: from `added` (the oldest supported release if it always did) until
-    `removed` (None: still there). `deprecated`: from when the binary warns that it will go."""
+    `removed` (None: still there). `deprecated`: from when the binary warns that it will go. `instead`: what
+    replaces it once removed, as `invoke upgrade-plan` and lint say it ("" when nothing needs to)."""
 
     added: tuple[int, int] = OLDEST
     removed: tuple[int, int] | None = None
     deprecated: tuple[int, int] | None = None
+    instead: str = ""
 
     def holds(self, release: Release) -> bool:
         return self.added <= release.minor_version and (self.removed is None or release.minor_version < self.removed)
@@ -98,6 +100,35 @@ class Span:
         if self.removed is not None and self.removed_by(release):
             return f"removed in {minor_text(self.removed)}"
         return f"added in {minor_text(self.added)}" if self.not_yet(release) else ""
+
+
+ETCD_OLDEST = (3, 2)
+_ETCD_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+
+
+def parse_etcd(version: str) -> tuple[int, int]:
+    """(major, minor) of an etcd release such as "3.5.15"; ValueError for anything else or older than 3.2."""
+    match = _ETCD_VERSION.match(version.strip())
+    if not match or (int(match[1]), int(match[2])) < ETCD_OLDEST:
+        raise ValueError(f"components.etcd.version {version!r}: expected an etcd release 3.2.0 or later, "
+                         'such as "3.5.15"')
+    return int(match[1]), int(match[2])
+
+
+class EtcdTimeline(Generic[Value]):
+    """Like Timeline, but over etcd's own minor releases (3.2, 3.3, ...): etcd has a release of its own."""
+
+    def __init__(self, *changes: tuple[tuple[int, int], Value]) -> None:
+        minors = [minor for minor, _ in changes]
+        assert minors[0] == ETCD_OLDEST and minors == sorted(minors)
+        self.changes = changes
+
+    def at(self, minor_version: tuple[int, int]) -> Value:
+        value = self.changes[0][1]
+        for minor, candidate in self.changes:
+            if minor <= minor_version:
+                value = candidate
+        return value
 
 
 def minor_text(minor: tuple[int, int]) -> str:
@@ -124,3 +155,13 @@ LOCKS = {
     "configmapsleases": Span(removed=(1, 28)),
     "leases": Span(),
 }
+# The etcd release each Kubernetes minor release is tested with: kubeadm's `SupportedEtcdVersion` for its own minor
+# (cmd/kubeadm/app/constants/constants.go of the newest patch of each minor, read in the module source; 1.35 and
+# 1.37 name it by `DefaultEtcdVersion`: 1.35's table is keyed by skew, 1.37's stops at 1.36 and falls back to its
+# newest entry). The image suffix ("3.6.8-0") dropped. The default of `components.etcd.version`.
+ETCD_PAIRED = Timeline(
+    ((1, 12), "3.2.24"), ((1, 14), "3.3.10"), ((1, 16), "3.3.15"), ((1, 17), "3.4.3"), ((1, 19), "3.4.13"),
+    ((1, 22), "3.5.6"), ((1, 25), "3.5.9"), ((1, 26), "3.5.10"), ((1, 27), "3.5.12"), ((1, 28), "3.5.15"),
+    ((1, 29), "3.5.16"), ((1, 30), "3.5.15"), ((1, 31), "3.5.24"), ((1, 34), "3.6.5"), ((1, 35), "3.6.6"),
+    ((1, 36), "3.6.8"), ((1, 37), "3.7.0"),
+)

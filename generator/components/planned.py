@@ -8,7 +8,7 @@ import shlex
 
 from generator import day2
 from generator.changes import node_diff_path, workstation_diff_path
-from generator.components.etcd.checks import SNAPSHOT_WARNING, backup_dir, runner, snapshot_commands
+from generator.components.etcd.checks import backup_dir, runner, snapshot_commands, snapshot_warning
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.model import Cluster
 from generator.steps import Command, Show, Step, Text
@@ -61,6 +61,7 @@ def snapshot_step(cluster: Cluster, chapter: str, change: str) -> Step:
     """`<chapter>.snapshot`: the etcd snapshot of the cluster before `change`, kept if it exists already."""
     snapshot = snapshot_file(cluster, change)
     node = runner(cluster)
+    f = etcd_facts(cluster.spec.components.etcd.version)
     return Step(
         id=f"{chapter}.snapshot",
         title=Text(zh="变更前保存 etcd 快照", en="Save an etcd snapshot before the change"),
@@ -73,7 +74,6 @@ def snapshot_step(cluster: Cluster, chapter: str, change: str) -> Step:
                 "from before the change however often this chapter runs again. Should anything go wrong, it is "
                 "the way back to before the change (Kubernetes does not support downgrades)."),
         ),
-        warnings=(SNAPSHOT_WARNING,),
-        per_node=((node, snapshot_commands(cluster, etcd_facts(cluster.spec.components.etcd.version), snapshot,
-                                           keep=True)),),
+        warnings=(snapshot_warning(f),),
+        per_node=((node, snapshot_commands(cluster, f, snapshot, keep=True)),),
     )

@@ -63,6 +63,7 @@ class Paths:
         bin_dir = cluster.spec.components.etcd.bin_dir or p.bin_dir
         self.binary = f"{bin_dir}/etcd"
         self.etcdctl = f"{bin_dir}/etcdctl"
+        self.etcdutl = f"{bin_dir}/etcdutl"  # from etcd 3.5 (facts.BINARIES)
         self.data_dir = p.etcd_data_dir
         # The one CA etcd trusts, for clients and peers alike (the cluster CA in the single layout).
         self.ca = trust.ca_file(cluster, pki.ETCD_CA)

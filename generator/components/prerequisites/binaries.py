@@ -7,11 +7,11 @@ import re
 import shlex
 
 from generator.components.prerequisites.facts import (
-    ETCD_BINARIES,
     KUBE_BINARIES,
     KUBE_DAEMONS,
     SERVER_TARBALL,
     DownloadFacts,
+    etcd_binaries,
     etcd_sums_url,
     etcd_tarball,
     etcd_url,
@@ -183,8 +183,9 @@ def etcd_download_step(cluster: Cluster) -> Step:
         source_en = (f"Download `{etcd_url(version)}` from GitHub and check it against the `SHA256SUMS` file of "
                      "the same release.")
     top = etcd_tarball(version).removesuffix(".tar.gz")
+    binaries = etcd_binaries(version)
     commands.append(Command(f"mkdir -p {shlex.quote(etcd_dir(cluster))} && " + shlex.join(
-        ["tar", "-xzf", tarball, "-C", etcd_dir(cluster), *(f"{top}/{b}" for b in ETCD_BINARIES)])))
+        ["tar", "-xzf", tarball, "-C", etcd_dir(cluster), *(f"{top}/{b}" for b in binaries)])))
     v = etcd_version(version)
     commands.append(Command(shlex.join([f"{etcd_unpacked(cluster)}/etcd", "--version"]),
                             expect=rf"^etcd Version: {re.escape(v)}$", example=f"etcd Version: {v}"))
@@ -192,13 +193,18 @@ def etcd_download_step(cluster: Cluster) -> Step:
         id=f"{ID}.etcd-binaries",
         title=Text(zh="获取 etcd 二进制", en="Fetch the etcd binaries"),
         explain=Text(
-            zh=f"{source_zh} 只解压 etcd 与 etcdctl，`etcd --version` 必须是 `{v}`"
-            "（集群文件的 components.etcd.version）。",
-            en=f"{source_en} Only etcd and etcdctl are unpacked; `etcd --version` must print `{v}` (the cluster "
-            "file's components.etcd.version).",
+            zh=f"{source_zh} 只解压 {names(binaries, '、')}，`etcd --version` 必须是 `{v}`"
+            "（集群文件的 components.etcd.version，不写时是这个 Kubernetes 版本配套的 etcd）。",
+            en=f"{source_en} Only {names(binaries, ', ')} are unpacked; `etcd --version` must print `{v}` (the "
+            "cluster file's components.etcd.version; without one, the etcd this Kubernetes release is paired with).",
         ),
         local=tuple(commands),
     )
+
+
+def names(binaries: tuple[str, ...], separator: str) -> str:
+    """`etcd`, `etcdctl` as the page lists them."""
+    return separator.join(f"`{b}`" for b in binaries)
 
 
 def awk_string(text: str) -> str:
@@ -209,16 +215,17 @@ def awk_string(text: str) -> str:
 def etcd_install_step(cluster: Cluster) -> Step:
     target = etcd_bin_dir(cluster)
     v = etcd_version(cluster.spec.components.etcd.version)
+    binaries = etcd_binaries(cluster.spec.components.etcd.version)
     return Step(
         id=f"{ID}.etcd-install",
         title=Text(zh="把 etcd 二进制推送到每个 etcd 成员", en="Push the etcd binaries to every etcd member"),
         explain=Text(
-            zh=f"tar 管道把 etcd 与 etcdctl 复制到每个 etcd 成员的 `{target}`，再在节点上确认版本为 `{v}`。",
-            en=f"A tar pipe copies etcd and etcdctl into `{target}` on every etcd member; the node then confirms "
-            f"version `{v}`.",
+            zh=f"tar 管道把 {names(binaries, '、')} 复制到每个 etcd 成员的 `{target}`，再在节点上确认版本为 `{v}`。",
+            en=f"A tar pipe copies {names(binaries, ', ')} into `{target}` on every etcd member; the node then "
+            f"confirms version `{v}`.",
         ),
         per_node=for_each(cluster.etcd_members, lambda node: [
-            install(cluster, node, etcd_unpacked(cluster), ETCD_BINARIES, target),
+            install(cluster, node, etcd_unpacked(cluster), binaries, target),
             on(cluster, node, f"{shlex.quote(target)}/etcd --version", expect=rf"^etcd Version: {re.escape(v)}$",
                example=f"etcd Version: {v}"),
         ]),

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.versions import Release, Timeline
+from generator.versions import EtcdTimeline, Release, Timeline, parse_etcd
 
 SERVER_TARBALL = "kubernetes-server-linux-amd64.tar.gz"
 # What the masters run; kubectl goes along so a master can be used for diagnosis too.
 KUBE_DAEMONS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBE_BINARIES = (*KUBE_DAEMONS, "kubectl")
-ETCD_BINARIES = ("etcd", "etcdctl")
+# What the etcd tarball gives every member: etcdutl (snapshot status and restore, which 3.6 took out of etcdctl) is
+# in it from 3.5 (see components/etcd/facts.py).
+ETCD_BINARIES: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(
+    ((3, 2), ("etcd", "etcdctl")), ((3, 5), ("etcd", "etcdctl", "etcdutl")))
 
 # Does dl.k8s.io publish <tarball>.sha256 for this release?
 PUBLISHED_SHA256 = Timeline(((1, 12), False), ((1, 17), True))
@@ -40,6 +43,10 @@ def server_url(release: Release) -> str:
 def etcd_version(version: str) -> str:
     """`3.5.15` or `v3.5.15` → `3.5.15`."""
     return version[1:] if version.startswith("v") else version
+
+
+def etcd_binaries(version: str) -> tuple[str, ...]:
+    return ETCD_BINARIES.at(parse_etcd(version))
 
 
 def etcd_tarball(version: str) -> str:
