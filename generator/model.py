@@ -199,6 +199,8 @@ class Cluster:
     release: Release
     ref: str
     source: Path
+    # The file names no etcd version: `spec` holds the one `release` is paired with (with_paired_etcd).
+    etcd_paired: bool = False
 
     @property
     def name(self) -> str:
@@ -287,12 +289,19 @@ def load(ref: str) -> Cluster:
         raise ClusterFileError(shown, problems)
     if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":
         ref = path.stem
-    return Cluster(spec=with_paired_etcd(spec, release), release=release, ref=ref, source=path)
+    return Cluster(spec=with_paired_etcd(spec, release), release=release, ref=ref, source=path,
+                   etcd_paired=not spec.components.etcd.version)
+
+
+def with_etcd_version(spec: ClusterFile, version: str) -> ClusterFile:
+    return replace(spec, components=replace(spec.components, etcd=replace(spec.components.etcd, version=version)))
 
 
 def with_paired_etcd(spec: ClusterFile, release: Release) -> ClusterFile:
     """The file as everything downstream reads it: no etcd version means the one `release` is paired with."""
-    if spec.components.etcd.version:
-        return spec
-    etcd = replace(spec.components.etcd, version=ETCD_PAIRED.at(release))
-    return replace(spec, components=replace(spec.components, etcd=etcd))
+    return spec if spec.components.etcd.version else with_etcd_version(spec, ETCD_PAIRED.at(release))
+
+
+def as_written(cluster: Cluster) -> ClusterFile:
+    """The spec as its file says it: without the etcd version the release gave it."""
+    return with_etcd_version(cluster.spec, "") if cluster.etcd_paired else cluster.spec

@@ -146,6 +146,43 @@ def every_minor() -> list[Release]:
 KLOG_FILE_FLAGS = {flag: Span(removed=(1, 26)) for flag in (
     "--logtostderr", "--alsologtostderr", "--log-dir", "--log-file", "--log-file-max-size", "--skip-headers",
     "--skip-log-headers", "--stderrthreshold", "--add-dir-header")}
+# Feature gates whose life ends inside the supported releases, as `--feature-gates` of any daemon takes them
+# (kube-apiserver, kube-controller-manager and kube-scheduler share one registry): a gate a release no longer has
+# stops the daemon with `unrecognized feature gate: Name`. The generator sets none; lint and `invoke upgrade-plan`
+# name these in units written by hand. Dated by the built binaries (generator/kubehelp/accepted.json); 1.37's from
+# pkg/features/kube_features.go and k8s.io/apiserver pkg/features of v1.36.3 against v1.37.2, #138907, #137755,
+# #139520, #135336, #139217, #140226 (CHANGELOG-1.37).
+ALWAYS_ON = "nothing: the behaviour is always on; delete the gate"
+FEATURE_GATES = {
+    "APIServerTracing": Span(added=(1, 22), removed=(1, 37),
+                             instead="nothing: tracing is always available; configure it with --tracing-config-file"),
+    "AnonymousAuthConfigurableEndpoints": Span(added=(1, 31), removed=(1, 37), instead=(
+        "nothing: always on; limit anonymous access with `anonymous` in the --authentication-config file")),
+    "AnyVolumeDataSource": Span(added=(1, 18), removed=(1, 37), instead=ALWAYS_ON),
+    "AuthorizeNodeWithSelectors": Span(added=(1, 31), removed=(1, 37), instead=ALWAYS_ON),
+    "AuthorizeWithSelectors": Span(added=(1, 31), removed=(1, 37), instead=ALWAYS_ON),
+    "BtreeWatchCache": Span(added=(1, 32), removed=(1, 37), instead=ALWAYS_ON),
+    "ConsistentListFromCache": Span(added=(1, 28), removed=(1, 37), instead=ALWAYS_ON),
+    "GangScheduling": Span(added=(1, 35), removed=(1, 37), instead="the GenericWorkload gate"),
+    "JobBackoffLimitPerIndex": Span(added=(1, 28), removed=(1, 37), instead=ALWAYS_ON),
+    "JobPodReplacementPolicy": Span(added=(1, 28), removed=(1, 37), instead=ALWAYS_ON),
+    "JobSuccessPolicy": Span(added=(1, 30), removed=(1, 37), instead=ALWAYS_ON),
+    "LogarithmicScaleDown": Span(added=(1, 21), removed=(1, 37), instead=ALWAYS_ON),
+    "OrderedNamespaceDeletion": Span(added=(1, 30), removed=(1, 37), instead=ALWAYS_ON),
+    "PodLifecycleSleepAction": Span(added=(1, 29), removed=(1, 37), instead=ALWAYS_ON),
+    "PodLifecycleSleepActionAllowZero": Span(added=(1, 32), removed=(1, 37), instead=ALWAYS_ON),
+    "PreventStaticPodAPIReferences": Span(added=(1, 34), removed=(1, 37), instead=ALWAYS_ON),
+    "RelaxedDNSSearchValidation": Span(added=(1, 32), removed=(1, 37), instead=ALWAYS_ON),
+    "ResilientWatchCacheInitialization": Span(added=(1, 31), removed=(1, 37), instead=ALWAYS_ON),
+    "RetryGenerateName": Span(added=(1, 30), removed=(1, 37), instead=ALWAYS_ON),
+    "SchedulerQueueingHints": Span(added=(1, 28), removed=(1, 37), instead=ALWAYS_ON),
+    "SidecarContainers": Span(added=(1, 28), removed=(1, 37), instead=ALWAYS_ON),
+    "StreamingCollectionEncodingToJSON": Span(added=(1, 33), removed=(1, 37), instead=ALWAYS_ON),
+    "StreamingCollectionEncodingToProtobuf": Span(added=(1, 33), removed=(1, 37), instead=ALWAYS_ON),
+    "StructuredAuthenticationConfiguration": Span(added=(1, 29), removed=(1, 37), instead=(
+        "nothing: always on; --authentication-config takes the AuthenticationConfiguration file")),
+    "WorkloadAwarePreemption": Span(added=(1, 36), removed=(1, 37), instead="the GenericWorkload gate"),
+}
 # client-go's leader-election lock types, for kube-scheduler and kube-controller-manager alike: `endpoints` and
 # `configmaps` removed in 1.24 (#106852), the migration locks `endpointsleases`/`configmapsleases` in 1.28 (#117558).
 LOCKS = {

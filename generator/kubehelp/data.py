@@ -8,6 +8,7 @@ was measured on. Names only: upstream's help text is not ours to copy.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,12 @@ def load(path: Path = DATA) -> Accepted:
             for minor, names in by_minor.items():
                 accepted.names[(daemon, kind, minor)] = frozenset(names)
     return accepted
+
+
+@functools.cache
+def committed() -> Accepted:
+    """accepted.json as committed, read once per process (lint and upgrade-plan ask it per flag)."""
+    return load()
 
 
 def dumps(accepted: Accepted) -> str:

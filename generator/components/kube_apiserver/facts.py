@@ -34,6 +34,19 @@ FLAGS = {
     **KLOG_FILE_FLAGS,
 }
 
+# Admission plugins whose life begins or ends inside the supported releases: a plugin the release lacks in
+# --enable-admission-plugins stops the start with `plugin "Name" is unknown`. The generator enables NodeRestriction
+# (every release has it); lint and `invoke upgrade-plan` name these in units written by hand. 1.37 dropped two
+# alpha plugins of gang-scheduled workloads with the scheduling.k8s.io/v1alpha2 API they read (#139008;
+# pkg/kubeapiserver/options/plugins.go of v1.36.3 against v1.37.2).
+ADMISSION_PLUGINS = {
+    "Initializers": Span(removed=(1, 14), instead="mutating admission webhooks (the Initializers API is gone)"),
+    "PodGroupWorkloadExists": Span(added=(1, 36), removed=(1, 37), instead="nothing: delete it (the PodGroup API "
+                                   "it checked, scheduling.k8s.io/v1alpha2, is gone too)"),
+    "JobValidation": Span(added=(1, 36), removed=(1, 37), instead="nothing: delete it (it validated Jobs against "
+                          "scheduling.k8s.io/v1alpha2 PodGroups, gone too)"),
+}
+
 # The encryption config file format moved to apiserver.config.k8s.io/v1 `EncryptionConfiguration` in 1.13
 # (#67383); 1.12 reads the legacy unversioned `kind: EncryptionConfig, apiVersion: v1`.
 ENCRYPTION_API = Timeline(
