@@ -4,9 +4,10 @@ Every daemon parses its flags (and, through them, `--feature-gates`) before it a
 `<daemon> --name=value --version` prints the version when the daemon takes the flag and stops with
 `unknown flag: --name` when it does not; a value it cannot parse stops it with `invalid argument ... for
 "--name" flag`, which still shows the flag exists. A deprecated flag is taken with `Flag --name has been
-deprecated` on stderr. Gates likewise: `unrecognized feature gate: Name` for one the release does not have,
-`cannot set feature gate Name to ...` for a locked one it does. Many names go in one run; each refusal names one,
-which is set aside and the run repeated, so a release costs one run per name it refuses (~0.1 s each).
+deprecated` on stderr. Gates likewise: `unrecognized feature gate: Name` for one the release does not have;
+`cannot set feature gate Name to ...` (locked) or `Name is enabled, but depends on ...` for one it has. Many
+names go in one run; each refusal names one, which is set aside and the run repeated, so a release costs one run
+per name it refuses (~0.1 s each).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ BAD_VALUE = re.compile(r'invalid argument "[^"]*" for "(?:-[A-Za-z0-9], )?(--[a-
 NEEDS_VALUE = re.compile(r"flag needs an argument: '?-?-?(?:[A-Za-z0-9]' in -[A-Za-z0-9])?(--[a-z0-9][a-z0-9.-]*)")
 DEPRECATED = re.compile(r"Flag (--[a-z0-9][a-z0-9.-]*) has been deprecated")
 UNKNOWN_GATE = re.compile(r"unrecognized feature gate: ([A-Za-z0-9]+)")
-LOCKED_GATE = re.compile(r"cannot set feature gate ([A-Za-z0-9]+) to")
+# refusals that show the gate exists: locked to its default, or needing a gate left off
+KNOWN_GATE = re.compile(r"cannot set feature gate ([A-Za-z0-9]+) to|([A-Za-z0-9]+) is enabled, but depends on")
 # Flags never probed: they act (print and exit) before or instead of --version.
 NOT_PROBED = {"--help", "--version"}
 # A value of the type pflag names in --help, so most flags parse and a run takes several at once; any other value
@@ -83,12 +85,13 @@ def feature_gates(binary: Path, candidates: set[str]) -> frozenset[str]:
         if ok:
             accepted |= left
             break
-        unknown, locked = UNKNOWN_GATE.search(output), LOCKED_GATE.search(output)
+        unknown, known = UNKNOWN_GATE.search(output), KNOWN_GATE.search(output)
+        name = known and (known[1] or known[2])
         if unknown and unknown[1] in left:
             left.discard(unknown[1])
-        elif locked and locked[1] in left:
-            accepted.add(locked[1])
-            left.discard(locked[1])
+        elif name in left:
+            accepted.add(name)
+            left.discard(name)
         else:
             raise ProbeFailed(f"{binary.name} with {len(left)} probed gates: {output.strip()[-800:]}")
     return frozenset(accepted)

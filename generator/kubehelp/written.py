@@ -10,20 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from generator.components.kube_apiserver.facts import facts as apiserver_facts
-from generator.components.kube_apiserver.files import flags as apiserver_flags
-from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
-from generator.components.kube_controller_manager.files import flags as controller_manager_flags
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
-from generator.components.kube_scheduler.files import flags as scheduler_flags
+from generator.components.kube_apiserver import facts as apiserver_facts
+from generator.components.kube_apiserver import files as apiserver_files
+from generator.components.kube_controller_manager import facts as controller_manager_facts
+from generator.components.kube_controller_manager import files as controller_manager_files
+from generator.components.kube_scheduler import facts as scheduler_facts
+from generator.components.kube_scheduler import files as scheduler_files
 from generator.model import ApiServer, Certificates, Cluster, ClusterFile, Node, with_paired_etcd
 from generator.versions import Release
 
 NAME = "kubehelp-written"  # no build/ directory of this name is read or written: every layout is given
+# The functions the units are written with, looked up when called (a test replaces one to see the check fail).
 WRITERS: dict[str, Callable[[Cluster, Node], list[str]]] = {
-    "kube-apiserver": lambda c, n: apiserver_flags(c, n, apiserver_facts(c.release)),
-    "kube-controller-manager": lambda c, n: controller_manager_flags(c, n, controller_manager_facts(c.release)),
-    "kube-scheduler": lambda c, n: scheduler_flags(c, n, scheduler_facts(c.release)),
+    "kube-apiserver": lambda c, n: apiserver_files.flags(c, n, apiserver_facts.facts(c.release)),
+    "kube-controller-manager": lambda c, n: controller_manager_files.flags(
+        c, n, controller_manager_facts.facts(c.release)),
+    "kube-scheduler": lambda c, n: scheduler_files.flags(c, n, scheduler_facts.facts(c.release)),
 }
 GATE_FLAG = "--feature-gates"
 PLUGIN_FLAGS = ("--enable-admission-plugins", "--disable-admission-plugins")

@@ -117,10 +117,11 @@ def etcd_moved(ctx: RenderContext) -> str | None:
     now = etcd_version(ctx.cluster.spec.components.etcd.version)
     if earlier is None or earlier[1] == now:
         return None
-    return (f"components.etcd.version: this build was made for etcd {earlier[1]}, the cluster file now gives {now} "
-            f"(without a version, the one Kubernetes {ctx.cluster.release} is paired with): write "
-            f'`components.etcd.version: "{earlier[1]}"` to keep the etcd the members run; the runbook does not '
-            "upgrade a running etcd")
+    release = ctx.cluster.release
+    why = f" (no version in it: the one Kubernetes {release} is paired with)" if ctx.cluster.etcd_paired else ""
+    return (f"components.etcd.version: this build was made for etcd {earlier[1]}, the cluster file now gives "
+            f'{now}{why}: write `components.etcd.version: "{earlier[1]}"` to keep the etcd the members run; the '
+            "runbook does not upgrade a running etcd")
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
