@@ -16,6 +16,7 @@ from generator.schema import Problem
 
 if TYPE_CHECKING:
     from generator.model import ClusterFile, LeaderElection
+    from generator.versions import Release
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BadFn = Callable[[str, object, str], None]
@@ -140,6 +141,22 @@ def ip_key(value: str) -> IPAddress | None:
 
 def is_ip(value: str) -> bool:
     return ip_key(value) is not None
+
+
+def check_for_release(spec: ClusterFile, release: Release) -> list[Problem]:
+    """What the release itself refuses of values the other checks allow."""
+    # imported here: the component's package imports the model, which imports this module
+    from generator.components.kube_apiserver.facts import facts as apiserver_facts
+
+    problems: list[Problem] = []
+    if apiserver_facts(release).advertise_endpoint_ip:
+        for i, node in enumerate(spec.nodes):
+            address = ip_key(node.ip)
+            if "master" in node.roles and address is not None and (address.is_loopback or address.is_link_local):
+                problems.append(Problem(f"nodes[{i}].ip", node.ip, f"an address kube-apiserver {release} can "
+                                        "advertise: not loopback nor link-local (it refuses them as "
+                                        "--advertise-address from 1.37, kubernetes#138102)"))
+    return problems
 
 
 def usable_address(bad: BadFn, path: str, value: str) -> IPAddress | None:

@@ -284,6 +284,8 @@ def load(ref: str) -> Cluster:
     if isinstance(release, str):
         problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
     problems.extend(checks.check(spec))
+    if isinstance(release, Release):
+        problems.extend(checks.check_for_release(spec, release))
     problems.extend(day2_checks.check(spec))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)

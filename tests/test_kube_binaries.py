@@ -5,7 +5,8 @@ it first), a one-master cluster is rendered on a loopback address with every pat
 and each daemon runs with the argv of its own rendered unit (ExecStart, continuation lines and all) next to a
 real etcd (Debian's) started from its rendered unit too: each must serve /healthz. Then a flag the release does
 not know and a config field its KubeSchedulerConfiguration does not know are added, and the binary's own error
-message is asserted. No root, no network namespace; traffic stays on 127.0.61.0/24.
+message is asserted. No network namespace; traffic stays on 127.0.61.0/24 (from 1.37 on an address of
+192.0.2.0/24 put on `lo`, as root: that kube-apiserver refuses to advertise a loopback address).
 
 The cluster uses `load_balancer.kind: external` with the master itself as the address, so the flags rendered for
 a load-balanced apiserver (shutdown delay, retry-after) are checked too.
@@ -33,6 +34,7 @@ import yaml
 
 from generator import kubebuild, render
 from generator.artifacts import build_dir
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.kube_scheduler.facts import CONFIG_APIS, CONFIG_FIELDS
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.kubebuild.gomod import Upstream, go_mod
@@ -135,8 +137,29 @@ class ControlPlane:
                 proc.wait()
 
 
+def node_ip(release: Release) -> str:
+    """127.0.61.<minor>; from 1.37, whose kube-apiserver refuses to advertise a loopback address (#138102), an
+    address of TEST-NET-1 (RFC 5737, routed nowhere) put on `lo` while the test runs (loopback_address below)."""
+    return f"192.0.2.{release.minor}" if apiserver_facts(release).advertise_endpoint_ip else f"127.0.61.{release.minor}"
+
+
+@contextlib.contextmanager
+def loopback_address(ip: str) -> Iterator[None]:
+    """`ip` on the loopback interface (root) unless it is 127.x already; traffic to it never leaves the machine."""
+    if ip.startswith("127."):
+        yield
+        return
+    if os.geteuid() != 0:
+        pytest.fail(f"{ip} must go on lo (root): this kube-apiserver refuses a loopback --advertise-address")
+    subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
+
+
 def cluster_file(tmp: Path, release: Release) -> Path:
-    ip = f"127.0.61.{release.minor}"
+    ip = node_ip(release)
     spec = {
         "name": f"flags-{release.major}-{release.minor}",
         "kubernetes_version": str(release),
@@ -161,10 +184,13 @@ def control_plane(tmp: Path, release: Release) -> Iterator[ControlPlane]:
     render.render(cluster)
     plane = ControlPlane(cluster, tmp / "node")
     try:
-        plane.install()
-        yield plane
+        with loopback_address(plane.node.ip):
+            try:
+                plane.install()
+                yield plane
+            finally:
+                plane.stop()  # before its address goes
     finally:
-        plane.stop()
         shutil.rmtree(build_dir(cluster), ignore_errors=True)
 
 

@@ -71,6 +71,11 @@ READY_PATH = Timeline(((1, 12), "/healthz"), ((1, 16), "/readyz?verbose"))
 # The last line of a passing `/readyz?verbose`: it said "healthz check passed" until the handler learned its own
 # name in 1.20 (k8s.io/apiserver pkg/server/healthz/healthz.go, checked in v0.16.15 to v0.19.16 and v0.20.15).
 READY_VERDICT = Timeline(((1, 12), "healthz check passed"), ((1, 20), "readyz check passed"))
+# From 1.37 the apiserver checks --advertise-address as an Endpoints address before it starts (#138102): loopback
+# (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, fe80::/10) stop it with `cannot use public IP ... with endpoint
+# reconciler`. Before, a one-machine cluster could give each master a 127.x address; the cluster file's check refuses
+# one from 1.37 on (generator/checks.py).
+ADVERTISE_ENDPOINT_IP = Timeline(((1, 12), False), ((1, 37), True))
 # `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
 # connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
 SEND_RETRY_AFTER = Timeline(((1, 12), False), (FLAGS["--shutdown-send-retry-after"].added, True))
@@ -86,6 +91,7 @@ class ApiServerFacts:
     ready_path: str
     ready_verdict: str
     send_retry_after: bool
+    advertise_endpoint_ip: bool
 
     @property
     def has_readyz(self) -> bool:
@@ -108,4 +114,5 @@ def facts(release: Release) -> ApiServerFacts:
         ready_path=READY_PATH.at(release),
         ready_verdict=READY_VERDICT.at(release),
         send_retry_after=SEND_RETRY_AFTER.at(release),
+        advertise_endpoint_ip=ADVERTISE_ENDPOINT_IP.at(release),
     )
