@@ -181,6 +181,11 @@ INJECTIONS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "admission-plugin-removed": ("1.37.2", APISERVER_UNIT, lambda t: t.replace(
         "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestriction,JobValidation")),
     "flag-unknown": ("1.37.2", MANAGER_UNIT, add_flag("--concurent-service-syncs=5")),  # sic: no release has it
+    "gate-unknown": ("1.37.2", APISERVER_UNIT, add_flag("--feature-gates=SidecarContainer=true")),  # sic
+    "admission-plugin-not-yet": ("1.28.15", APISERVER_UNIT, lambda t: t.replace(  # JobValidation: 1.36 only
+        "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestriction,JobValidation")),
+    "admission-plugin-unknown": ("1.37.2", APISERVER_UNIT, lambda t: t.replace(
+        "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestrictions")),  # sic
     # not a release's rule, but one a render shows: the seeds' etcd CA, the cluster CA
     "etcd-shares-cluster-ca": ("1.36.3", "/etc/systemd/system/kube-apiserver.service",
                                lambda t: t.replace("--etcd-cafile=/etc/kubernetes/pki/etcd-ca.pem",

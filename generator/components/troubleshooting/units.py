@@ -46,14 +46,42 @@ INITIALIZERS = Error(
     title=Text(zh="已移除的准入插件", en="A removed admission plugin"),
     symptom=Text(zh="kube-apiserver 启动即退出。", en="kube-apiserver exits at start."),
     cause=Text(
-        zh="种子 004 的 `--enable-admission-plugins` 里有 alpha 插件 `Initializers`，它在 1.14 被移除。",
-        en="Seed 004's `--enable-admission-plugins` lists the alpha plugin `Initializers`, removed in 1.14.",
+        zh="种子 004 的 `--enable-admission-plugins` 里有 alpha 插件 `Initializers`，它在 1.14 被移除；"
+        "1.37 又移除了 1.36 的 alpha 插件 `PodGroupWorkloadExists` 与 `JobValidation`。",
+        en="Seed 004's `--enable-admission-plugins` lists the alpha plugin `Initializers`, removed in 1.14; 1.37 "
+        "removed 1.36's alpha plugins `PodGroupWorkloadExists` and `JobValidation` too.",
     ),
-    fix=Text(zh="从列表里删掉它。", en="Remove it from the list."),
+    fix=Text(zh="从列表里删掉它（`invoke lint` 指出是哪一个、在哪个版本移除）。",
+             en="Remove it from the list (`invoke lint` names which, and the release that removed it)."),
     confirm=lambda c: [
         remote(c, master(c), f'grep -o "enable-admission-plugins=[^ ]*" {unit(c, "kube-apiserver")}'),
+        lint(c),
     ],
     seen_in=("seed 004",),
+    lint_rules=("admission-plugin-removed", "admission-plugin-not-yet", "admission-plugin-unknown"),
+)
+
+UNKNOWN_GATE = Error(
+    id="unknown-feature-gate",
+    message='"command failed" err="unrecognized feature gate: SidecarContainers"',
+    title=Text(zh="特性门控在这个版本已不存在", en="A feature gate this release no longer has"),
+    symptom=Text(zh="组件启动即退出，日志里是这条错误。", en="A component exits at start with this message."),
+    cause=Text(
+        zh="门控在功能 GA 并锁定为开启几个版本之后会被删除，之后再写它就无法启动：例如 1.37 删除了 "
+        "`SidecarContainers`、`StructuredAuthenticationConfiguration`、`APIServerTracing`、"
+        "`SchedulerQueueingHints` 等 25 个门控。",
+        en="A gate is deleted a few releases after its feature went GA and was locked on; naming it afterwards "
+        "stops the start: 1.37 deleted 25, among them `SidecarContainers`, `StructuredAuthenticationConfiguration`, "
+        "`APIServerTracing` and `SchedulerQueueingHints`.",
+    ),
+    fix=Text(
+        zh="从 `--feature-gates` 里删掉它；`invoke lint` 指出每个门控在哪个版本删除、由什么取代"
+        "（多数情况是“一直开启”）。",
+        en="Remove it from `--feature-gates`; `invoke lint` names the release that deleted each gate and what "
+        "replaces it (mostly: always on).",
+    ),
+    confirm=lambda c: [journal(c, "kube-apiserver", "unrecognized feature gate"), lint(c)],
+    lint_rules=("gate-removed", "gate-not-yet", "gate-unknown"),
 )
 
 UNKNOWN_FLAG = Error(
@@ -63,12 +91,14 @@ UNKNOWN_FLAG = Error(
     symptom=Text(zh="组件启动即退出，提示 `unknown flag`。", en="A component exits at start with `unknown flag`."),
     cause=Text(
         zh="从旧文档复制的参数已被移除：例如 `--insecure-port`（1.24）、`--experimental-encryption-provider-config`"
-        "（1.24）、`--logtostderr`/`--log-dir`（1.26）、scheduler 的 `--address`/`--port`（1.24）。反过来，"
+        "（1.24）、`--logtostderr`/`--log-dir`（1.26）、scheduler 的 `--address`/`--port`（1.24）、"
+        "controller manager 的 `--concurrent-service-syncs`（1.37）。反过来，"
         "新版本的参数写进旧版本的 unit 也一样，例如 1.23 才有的 `--shutdown-send-retry-after`。",
         en="A flag copied from an old guide was removed: `--insecure-port` (1.24), "
         "`--experimental-encryption-provider-config` (1.24), `--logtostderr`/`--log-dir` (1.26), the "
-        "scheduler's `--address`/`--port` (1.24). A newer release's flag in an older release's unit fails the "
-        "same way, such as `--shutdown-send-retry-after`, which came in 1.23.",
+        "scheduler's `--address`/`--port` (1.24), the controller manager's `--concurrent-service-syncs` (1.37). "
+        "A newer release's flag in an older release's unit fails the same way, such as "
+        "`--shutdown-send-retry-after`, which came in 1.23.",
     ),
     fix=Text(
         zh="删掉该参数，或换成当前版本的写法。`invoke lint` 还会指出已弃用、但这个版本仍接受的参数"
@@ -78,7 +108,7 @@ UNKNOWN_FLAG = Error(
     ),
     confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag"), lint(c)],
     seen_in=("seed 002", "seed 003", "seed 004"),
-    lint_rules=("flag-removed", "flag-not-yet", "flag-deprecated"),
+    lint_rules=("flag-removed", "flag-not-yet", "flag-unknown", "flag-deprecated"),
 )
 
 WANTEDBY_TYPO = Error(
