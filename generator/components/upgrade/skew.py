@@ -12,7 +12,7 @@ from generator.components.prerequisites.facts import etcd_version
 from generator.components.prerequisites.facts import facts as download_facts
 from generator.model import Cluster
 from generator.steps import Text
-from generator.versions import Release
+from generator.versions import ETCD_PAIRED, Release
 
 FACTS: tuple[tuple[str, Callable[[Release], object]], ...] = (
     ("kube-apiserver", apiserver_facts),
@@ -53,6 +53,9 @@ def rules(cluster: Cluster, old: Release) -> Text:
     """The version-skew rules, said for this cluster's two releases."""
     new = cluster.release
     etcd = etcd_version(cluster.spec.components.etcd.version)
+    paired = ETCD_PAIRED.at(new)
+    pairing_zh = "，与它配套的版本相同" if paired == etcd else f"；Kubernetes {new} 配套的是 etcd {paired}"
+    pairing_en = ", the one it is paired with" if paired == etcd else f"; Kubernetes {new} is paired with etcd {paired}"
     lock_old, lock_new = scheduler_facts(old).lock, scheduler_facts(new).lock
     if lock_old == lock_new:
         lock_zh, lock_en = f"两个版本的选主锁都是 `{lock_new}`。", f"Both releases use the `{lock_new}` lock."
@@ -63,7 +66,7 @@ def rules(cluster: Cluster, old: Release) -> Text:
                    f"instances write the object `{lock_new}` reads, which is what the health gate reads too.")
     return Text(
         zh=(f"版本偏差规则，按本集群的 {old} → {new}：\n\n1. **etcd 先行（如有需要）**：etcd 单独定版本"
-            f"（`components.etcd.version`，这里是 {etcd}），这次升级不改变它；若新版本需要更新的 etcd，"
+            f"（`components.etcd.version`，这里是 {etcd}{pairing_zh}），这次升级不改变它；若新版本需要更新的 etcd，"
             "要先逐个成员升级 etcd，再动 Kubernetes。\n2. **kube-apiserver 一次只升一个小版本**（集群文件的检查保证 "
             f"{old} → {new} 不跳版本），而且先于其他组件：第一轮逐台升级全部 kube-apiserver。\n3. **然后才是 "
             "kube-controller-manager 与 kube-scheduler**：它们经 API 入口可能连到任何一台 apiserver，"
@@ -71,9 +74,9 @@ def rules(cluster: Cluster, old: Release) -> Text:
             f"运维机的 kubectl 在第一轮之前换成 {new}，与还没升级的 {old} 只差一个小版本；master 上的 kubectl "
             f"在第二轮随其他二进制一起更新。\n\n{lock_zh}"),
         en=(f"The version-skew rules, for this cluster's {old} → {new}:\n\n"
-            f"1. **etcd first, if needed**: etcd has its own release (`components.etcd.version`, here {etcd}) and "
-            "this upgrade keeps it; a release needing a newer etcd would have etcd upgraded first, member by "
-            "member, before anything of Kubernetes.\n"
+            f"1. **etcd first, if needed**: etcd has its own release (`components.etcd.version`, here {etcd}"
+            f"{pairing_en}) and this upgrade keeps it; a release needing a newer etcd would have etcd upgraded "
+            "first, member by member, before anything of Kubernetes.\n"
             f"2. **kube-apiserver one minor release at a time** (the cluster file's checks make sure {old} → {new} "
             "skips none), and before every other component: the first round upgrades every kube-apiserver, one "
             "master after another.\n"
