@@ -306,7 +306,7 @@ def test_the_request_loop_counts_every_request_and_each_failure(tmp_path: Path, 
     name = "loop-test"
     fresh_build.append(name)
     sections = {"nodes": [{"name": "m1", "ip": "127.0.9.1"}], "load_balancer": {"kind": "external"},
-                "upgrade": {"from": "1.29.0"}}
+                "upgrade": {"from": "1.29.0"}, "components": {"etcd": {"version": "3.5.16"}}}  # 1.29's, kept
     path = example_file(tmp_path, name, api_server={"external_address": "127.0.0.2", "port": 8443}, **sections)
     run_invoke("render", "--cluster", str(path))
     pki = REPO / "build" / name / "pki"
