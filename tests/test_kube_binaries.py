@@ -39,8 +39,9 @@ from generator.components.kube_scheduler.facts import CONFIG_APIS, CONFIG_FIELDS
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.kubebuild.gomod import Upstream, go_mod
 from generator.kubebuild.recipe import recipe
+from generator.kubehelp import verb
 from generator.model import Cluster, load
-from generator.versions import Release, parse_release
+from generator.versions import Release
 from tests.conftest import REPO, client_cert
 
 LAB_RELEASE = load("lab").release
@@ -56,15 +57,8 @@ STARTED = {"1.16.15", "1.20.15", "1.35.4", "1.36.3", "1.37.2"}
 
 def built_releases() -> list[Release]:
     """The lab's release, and each release of STARTED (or, with RUNBOOK_KUBE_RELEASES=all, any) built in the cache."""
-    found = {LAB_RELEASE}
     every = os.environ.get("RUNBOOK_KUBE_RELEASES") == "all"
-    root = kubebuild.cache_root() / "kube"
-    for record in root.glob("v*/build.json") if root.exists() else []:
-        release = parse_release(record.parent.name)
-        if (isinstance(release, Release) and (every or str(release) in STARTED)
-                and kubebuild.build.cached(record.parent, None)):
-            found.add(release)
-    return sorted(found)
+    return sorted({LAB_RELEASE} | {r for r in verb.built() if every or str(r) in STARTED})
 
 
 def unit_argv(unit: Path) -> list[str]:
