@@ -142,10 +142,11 @@ def every_minor() -> list[Release]:
 
 # klog's flags for writing log files, in every component: removed in 1.26 (#112120, KEP-2845); systemd's journal
 # collects stderr in every release. Measured: the 1.16 and 1.20 binaries take each, the 1.36 ones stop with
-# `unknown flag` (tests/test_kube_binaries.py).
+# `unknown flag` (tests/test_kube_binaries.py); `--add-dir-header` came with klog v1 in 1.16 (the 1.15 binaries
+# refuse it: generator/kubehelp/accepted.json).
 KLOG_FILE_FLAGS = {flag: Span(removed=(1, 26)) for flag in (
     "--logtostderr", "--alsologtostderr", "--log-dir", "--log-file", "--log-file-max-size", "--skip-headers",
-    "--skip-log-headers", "--stderrthreshold", "--add-dir-header")}
+    "--skip-log-headers", "--stderrthreshold")} | {"--add-dir-header": Span(added=(1, 16), removed=(1, 26))}
 # Feature gates whose life ends inside the supported releases, as `--feature-gates` of any daemon takes them
 # (kube-apiserver, kube-controller-manager and kube-scheduler share one registry): a gate a release no longer has
 # stops the daemon with `unrecognized feature gate: Name`. The generator sets none; lint and `invoke upgrade-plan`
