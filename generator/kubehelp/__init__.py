@@ -5,5 +5,7 @@ in `accepted.json`, and the generator and its version facts checked against it (
 - `probe.py`: what `--help` hides (deprecated flags, GA and deprecated gates), asked of the binary itself.
 - `data.py`: `accepted.json`, per name the releases that accept it.
 - `written.py`: every flag, gate and admission plugin the generator writes for a release.
+- `record.py`: one release measured (`--help`, then the probes) into `accepted.json`.
 - `check.py`: both compared, and each removal the facts do not know.
+- `verb.py`: `invoke release-check` (record built releases, then report).
 """
