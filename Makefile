@@ -24,6 +24,7 @@ system-packages:
 	bash .ci/system-packages
 
 # kube-apiserver, -controller-manager, -scheduler and kubectl of the lab's release, built from the
-# k8s.io/kubernetes Go module into ~/.cache/runbook-compiler/kube/<release>/ (reused when present).
+# k8s.io/kubernetes Go module into ~/.cache/runbook-compiler/kube/<release>/, and the lab's etcd from etcd's Go
+# modules into ~/.cache/runbook-compiler/etcd/<version>/ (both reused when present).
 kube-binaries: setup
 	$(BIN)/invoke kube-binaries --cluster lab

@@ -79,6 +79,30 @@ def rotate_ca(c: Context, cluster: str = "example", phase: str = "") -> None:
         print(line)
 
 
+@task(help={"cluster": "cluster name under clusters/ or a path",
+            "fetch": "also copy each member's newest snapshot, the cluster file and the PKI to the workstation",
+            "check_restore": "only check the snapshot the cluster file's restore section names"})
+@friendly
+def backups(c: Context, cluster: str = "example", fetch: bool = False, check_restore: bool = False) -> None:
+    """Each etcd member's newest snapshot (OK, STALE, FAILED, MISSING) and the workstation's copy, one line each;
+    exit status 1 when one needs action."""
+    from generator import backups as etcd_backups
+
+    model = load(cluster)
+    if check_restore:
+        if not model.spec.restore.snapshot:
+            raise Exit(f"backups: {model.name} plans no restore (no restore.snapshot in its cluster file)", code=1)
+        print("\n".join(etcd_backups.check_restore(model)[0]))
+        return
+    if fetch:
+        for line in etcd_backups.fetch(model):
+            print(line)
+    lines, action = etcd_backups.report(model)
+    print("\n".join(lines))
+    if action:
+        raise Exit(code=1)
+
+
 @task(name="notebooks", help={"check": "fail if the committed notebooks differ from the generator's"})
 @friendly
 def notebooks_(c: Context, check: bool = False) -> None:
@@ -255,24 +279,32 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
 
 
 @task(help={"release": "Kubernetes release, e.g. 1.36.3 (default: the cluster's)",
-            "cluster": "take the release from this cluster file (default: lab)"})
+            "cluster": "take the release, and the etcd to build too, from this cluster file (default: lab)"})
 @friendly
 def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
-    into a cache keyed by release (reused when present); prints progress, time per binary and sha256s."""
+    into a cache keyed by release (reused when present), and without --release also the cluster's etcd, etcdctl and
+    etcdutl from etcd's Go modules; prints progress, time per binary and sha256s."""
     from generator import kubebuild
+    from generator.kubebuild import tools
     from generator.versions import parse_release
 
-    chosen = parse_release(release) if release else load(cluster).release
+    model = None if release else load(cluster)
+    chosen = parse_release(release) if release else model.release
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
-    try:
-        built = kubebuild.ensure(chosen)
-    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
-        raise Exit(f"kube-binaries {chosen.tag}: {err}", code=1) from None
-    for name, entry in built.record["binaries"].items():
-        print(f"  {name:24} sha256 {entry['sha256']}  built in {entry['seconds']} s")
-    print(f"kube binaries {chosen.tag}: {built.bin_dir}")
+    wanted = [(f"kube binaries {chosen.tag}", lambda: kubebuild.ensure(chosen))]
+    if model is not None:
+        etcd = tools.etcd(model.spec.components.etcd.version)
+        wanted.append((f"etcd {etcd.version}", lambda: tools.ensure(etcd)))
+    for what, build in wanted:
+        try:
+            built = build()
+        except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+            raise Exit(f"kube-binaries: {what}: {err}", code=1) from None
+        for name, entry in built.record["binaries"].items():
+            print(f"  {name:24} sha256 {entry['sha256']}  built in {entry['seconds']} s")
+        print(f"{what}: {built.bin_dir}")
 
 
 @task(help={"record": "first measure built releases' binaries (`invoke kube-binaries`) into accepted.json",

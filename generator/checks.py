@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from generator import ssh_options
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.schema import Problem
 
 if TYPE_CHECKING:
@@ -145,9 +146,6 @@ def is_ip(value: str) -> bool:
 
 def check_for_release(spec: ClusterFile, release: Release) -> list[Problem]:
     """What the release itself refuses of values the other checks allow."""
-    # imported here: the component's package imports the model, which imports this module
-    from generator.components.kube_apiserver.facts import facts as apiserver_facts
-
     problems: list[Problem] = []
     if apiserver_facts(release).advertise_endpoint_ip:
         for i, node in enumerate(spec.nodes):

@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from generator.model import CaRotation, Cluster, Membership, Node, Upgrade, as_written, with_paired_etcd
+from generator.model import (
+    CaRotation,
+    Cluster,
+    Membership,
+    Node,
+    QuorumLoss,
+    Rebuild,
+    Restore,
+    Upgrade,
+    as_written,
+    with_paired_etcd,
+)
 from generator.versions import Release, parse_release
 
 UPGRADE, MEMBERSHIP, CA_ROTATION = "upgrade", "membership", "ca-rotation"
+RESTORE, QUORUM_LOSS, REBUILD = "restore", "quorum-loss", "rebuild"
 
 
 def planned(cluster: Cluster) -> str | None:
@@ -24,6 +36,19 @@ def planned(cluster: Cluster) -> str | None:
         return MEMBERSHIP
     if cluster.spec.ca_rotation.authorities:
         return CA_ROTATION
+    return recovery(cluster)
+
+
+def recovery(cluster: Cluster) -> str | None:
+    """Which recovery chapter the cluster file plans, if any: a restore from a snapshot, a lost quorum, or a master
+    rebuilt from nothing."""
+    spec = cluster.spec
+    if spec.restore.snapshot:
+        return RESTORE
+    if spec.quorum_loss.survivor:
+        return QUORUM_LOSS
+    if spec.rebuild.node:
+        return REBUILD
     return None
 
 
@@ -62,7 +87,7 @@ def previous(cluster: Cluster) -> Cluster | None:
 
 def examples(cluster: Cluster) -> list[Cluster]:
     """`cluster` with each kind of change planned: an upgrade from the previous minor release, a master joining,
-    a master leaving, a rotation of the cluster CA.
+    a master leaving, a rotation of the cluster CA, a restore, a lost quorum, a master rebuilt.
     The notebooks take their day-2 cells from these (a notebook holds step ids only)."""
     spec, release = cluster.spec, cluster.release
     older = f"{release.major}.{release.minor - 1}.0"
@@ -75,4 +100,7 @@ def examples(cluster: Cluster) -> list[Cluster]:
         replace(cluster, spec=replace(spec, nodes=(*without_last, new), membership=Membership(joining=(new.name,)))),
         replace(cluster, spec=replace(spec, nodes=without_last, membership=Membership(leaving=(old,)))),
         replace(cluster, spec=replace(spec, ca_rotation=CaRotation(authorities=("cluster",)))),
+        replace(cluster, spec=replace(spec, restore=Restore(snapshot="backups/example.db"))),
+        replace(cluster, spec=replace(spec, quorum_loss=QuorumLoss(survivor=cluster.etcd_members[0].name))),
+        replace(cluster, spec=replace(spec, rebuild=Rebuild(node=last.name))),
     ]

@@ -3,8 +3,8 @@
 `build/<cluster>/ledger.json` is rewritten by every render from the files render wrote (what gets pushed to the
 nodes), never from memory: where each file lives (the workstation or which node, and its path there), subject,
 SANs, serial, not-after, the CA that signed it, its sha256, and which services must restart when it changes
-(the units that name its path, directly or through a config file they name). `invoke certs` compares the
-nodes' own files with it over ssh.
+(those whose descriptor says they read it: generator/service.py). `invoke certs` compares the nodes' own files
+with it over ssh.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from generator import yaml_text
+from generator import daemons, yaml_text
 from generator.artifacts import Artifact, build_dir
 from generator.model import Cluster
 
 LEDGER = "ledger.json"
-UNIT_SUFFIX = ".service"
-CONFIG_FLAG = re.compile(r"--config=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -94,16 +91,10 @@ def key_id(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
     return value.key_identifier if oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER else value.digest
 
 
-def restarts(node_root: Path, absolute: str, units_dir: str) -> list[str]:
-    """The node's units that name `absolute` in their own text or in a --config file they name."""
-    found = []
-    for unit in sorted((node_root / units_dir.lstrip("/")).glob(f"*{UNIT_SUFFIX}")):
-        text = unit.read_text(errors="replace")
-        configs = [node_root / c.lstrip("/") for c in CONFIG_FLAG.findall(text)]
-        texts = [text, *(c.read_text(errors="replace") for c in configs if c.is_file())]
-        if any(absolute in t for t in texts):
-            found.append(unit.name.removesuffix(UNIT_SUFFIX))
-    return found
+def restarts(cluster: Cluster, node_name: str, absolute: str) -> list[str]:
+    """The services on the node that read `absolute`, by name."""
+    node = cluster.node(node_name)
+    return sorted(s.unit for s in daemons.on_node(cluster, node) if absolute in s.read_files(cluster, node))
 
 
 def entries(cluster: Cluster, rendered: set[str]) -> list[Entry]:
@@ -111,7 +102,6 @@ def entries(cluster: Cluster, rendered: set[str]) -> list[Entry]:
     hold: a file an earlier render left behind (a rotation's ca-signer.pem after it finished) is not expected on
     the nodes."""
     root = build_dir(cluster)
-    units_dir = cluster.spec.paths.systemd_dir
     files = sorted((root / "pki").glob("*")) + sorted((root / "nodes").rglob("*"))
     read = [(f, found) for f in files if f.is_file() and f.suffix in (".pem", ".kubeconfig")
             and f.relative_to(root).as_posix() in rendered for found in [certificate_of(f)] if found]
@@ -132,7 +122,7 @@ def entries(cluster: Cluster, rendered: set[str]) -> list[Entry]:
             sans=names(cert), serial=serial, not_after=end.isoformat(), issuer=common_name(cert.issuer),
             signed_by=str(signer.relative_to(root)) if signer else "unknown",
             sha256=hashlib.sha256(f.read_bytes()).hexdigest(),
-            restart=restarts(root / "nodes" / node, path, units_dir) if node else [],
+            restart=restarts(cluster, node, path) if node else [],
         ))
     return sorted(result, key=lambda e: (e.not_after, e.file))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator import checks, day2_checks, loader, schema
+from generator import checks, day2_checks, loader, recovery_checks, schema
 from generator.schema import Problem, alias
 from generator.versions import ETCD_PAIRED, Release, parse_release
 
@@ -174,6 +174,41 @@ class CaRotation:
 
 
 @dataclass(frozen=True)
+class Backup:
+    """etcd snapshots on a timer on every member (the etcd chapter) and copies on the workstation (`invoke backups
+    --fetch`). `every_minutes`: each member's interval (a divisor of 60, or a whole number of hours dividing a day);
+    the members take turns within it. `keep`: snapshots each member keeps, and the workstation per member.
+    `copy_to`: the workstation's directory for the copies, `<copy_to>/<member>/`; empty: build/<name>/backups."""
+
+    every_minutes: int = 60
+    keep: int = 24
+    copy_to: str = ""
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A planned restore of every etcd member from one snapshot the workstation holds (`invoke backups --fetch` put
+    it there, with its `.json` beside it): the restore chapter."""
+
+    snapshot: str = ""
+
+
+@dataclass(frozen=True)
+class QuorumLoss:
+    """A lost etcd quorum: every member but `survivor` lost its data; the quorum-loss chapter makes the survivor a
+    one-member cluster and adds the others back, one at a time, with no data lost."""
+
+    survivor: str = ""
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A master whose disk was lost (`node`): the rebuild chapter re-creates it from build/<name>/."""
+
+    node: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterFile:
     name: str
     kubernetes_version: str
@@ -189,6 +224,10 @@ class ClusterFile:
     upgrade: Upgrade = field(default_factory=Upgrade)
     membership: Membership = field(default_factory=Membership)
     ca_rotation: CaRotation = field(default_factory=CaRotation)
+    backup: Backup = field(default_factory=Backup)
+    restore: Restore = field(default_factory=Restore)
+    quorum_loss: QuorumLoss = field(default_factory=QuorumLoss)
+    rebuild: Rebuild = field(default_factory=Rebuild)
 
 
 @dataclass(frozen=True)
@@ -287,6 +326,7 @@ def load(ref: str) -> Cluster:
     if isinstance(release, Release):
         problems.extend(checks.check_for_release(spec, release))
     problems.extend(day2_checks.check(spec))
+    problems.extend(recovery_checks.check(spec))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)
     if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":

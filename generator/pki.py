@@ -58,6 +58,14 @@ class CertSpec:
     ca: CaSpec = CLUSTER_CA
 
 
+# The etcd domain's client certificate that kube-apiserver presents to etcd. etcd's component issues it and
+# kube-apiserver reads it (CONTRACT: this name, CN and O; {pki_dir}/apiserver-etcd-client{,-key}.pem on masters);
+# trust.py tells the two layouts apart by the CA that signed it.
+APISERVER_ETCD_CLIENT = CertSpec(
+    name="apiserver-etcd-client", cn="kube-apiserver-etcd-client", org="system:masters", usage="client", ca=ETCD_CA,
+)
+
+
 @dataclass(frozen=True)
 class Authority:
     """A CA as a render holds it: its spec and its certificate and key (PEM)."""

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from generator import pki, trust
 from generator.artifacts import on_node, rel_build
 from generator.model import Cluster, Node
-
-
-@dataclass(frozen=True)
-class Text:
-    zh: str
-    en: str
-
-    def __getitem__(self, lang: str) -> str:
-        return getattr(self, lang)
+from generator.text import Text
 
 
 @dataclass(frozen=True)
@@ -75,6 +67,16 @@ class Chapter:
     @property
     def page(self) -> str:
         return f"{self.number:02d}-{self.id}"
+
+
+def find_step(chapters: Sequence[Chapter], step_id: str) -> Step:
+    """The step `step_id` of these chapters; KeyError naming every step there is, when none has that id."""
+    for chapter in chapters:
+        for step in chapter.steps:
+            if step.id == step_id:
+                return step
+    known = ", ".join(s.id for ch in chapters for s in ch.steps)
+    raise KeyError(f"no step {step_id!r}; steps: {known}")
 
 
 def sudo(cluster: Cluster) -> str:

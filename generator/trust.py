@@ -25,12 +25,10 @@ def built_layout(root: Path) -> str | None:
     """The layout an earlier render left under root/pki/ (None before the first render). The etcd CA's certificate
     tells the two apart, unless etcd's certificates were re-issued by the cluster CA since (a build turned back to
     the single layout keeps the etcd CA's files: a CA key is never deleted)."""
-    from generator.components.etcd.files import APISERVER_CLIENT  # here: that module reads the layout from this one
-
     pki_dir = root / "pki"
     if not (pki_dir / f"{pki.CLUSTER_CA.name}.pem").is_file():
         return None
-    etcd_ca, client = pki_dir / f"{pki.ETCD_CA.name}.pem", pki_dir / f"{APISERVER_CLIENT.name}.pem"
+    etcd_ca, client = pki_dir / f"{pki.ETCD_CA.name}.pem", pki_dir / f"{pki.APISERVER_ETCD_CLIENT.name}.pem"
     if not etcd_ca.is_file():
         return SINGLE
     try:

@@ -102,35 +102,6 @@ class Span:
         return f"added in {minor_text(self.added)}" if self.not_yet(release) else ""
 
 
-ETCD_OLDEST = (3, 2)
-_ETCD_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
-
-
-def parse_etcd(version: str) -> tuple[int, int]:
-    """(major, minor) of an etcd release such as "3.5.15"; ValueError for anything else or older than 3.2."""
-    match = _ETCD_VERSION.match(version.strip())
-    if not match or (int(match[1]), int(match[2])) < ETCD_OLDEST:
-        raise ValueError(f"components.etcd.version {version!r}: expected an etcd release 3.2.0 or later, "
-                         'such as "3.5.15"')
-    return int(match[1]), int(match[2])
-
-
-class EtcdTimeline(Generic[Value]):
-    """Like Timeline, but over etcd's own minor releases (3.2, 3.3, ...): etcd has a release of its own."""
-
-    def __init__(self, *changes: tuple[tuple[int, int], Value]) -> None:
-        minors = [minor for minor, _ in changes]
-        assert minors[0] == ETCD_OLDEST and minors == sorted(minors)
-        self.changes = changes
-
-    def at(self, minor_version: tuple[int, int]) -> Value:
-        value = self.changes[0][1]
-        for minor, candidate in self.changes:
-            if minor <= minor_version:
-                value = candidate
-        return value
-
-
 def minor_text(minor: tuple[int, int]) -> str:
     return f"{minor[0]}.{minor[1]}"
 

@@ -43,6 +43,16 @@ def built_site() -> Path:
     return REPO / "site"
 
 
+def built_etcd() -> tuple[str, Path]:
+    """(version, bin directory) of the etcd clusters/lab.yaml installs, built from etcd's Go modules (cached; `make
+    test` builds it before the tests, so this only finds it)."""
+    from generator.kubebuild import tools
+    from generator.model import load
+
+    version = load("lab").spec.components.etcd.version
+    return version, tools.ensure(tools.etcd(version), say=lambda _: None).bin_dir
+
+
 def page_sources(cluster: str) -> Path:
     """Where `invoke build-docs` stages a cluster's Markdown pages (zh and en) for its own MkDocs build."""
     from generator.site.build import STAGING

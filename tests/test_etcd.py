@@ -28,17 +28,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, client_cert, run_invoke
+from tests.conftest import REPO, built_etcd, client_cert, run_invoke
 
-ETCD = "/usr/bin/etcd"
-ETCDCTL = "/usr/bin/etcdctl"
+ETCD_VERSION, ETCD_BIN = built_etcd()
+ETCD = str(ETCD_BIN / "etcd")
+ETCDCTL = str(ETCD_BIN / "etcdctl")
 MEMBERS = {"etcd-a": "127.0.5.1", "etcd-b": "127.0.5.2", "etcd-c": "127.0.5.3"}
 PKI_DIR = "/etc/kubernetes/pki"
 NAME = f"etcd-test-{os.getpid()}"
 ETCD_CA = "etcd-ca"  # upstream's separate etcd CA (kubeadm: etcd/ca), the default layout
 
-pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and os.path.exists(ETCD) and os.path.exists(ETCDCTL)),
-                                reason="needs openssl and Debian's etcd-server/etcd-client (.ci/system-packages)")
+pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl (.ci/system-packages)")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def cluster_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     spec["api_server"]["vip"] = "127.0.5.10"
     spec["ssh"] = {"user": "root"}
     spec["paths"] = {"etcd_data_dir": str(tmp / "data")}
-    spec["components"] = {"etcd": {"bin_dir": "/usr/bin", "version": "3.4.23"}}
+    spec["components"] = {"etcd": {"bin_dir": str(ETCD_BIN), "version": ETCD_VERSION}}
     path = tmp / f"{NAME}.yaml"
     path.write_text(yaml.safe_dump(spec))
     build = REPO / "build" / NAME

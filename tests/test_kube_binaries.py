@@ -42,10 +42,10 @@ from generator.kubebuild.recipe import recipe
 from generator.kubehelp import verb
 from generator.model import Cluster, load
 from generator.versions import Release
-from tests.conftest import REPO, client_cert
+from tests.conftest import REPO, built_etcd, client_cert
 
 LAB_RELEASE = load("lab").release
-DEBIAN_ETCD = "3.4.23"
+ETCD_VERSION, ETCD_BIN = built_etcd()
 
 
 # Started from their units when built: the eras of the flags and config versions (v1alpha1 and the insecure ports,
@@ -163,7 +163,7 @@ def cluster_file(tmp: Path, release: Release) -> Path:
         "paths": {name: str(tmp / "node" / name.removesuffix("_dir")) for name in
                   ("config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir")}
         | {"bin_dir": str(kubebuild.release_dir(release) / "bin")},
-        "components": {"etcd": {"version": DEBIAN_ETCD, "bin_dir": "/usr/bin"}},
+        "components": {"etcd": {"version": ETCD_VERSION, "bin_dir": str(ETCD_BIN)}},
     }
     path = tmp / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -1,4 +1,5 @@
-"""The lab for real: namespaces, sshd, private mounts, the systemctl stand-in, and a clean teardown (root).
+"""The lab for real: nodes booted by systemd-nspawn with real systemd as PID 1, their own disks, sshd as a
+service, Restart= and reboots done by systemd, and a teardown that leaves nothing behind (root).
 
 Uses its own cluster name and subnet (labtest, 10.77.31.0/24) so a developer's `lab` can stay up.
 Traffic goes only to the addresses this test's lab creates.
@@ -6,6 +7,7 @@ Traffic goes only to the addresses this test's lab creates.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,6 +25,8 @@ import pytest
 import yaml
 
 from generator import kubebuild, lab
+from generator.kubebuild import tools
+from generator.lab import cleanup, nodes
 from generator.model import REPO, load
 from generator.steps import ssh_prefix
 
@@ -47,7 +51,16 @@ def remote(cluster, node, command: str, timeout: float = 60) -> subprocess.Compl
 
 
 def state_pids(state: dict) -> list[tuple[int, int]]:
-    return [(e[f"{k}_pid"], e[f"{k}_start"]) for e in state["nodes"].values() for k in ("init", "unshare")]
+    return [(e["supervisor_pid"], e["supervisor_start"]) for e in state["nodes"].values()]
+
+
+def node_processes(the_lab: lab.Lab) -> list[tuple[int, int]]:
+    """(pid, start time) of every process in the lab nodes' network namespaces, systemd-nspawn's children included."""
+    found = []
+    for lab_node in the_lab.nodes:
+        out = subprocess.run(["ip", "netns", "pids", lab_node.netns], capture_output=True, text=True).stdout
+        found += [(int(pid), lab.start_time(int(pid))) for pid in out.split()]
+    return found
 
 
 def lab_cluster_file(directory: Path, **prerequisites: str) -> Path:
@@ -102,7 +115,7 @@ def test_kube_bin_dir_is_packed_like_the_server_tarball(tmp_path):
 
 @pytest.fixture(scope="module")
 def labtest(tmp_path_factory):
-    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "etcd", "etcdctl"):
+    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "systemd-nspawn"):
         assert shutil.which(tool), f"{tool} missing: run `bash .ci/system-packages`"
     assert Path("/usr/sbin/sshd").exists(), "openssh-server missing: run `bash .ci/system-packages`"
     path = lab_cluster_file(tmp_path_factory.mktemp("lab"))
@@ -145,13 +158,57 @@ def test_scp_works_too(labtest, tmp_path):
 
 
 @needs_root
+def test_pid_1_is_systemd_and_each_node_has_its_own_identity(labtest):
+    cluster, _, _ = labtest
+    seen = {}
+    for node in cluster.spec.nodes:
+        proc = remote(cluster, node, "ps -p 1 -o comm=; systemctl is-system-running; cat /etc/machine-id; "
+                                     "systemctl is-active ssh systemd-journald; systemctl is-enabled ssh")
+        lines = proc.stdout.split()
+        assert lines[0] == "systemd", proc.stdout + proc.stderr
+        assert lines[1] == "running", f"{node.name}: systemd says {lines[1]} ({proc.stdout})"
+        assert lines[3:] == ["active", "active", "enabled"], proc.stdout
+        seen[node.name] = lines[2]
+    machine_ids = set(seen.values())
+    assert len(machine_ids) == len(cluster.spec.nodes)
+    assert Path("/etc/machine-id").read_text().strip() not in machine_ids
+
+
+@needs_root
+def test_a_node_starts_like_a_fresh_host(labtest):
+    """Nothing this machine enabled runs in a node but sshd, and the node cannot see this machine's private places:
+    the repository (every cluster's keys), root's home (the build cache), its logs."""
+    cluster, _, _ = labtest
+    node = cluster.spec.nodes[0]
+    running = remote(cluster, node, "systemctl list-units --type=service --state=running --no-legend --plain "
+                                    "| cut -d' ' -f1 | xargs")
+    services = set(running.stdout.split())
+    assert "ssh.service" in services
+    assert not services & {"haproxy.service", "keepalived.service", "etcd.service", "postgresql.service",
+                           "avahi-daemon.service"}, services
+    assert services <= {"ssh.service", "dbus.service", "systemd-journald.service", "systemd-logind.service",
+                        "console-getty.service", "user@0.service"}, services
+    build = REPO / "build" / NAME
+    assert (build / "ssh" / "id_ed25519").is_file() and Path("/var/log/dpkg.log").exists(), "what must stay hidden"
+    private = f"{build}/ssh/id_ed25519 /root/.cache /var/log/dpkg.log"
+    hidden = remote(cluster, node, f"ls -A {REPO} | wc -l; ls -A /root | xargs; "
+                                   f"for p in {private}; do [ -e $p ] && echo $p; done")
+    assert hidden.stdout.split("\n")[:2] == ["0", ".ssh"], hidden.stdout + hidden.stderr
+    assert hidden.stdout.split("\n")[2:] == [""], f"visible in the node: {hidden.stdout}"
+    # No unit drop-in of the lab's own anywhere in a node's disk: units run as the runbook renders them.
+    for lab_node in lab.lab(cluster).nodes:
+        upper = lab_node.root / "upper"
+        assert not [p for p in upper.rglob("*.d") if p.is_dir() and "systemd" in p.parts], "a lab drop-in"
+
+
+@needs_root
 def test_node_directories_are_private(labtest):
     cluster, _, _ = labtest
     first, second = cluster.spec.nodes[0], cluster.spec.nodes[1]
     paths = cluster.spec.paths
     token = f"lab-probe-{uuid.uuid4().hex}"
     dirs = [paths.config_dir, paths.bin_dir, paths.etcd_data_dir, paths.systemd_dir, "/etc/haproxy",
-            "/etc/keepalived", "/root", "/var/log", "/run", "/tmp"]
+            "/etc/keepalived", "/root", "/var/log", "/usr/local/bin", "/tmp"]
     files = [f"{d}/{token}" for d in dirs]
     wrote = remote(cluster, first, " && ".join(f"mkdir -p {d} && echo {first.name} > {d}/{token}" for d in dirs)
                    + f" && cat {files[0]}")
@@ -162,9 +219,10 @@ def test_node_directories_are_private(labtest):
         assert f"cannot access '{f}'" in seen.stdout, f"{f} written on {first.name} is visible on {second.name}"
     for f in files:
         assert not Path(f).exists(), f"{f} written on {first.name} is visible on the workstation"
-    # What a node writes under /etc lands in its overlay's upper layer, where it can be inspected.
+    # What a node writes lands in its disk (the overlay's upper layer), where it can be inspected.
     inspected = lab.upper_path(lab.lab(cluster).nodes[0], f"{paths.config_dir}/{token}")
     assert inspected.read_text().strip() == first.name
+    remote(cluster, first, f"rm -f {' '.join(files)}")
 
 
 @needs_root
@@ -174,10 +232,10 @@ def test_each_node_sees_only_its_own_processes(labtest, tmp_path):
     proc = remote(cluster, node, "ps -e -o pid=,comm=")
     assert proc.returncode == 0, proc.stderr
     rows = [line.split(None, 1) for line in proc.stdout.strip().splitlines()]
-    assert rows[0] == ["1", "sshd"], rows
-    assert len(rows) < 15, rows
+    assert rows[0] == ["1", "systemd"], rows
+    assert len(rows) < 25, rows
     # killall -0 (seed 004's keepalived track script) must not find a process of the workstation: one with a name
-    # no node runs (the nodes run python3 themselves: the lab's Restart= emulation).
+    # no node runs.
     mine = f"wsprobe{os.getpid()}"[:15]
     probe = tmp_path / mine
     shutil.copy("/bin/sleep", probe)
@@ -191,37 +249,106 @@ def test_each_node_sees_only_its_own_processes(labtest, tmp_path):
         sleeper.wait()
 
 
+PROBE_UNIT = """\
+[Unit]
+Description=lab probe (tests/test_lab.py)
+[Service]
+ExecStart=/bin/sleep 600
+Restart=always
+RestartSec=1
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def push_probe(cluster, node) -> None:
+    path = f"{cluster.spec.paths.systemd_dir}/labprobe.service"
+    pushed = subprocess.run(f"{ssh_prefix(cluster, node)} {shlex.quote(f'cat > {path}')}", shell=True, cwd=REPO,
+                            input=PROBE_UNIT, capture_output=True, text=True, timeout=30)
+    assert pushed.returncode == 0, pushed.stderr
+
+
+def probe_state(cluster, node) -> tuple[str, int, int]:
+    """(ActiveState, MainPID, NRestarts) of the probe unit on the node, as systemd reports them."""
+    out = remote(cluster, node, "systemctl show -p ActiveState -p MainPID -p NRestarts labprobe").stdout
+    fields = dict(line.split("=", 1) for line in out.split())
+    return fields["ActiveState"], int(fields["MainPID"]), int(fields["NRestarts"])
+
+
+def wait_for(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
 @needs_root
-def test_systemctl_standin_runs_a_pushed_unit_on_one_node_only(labtest):
+def test_systemd_restarts_a_killed_unit_on_its_own_node_only(labtest):
     cluster, _, _ = labtest
     first, second = cluster.spec.nodes[0], cluster.spec.nodes[2]
-    unit = "[Unit]\nDescription=lab probe\n[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=multi-user.target\n"
-    path = f"{cluster.spec.paths.systemd_dir}/labprobe.service"
-    pushed = subprocess.run(f"{ssh_prefix(cluster, first)} {shlex.quote(f'cat > {path}')}", shell=True, cwd=REPO,
-                            input=unit, capture_output=True, text=True, timeout=30)
-    assert pushed.returncode == 0, pushed.stderr
-    version = remote(cluster, first, "systemctl --version")
-    assert "systemctl.py" in version.stdout, "inside a lab node systemctl is docker-systemctl-replacement"
-    started = remote(cluster, first, "systemctl daemon-reload >/dev/null 2>&1; systemctl start labprobe; "
-                                     "systemctl is-active labprobe; ps -e -o comm=")
-    assert started.stdout.splitlines()[0] == "active", started.stdout + started.stderr
-    assert "sleep" in started.stdout.split()
-    other = remote(cluster, second, "systemctl is-active labprobe; ps -e -o comm=")
-    assert "active" not in other.stdout.splitlines()[0:1] and "sleep" not in other.stdout.split()
-    stopped = remote(cluster, first, "systemctl stop labprobe; systemctl is-active labprobe; ps -e -o comm=")
-    assert stopped.stdout.splitlines()[0] == "inactive", stopped.stdout
-    assert "sleep" not in stopped.stdout.split()
+    push_probe(cluster, first)
+    started = remote(cluster, first, "systemctl daemon-reload && systemctl enable --now labprobe 2>&1; "
+                                     "systemctl is-active labprobe")
+    assert started.stdout.splitlines()[-1] == "active", started.stdout + started.stderr
+    state, pid, restarts = probe_state(cluster, first)
+    assert (state, restarts) == ("active", 0) and pid > 1
+    assert remote(cluster, first, f"kill -KILL {pid}").returncode == 0
+    # No test code restarts it: only the node's systemd can (Restart=always, RestartSec=1).
+    after = wait_for(lambda: (s := probe_state(cluster, first))[2] == 1 and s[0] == "active" and s[1] > 0 and s)
+    assert after, f"systemd did not restart the killed unit: {probe_state(cluster, first)}"
+    assert after[1] != pid
+    other = remote(cluster, second, "systemctl is-active labprobe; pgrep -x sleep || true")
+    assert other.stdout.split()[0] in ("inactive", "unknown") and len(other.stdout.split()) == 1, other.stdout
 
 
 @needs_root
-def test_keepalived_drop_in_is_lab_only(labtest):
-    cluster, _, _ = labtest
+def test_a_node_reboots_and_starts_its_enabled_units(labtest):
+    """`systemctl reboot` inside a node: its systemd stops everything, the node boots again (a new boot id, the
+    previous boot's journal kept), the enabled probe unit runs again, and lab-up's record still holds."""
+    cluster, path, _ = labtest
     node = cluster.spec.nodes[0]
-    drop_in = f"{cluster.spec.paths.systemd_dir}/keepalived.service.d/10-lab-type-simple.conf"
-    shown = remote(cluster, node, f"cat {drop_in}")
-    assert shown.returncode == 0, shown.stderr
-    assert "LAB ONLY" in shown.stdout and re.search(r"^Type=simple$", shown.stdout, re.MULTILINE)
-    assert not Path(drop_in).exists(), "the drop-in must exist inside lab nodes only"
+    the_lab = lab.lab(cluster)
+    before = lab.load_state(the_lab)
+    boot_id = remote(cluster, node, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
+    assert probe_state(cluster, node)[0] == "active", "the probe unit of the restart test should run"
+    start = time.monotonic()
+    remote(cluster, node, "systemctl reboot")
+    rebooted = wait_for(lambda: (b := remote(cluster, node, "cat /proc/sys/kernel/random/boot_id", timeout=10)
+                                 .stdout.strip()) and b != boot_id, timeout=90)
+    TIMINGS["node reboot (ssh back)"] = time.monotonic() - start
+    assert rebooted, "the node did not come back with a new boot id"
+    back = wait_for(lambda: probe_state(cluster, node)[0] == "active", timeout=30)
+    assert back, "the enabled probe unit did not start at boot"
+    boots = remote(cluster, node, "journalctl --list-boots --no-pager | tail -n +2 | wc -l").stdout.strip()
+    assert int(boots) >= 2, "the previous boot's journal is gone: the node's journal must persist"
+    assert state_pids(lab.load_state(the_lab)) == state_pids(before), "the node's supervisor changed"
+    remote(cluster, node, "systemctl disable --now labprobe; rm -f /etc/systemd/system/labprobe.service; "
+                          "systemctl daemon-reload")
+
+
+@needs_root
+def test_a_node_that_cannot_boot_is_one_clear_line(labtest, tmp_path):
+    """The boot of a node whose disk cannot be mounted fails at once with the node's name and the reason, not a
+    hang: the real boot script, its real mount error."""
+    cluster, _, _ = labtest
+    the_lab = lab.lab(cluster)
+    disk = tmp_path / "disk"  # a node directory without its layers: the overlay cannot be mounted
+    disk.mkdir()
+    # an address nothing answers on: only the boot's own failure can end the wait
+    spare = dataclasses.replace(the_lab.nodes[0].node, ip=f"{NET}.99")
+    broken = lab.LabNode(spare, the_lab.nodes[0].netns, the_lab.nodes[0].host_veth, disk)
+    with nodes.console_log(broken).open("wb") as log:
+        proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                                 nodes.boot_script(broken)], stdout=log, stderr=log)
+    start = time.monotonic()
+    with pytest.raises(lab.LabError) as raised:
+        nodes.wait_booted(dataclasses.replace(the_lab, nodes=(broken,)), {broken.name: proc})
+    assert time.monotonic() - start < nodes.BOOT_TIMEOUT
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"node {broken.name} did not boot: systemd-nspawn ended"), message
+    assert "mount" in message, message
 
 
 @needs_root
@@ -244,20 +371,20 @@ def test_nodes_have_no_route_out(labtest):
 
 
 @needs_root
-def test_etcd_tarball_has_the_upstream_layout_and_debian_etcd(labtest, tmp_path):
+def test_etcd_tarball_holds_the_etcd_built_from_its_go_modules(labtest, tmp_path):
     cluster, _, _ = labtest
-    expected = re.search(r"etcd Version: (\S+)", subprocess.run(["/usr/bin/etcd", "--version"], capture_output=True,
-                                                                  text=True).stdout)[1]
+    version = cluster.spec.components.etcd.version
+    built = json.loads((tools.etcd(version).directory / "build.json").read_text())
     tarball = REPO / cluster.spec.prerequisites.etcd_tarball
-    assert tarball.name == f"etcd-v{expected}-linux-amd64.tar.gz"
+    top = f"etcd-v{version}-linux-amd64"
+    assert tarball.name == f"{top}.tar.gz"
     with tarfile.open(tarball) as tar:
-        names = tar.getnames()
-        assert f"etcd-v{expected}-linux-amd64/etcd" in names
-        assert f"etcd-v{expected}-linux-amd64/etcdctl" in names
+        packed = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest() for m in tar.getmembers() if m.isfile()}
         tar.extractall(tmp_path, filter="data")
-    out = subprocess.run([str(tmp_path / f"etcd-v{expected}-linux-amd64" / "etcd"), "--version"],
-                         capture_output=True, text=True).stdout
-    assert f"etcd Version: {expected}" in out
+    assert packed == {f"{top}/{name}": entry["sha256"] for name, entry in built["binaries"].items()}
+    assert set(built["binaries"]) == {"etcd", "etcdctl", "etcdutl"}
+    out = subprocess.run([str(tmp_path / top / "etcd"), "--version"], capture_output=True, text=True).stdout
+    assert f"etcd Version: {version}\n" in out
     # No --kube-bin-dir: lab-up packs the binaries `invoke kube-binaries` built for the release, as they are.
     record = json.loads((kubebuild.release_dir(cluster.release) / "build.json").read_text())
     with tarfile.open(REPO / cluster.spec.prerequisites.server_tarball) as tar:
@@ -273,7 +400,7 @@ def test_lab_status_reports_every_node_reachable(labtest):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for node in cluster.spec.nodes:
         line = next(x for x in proc.stdout.splitlines() if node.name in x)
-        assert "netns yes" in line and "alive" in line and "ssh ok" in line, line
+        assert "netns yes" in line and "systemd pid" in line and "ssh ok" in line and "system running" in line, line
 
 
 @needs_root
@@ -299,22 +426,27 @@ def test_lab_down_removes_everything(labtest):
     cluster, path, _ = labtest
     the_lab = lab.lab(cluster)
     state = lab.load_state(the_lab)
-    pids = state_pids(state)
+    pids = state_pids(state) + node_processes(the_lab)
     assert all(lab.alive(p, s) for p, s in pids)
     start = time.monotonic()
     down = invoke("lab-down", "--cluster", str(path))
     TIMINGS["lab-down"] = time.monotonic() - start
     assert down.returncode == 0, down.stdout + down.stderr
-    assert not any(lab.alive(p, s) for p, s in pids), "processes lab-up started are still running"
+    assert not any(lab.alive(p, s) for p, s in pids), "processes of the lab are still running"
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     for lab_node in the_lab.nodes:
         assert lab_node.netns not in netns
         assert f"{lab_node.host_veth}@" not in links and f"{lab_node.host_veth}:" not in links
+        assert not (cleanup.NSPAWN_PROPAGATE / nodes.machine_name(lab_node)).exists()
     assert f" {the_lab.bridge}:" not in links
-    mounts = Path("/proc/mounts").read_text()
-    assert f"build/{NAME}" not in mounts
-    assert not any(n.netns in mounts for n in the_lab.nodes)
+    # The nodes' overlays lived in mount namespaces of their own: none may be left anywhere on this machine.
+    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+        try:
+            text = mountinfo.read_text()
+        except OSError:
+            continue
+        assert f"build/{NAME}/" not in text, f"a mount of the lab is left ({mountinfo})"
     assert not the_lab.nodes_base.exists()
     assert not the_lab.state_file.exists()
     assert invoke("lab-down", "--cluster", str(path)).returncode == 0, "a second lab-down is harmless"

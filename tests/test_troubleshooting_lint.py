@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from generator import notebooks, site
-from generator.components import troubleshooting
+from generator.components.troubleshooting import chapter as troubleshooting
 from generator.model import load
 from tests.conftest import REPO, run_invoke
 

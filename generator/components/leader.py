@@ -1,16 +1,18 @@
-"""Leader election steps shared by the components that run once per master with one active leader.
-
-kube-scheduler and kube-controller-manager both elect a leader through a lock named after the component in
-kube-system; reading the leader and testing a failover are the same shell shapes for both.
-"""
+"""Leader election shared by the services that run once per master with one active leader (their descriptor has an
+`election`): each elects its leader through a lock named after its unit in kube-system, so reading the leader and
+testing a failover are the same shell shapes for all. The steps' prose is in leader.yaml."""
 
 from __future__ import annotations
 
 import shlex
 
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.model import Cluster, LeaderElection, Node
-from generator.steps import Command, Step, Text, ssh_prefix, sudo
+from generator.service import Lock, Service
+from generator.steps import Command, Step, ssh_prefix, sudo
+from generator.text import Texts
+
+TEXT = Texts.of_module(__file__)
 
 POLL = "0.2"  # seconds between two looks at the lock during the failover test
 
@@ -65,38 +67,15 @@ def failover_example(nodes: tuple[Node, ...], figure: str) -> str:
     return f"leader before: {first}\nleader after: {other}\nmeasured: {figure}=0.906"
 
 
-def leader_step(cluster: Cluster, component: str, from_lease: bool) -> Step:
-    where_zh = (
-        f"kube-system 命名空间里名为 `{component}` 的 Lease 的 `holderIdentity`"
-        if from_lease
-        else f"`endpoints/{component}` 上 `control-plane.alpha.kubernetes.io/leader` 注解里的 `holderIdentity`"
-    )
-    where_en = (
-        f"the `holderIdentity` of the Lease `{component}` in kube-system"
-        if from_lease
-        else "the `holderIdentity` in the `control-plane.alpha.kubernetes.io/leader` annotation of "
-        f"`endpoints/{component}`"
-    )
-    expect = (rf"^{names_pattern(cluster)}_" if from_lease
+def leader_step(cluster: Cluster, service: Service) -> Step:
+    component, lock = service.unit, elected_lock(cluster, service)
+    expect = (rf"^{names_pattern(cluster)}_" if lock.from_lease
               else rf"\"holderIdentity\":\"{names_pattern(cluster)}_")
+    where = TEXT("leader", "where-lease" if lock.from_lease else "where-endpoints", component=component)
     return Step(
-        id=f"{component}.leader",
-        title=Text(zh="查看当前领导者（leader）", en="Show the current leader"),
-        explain=Text(
-            zh=f"领导者选举（选主）的结果：当前领导者（leader）记录在{where_zh}中，格式为 `<主机名>_<随机 ID>`。"
-            "它必须是某台 master 的主机名。",
-            en=f"The current leader is {where_en}, written `<hostname>_<random id>`. It must be one of the "
-            "masters' host names.",
-        ),
-        warnings=(
-            Text(
-                zh=f"不要改锁的名字：内置 RBAC 只允许 {component} 读写名为 `{component}` 的锁。",
-                en=f"Do not rename the lock: the built-in RBAC lets {component} use only the lock named "
-                f"`{component}`.",
-            ),
-        ),
-        local=(Command(leader_query(cluster, component, from_lease), expect=expect,
-                       example=leader_example(cluster, from_lease)),),
+        **TEXT.step("leader", step_id=f"{service.component}.leader", where=where, component=component),
+        local=(Command(leader_query(cluster, component, lock.from_lease), expect=expect,
+                       example=leader_example(cluster, lock.from_lease)),),
         needs_kube_binaries=True,
     )
 
@@ -136,42 +115,20 @@ def measured_name(component: str) -> str:
     return f"{component.replace('-', '_')}_failover_seconds"
 
 
-def failover_step(cluster: Cluster, component: str, from_lease: bool, election: LeaderElection,
-                  releases_on_stop: bool) -> Step:
-    """`releases_on_stop`: does this release's component give the lock back when stopped cleanly?"""
-    lease = election.lease_duration
-    if releases_on_stop:
-        timing_zh = (f"这个版本的 {component} 在正常停止时主动释放锁，几秒内切换；进程被强杀时要等锁过期"
-                     f"（leaseDuration {lease}）。")
-        timing_en = (f"On this release {component} gives the lock back when it stops cleanly, so the switch takes "
-                     f"seconds; a killed process is replaced only when the lock expires (leaseDuration {lease}). ")
-    else:
-        timing_zh = (f"这个版本的 {component} 停止时不释放锁，所以总要等锁过期（leaseDuration {lease}）才切换，"
-                     "正常停止也一样。")
-        timing_en = (f"On this release {component} does not give the lock back when it stops, so another master "
-                     f"takes over only when the lock expires (leaseDuration {lease}), even after a clean stop. ")
+def failover_step(cluster: Cluster, service: Service) -> Step:
+    component, lock = service.unit, elected_lock(cluster, service)
+    timing = TEXT("failover", "timing-released" if lock.releases_on_stop else "timing-kept", component=component,
+                  lease=lock.settings.lease_duration)
     return Step(
-        id=f"{component}.failover",
-        title=Text(zh="领导者故障切换测试", en="Failover test"),
-        explain=Text(
-            zh=(
-                f"停止 leader 所在 master 上的 {component}，等待另一台 master 拿到锁，然后重新启动它。"
-                + timing_zh +
-                "停止命令在后台执行，每 0.2 秒查看一次锁。脚本打印切换前后的 leader，并用 `date +%s.%N` 记下停止"
-                f"之前与看到新 leader 时的时刻，打印 `measured: {measured_name(component)}=…`（部署记录保存这个"
-                "数字）；锁没有换手则失败。"
-            ),
-            en=(
-                f"Stop {component} on the leader's master, wait until another master holds the lock, then start "
-                "it again. " + timing_en + "The stop runs in the background "
-                "while the lock is read every 0.2 s. The script prints the leader before and after, notes with "
-                "`date +%s.%N` the moment before the stop and the moment a new leader is seen, and prints "
-                f"`measured: {measured_name(component)}=…`, which the deploy run record keeps; it fails if the "
-                "lock did not change hands."
-            ),
-        ),
-        local=(Command(failover_script(cluster, component, from_lease, election),
+        **TEXT.step("failover", step_id=f"{service.component}.failover", component=component, timing=timing,
+                    poll=POLL, figure=measured_name(component)),
+        local=(Command(failover_script(cluster, component, lock.from_lease, lock.settings),
                        expect=rf"^leader after: {names_pattern(cluster)}$",
                        example=failover_example(cluster.masters, f"{component.replace('-', '_')}_failover_seconds")),),
         needs_kube_binaries=True,
     )
+
+
+def elected_lock(cluster: Cluster, service: Service) -> Lock:
+    assert service.election is not None, f"{service.unit} elects no leader"
+    return service.election.lock(cluster)

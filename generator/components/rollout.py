@@ -10,12 +10,10 @@ Everything here makes ordinary catalog Steps (so pages, notebooks and `invoke de
   (`<epoch seconds> <HTTP status>`) in `<name>.log`. The second stops it and prints the failed requests with their
   times, then `measured: <name>_requests=N` and `measured: <name>_failed_requests=M` (the run record keeps both).
   Every step in between runs while the loop does: its failures are the change's.
-- `unit_files(cluster, node)`: per unit (etcd, kube-apiserver, ..., haproxy, keepalived, and kubectl, which is no
-  service) the rendered files and the release binaries it reads on that node: what a change to a file restarts.
-- `Change(unit, action, files, binaries)`, or `change(cluster, node, unit, action)` from unit_files: what a
-  rolling step does to one unit of one master: push the files (from build/<cluster>/nodes/<node>/) and binaries
-  (from the unpacked release on the workstation) when their bytes differ from the node's, then `restart` or
-  `reload` the unit, or nothing (action "").
+- `Change(unit, action, files, binaries)`, or `change(cluster, node, service, action)` from the service's descriptor
+  (generator/service.py): what a rolling step does to one unit of one master: push the files (from
+  build/<cluster>/nodes/<node>/) and binaries (from the unpacked release on the workstation) when their bytes differ
+  from the node's, then `restart` or `reload` the unit, or nothing (action "").
 - `rolling_step(cluster, step_id, title, explain, nodes, changes, op)`: a serial step, one group per master in
   order: for each Change whose files differ, push, act, then wait for the health gate; a master whose files are
   all equal is left alone (so a re-run after success changes nothing). It prints `<node>: done: ...` and
@@ -23,8 +21,8 @@ Everything here makes ordinary catalog Steps (so pages, notebooks and `invoke de
   master that does not pass the gate.
 - `gate_functions(cluster)`: the shell function `gate NAME HOST 'UNITS'` the rolling steps call: it waits up to
   GATE_WAIT s until UNITS are active on that master, its own kube-apiserver answers `/readyz` (directly, checked
-  against the CA), `/readyz` answers through the API endpoint, both elected components' locks name a master and
-  were renewed since the gate began (a restarted leader's lock names its host until it expires: only a renewal
+  against the CA), `/readyz` answers through the API endpoint, every elected service's lock names a master and
+  was renewed since the gate began (a restarted leader's lock names its host until it expires: only a renewal
   shows a live holder), and every etcd member is healthy; it prints what it saw either way.
 """
 
@@ -35,24 +33,17 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from generator import daemons
 from generator.artifacts import on_node, rel_build
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
-from generator.components.etcd.files import Paths as EtcdPaths
-from generator.components.kube_apiserver.facts import facts as apiserver_facts
-from generator.components.kube_apiserver.files import Paths as ApiServerPaths
-from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
-from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
-from generator.components.kube_scheduler.files import Paths as SchedulerPaths
-from generator.components.load_balancer.files import HAPROXY_CFG, KEEPALIVED_CONF
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.load_balancer.files import backend_health
 from generator.components.load_balancer.shell import names_pattern, on_node_function
 from generator.components.prerequisites.binaries import install, kube_bin
-from generator.components.verification import services
 from generator.model import Cluster, Node
+from generator.service import Service
 from generator.steps import Command, Step, Text, on, pki_file, push, ssh_prefix, sudo
 
 LOOP_MAX = 3600  # seconds a request loop runs at most, should its stop step never come
@@ -86,6 +77,11 @@ def loop_script(cluster: Cluster, name: str) -> str:
             f"sleep {LOOP_PAUSE}; done")
 
 
+def loop_step_id(chapter: str, name: str, what: str) -> str:
+    """`<chapter>.requests-start`, or `<chapter>.<name>-requests-start` for one of several loops of a chapter."""
+    return f"{chapter}.requests-{what}" if name == chapter else f"{chapter}.{name}-requests-{what}"
+
+
 def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
     pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
     script = "\n".join([
@@ -101,7 +97,7 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "request loop {name}: pid $(cat {pid} 2>/dev/null), first answer: $(head -n 1 {log} | cut -d" " -f2)"',
     ])
     return Step(
-        id=f"{chapter}.requests-start",
+        id=loop_step_id(chapter, name, "start"),
         title=Text(zh="开始经 VIP 持续发请求", en="Start a request loop through the VIP"),
         explain=Text(
             zh=(
@@ -140,7 +136,7 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "measured: {prefix}_failed_requests=$failed"',
     ])
     return Step(
-        id=f"{chapter}.requests-stop",
+        id=loop_step_id(chapter, name, "stop"),
         title=Text(zh="停止请求循环，统计失败的请求", en="Stop the request loop and count failed requests"),
         explain=Text(
             zh=(
@@ -167,29 +163,37 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
 
 # --- the health gate ----------------------------------------------------------------------------------------------
 
+def gate_leaders(cluster: Cluster) -> list[Service]:
+    """The elected services whose locks the gate reads, the scheduler's first: the order of the gate's line that
+    run records and the lab's tests read."""
+    return list(reversed(daemons.elected(cluster)))
+
+
 def gate_functions(cluster: Cluster) -> list[str]:
     """Shell: `gate NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
-    ready = apiserver_facts(cluster.release).lb_health_path
-    lease = scheduler_facts(cluster.release).leader_from_lease
-    cm_lease = controller_manager_facts(cluster.release).leader_from_lease
+    ready = backend_health(cluster)
     health = etcdctl(cluster, etcd_facts(cluster.spec.components.etcd.version), "endpoint", "health")
     etcd_node = runner(cluster)
     masters = names_pattern(cluster)
     own = (f'curl -sS --max-time 5 --cacert {shlex.quote(pki_file(cluster, "ca.pem"))} '
            f'"https://$2:{cluster.spec.api_server.secure_port}{ready}"')
+    elected = [(s.election.shell, s.election.label, s.unit, s.election.lock(cluster).from_lease)
+               for s in gate_leaders(cluster) if s.election is not None]
+    seen = ", ".join(f"{label} leader ${{{shell}:-none}}" for shell, label, _, _ in elected)
+    held = " && ".join(f"echo \"${shell}\" | grep -qxE '{masters}'" for shell, _, _, _ in elected)
     return [
         *on_node_function(cluster),
-        f"sched_leader() {{ {leader.fresh_holder(cluster, 'kube-scheduler', lease)}; }} 2>/dev/null",
-        f"cm_leader() {{ {leader.fresh_holder(cluster, 'kube-controller-manager', cm_lease)}; }} 2>/dev/null",
+        *(f"{shell}_leader() {{ {leader.fresh_holder(cluster, unit, lease)}; }} 2>/dev/null"
+          for shell, _, unit, lease in elected),
         "gate_state() {",
-        '  local s a v k c e=unhealthy; s=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
+        f'  local s a v {" ".join(shell for shell, _, _, _ in elected)} e=unhealthy; '
+        's=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
         f"  a=$({own} 2>/dev/null); v=$({kubectl(cluster)} get --raw {ready} 2>/dev/null)",
-        "  k=$(sched_leader); c=$(cm_leader)",
+        "  " + "; ".join(f"{shell}=$({shell}_leader)" for shell, _, _, _ in elected),
         f"  {ssh_prefix(cluster, etcd_node)} {shlex.quote(health)} </dev/null >/dev/null 2>&1 && e=healthy",
-        '  echo "units ${s:-?}, its apiserver ${a:-no answer}, endpoint ${v:-no answer}, scheduler leader '
-        '${k:-none}, controller-manager leader ${c:-none}, etcd $e"',
+        f'  echo "units ${{s:-?}}, its apiserver ${{a:-no answer}}, endpoint ${{v:-no answer}}, {seen}, etcd $e"',
         '  [ "$s" = active ] && [ "$a" = ok ] && [ "$v" = ok ] && [ "$e" = healthy ] &&',
-        f"    echo \"$k\" | grep -qxE '{masters}' && echo \"$c\" | grep -qxE '{masters}'",
+        f"    {held}",
         "}",
         "gate() {",
         f"  local end=$((SECONDS + {GATE_WAIT})) seen fresh_since=$(date +%s)",
@@ -232,28 +236,9 @@ class Change:
     binaries: tuple[str, ...] = ()
 
 
-def unit_files(cluster: Cluster, node: Node) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Unit → (rendered files, release binaries) it reads on `node`: what restarts when one of them changes."""
-    units: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-    if node in cluster.etcd_members:
-        units["etcd"] = (tuple(EtcdPaths(cluster).member_files()), ())
-    if node in cluster.masters:
-        api, etcd = ApiServerPaths(cluster), EtcdPaths(cluster)
-        # etcd's CA, client certificate and key too (in the separate layout, etcd-ca.pem is nobody else's on a master)
-        units["kube-apiserver"] = (tuple(dict.fromkeys([*api.node_files(), *etcd.master_files()])), ("kube-apiserver",))
-        units["kube-controller-manager"] = (tuple(ControllerManagerPaths(cluster).node_files()),
-                                            ("kube-controller-manager",))
-        units["kube-scheduler"] = (tuple(SchedulerPaths(cluster).node_files()), ("kube-scheduler",))
-        units["kubectl"] = ((), ("kubectl",))
-        if load_balancer_enabled(cluster):
-            units["haproxy"] = ((HAPROXY_CFG,), ())
-            units["keepalived"] = ((KEEPALIVED_CONF,), ())
-    return units
-
-
-def change(cluster: Cluster, node: Node, unit: str, action: str) -> Change:
-    files, binaries = unit_files(cluster, node)[unit]
-    return Change(unit, action, files, binaries)
+def change(cluster: Cluster, node: Node, service: Service, action: str) -> Change:
+    """`service`'s files on `node` and the release binaries it runs."""
+    return Change(service.unit, action, tuple(service.files(cluster, node)), service.binaries)
 
 
 def digest(sources: list[str], prefix: str = "") -> str:
@@ -290,7 +275,8 @@ def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
 
 
 def gate_call(cluster: Cluster, node: Node) -> str:
-    return f"gate {node.name} {node.host} {shlex.quote(' '.join(services(cluster, node)))}"
+    units = " ".join(s.unit for s in daemons.on_node(cluster, node))
+    return f"gate {node.name} {node.host} {shlex.quote(units)}"
 
 
 def figure(op: str, node: Node) -> str:
@@ -309,12 +295,12 @@ def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str)
     ])
 
 
-def done_example(node: Node, changes: list[Change], op: str) -> str:
+def done_example(cluster: Cluster, node: Node, changes: list[Change], op: str) -> str:
     """What a master's part of a rolling step prints when every unit had to change (the figure is the lab's)."""
     did = ", ".join(f"{PAST[c.action]} {c.unit}" for c in changes)
-    return (f"gate {node.name}: units active, its apiserver ok, endpoint ok, scheduler leader {node.name}, "
-            f"controller-manager leader {node.name}, etcd healthy\n{node.name}: done: {did}\n"
-            f"measured: {figure(op, node)}=21.380")
+    leaders = ", ".join(f"{s.election.label} leader {node.name}" for s in gate_leaders(cluster) if s.election)
+    return (f"gate {node.name}: units active, its apiserver ok, endpoint ok, {leaders}, etcd healthy\n"
+            f"{node.name}: done: {did}\nmeasured: {figure(op, node)}=21.380")
 
 
 def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nodes: tuple[Node, ...],
@@ -327,7 +313,7 @@ def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nod
     def commands(node: Node) -> tuple[Command, ...]:
         items = changes(node)
         return (Command(rolling_script(cluster, node, items, op), expect=rf"^{re.escape(node.name)}: done: ",
-                        example=done_example(node, items, op)), *checks(node))
+                        example=done_example(cluster, node, items, op)), *checks(node))
 
     return Step(
         id=step_id,

@@ -10,6 +10,7 @@ release; Go's own build cache (GOCACHE) makes a rebuild after a recipe change ch
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,7 +18,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,12 +84,14 @@ def cached(directory: Path, fingerprint: str | None) -> dict | None:
     return record if set(record.get("binaries", {})) == set(COMMANDS) else None
 
 
-def compile_one(go: GoRunner, src: Path, bin_dir: Path, command: str, ldflags: str, say: Say) -> float:
-    """`go build -v` one command; a progress line every PROGRESS_EVERY s (packages compiled so far)."""
+def compile_one(go: GoRunner, src: Path, bin_dir: Path, command: str, ldflags: str, say: Say,
+                package: str | None = None) -> float:
+    """`go build -v` one command (`package`, by default the release's cmd/<command>) into bin_dir/<command>; a
+    progress line every PROGRESS_EVERY s (packages compiled so far)."""
+    package = package or f"{MODULE}/cmd/{command}"
     target = bin_dir / f".{command}.tmp"
     start = time.monotonic()
-    proc = go.stream(["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(target),
-                      f"{MODULE}/cmd/{command}"], cwd=src)
+    proc = go.stream(["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(target), package], cwd=src)
     assert proc.stdout is not None
     compiled, output = [0], []
     stop = threading.Event()
@@ -108,7 +111,7 @@ def compile_one(go: GoRunner, src: Path, bin_dir: Path, command: str, ldflags: s
     ticker.join()
     if proc.returncode != 0:
         target.unlink(missing_ok=True)
-        raise BuildFailed(f"go build {MODULE}/cmd/{command} failed (exit {proc.returncode}):\n"
+        raise BuildFailed(f"go build {package} failed (exit {proc.returncode}):\n"
                           + tail("".join(output), 20))
     os.replace(target, bin_dir / command)
     return time.monotonic() - start
@@ -153,15 +156,22 @@ def ensure(release: Release, say: Say = print) -> Built:
     if record is not None:
         say(f"kube binaries {release.tag}: cached in {directory / 'bin'} (built {record['built']})")
         return Built(directory / "bin", record, cached=True)
+    with build_lock(directory, f"kube binaries {release.tag}", say):
+        return build_locked(the_recipe, directory, say)
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path, what: str, say: Say) -> Iterator[None]:
+    """One build per cache directory at a time; a second one says whom it waits for, then waits."""
     directory.mkdir(parents=True, exist_ok=True)
     lock = FileLock(directory / ".lock")
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        say(f"kube binaries {release.tag}: another build holds {directory / '.lock'}; waiting for it")
+        say(f"{what}: another build holds {directory / '.lock'}; waiting for it")
         lock.acquire()
     try:
-        return build_locked(the_recipe, directory, say)
+        yield
     finally:
         lock.release()
 

@@ -5,15 +5,11 @@ Each node of the cluster file becomes
   `load_balancer.interface`, joined by a veth pair to a lab bridge that carries the workstation-side
   address (the first free address of the nodes' /24). No forwarding, no NAT, no default route: the
   nodes reach each other and the workstation, nothing else;
-- a PID, UTS and mount namespace (`unshare`) whose PID 1 is the node's own sshd (own host key, the
-  lab key authorised, listening on the node's IP only), so `ps`/`killall` see only that node;
-- private filesystems: overlays on /etc, /opt, /usr/local and /var/lib whose writable layers live
-  under build/<cluster>/nodes-root/<node>/upper/ (inspect them from the workstation), bind mounts of
-  nodes-root/<node>/root and /var/log, and fresh tmpfs on /run, /tmp and /dev/shm (the systemctl
-  stand-in keeps its state in /run, pid files live there: shared, nodes would collide). The node's
-  sshd_config, host key and root's authorized_keys are the node's own files in those layers;
-- `systemctl`/`journalctl` replaced, inside the node only, by the standalone scripts of
-  docker-systemctl-replacement (a stand-in for systemd, which is not PID 1 on these machines).
+- a container booted by systemd-nspawn in that namespace, whose PID 1 is real systemd: its own root file
+  system (an overlay of this machine's `/` whose writable layer, build/<cluster>/nodes-root/<node>/upper/,
+  is the node's disk — inspect it from the workstation), hostname, machine-id, journald, and sshd as an
+  ordinary enabled service with the node's own host key. Units run exactly as the runbook renders them:
+  `Type=notify`, `Restart=`, ordering, `WantedBy=`; `systemctl reboot` in a node reboots it.
 
 Everything lab-up starts or makes is recorded in build/<cluster>/lab-state.json; lab-down stops
 exactly those processes (by PID, checked against their start time) and removes what was made.

@@ -8,38 +8,40 @@ import re
 import shutil
 from pathlib import Path
 
-from generator.lab.layout import PRIVATE_ROOTS, Lab, LabError, under
-from generator.lab.nodes import SSHD
+from generator.lab.layout import Lab, LabError
+from generator.lab.nodes import NSPAWN, SSH_UNIT, SSHD, SYSTEMD, machine_name
 from generator.lab.system import sh
 
 
 def preflight(the_lab: Lab) -> None:
     if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, mounts): run `sudo invoke lab-up ...`")
-    missing = [t for t in ("ip", "unshare", "ssh", "ssh-keygen", "python3", "mount", "hostname")
-               if not shutil.which(t)]
-    if not Path(SSHD).exists():
-        missing.append(SSHD + " (Debian package openssh-server)")
+        raise LabError("the lab needs root (network namespaces, mounts, containers): run `sudo invoke lab-up ...`")
+    missing = [t for t in ("ip", "unshare", "ssh", "ssh-keygen", "mount") if not shutil.which(t)]
+    for path, package in ((SYSTEMD, "systemd"), (SSHD, "openssh-server"), (SSH_UNIT, "openssh-server")):
+        if not Path(path).exists():
+            missing.append(f"{path} (Debian package {package})")
+    if not shutil.which(NSPAWN):
+        missing.append(f"{NSPAWN} (Debian package systemd-container)")
     if missing:
         raise LabError(f"missing tools: {', '.join(missing)} (run `bash .ci/system-packages` as root)")
-    if under(str(the_lab.nodes_base), ("/run",)):
-        raise LabError(f"the lab keeps node disks in {the_lab.nodes_base}; it must not be under /run, "
-                       "which every node replaces with an empty tmpfs before anything else")
+    check_containers_can_boot_systemd()
     if re.search(r"[\s,:]", str(the_lab.nodes_base)):
         raise LabError(f"{the_lab.nodes_base} must not contain spaces, ',' or ':' (overlay mount options)")
-    spec = the_lab.cluster.spec
-    dirs = {f"paths.{k}": getattr(spec.paths, k) for k in
-            ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir")}
-    if spec.components.etcd.bin_dir:
-        dirs["components.etcd.bin_dir"] = spec.components.etcd.bin_dir
-    for where, value in dirs.items():
-        if not under(value, PRIVATE_ROOTS):
-            raise LabError(f"{where} = {value}: lab nodes keep files private only under "
-                           f"{', '.join(PRIVATE_ROOTS)}; choose a path there for the lab")
     for lab_node in the_lab.nodes:
-        if len(lab_node.netns) > 200:
-            raise LabError(f"namespace name too long: {lab_node.netns}")
+        if len(machine_name(lab_node)) > 64:
+            raise LabError(f"container name too long (64 characters at most): {machine_name(lab_node)}")
     check_subnet_free(the_lab)
+
+
+def check_containers_can_boot_systemd() -> None:
+    """What systemd as a container's PID 1 needs from this machine's kernel, named when it is missing."""
+    filesystems = Path("/proc/filesystems").read_text()
+    if "overlay" not in filesystems and sh(["modprobe", "overlay"], check=False).returncode != 0:
+        raise LabError("this kernel has no overlayfs: lab nodes' root file systems are overlays of /")
+    cgroups = Path("/sys/fs/cgroup")
+    if not any((cgroups / marker).exists() for marker in ("cgroup.controllers", "unified", "systemd")):
+        raise LabError("no cgroup hierarchy systemd can use is mounted (neither cgroup2 at /sys/fs/cgroup nor its "
+                       "`unified` or `systemd` v1 hierarchy): systemd cannot run as a container's PID 1 here")
 
 
 def check_subnet_free(the_lab: Lab) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 from generator.lab.layout import Lab, LabError, under
-from generator.lab.system import sh
+from generator.lab.system import children, sh
+
+# systemd-nspawn keeps a directory per container here and cannot remove it itself when /run is not a tmpfs
+# ("Attempted to remove disk file system under …/propagate/…, and we can't allow that").
+NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
 
 
 def lab_mounts(the_lab: Lab) -> list[str]:
@@ -35,3 +41,21 @@ def remove(the_lab: Lab, path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything below it, the deepest first (a node that would not halt: its supervisor,
+    systemd-nspawn and the container's processes; the kernel ends the rest of a PID namespace with its init)."""
+    for child in children(pid):
+        kill_tree(child)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def forget_container(machine: str) -> None:
+    if machine and "/" not in machine:
+        directory = NSPAWN_PROPAGATE / machine
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()

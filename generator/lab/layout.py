@@ -12,12 +12,6 @@ from generator.artifacts import build_dir
 from generator.model import REPO, Cluster, Node
 
 PREFIX_LEN = 24
-# Node directories are private if they lie under one of these (overlay: the node sees the machine's
-# files and keeps its own changes; bind: the node's own directory; tmpfs: empty at every lab-up).
-OVERLAY_ROOTS = ("/etc", "/opt", "/usr/local", "/var/lib")
-BIND_ROOTS = ("/root", "/var/log")
-TMPFS_ROOTS = ("/run", "/tmp", "/dev/shm")
-PRIVATE_ROOTS = OVERLAY_ROOTS + BIND_ROOTS + TMPFS_ROOTS
 
 
 class LabError(Exception):
@@ -103,9 +97,6 @@ def lab(cluster: Cluster) -> Lab:
     known = option(cluster, "UserKnownHostsFile")
     root = build_dir(cluster)
     nodes_base = root / "nodes-root"
-    if under(str(root), OVERLAY_ROOTS):
-        # An overlay's writable layer may not lie inside the directory it covers.
-        nodes_base = Path("/var/tmp/runbook-lab") / cluster.name / "nodes-root"
     nodes = tuple(
         LabNode(node, f"{cluster.name}-{node.name}", f"lb{tag}v{i}", nodes_base / node.name)
         for i, node in enumerate(members)
@@ -120,11 +111,6 @@ def lab(cluster: Cluster) -> Lab:
 
 
 def upper_path(lab_node: LabNode, absolute: str) -> Path:
-    """Where a file the node sees at `absolute` is stored on the workstation (/run, /tmp: nowhere)."""
-    for root in OVERLAY_ROOTS:
-        if absolute == root or absolute.startswith(root + "/"):
-            return lab_node.root / "upper" / absolute.lstrip("/")
-    for root in BIND_ROOTS:
-        if absolute == root or absolute.startswith(root + "/"):
-            return lab_node.root / absolute.lstrip("/")
-    raise LabError(f"{absolute} is not kept on the workstation (tmpfs or shared with the machine)")
+    """Where a file the node sees at `absolute` is kept on the workstation: the writable layer of the node's root
+    (what the node wrote or lab-up gave it; a file the node only reads from this machine is not there)."""
+    return lab_node.root / "upper" / absolute.lstrip("/")

@@ -62,13 +62,12 @@ def write_known_hosts(the_lab: Lab, state: dict) -> None:
 
 def sshd_config(the_lab: Lab, lab_node: LabNode) -> str:
     return f"""\
-# sshd of lab node {lab_node.name} (written by `invoke lab-up`): listens on the node's IP only.
+# sshd of lab node {lab_node.name} (written by `invoke lab-up`): Debian's ssh.service runs it; it listens on the
+# node's IP only, with the node's own host key.
 Port {the_lab.cluster.spec.ssh.port}
 ListenAddress {lab_node.node.ip}
 HostKey /etc/ssh/ssh_host_ed25519_key
-PidFile /run/sshd.pid
-UsePAM no
-StrictModes no
+UsePAM yes
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 from generator import kubebuild
+from generator.kubebuild import tools
 from generator.lab.layout import Lab, LabError, repo_path
 from generator.lab.state import remember
-from generator.lab.system import sh
 
 KUBE_SERVER_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBE_OPTIONAL_BINARIES = ("kubectl", "kubelet", "kube-proxy", "kubeadm")  # packed when present
-
-
-def debian_etcd_version() -> str | None:
-    if not shutil.which("etcd"):
-        return None
-    match = re.search(r"etcd Version: (\S+)", sh(["etcd", "--version"]).stdout)
-    return match[1] if match else None
 
 
 def pack(target: Path, members: list[tuple[str, Path]], state: dict) -> str:
@@ -59,32 +51,26 @@ def pack(target: Path, members: list[tuple[str, Path]], state: dict) -> str:
 
 
 def etcd_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
-    """prerequisites.etcd_tarball from Debian's etcd, laid out like an upstream release."""
+    """prerequisites.etcd_tarball: etcd, etcdctl and etcdutl of components.etcd.version, built from etcd's Go modules
+    (cached) and laid out like the upstream release tarball."""
     spec = the_lab.cluster.spec
     if not spec.prerequisites.etcd_tarball:
         say("  note: prerequisites.etcd_tarball is empty: the runbook would download etcd, "
             "which the lab cannot reach")
         return
-    version = debian_etcd_version()
-    if version is None:
-        raise LabError("no etcd binary: install the Debian packages etcd-server and etcd-client")
-    wanted = spec.components.etcd.version.lstrip("v")
-    if wanted != version:
-        raise LabError(f"components.etcd.version is {spec.components.etcd.version} but the lab's etcd "
-                       f"(Debian etcd-server) is {version}: set components.etcd.version: \"{version}\"")
+    version = spec.components.etcd.version.lstrip("v")
     top = f"etcd-v{version}-linux-amd64"
     target = repo_path(spec.prerequisites.etcd_tarball)
     if target.name != f"{top}.tar.gz":
-        raise LabError(f"prerequisites.etcd_tarball should be named {top}.tar.gz (the upstream name), "
-                       f"not {target.name}")
-    members = []
-    for binary in ("etcd", "etcdctl"):
-        found = shutil.which(binary)
-        if not found:
-            raise LabError(f"no {binary} binary: install the Debian packages etcd-server and etcd-client")
-        members.append((f"{top}/{binary}", Path(found).resolve()))
+        raise LabError(f"prerequisites.etcd_tarball should be named {top}.tar.gz (the upstream name of "
+                       f"components.etcd.version {version}), not {target.name}")
+    try:
+        built = tools.ensure(tools.etcd(version), say=lambda line: say(f"  {line}"))
+    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+        raise LabError(f"building etcd {version} from its Go modules failed: {err}") from None
+    members = [(f"{top}/{name}", built.bin_dir / name) for name in sorted(built.record["binaries"])]
     status = pack(target, members, state)
-    say(f"  etcd tarball {status}: {spec.prerequisites.etcd_tarball} (Debian etcd {version})")
+    say(f"  etcd tarball {status}: {spec.prerequisites.etcd_tarball} (etcd {version} built from go.etcd.io/etcd)")
 
 
 def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Callable[[str], None]) -> None:

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from generator.lab.checks import preflight
-from generator.lab.cleanup import remove, unmount_leftovers
+from generator.lab.cleanup import forget_container, kill_tree, remove, unmount_leftovers
 from generator.lab.layout import Lab, LabError, lab, option
 from generator.lab.network import ensure_bridge, ensure_node_network
-from generator.lab.nodes import node_running, standin_sources, start_node, wait_started
+from generator.lab.nodes import container_init, node_running, start_node, wait_booted
 from generator.lab.ssh import ensure_client_key, without_lab_lines, write_known_hosts
 from generator.lab.state import load_state, remember, save_state
 from generator.lab.system import alive, link_exists, netns_exists, sh, stop_pid, wait_gone, write_file
 from generator.lab.tarballs import etcd_tarball, server_tarball
 from generator.model import REPO, Cluster
 from generator.steps import ssh_prefix
+
+# Halting a node stops its units first (kube-apiserver waits out its shutdown delay): allow that, then kill.
+SHUTDOWN_TIMEOUT = 45.0
 
 
 def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], None] = print) -> Lab:
@@ -31,7 +33,6 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     the_lab.dir.mkdir(parents=True, exist_ok=True)
     save_state(the_lab, state)
     ensure_client_key(the_lab, state)
-    standins = standin_sources()
     etcd_tarball(the_lab, state, say)
     server_tarball(the_lab, kube_bin_dir, state, say)
     save_state(the_lab, state)
@@ -43,15 +44,15 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
             if node_running(state, lab_node):
                 continue
             remember(state, lab_node.root)
-            started[lab_node.name] = start_node(the_lab, lab_node, standins, state)
+            started[lab_node.name] = start_node(the_lab, lab_node, state)
         write_known_hosts(the_lab, state)
-        wait_started(the_lab, started, state)
+        wait_booted(the_lab, started)
     finally:
         save_state(the_lab, state)
     for lab_node in the_lab.nodes:
-        entry = state["nodes"][lab_node.name]
-        how = "started" if lab_node.name in started else "already running"
-        say(f"  {lab_node.name:16} {lab_node.node.ip:15} netns {lab_node.netns}  sshd pid {entry['init_pid']} ({how})")
+        init = container_init(state["nodes"][lab_node.name]["supervisor_pid"])
+        how = "booted" if lab_node.name in started else "already running"
+        say(f"  {lab_node.name:16} {lab_node.node.ip:15} netns {lab_node.netns}  systemd pid {init} ({how})")
     say(f"lab {cluster.name} is up: bridge {the_lab.bridge} {the_lab.bridge_address}, "
         f"{len(the_lab.nodes)} node(s); state in {the_lab.state_file.relative_to(REPO)}")
     return the_lab
@@ -70,17 +71,15 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
             subprocess.run(f"{ssh_prefix(cluster, lab_node.node)} -O exit", shell=True, cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10, check=False)
     recorded = state.get("nodes", {})
-    signalled = []
-    for entry in recorded.values():
-        for kind in ("init", "unshare"):
-            pid, started = entry.get(f"{kind}_pid"), entry.get(f"{kind}_start")
-            if stop_pid(pid, started):
-                signalled.append((pid, started))
-    # PID 1 of a node's namespace ends -> the kernel ends every process of that node.
-    if not wait_gone(lambda: any(alive(p, s) for p, s in signalled), 5):
+    supervisors = [(e.get("supervisor_pid"), e.get("supervisor_start")) for e in recorded.values()]
+    # A clean shutdown of every node at once: each container's systemd stops its units, then halts.
+    signalled = [(pid, started) for pid, started in supervisors if stop_pid(pid, started)]
+    if not wait_gone(lambda: any(alive(p, s) for p, s in signalled), SHUTDOWN_TIMEOUT):
+        say(f"  warning: a node did not halt within {SHUTDOWN_TIMEOUT:.0f} s: killing what runs in it")
         for pid, started in signalled:
-            stop_pid(pid, started, signal.SIGKILL)
-        wait_gone(lambda: any(alive(p, s) for p, s in signalled), 5)
+            if alive(pid, started):
+                kill_tree(pid)
+        wait_gone(lambda: any(alive(p, s) for p, s in signalled), 10)
     links = node_links(the_lab, recorded)
     for netns, _ in links:
         if netns_exists(netns):
@@ -95,6 +94,8 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
     if link_exists(the_lab.bridge):
         sh(["ip", "link", "del", the_lab.bridge])
     unmount_leftovers(the_lab)
+    for entry in recorded.values():
+        forget_container(entry.get("machine", ""))
     if the_lab.known_hosts is not None and the_lab.known_hosts.exists():
         kept = without_lab_lines(the_lab, the_lab.known_hosts.read_text())
         write_file(the_lab.known_hosts, "\n".join(kept) + "\n" if kept else "", 0o644)
@@ -102,15 +103,11 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
         remove(the_lab, Path(made))
     for path in (the_lab.nodes_base, the_lab.state_file):
         remove(the_lab, path)
-    if the_lab.nodes_base.parent != the_lab.dir:  # /var/tmp/runbook-lab/<cluster>: remove when empty
-        for directory in (the_lab.nodes_base.parent, the_lab.nodes_base.parent.parent):
-            if directory.is_dir() and not any(directory.iterdir()):
-                directory.rmdir()
     if the_lab.dir.is_dir() and not any(the_lab.dir.iterdir()):
         the_lab.dir.rmdir()
     if not veths_gone:
         say("  warning: some veth links were still present after 10 s")
-    say(f"lab {cluster.name} is down: {len(signalled)} process(es) stopped, "
+    say(f"lab {cluster.name} is down: {len(signalled)} node(s) shut down, "
         f"{len(links)} namespace(s), their links and bridge {the_lab.bridge} removed")
 
 
@@ -124,7 +121,8 @@ def node_links(the_lab: Lab, recorded: dict) -> list[tuple[str, str]]:
 
 
 def status(cluster: Cluster) -> list[dict[str, object]]:
-    """Per node: namespace present, sshd alive, ssh reachable (`hostname` answers the node's name)."""
+    """Per node: namespace present, booted (its systemd-nspawn runs), ssh reachable (`hostname` answers the node's
+    name) and the state of its systemd (`systemctl is-system-running`)."""
     the_lab = lab(cluster)
     state = load_state(the_lab)
     rows = []
@@ -132,17 +130,21 @@ def status(cluster: Cluster) -> list[dict[str, object]]:
         entry = state.get("nodes", {}).get(lab_node.name, {})
         row: dict[str, object] = {
             "node": lab_node.name, "ip": lab_node.node.ip, "netns": netns_exists(lab_node.netns),
-            "sshd_pid": entry.get("init_pid"), "sshd_alive": node_running(state, lab_node),
-            "ssh": False, "ssh_seconds": None, "ssh_said": "",
+            "booted": node_running(state, lab_node), "init_pid": None, "ssh": False, "ssh_seconds": None,
+            "ssh_said": "", "systemd": "",
         }
-        if row["netns"] and row["sshd_alive"]:
+        if row["booted"]:
+            row["init_pid"] = container_init(entry["supervisor_pid"])
+        if row["netns"] and row["booted"]:
             start = time.monotonic()
-            proc = subprocess.run(f"{ssh_prefix(cluster, lab_node.node)} hostname", shell=True, cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=20,
-                                  stdin=subprocess.DEVNULL, check=False)
+            proc = subprocess.run(f"{ssh_prefix(cluster, lab_node.node)} 'hostname; systemctl is-system-running'",
+                                  shell=True, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=20, stdin=subprocess.DEVNULL, check=False)
             row["ssh_seconds"] = round(time.monotonic() - start, 3)
+            said = proc.stdout.strip().splitlines()
             row["ssh_said"] = proc.stdout.strip()
-            row["ssh"] = proc.returncode == 0 and proc.stdout.strip() == lab_node.name
+            row["ssh"] = bool(said) and said[0] == lab_node.name
+            row["systemd"] = said[1] if row["ssh"] and len(said) > 1 else ""
         rows.append(row)
     return rows
 
@@ -156,8 +158,10 @@ def status_lines(cluster: Cluster) -> tuple[list[str], bool]:
     for row in rows:
         ssh = (f"ssh ok ({row['ssh_seconds']} s)" if row["ssh"]
                else f"ssh FAILED: {row['ssh_said'][:120]!r}" if row["ssh_seconds"] is not None else "ssh not tried")
-        lines.append(f"  {row['node']:16} {row['ip']:15} netns {'yes' if row['netns'] else 'NO':3}  "
-                     f"sshd {'pid ' + str(row['sshd_pid']) + ' alive' if row['sshd_alive'] else 'NOT running'}  "
-                     f"{ssh}")
+        booted = f"systemd pid {row['init_pid']}" if row["booted"] else "NOT running"
+        systemd = f"  system {row['systemd']}" if row["systemd"] else ""
+        lines.append(f"  {row['node']:16} {row['ip']:15} netns {'yes' if row['netns'] else 'NO':3}  {booted}  "
+                     f"{ssh}{systemd}")
+        # `degraded` is a running system with a failed unit: reachable, so the lab is up; the line says it
         healthy &= bool(row["ssh"])
     return lines, healthy

@@ -16,7 +16,7 @@ from cryptography import x509
 
 from generator import pki
 from generator.artifacts import Artifact, rel_build
-from generator.components.ca import ID as CA_COMPONENT
+from generator.components.ca.chapter import ID as CA_COMPONENT
 from generator.model import Cluster
 
 PHASES = ("cert", "kubeconfig")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from generator import daemons
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.model import Cluster
 from generator.runs import last_run
@@ -20,13 +21,9 @@ from generator.steps import Chapter
 def overview_page(cluster: Cluster, chapters: list[Chapter], lang: str, runs_root: Path) -> str:
     w = WORDS[lang]
     f = scheduler_facts(cluster.release)
-    api = cluster.spec.api_server
     rows = "\n".join(f"| {n.name} | {n.ip} | {', '.join(n.roles)} |" for n in cluster.spec.nodes)
-    ports = [(api.secure_port, "kube-apiserver"), (2379, w["etcd_client"]), (2380, w["etcd_peer"]),
-             (10257, "kube-controller-manager"), (f.secure_port or f.insecure_port, "kube-scheduler")]
-    if cluster.spec.load_balancer.kind == "haproxy-keepalived":
-        ports = [(api.port, "haproxy → kube-apiserver"), *ports]
-    port_rows = "\n".join(f"| {p} | {what} |" for p, what in ports)
+    port_rows = "\n".join(f"| {p.number} | {p.purpose[lang] if p.purpose else s.unit} |"
+                          for s in daemons.running(cluster) for p in s.ports(cluster))
     links = "\n".join(f"{i}. [{ch.title[lang]}]({ch.page}.md)" for i, ch in enumerate(chapters, 1))
     return f"""# {page_title(w['overview'], cluster, lang)}
 

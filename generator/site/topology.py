@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
-from generator.model import Cluster
+from generator import daemons
+from generator.model import Cluster, Node
 from generator.site.words import WORDS
 
 # Drawn at its natural size (CSS keeps it there and scrolls if needed): with 7 masters the text stays 13 px
@@ -15,18 +15,10 @@ BOX_W, GAP, LINE, FONT = 200, 20, 16, 13
 TOP = 180  # first row of nodes
 
 
-def node_lines(cluster: Cluster, roles: tuple[str, ...]) -> list[str]:
-    api = cluster.spec.api_server
-    lines = []
-    if "master" in roles:
-        if cluster.load_balanced and cluster.spec.load_balancer.kind == "haproxy-keepalived":
-            lines.append(f"haproxy :{api.port}")
-        f = scheduler_facts(cluster.release)
-        lines += [f"kube-apiserver :{api.secure_port}", "kube-controller-manager :10257",
-                  f"kube-scheduler :{f.secure_port or f.insecure_port}"]
-    if "etcd" in roles:
-        lines.append("etcd :2379 :2380")
-    return lines
+def node_lines(cluster: Cluster, node: Node) -> list[str]:
+    """What listens on the node: each service with ports, and its ports."""
+    return [" ".join([s.unit, *(f":{p.number}" for p in ports)])
+            for s in daemons.on_node(cluster, node) if (ports := s.ports(cluster))]
 
 
 def topology_svg(cluster: Cluster, lang: str) -> str:
@@ -51,7 +43,7 @@ def topology_svg(cluster: Cluster, lang: str) -> str:
     lb = {"haproxy-keepalived": "keepalived VIP", "external": w["external_lb"], "none": w["no_lb"]}[kind]
     box(mid - 130, 90, 260, [f"API {cluster.api_endpoint.removeprefix('https://')}", lb], "#fff4e5")
     links.append(f'<line x1="{mid}" y1="54" x2="{mid}" y2="90" stroke="#555"/>')
-    row_height = 8 + LINE * max(len(node_lines(cluster, n.roles)) + 2 for n in nodes) + 8 + GAP
+    row_height = 8 + LINE * max(len(node_lines(cluster, n)) + 2 for n in nodes) + 8 + GAP
     for i, node in enumerate(nodes):
         row, column = divmod(i, columns)
         in_row = min(columns, len(nodes) - row * columns)
@@ -59,7 +51,7 @@ def topology_svg(cluster: Cluster, lang: str) -> str:
         x, y = left + column * (BOX_W + GAP), TOP + row * row_height
         if "master" in node.roles:
             links.append(f'<line x1="{mid}" y1="134" x2="{x + BOX_W // 2}" y2="{y}" stroke="#bbb"/>')
-        box(x, y, BOX_W, [node.name, node.ip, *node_lines(cluster, node.roles)], "#e6f4ea")
+        box(x, y, BOX_W, [node.name, node.ip, *node_lines(cluster, node)], "#e6f4ea")
     rows = -(-len(nodes) // columns)
     height = TOP + rows * row_height
     label = html.escape(w["topology"])

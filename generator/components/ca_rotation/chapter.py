@@ -6,16 +6,17 @@ manager's unit (its signing flag moves to ca-signer.pem and back)."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import replace
 
-from generator import day2, rotation
+from generator import daemons, day2, rotation
 from generator.artifacts import Artifact
-from generator.components import planned, rollout, verification
+from generator.components import planned, rollout
 from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
 from generator.components.renewal.chapter import changes as renewal_changes
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, Text
+from generator.steps import Chapter, Command, Step, Text, find_step
 
 ID = day2.CA_ROTATION
 NUMBER = 14
@@ -82,7 +83,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []  # it pushes what the other components render in the rotation's phase
 
 
-def chapter(cluster: Cluster) -> Chapter | None:
+def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     if day2.planned(cluster) != ID:
         return None
     rounds = [step for phase in rotation.PHASES for step in (phase_step(cluster, phase), roll_step(cluster, phase))]
@@ -111,7 +112,7 @@ def chapter(cluster: Cluster) -> Chapter | None:
             rollout.request_loop_start(cluster, ID, ID),
             *rounds,
             rollout.request_loop_stop(cluster, ID, ID),
-            replace(verification.certificates_step(cluster), id=f"{ID}.certificates"),
+            replace(find_step(build, "verification.certificates"), id=f"{ID}.certificates"),
         ),
     )
 
@@ -142,7 +143,8 @@ def changes(cluster: Cluster, node: Node) -> list[rollout.Change]:
     ca-signer.pem: a rotation moves its signing flag."""
     kcm = ControllerManagerPaths(cluster)
     extra = (kcm.rotation_signer, kcm.unit)
-    return [replace(c, files=tuple(dict.fromkeys((*c.files, *extra)))) if c.unit == "kube-controller-manager" else c
+    signer = daemons.KUBE_CONTROLLER_MANAGER.unit
+    return [replace(c, files=tuple(dict.fromkeys((*c.files, *extra)))) if c.unit == signer else c
             for c in renewal_changes(cluster, node)]
 
 

@@ -6,8 +6,9 @@ import re
 import shlex
 
 from generator import pki, trust
-from generator.artifacts import on_node
-from generator.components.admin import CERT as ADMIN_CERT
+from generator.artifacts import Artifact, on_node
+from generator.components.admin.files import CERT as ADMIN_CERT
+from generator.components.etcd import backup, files
 from generator.components.etcd.checks import (
     endpoint_status_step,
     etcd_ca,
@@ -19,7 +20,6 @@ from generator.components.etcd.checks import (
 )
 from generator.components.etcd.facts import EtcdFacts, facts
 from generator.components.etcd.files import (
-    APISERVER_CLIENT,
     CLIENT_PORT,
     ETCDCTL_CLIENT,
     ID,
@@ -28,8 +28,16 @@ from generator.components.etcd.files import (
     peer_spec,
     server_spec,
 )
+from generator.context import RenderContext
 from generator.model import Cluster, Node
+from generator.pki import APISERVER_ETCD_CLIENT
 from generator.steps import Chapter, Command, Show, Step, Text, for_each, on, pki_file, push, render, subject_line, sudo
+
+__all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    return files.artifacts(ctx) + backup.artifacts(ctx)
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -71,6 +79,7 @@ def chapter(cluster: Cluster) -> Chapter:
             leader_step(cluster, f),
             snapshot_step(cluster, f),
             failover_step(cluster, f),
+            *backup.steps(cluster),
         ),
     )
 
@@ -87,7 +96,7 @@ def san_check(cluster: Cluster, name: str, ip: str) -> Command:
 def cert_step(cluster: Cluster) -> Step:
     members = cluster.etcd_members
     names = [server_spec(n).name for n in members] + [peer_spec(n).name for n in members]
-    names += [APISERVER_CLIENT.name, ETCDCTL_CLIENT.name]
+    names += [APISERVER_ETCD_CLIENT.name, ETCDCTL_CLIENT.name]
     ca_pem = pki_file(cluster, f"{trust.signer(trust.layout(cluster), pki.ETCD_CA).name}.pem")
     verify = Command(
         shlex.join(["openssl", "verify", "-CAfile", ca_pem, *(pki_file(cluster, f"{n}.pem") for n in names)]),
@@ -95,10 +104,10 @@ def cert_step(cluster: Cluster) -> Step:
         example="\n".join(f"{pki_file(cluster, f'{n}.pem')}: OK" for n in names),
     )
     client_check = Command(
-        shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{APISERVER_CLIENT.name}.pem"), "-noout",
+        shlex.join(["openssl", "x509", "-in", pki_file(cluster, f"{APISERVER_ETCD_CLIENT.name}.pem"), "-noout",
                     "-subject", "-ext", "extendedKeyUsage"]),
-        expect=rf"CN ?= ?{APISERVER_CLIENT.cn}(,|$)",
-        example=subject_line(cluster, APISERVER_CLIENT.cn, APISERVER_CLIENT.org),
+        expect=rf"CN ?= ?{APISERVER_ETCD_CLIENT.cn}(,|$)",
+        example=subject_line(cluster, APISERVER_ETCD_CLIENT.cn, APISERVER_ETCD_CLIENT.org),
     )
     if trust.layout(cluster) == trust.SEPARATE:
         # Proof of the trust domain, on the workstation: the admin's certificate (cluster CA) is no etcd client.
@@ -130,7 +139,7 @@ def cert_step(cluster: Cluster) -> Step:
                 "两者都同时带 serverAuth 与 clientAuth（成员之间互为客户端与服务端），SAN 是该成员的 IP、"
                 "主机名以及 127.0.0.1、localhost（与 kubeadm 相同）。每个成员一张证书，而不是所有成员共用一张："
                 "某台机器的私钥泄露，也冒充不了别的成员。\n\n"
-                f"两张客户端证书只带 clientAuth：`{APISERVER_CLIENT.name}`（CN `{APISERVER_CLIENT.cn}`）"
+                f"两张客户端证书只带 clientAuth：`{APISERVER_ETCD_CLIENT.name}`（CN `{APISERVER_ETCD_CLIENT.cn}`）"
                 f"给 kube-apiserver 使用，分发到每台 master；`{ETCDCTL_CLIENT.name}` 是运维人员用 etcdctl "
                 "做健康检查时的身份，分发到每个成员。下面先用 openssl 校验证书链，再查看每张服务端证书的 SAN。"
             ),
@@ -140,10 +149,10 @@ def cert_step(cluster: Cluster) -> Step:
                 "are each other's clients and servers); their SANs are the member's IP and host name plus "
                 "127.0.0.1 and localhost (as kubeadm does). One certificate per member rather than one shared by "
                 "all: a key stolen from one machine cannot impersonate another member.\n\n"
-                f"Two client certificates carry clientAuth only: `{APISERVER_CLIENT.name}` (CN "
-                f"`{APISERVER_CLIENT.cn}`) for kube-apiserver, copied to every master, and `{ETCDCTL_CLIENT.name}`, "
-                "the operator's identity for etcdctl health checks, copied to every member. openssl then checks "
-                "the chain and shows each server certificate's SANs."
+                f"Two client certificates carry clientAuth only: `{APISERVER_ETCD_CLIENT.name}` (CN "
+                f"`{APISERVER_ETCD_CLIENT.cn}`) for kube-apiserver, copied to every master, and "
+                f"`{ETCDCTL_CLIENT.name}`, the operator's identity for etcdctl health checks, copied to every member. "
+                "openssl then checks the chain and shows each server certificate's SANs."
             ),
         ),
         warnings=(
@@ -167,7 +176,8 @@ def cert_step(cluster: Cluster) -> Step:
         shows=(
             Show("etcd-server-csr.json", "json",
                  tuple((n.name, f"pki/{server_spec(n).name}-csr.json") for n in members)),
-            Show(f"{APISERVER_CLIENT.name}-csr.json", "json", (("", f"pki/{APISERVER_CLIENT.name}-csr.json"),)),
+            Show(f"{APISERVER_ETCD_CLIENT.name}-csr.json", "json",
+                 (("", f"pki/{APISERVER_ETCD_CLIENT.name}-csr.json"),)),
         ),
         local=(
             render(cluster, ID, "cert"),
@@ -245,14 +255,14 @@ def distribute_step(cluster: Cluster) -> Step:
         explain=Text(
             zh=(
                 f"每个成员收到{ca.zh}的证书 `{ca_file}`、自己的 server 与 peer 证书、etcdctl 客户端证书和 unit；"
-                f"每台 master 收到 `{ca_file}` 与 `{APISERVER_CLIENT.name}` 证书，供 kube-apiserver 使用。"
+                f"每台 master 收到 `{ca_file}` 与 `{APISERVER_ETCD_CLIENT.name}` 证书，供 kube-apiserver 使用。"
                 "一条 tar 管道按节点自己的目录结构复制，"
                 "保留权限（私钥 0600）。然后检查每个私钥的权限。"
             ),
             en=(
                 f"Each member receives {ca.en}'s certificate `{ca_file}`, its own server and peer certificates, "
                 f"the etcdctl client certificate and its unit; each master receives `{ca_file}` and the "
-                f"`{APISERVER_CLIENT.name}` certificate for kube-apiserver. A tar pipe copies them in the node's "
+                f"`{APISERVER_ETCD_CLIENT.name}` certificate for kube-apiserver. A tar pipe copies them in the node's "
                 "own layout, keeping modes (0600 for keys). "
                 "Then every key's mode is checked."
             ),

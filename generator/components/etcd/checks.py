@@ -131,14 +131,18 @@ def snapshot_commands(cluster: Cluster, f: EtcdFacts, snapshot: str, keep: bool 
         cluster, f, "snapshot", "save", snapshot, members=(node,))
     if keep:
         save = f"if [ -e {shlex.quote(snapshot)} ]; then echo 'Snapshot kept at {snapshot}'; else {save}; fi"
-    if f.snapshot_tool == "etcdutl":  # a file tool: no endpoint, no certificate
-        status = sudo(cluster) + shlex.join([Paths(cluster).etcdutl, "snapshot", "status", snapshot, "-w", "table"])
-    else:
-        status = etcdctl(cluster, f, "snapshot", "status", snapshot, "-w", "table", members=(node,))
     return (
         on(cluster, node, save, expect=r"Snapshot (saved|kept) at", example=f"Snapshot saved at {snapshot}"),
-        on(cluster, node, status, expect=r"TOTAL KEYS", example="|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
+        on(cluster, node, snapshot_status(cluster, f, snapshot),
+           expect=r"TOTAL KEYS", example="|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
     )
+
+
+def snapshot_status(cluster: Cluster, f: EtcdFacts, snapshot: str) -> str:
+    """Hash, revision, keys and size of a snapshot file: etcdutl reads it offline where the release has it."""
+    if f.etcdutl:
+        return sudo(cluster) + shlex.join([Paths(cluster).etcdutl, "snapshot", "status", snapshot, "-w", "table"])
+    return etcdctl(cluster, f, "snapshot", "status", snapshot, "-w", "table", members=(runner(cluster),))
 
 
 def backup_dir(cluster: Cluster) -> str:
@@ -170,13 +174,14 @@ def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
 
 
 def snapshot_warning(f: EtcdFacts) -> Text:
+    tool = "etcdutl" if f.etcdutl else "etcdctl"  # etcdctl's restore is gone from 3.6
     return Text(
         zh="快照包含集群的全部数据（包括 Secret）：把它复制到集群之外、权限受控的地方保存；只留在 etcd 节点上的"
-        f"备份会和节点一起丢失。恢复需要 `{f.snapshot_tool} snapshot restore`，并用新的 `--initial-cluster-token` "
+        f"备份会和节点一起丢失。恢复需要 `{tool} snapshot restore`，并用新的 `--initial-cluster-token` "
         "重建全部成员。",
         en="A snapshot holds all the cluster's data (Secrets included): keep a copy outside the cluster, "
         "access-controlled; a backup left only on an etcd node is lost with the node. Restoring takes "
-        f"`{f.snapshot_tool} snapshot restore` and rebuilding every member with a new `--initial-cluster-token`.",
+        f"`{tool} snapshot restore` and rebuilding every member with a new `--initial-cluster-token`.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator import pki, systemd, trust
+from generator import day2, pki, systemd, trust
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.facts import EtcdFacts, facts
 from generator.context import RenderContext
@@ -11,11 +11,6 @@ from generator.model import Cluster, Node
 ID = "etcd"
 CLIENT_PORT = 2379
 PEER_PORT = 2380
-# CONTRACT with kube-apiserver: this name, CN and O; files {pki_dir}/apiserver-etcd-client{,-key}.pem on masters.
-APISERVER_CLIENT = pki.CertSpec(
-    name="apiserver-etcd-client", cn="kube-apiserver-etcd-client", org="system:masters", usage="client",
-    ca=pki.ETCD_CA,
-)
 # The operator's identity for etcdctl on the members (health, status, leader, failover).
 ETCDCTL_CLIENT = pki.CertSpec(name="etcdctl", cn="etcdctl", org=None, usage="client", ca=pki.ETCD_CA)
 
@@ -63,7 +58,7 @@ class Paths:
         bin_dir = cluster.spec.components.etcd.bin_dir or p.bin_dir
         self.binary = f"{bin_dir}/etcd"
         self.etcdctl = f"{bin_dir}/etcdctl"
-        self.etcdutl = f"{bin_dir}/etcdutl"  # from etcd 3.5 (facts.BINARIES)
+        self.etcdutl = f"{bin_dir}/etcdutl"
         self.data_dir = p.etcd_data_dir
         # The one CA etcd trusts, for clients and peers alike (the cluster CA in the single layout).
         self.ca = trust.ca_file(cluster, pki.ETCD_CA)
@@ -73,8 +68,8 @@ class Paths:
         self.peer_key = f"{p.pki_dir}/etcd-peer-key.pem"
         self.etcdctl_cert = f"{p.pki_dir}/{ETCDCTL_CLIENT.name}.pem"
         self.etcdctl_key = f"{p.pki_dir}/{ETCDCTL_CLIENT.name}-key.pem"
-        self.apiserver_cert = f"{p.pki_dir}/{APISERVER_CLIENT.name}.pem"
-        self.apiserver_key = f"{p.pki_dir}/{APISERVER_CLIENT.name}-key.pem"
+        self.apiserver_cert = f"{p.pki_dir}/{pki.APISERVER_ETCD_CLIENT.name}.pem"
+        self.apiserver_key = f"{p.pki_dir}/{pki.APISERVER_ETCD_CLIENT.name}-key.pem"
         self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def member_files(self) -> list[str]:
@@ -102,9 +97,12 @@ def initial_cluster(cluster: Cluster) -> str:
 
 
 def initial_state(cluster: Cluster, node: Node) -> str:
-    """`existing` for a member joining a running cluster (added with `etcdctl member add` first), else `new`.
-    Either is read only while the data directory is empty: to a member with data both mean the same."""
-    return "existing" if node.name in cluster.spec.membership.joining else "new"
+    """`existing` for a member joining a running cluster (added with `etcdctl member add` first) and whenever a
+    recovery is planned (the cluster exists: a member that lost its data must be added back, never bootstrap a cluster
+    of its own — the split kubespray#13261 describes), else `new`. Either is read only while the data directory is
+    empty: to a member with data both mean the same."""
+    joining = node.name in cluster.spec.membership.joining
+    return "existing" if joining or day2.recovery(cluster) else "new"
 
 
 def token(cluster: Cluster) -> str:
@@ -147,10 +145,10 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     f = facts(cluster.spec.components.etcd.version)
     paths = Paths(cluster)
     files: list[Artifact] = []
-    for spec in (APISERVER_CLIENT, ETCDCTL_CLIENT):
+    for spec in (pki.APISERVER_ETCD_CLIENT, ETCDCTL_CLIENT):
         files += ctx.certificate_files(spec, ID)
     client = ctx.certificate(ETCDCTL_CLIENT)
-    apiserver = ctx.certificate(APISERVER_CLIENT)
+    apiserver = ctx.certificate(pki.APISERVER_ETCD_CLIENT)
     for node in cluster.etcd_members:
         server, peer = server_spec(node), peer_spec(node)
         files += ctx.certificate_files(server, ID) + ctx.certificate_files(peer, ID)

@@ -7,6 +7,7 @@ import shlex
 
 from generator import pki
 from generator.artifacts import on_node, rel_build
+from generator.components.daemon import start_step, status_step
 from generator.components.kube_apiserver.checks import (
     encryption_at_rest_step,
     health_step,
@@ -26,11 +27,11 @@ from generator.components.kube_apiserver.files import (
     SA_PUB,
     SERVING_CN,
     Paths,
+    artifacts,
     first_service_ip,
     service_account_issuer,
 )
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
-from generator.components.service import start_step, status_step
+from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.model import Cluster, Node
 from generator.steps import (
     Chapter,
@@ -48,6 +49,8 @@ from generator.steps import (
     sudo,
     verify_cert,
 )
+
+__all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
 
 
 def chapter(cluster: Cluster) -> Chapter:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from generator import daemons
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.kube_apiserver.facts import ApiServerFacts
@@ -16,10 +17,8 @@ from generator.components.kube_apiserver.files import (
     KUBELET_RBAC_BINDING,
     KUBELET_RBAC_ROLE,
 )
-from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.components.load_balancer.shell import backend_status_function, holder_functions
-from generator.model import Cluster
+from generator.model import Cluster, Node
 from generator.steps import Command, Step, Text, for_each_master, on, pki_file, sudo
 
 # A Secret written only to see how etcd stores it; its value is a marker, not a secret.
@@ -40,32 +39,45 @@ def health_step(cluster: Cluster) -> Step:
             zh=(
                 f"绕过负载均衡，直接访问每台 master 的 `https://<IP>:{port}/healthz`，应返回 `ok`。"
                 "证书用集群 CA 校验（`--cacert`，不用 `-k`），这同时证明证书的 SAN 含有这台 master 的 IP。"
-                "`/healthz` 对匿名用户开放（内置 RBAC），不需要客户端证书。"
+                "`/healthz` 对匿名用户开放（内置 RBAC），不需要客户端证书。kube-apiserver 一开始服务就通知 systemd，"
+                "服务即算启动完成；首次启动时这可能比 RBAC 初始化开放匿名访问 `/healthz` 早几秒（在那之前返回 403），"
+                f"所以每 0.5 秒问一次，最多等 {READY_WAIT} 秒。"
             ),
             en=(
                 f"Bypassing the load balancer, `https://<IP>:{port}/healthz` on every master must answer `ok`. "
                 "The certificate is checked against the cluster CA (`--cacert`, never `-k`), which also proves "
                 "its SANs hold that master's IP. `/healthz` is open to anonymous users (built-in RBAC), so no "
-                "client certificate is needed."
+                "client certificate is needed. systemd reports the service started as soon as kube-apiserver "
+                "serves (it notifies systemd), which on a first start can be a few seconds before its RBAC "
+                "bootstrap has opened `/healthz` to anonymous users (403 until then): the check asks every "
+                f"0.5 s for up to {READY_WAIT} s."
             ),
         ),
-        per_node=for_each_master(cluster, lambda node: [
-            Command(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
-                                f"https://{node.host}:{port}/healthz"]), expect=r"^ok$", example="ok"),
-        ]),
+        per_node=for_each_master(cluster, lambda node: [Command(healthz_until_ok(cluster, node, port),
+                                                                expect=r"^ok$", example="ok")]),
         needs_kube_binaries=True,
     )
+
+
+def until_it_answers(query: str) -> str:
+    """`query` again every 0.5 s until it succeeds (at most READY_WAIT s), then once more to show its answer."""
+    return "\n".join([
+        f"end=$((SECONDS + {READY_WAIT}))",
+        f"until {query} >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep 0.5; done",
+        query,
+    ])
+
+
+def healthz_until_ok(cluster: Cluster, node: Node, port: int) -> str:
+    return until_it_answers(shlex.join(["curl", "-sS", "--fail", "--cacert", pki_file(cluster, "ca.pem"),
+                                        f"https://{node.host}:{port}/healthz"]))
 
 
 def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
     query = f"{kubectl(cluster)} get --raw {shlex.quote(f.ready_path)}"
     # Each master answered /healthz just before, but the load balancer marks a backend UP only after CHECK_RISE
     # checks CHECK_INTERVAL s apart (haproxy answered "EOF" to a request made 0.07 s after the last master came up).
-    command = "\n".join([
-        f"end=$((SECONDS + {READY_WAIT}))",
-        f"until {query} >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep 0.5; done",
-        query,
-    ])
+    command = until_it_answers(query)
     if f.has_readyz:
         expect = rf"^{f.ready_verdict}$"
         example = f"[+]etcd ok\n[+]poststarthook/start-apiextensions-controllers ok\n{f.ready_verdict}"
@@ -178,11 +190,10 @@ def encryption_at_rest_step(cluster: Cluster) -> Step:
 
 
 def leader_identity_functions(cluster: Cluster) -> list[str]:
-    """Shell function `identities`: the full holder identity (host and process id) of both elected components'
-    locks, one per line; a restarted or replaced leader shows up as a changed line."""
-    queries = [leader.leader_query(cluster, "kube-scheduler", scheduler_facts(cluster.release).leader_from_lease),
-               leader.leader_query(cluster, "kube-controller-manager",
-                                   controller_manager_facts(cluster.release).leader_from_lease)]
+    """Shell function `identities`: the full holder identity (host and process id) of every elected service's
+    lock, one per line; a restarted or replaced leader shows up as a changed line."""
+    queries = [leader.leader_query(cluster, s.unit, s.election.lock(cluster).from_lease)
+               for s in daemons.elected(cluster) if s.election]
     return ["identities() {", *(f"  {q} 2>/dev/null" for q in queries), "}"]
 
 

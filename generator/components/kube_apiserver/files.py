@@ -13,7 +13,7 @@ from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
-from generator.components.load_balancer.files import SHUTDOWN_DELAY_SECONDS
+from generator.components.load_balancer.service import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 
@@ -258,7 +258,9 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 on_node(node, paths.unit),
                 systemd.unit("Kubernetes API Server",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
-                             paths.binary, flags(cluster, node, f), service_type="notify"),
+                             paths.binary, flags(cluster, node, f), service_type="notify",
+                             # at boot its own etcd member first: started together, it would fail and restart
+                             after=("etcd.service",) if node in cluster.etcd_members else ()),
                 ID, "unit",
             ),
         ]

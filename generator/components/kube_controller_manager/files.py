@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from generator import pki, rotation, systemd
 from generator.artifacts import Artifact, on_node
+from generator.components.daemon import client_server_cert
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
-from generator.components.service import client_server_cert
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster, Node
@@ -114,7 +114,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 systemd.unit("Kubernetes Controller Manager",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/"
                              "kube-controller-manager/",
-                             paths.binary, flags(cluster, node, f)),
+                             paths.binary, flags(cluster, node, f),
+                             after=("kube-apiserver.service",)),
                 ID, "unit",
             ),
         ]

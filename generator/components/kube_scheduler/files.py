@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from generator import pki, systemd, yaml_text
 from generator.artifacts import Artifact, on_node
+from generator.components.daemon import client_server_cert
 from generator.components.kube_scheduler.facts import CONFIG_FIELDS, SchedulerFacts, facts
-from generator.components.service import client_server_cert
 from generator.context import RenderContext
 from generator.kubeconfig import kubeconfig
 from generator.model import Cluster, Node
@@ -110,7 +110,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                 on_node(node, paths.unit),
                 systemd.unit("Kubernetes Scheduler",
                              "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
-                             paths.binary, flags(cluster, node, f)),
+                             paths.binary, flags(cluster, node, f),
+                             after=("kube-apiserver.service",)),
                 ID, "unit",
             ),
         ]

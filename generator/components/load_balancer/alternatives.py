@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from generator.components.kube_apiserver.facts import facts as apiserver_facts
-from generator.components.load_balancer.files import ID, SHUTDOWN_DELAY_SECONDS
+from generator.components.load_balancer.files import backend_health
+from generator.components.load_balancer.service import ID, SHUTDOWN_DELAY_SECONDS
 from generator.model import Cluster
 from generator.steps import Chapter, Step, Text
 
@@ -41,7 +41,7 @@ def external_chapter(cluster: Cluster) -> Chapter:
     api = cluster.spec.api_server
     address = api.external_address or ""
     backends = ", ".join(f"`{m.ip}:{api.secure_port}`" for m in cluster.masters)
-    check = apiserver_facts(cluster.release).lb_health_path
+    check = backend_health(cluster)
     explain = Step(
         id=f"{ID}.external",
         title=Text(zh="外部负载均衡器需要满足的条件", en="What the external load balancer must do"),

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from generator.artifacts import on_node
-from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.components.load_balancer.alternatives import external_chapter, single_master_chapter
 from generator.components.load_balancer.checks import failover_step, stats_step, through_vip_step, vip_step
 from generator.components.load_balancer.files import (
-    CHECK_FALL,
-    CHECK_INTERVAL,
-    HAPROXY_CFG,
-    ID,
-    KEEPALIVED_CONF,
     MASK,
     PASSWORD_LENGTH,
     STATS_PASSWORD,
     STATS_URI,
     STATS_USER,
-    enabled,
+    artifacts,
+    backend_health,
     masked_path,
     priorities,
     track_command,
     vip_prefix,
+)
+from generator.components.load_balancer.service import (
+    CHECK_FALL,
+    CHECK_INTERVAL,
+    HAPROXY_CFG,
+    ID,
+    KEEPALIVED_CONF,
+    enabled,
 )
 from generator.model import Cluster
 from generator.steps import (
@@ -36,6 +39,8 @@ from generator.steps import (
     render,
     sudo,
 )
+
+__all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
 
 TITLE = Text(zh="负载均衡：haproxy + keepalived", en="Load balancer: haproxy + keepalived")
 
@@ -135,7 +140,7 @@ def install_step(cluster: Cluster) -> Step:
 def haproxy_step(cluster: Cluster) -> Step:
     api, lb = cluster.spec.api_server, cluster.spec.load_balancer
     password_file = pki_file(cluster, STATS_PASSWORD.removeprefix("pki/"))
-    check = apiserver_facts(cluster.release).lb_health_path
+    check = backend_health(cluster)
     return Step(
         id=f"{ID}.haproxy",
         title=Text(zh="生成 haproxy.cfg", en="Render haproxy.cfg"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from generator.components.load_balancer.files import BACKEND, ID, STATS_PASSWORD, STATS_USER
+from generator.components.load_balancer.files import BACKEND, STATS_PASSWORD, STATS_USER
+from generator.components.load_balancer.service import ID
 from generator.components.load_balancer.shell import holder_functions, names_pattern, stats_url, tcp_probe, vip_check
 from generator.model import Cluster
 from generator.steps import Command, Step, Text, pki_file, sudo

@@ -9,14 +9,20 @@ import ipaddress
 import secrets
 import string
 
+from generator import daemons
 from generator.artifacts import Artifact, on_node
-from generator.components.kube_apiserver.facts import facts
+from generator.components.load_balancer.service import (
+    CHECK_FALL,
+    CHECK_INTERVAL,
+    CHECK_RISE,
+    HAPROXY_CFG,
+    ID,
+    KEEPALIVED_CONF,
+    enabled,
+)
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 
-ID = "load-balancer"
-HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
-KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 # Made once, 0600, never shown: the stats page's password (haproxy.cfg embeds it, so haproxy.cfg is secret too).
 STATS_PASSWORD = "pki/haproxy-stats-password"
 STATS_USER = "stats"
@@ -29,21 +35,13 @@ PRIORITY_STEP = 10
 BACKEND = "kube-apiserver"
 VRRP_INSTANCE = "kube_apiserver"
 TRACK_SCRIPT = "check_haproxy"
-# haproxy's backend health check: every CHECK_INTERVAL s, DOWN after CHECK_FALL failures, UP after CHECK_RISE
-# successes. kube-apiserver's --shutdown-delay-duration is derived from it (kube_apiserver/files.py).
-CHECK_INTERVAL = 2
-CHECK_FALL = 2
-CHECK_RISE = 2
-# While a stopping kube-apiserver still serves, its /readyz already fails: --shutdown-delay-duration lets the load
-# balancer see it (CHECK_FALL checks CHECK_INTERVAL s apart) and move clients away before the listener closes,
-# with two intervals of slack: with one, a CI run lost 1 of 2,400 requests during a CA rotation (9 apiserver
-# restarts) on a loaded 2-core machine, where a check can come late; afterwards the apiserver answers 429.
-SHUTDOWN_DELAY_SECONDS = CHECK_INTERVAL * (CHECK_FALL + 2)
 
 
-def enabled(cluster: Cluster) -> bool:
-    """haproxy and keepalived are rendered only for a VIP: not for an external LB nor a lone master."""
-    return cluster.spec.load_balancer.kind == "haproxy-keepalived" and cluster.load_balanced
+def backend_health(cluster: Cluster) -> str:
+    """The path haproxy checks on each backend: the API server's (/readyz, or /healthz before it existed)."""
+    health = daemons.KUBE_APISERVER.health
+    assert health is not None
+    return health(cluster)
 
 
 def priorities(cluster: Cluster) -> list[tuple[Node, int]]:
@@ -120,7 +118,7 @@ frontend {BACKEND}
 
 backend {BACKEND}
     balance leastconn
-    option httpchk GET {facts(cluster.release).lb_health_path}
+    option httpchk GET {backend_health(cluster)}
     http-check expect status 200
     default-server inter {CHECK_INTERVAL}s fall {CHECK_FALL} rise {CHECK_RISE}
 {servers}

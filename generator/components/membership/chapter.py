@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from generator import day2
+from collections.abc import Sequence
+
+from generator import daemons, day2
 from generator.artifacts import Artifact
 from generator.components import planned, rollout
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.membership import join, leave
 from generator.components.membership.common import (
     ID,
@@ -26,18 +28,18 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []  # the per-node diffs come from generator/render.py, which renders the cluster as it runs now
 
 
-def chapter(cluster: Cluster) -> Chapter | None:
+def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     if day2.planned(cluster) != ID:
         return None
     node = changed(cluster)
     joins = node in day2.joining(cluster)
-    etcd = "etcd" in node.roles
+    etcd = daemons.ETCD.runs_on(cluster, node)
     lb = load_balancer_enabled(cluster)
     before, after = len(cluster.masters) + (-1 if joins else 1), len(cluster.masters)
     first: list[Step] = [plan_step(cluster), rollout.request_loop_start(cluster, ID, ID),
                          planned.snapshot_step(cluster, ID, f"{'join' if joins else 'leave'}-{node.name}")]
     if joins:
-        steps = [join.prepare_step(cluster, node), join.distribute_step(cluster, node)]
+        steps = [join.prepare_step(cluster, build, node), join.distribute_step(cluster, build, node)]
         steps += [join.etcd_add_step(cluster, node), join.etcd_start_step(cluster, node)] if etcd else []
         steps += [join.control_plane_step(cluster, node), rolling_step(cluster)]
         steps += [join.load_balancer_start_step(cluster, node)] if lb else []

@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 import shlex
 
-from generator import day2
+from generator import daemons, day2
 from generator.components import planned, rollout
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.kube_apiserver.files import ID as APISERVER
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
 from generator.components.load_balancer.shell import backend_status_function, holder_functions, names_pattern
 from generator.model import Cluster, Node
+from generator.service import Service
 from generator.steps import Command, Step, Text, on, pki_file
 
 ID = day2.MEMBERSHIP
@@ -67,15 +67,14 @@ def plan_step(cluster: Cluster) -> Step:
 
 def rolling_step(cluster: Cluster) -> Step:
     """The masters that stay: new certificates, units (etcd servers), haproxy backends and keepalived peers."""
-    lb = load_balancer_enabled(cluster)
+    def action(service: Service) -> str:
+        if service is daemons.ETCD:
+            return ""  # its unit changes only in --initial-cluster, read while the data directory is empty
+        return rollout.RELOAD if service.reload else rollout.RESTART
 
     def changes(node: Node) -> list[rollout.Change]:
-        items = [rollout.change(cluster, node, "etcd", "")] if node in cluster.etcd_members else []
-        items += [rollout.change(cluster, node, unit, rollout.RESTART)
-                  for unit in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")]
-        if lb:
-            items += [rollout.change(cluster, node, unit, rollout.RELOAD) for unit in ("haproxy", "keepalived")]
-        return items
+        services = daemons.start_order(daemons.on_node(cluster, node))
+        return [rollout.change(cluster, node, s, action(s)) for s in services]
 
     return rollout.rolling_step(
         cluster, f"{ID}.rolling",

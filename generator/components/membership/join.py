@@ -5,51 +5,54 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 
+from generator import daemons
 from generator.components import leader
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import peer_url
-from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.components.load_balancer.service import ID as LOAD_BALANCER
 from generator.components.load_balancer.shell import on_node_function
 from generator.components.membership.common import ID
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, Text, on, pki_file, sudo
+from generator.steps import Chapter, Command, Step, Text, on, pki_file, sudo
 
 # The build chapters' steps this chapter runs for the new node only, in this order (see node_commands).
 PREPARE = ("prerequisites.time", "prerequisites.swap", "prerequisites.directories", "prerequisites.kube-binaries",
            "prerequisites.kube-install", "prerequisites.etcd-binaries", "prerequisites.etcd-install")
-DISTRIBUTE = ("etcd.distribute", "kube-apiserver.distribute", "kube-controller-manager.distribute",
-              "kube-scheduler.distribute", "load-balancer.distribute", "load-balancer.validate")
-CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ELECTION_WAIT = 90  # seconds: a lock not given back on stop (the controller manager's) expires first
 POLL = "0.5"
 
 
-def build_steps(cluster: Cluster, ids: tuple[str, ...]) -> list[Step]:
-    # Imported here: the catalog lists this chapter too.
-    from generator import catalog
+def distribute_ids(cluster: Cluster, node: Node) -> tuple[str, ...]:
+    """The distribute step of each component with a service on `node`, then the load balancer's config check."""
+    components = dict.fromkeys(s.component for s in daemons.on_node(cluster, node))
+    checks = (f"{LOAD_BALANCER}.validate",) if LOAD_BALANCER in components else ()
+    return (*(f"{c}.distribute" for c in components), *checks)
 
-    steps = {s.id: s for chapter in catalog.build_chapters(cluster) for s in chapter.steps}
-    return [steps[step_id] for step_id in ids]
+
+def control_plane(cluster: Cluster, node: Node) -> list[str]:
+    """The node's services from the Kubernetes release, in start order: what starts once its etcd runs."""
+    return [s.unit for s in daemons.start_order(daemons.on_node(cluster, node)) if s.binaries]
 
 
-def node_commands(cluster: Cluster, node: Node, ids: tuple[str, ...]) -> tuple[tuple[Command, ...],
-                                                                               tuple[Command, ...]]:
+def node_commands(build: Sequence[Chapter], node: Node, ids: tuple[str, ...]) -> tuple[tuple[Command, ...],
+                                                                                     tuple[Command, ...]]:
     """The workstation's commands and `node`'s commands of these build steps, in order: the same strings the build
     chapters run, for one node."""
+    steps = {s.id: s for chapter in build for s in chapter.steps}
     local: list[Command] = []
     remote: list[Command] = []
-    for step in build_steps(cluster, ids):
+    for step in (steps[step_id] for step_id in ids):
         local += step.local
         remote += [c for n, commands in step.per_node if n == node for c in commands]
     return tuple(local), tuple(remote)
 
 
-def prepare_step(cluster: Cluster, node: Node) -> Step:
-    local, remote = node_commands(cluster, node, PREPARE)
+def prepare_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step:
+    local, remote = node_commands(build, node, PREPARE)
     return Step(
         id=f"{ID}.prepare",
         title=Text(zh="准备加入的 master", en="Prepare the joining master"),
@@ -67,8 +70,8 @@ def prepare_step(cluster: Cluster, node: Node) -> Step:
     )
 
 
-def distribute_step(cluster: Cluster, node: Node) -> Step:
-    _, remote = node_commands(cluster, node, DISTRIBUTE)
+def distribute_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step:
+    _, remote = node_commands(build, node, distribute_ids(cluster, node))
     return Step(
         id=f"{ID}.distribute",
         title=Text(zh="把证书、unit 与配置推送到加入的 master", en="Push certificates, units and configs to the "
@@ -130,7 +133,8 @@ def start(cluster: Cluster, units: list[str]) -> str:
 def etcd_start_step(cluster: Cluster, node: Node) -> Step:
     s = sudo(cluster)
     data = EtcdPaths(cluster).data_dir
-    command = f"{s}install -d -m 0700 {data} && {start(cluster, ['etcd'])} && systemctl is-active etcd"
+    etcd = daemons.ETCD.unit
+    command = f"{s}install -d -m 0700 {data} && {start(cluster, [etcd])} && systemctl is-active {etcd}"
     return Step(
         id=f"{ID}.etcd-start",
         title=Text(zh="启动加入的 master 上的 etcd", en="Start etcd on the joining master"),
@@ -163,13 +167,14 @@ def control_plane_step(cluster: Cluster, node: Node) -> Step:
                 "controller manager and the scheduler connect through the VIP and join the elections, while the "
                 "current leaders keep their locks."),
         ),
-        per_node=((node, (on(cluster, node, start(cluster, list(CONTROL_PLANE))), health)),),
+        per_node=((node, (on(cluster, node, start(cluster, control_plane(cluster, node))), health)),),
         needs_kube_binaries=True,
     )
 
 
 def load_balancer_start_step(cluster: Cluster, node: Node) -> Step:
-    command = f"{start(cluster, ['haproxy', 'keepalived'])} && systemctl is-active haproxy keepalived"
+    units = [s.unit for s in daemons.on_node(cluster, node) if s.component == LOAD_BALANCER]
+    command = f"{start(cluster, units)} && systemctl is-active {' '.join(units)}"
     return Step(
         id=f"{ID}.load-balancer-start",
         title=Text(zh="启动加入的 master 上的 haproxy 与 keepalived",
@@ -215,11 +220,11 @@ def takeover_script(cluster: Cluster, node: Node, component: str, from_lease: bo
 
 def election_step(cluster: Cluster, node: Node) -> Step:
     commands = []
-    for component, facts in (("kube-scheduler", scheduler_facts), ("kube-controller-manager",
-                                                                   controller_manager_facts)):
-        name = re.escape(node.name)
+    for service in reversed(daemons.elected(cluster)):  # the scheduler first, as the explanation tells it
+        component, name = service.unit, re.escape(node.name)
+        lease = service.election.lock(cluster).from_lease if service.election else False
         commands.append(Command(
-            takeover_script(cluster, node, component, facts(cluster.release).leader_from_lease),
+            takeover_script(cluster, node, component, lease),
             expect=rf"^{component} leader while only {name} ran it: {name}$",
             example=f"{component} leader before: {cluster.masters[0].name}\n{component} leader while only "
                     f"{node.name} ran it: {node.name}\nmeasured: {ID}_{component.replace('-', '_')}"

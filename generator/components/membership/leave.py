@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import shlex
 
+from generator import daemons
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
+from generator.components.load_balancer.service import ID as LOAD_BALANCER
 from generator.components.membership.common import ID
-from generator.components.membership.join import CONTROL_PLANE
+from generator.components.membership.join import control_plane
 from generator.model import Cluster, Node
 from generator.steps import Step, Text, on, sudo
 
@@ -21,6 +23,13 @@ def stop(cluster: Cluster, units: list[str]) -> str:
     names = " ".join(units)
     return (f"for u in {names}; do {s}systemctl stop $u && {s}systemctl disable $u || exit 1; done; "
             f'echo "still active: $(systemctl is-active {names} | grep -cx active)"')
+
+
+def load_balancer(cluster: Cluster, node: Node) -> list[str]:
+    """The node's load-balancer services in the order they stop: keepalived (and the VIP) before the haproxy it
+    tracks."""
+    return [s.unit for s in reversed(daemons.start_order(daemons.on_node(cluster, node)))
+            if s.component == LOAD_BALANCER]
 
 
 def load_balancer_step(cluster: Cluster, node: Node) -> Step:
@@ -36,13 +45,13 @@ def load_balancer_step(cluster: Cluster, node: Node) -> Step:
                 "haproxy. Both are `disable`d, so a reboot does not start them again. The other masters' haproxy "
                 "still list its apiserver; the next steps take care of that."),
         ),
-        per_node=((node, (on(cluster, node, stop(cluster, ["keepalived", "haproxy"]), expect=STOPPED,
+        per_node=((node, (on(cluster, node, stop(cluster, load_balancer(cluster, node)), expect=STOPPED,
                              example="still active: 0"),)),),
     )
 
 
 def control_plane_step(cluster: Cluster, node: Node) -> Step:
-    order = list(reversed(CONTROL_PLANE))
+    order = list(reversed(control_plane(cluster, node)))
     return Step(
         id=f"{ID}.retire-control-plane",
         title=Text(zh="停止离开的 master 的控制平面", en="Stop the leaving master's control plane"),
@@ -90,7 +99,8 @@ def etcd_remove_step(cluster: Cluster, node: Node) -> Step:
         per_node=(
             (member, (on(cluster, member, remove, expect=r"(Member \S+ removed from cluster|is not a member)",
                          example="Member 8e9e05c52164694d removed from cluster 3f2d4a6b7c8d9e0f"),)),
-            (node, (on(cluster, node, stop(cluster, ["etcd"]), expect=STOPPED, example="still active: 0"),)),
+            (node, (on(cluster, node, stop(cluster, [daemons.ETCD.unit]), expect=STOPPED,
+                       example="still active: 0"),)),
         ),
         serial=True,
     )

@@ -193,18 +193,13 @@ def etcd_download_step(cluster: Cluster) -> Step:
         id=f"{ID}.etcd-binaries",
         title=Text(zh="获取 etcd 二进制", en="Fetch the etcd binaries"),
         explain=Text(
-            zh=f"{source_zh} 只解压 {names(binaries, '、')}，`etcd --version` 必须是 `{v}`"
-            "（集群文件的 components.etcd.version，不写时是这个 Kubernetes 版本配套的 etcd）。",
-            en=f"{source_en} Only {names(binaries, ', ')} are unpacked; `etcd --version` must print `{v}` (the "
-            "cluster file's components.etcd.version; without one, the etcd this Kubernetes release is paired with).",
+            zh=f"{source_zh} 只解压 {'、'.join(binaries)}，`etcd --version` 必须是 `{v}`"
+            "（集群文件的 components.etcd.version）。",
+            en=f"{source_en} Only {', '.join(binaries)} are unpacked; `etcd --version` must print `{v}` (the "
+            "cluster file's components.etcd.version).",
         ),
         local=tuple(commands),
     )
-
-
-def names(binaries: tuple[str, ...], separator: str) -> str:
-    """`etcd`, `etcdctl` as the page lists them."""
-    return separator.join(f"`{b}`" for b in binaries)
 
 
 def awk_string(text: str) -> str:
@@ -215,13 +210,13 @@ def awk_string(text: str) -> str:
 def etcd_install_step(cluster: Cluster) -> Step:
     target = etcd_bin_dir(cluster)
     v = etcd_version(cluster.spec.components.etcd.version)
-    binaries = etcd_binaries(cluster.spec.components.etcd.version)
+    binaries = etcd_binaries(v)
     return Step(
         id=f"{ID}.etcd-install",
         title=Text(zh="把 etcd 二进制推送到每个 etcd 成员", en="Push the etcd binaries to every etcd member"),
         explain=Text(
-            zh=f"tar 管道把 {names(binaries, '、')} 复制到每个 etcd 成员的 `{target}`，再在节点上确认版本为 `{v}`。",
-            en=f"A tar pipe copies {names(binaries, ', ')} into `{target}` on every etcd member; the node then "
+            zh=f"tar 管道把 {'、'.join(binaries)} 复制到每个 etcd 成员的 `{target}`，再在节点上确认版本为 `{v}`。",
+            en=f"A tar pipe copies {', '.join(binaries)} into `{target}` on every etcd member; the node then "
             f"confirms version `{v}`.",
         ),
         per_node=for_each(cluster.etcd_members, lambda node: [

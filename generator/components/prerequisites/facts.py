@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.versions import EtcdTimeline, Release, Timeline, parse_etcd
+from generator.versions import Release, Timeline
 
 SERVER_TARBALL = "kubernetes-server-linux-amd64.tar.gz"
 # What the masters run; kubectl goes along so a master can be used for diagnosis too.
 KUBE_DAEMONS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBE_BINARIES = (*KUBE_DAEMONS, "kubectl")
-# What the etcd tarball gives every member: etcdutl (snapshot status and restore, which 3.6 took out of etcdctl) is
-# in it from 3.5 (see components/etcd/facts.py).
-ETCD_BINARIES: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(
-    ((3, 2), ("etcd", "etcdctl")), ((3, 5), ("etcd", "etcdctl", "etcdutl")))
 
 # Does dl.k8s.io publish <tarball>.sha256 for this release?
 PUBLISHED_SHA256 = Timeline(((1, 12), False), ((1, 17), True))
@@ -46,7 +42,10 @@ def etcd_version(version: str) -> str:
 
 
 def etcd_binaries(version: str) -> tuple[str, ...]:
-    return ETCD_BINARIES.at(parse_etcd(version))
+    """The release tarball's commands the runbook installs: etcd and etcdctl, and from 3.5 etcdutl (offline snapshot
+    status and restore; from 3.6 on `etcdctl snapshot restore` is gone and etcdutl is the only way to restore)."""
+    major, minor = (int(part) for part in etcd_version(version).split(".")[:2])
+    return ("etcd", "etcdctl", "etcdutl") if (major, minor) >= (3, 5) else ("etcd", "etcdctl")
 
 
 def etcd_tarball(version: str) -> str:

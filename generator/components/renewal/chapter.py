@@ -8,19 +8,18 @@ whatever differs from the nodes, so running it again after it succeeded changes 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from generator import day2
+from generator import daemons, day2
 from generator.artifacts import Artifact
-from generator.components import planned, rollout, verification
+from generator.components import planned, rollout
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Step, Text
+from generator.steps import Chapter, Step, Text, find_step
 
 ID = "renewal"
 NUMBER = 11
-# What reads certificates, in the order a master restarts them: etcd first, as the apiserver's backend.
-READERS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 CERTIFICATE_FILES = (".pem", ".kubeconfig")  # certificates, their keys, kubeconfigs embedding them
 
 
@@ -28,7 +27,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []  # it pushes what the other components render
 
 
-def chapter(cluster: Cluster) -> Chapter | None:
+def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     if day2.planned(cluster) is not None:
         return None  # one change at a time: an upgrade or a membership change renders new certificates itself
     renew = cluster.spec.certificates.renew_before_days
@@ -56,7 +55,7 @@ def chapter(cluster: Cluster) -> Chapter | None:
             rollout.request_loop_start(cluster, ID, ID),
             restart_step(cluster),
             rollout.request_loop_stop(cluster, ID, ID),
-            replace(verification.certificates_step(cluster), id=f"{ID}.certificates"),
+            replace(find_step(build, "verification.certificates"), id=f"{ID}.certificates"),
         ),
     )
 
@@ -91,11 +90,15 @@ def render_step(cluster: Cluster) -> Step:
 
 
 def changes(cluster: Cluster, node: Node) -> list[rollout.Change]:
-    """Per service that reads certificates on `node`: its certificates, keys and kubeconfigs (not its units or
-    configs: renewal changes none, and pushing them here would mix in another change)."""
-    units = rollout.unit_files(cluster, node)
-    return [rollout.Change(unit, rollout.RESTART, tuple(f for f in units[unit][0] if f.endswith(CERTIFICATE_FILES)))
-            for unit in READERS if unit in units]
+    """Per service on `node` that has certificates, in start order (etcd before the apiserver it serves): its
+    certificates, keys and kubeconfigs (not its units or configs: renewal changes none, and pushing them here would
+    mix in another change)."""
+    found = []
+    for service in daemons.start_order(daemons.on_node(cluster, node)):
+        files = tuple(f for f in service.files(cluster, node) if f.endswith(CERTIFICATE_FILES))
+        if files:
+            found.append(rollout.Change(service.unit, rollout.RESTART, files))
+    return found
 
 
 def restart_step(cluster: Cluster) -> Step:

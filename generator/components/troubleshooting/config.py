@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.troubleshooting.errors import Error, journal, lint, master, remote
 from generator.steps import Text, pki_file, sudo
 

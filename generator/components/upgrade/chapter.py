@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import replace
 
-from generator import day2
+from generator import daemons, day2
 from generator.artifacts import Artifact
 from generator.components import planned, rollout
-from generator.components.load_balancer.files import enabled as load_balancer_enabled
+from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.prerequisites.binaries import installed_check, kube_download_step
 from generator.components.prerequisites.facts import facts as download_facts
 from generator.components.upgrade.skew import facts_table, rules
@@ -20,13 +21,14 @@ from generator.versions import Release
 
 ID = day2.UPGRADE
 NUMBER = 12
+KUBECTL = "kubectl"  # no service: the binary alone is pushed
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []  # the per-node diffs come from generator/render.py, which renders the cluster as it runs now
 
 
-def chapter(cluster: Cluster) -> Chapter | None:
+def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     if day2.planned(cluster) != ID:
         return None
     old, new = day2.current_release(cluster), cluster.release
@@ -120,8 +122,10 @@ def apiservers_step(cluster: Cluster) -> Step:
     lb = load_balancer_enabled(cluster)
 
     def changes(node: Node) -> list[rollout.Change]:
-        items = [rollout.change(cluster, node, "kube-apiserver", rollout.RESTART)]
-        return items + [rollout.change(cluster, node, "haproxy", rollout.RELOAD)] if lb else items
+        """The release's servers (not its elected clients), then what reloads in front of them."""
+        services = daemons.on_node(cluster, node)
+        return ([rollout.change(cluster, node, s, rollout.RESTART) for s in services if s.binaries and not s.election]
+                + [rollout.change(cluster, node, s, rollout.RELOAD) for s in services if s.reload])
 
     lb_zh = "；haproxy.cfg 有变化时（例如健康检查路径），`reload` 平滑加载，已有连接不断" if lb else ""
     lb_en = "; when haproxy.cfg changes (its health check path, say), `reload` takes it without dropping connections" \
@@ -151,9 +155,9 @@ def controllers_step(cluster: Cluster) -> Step:
     new = cluster.release
 
     def changes(node: Node) -> list[rollout.Change]:
-        return [rollout.change(cluster, node, "kube-controller-manager", rollout.RESTART),
-                rollout.change(cluster, node, "kube-scheduler", rollout.RESTART),
-                rollout.change(cluster, node, "kubectl", "")]
+        """The elected clients of the release, and the master's kubectl."""
+        return [*(rollout.change(cluster, node, s, rollout.RESTART) for s in daemons.elected(cluster)),
+                rollout.Change(KUBECTL, "", binaries=(KUBECTL,))]
 
     return rollout.rolling_step(
         cluster, f"{ID}.controllers",

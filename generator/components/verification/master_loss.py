@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import shlex
 
+from generator import daemons
 from generator.components import leader
-from generator.components.admin import kubectl
-from generator.components.kube_controller_manager.facts import facts as controller_manager_facts
-from generator.components.kube_scheduler.facts import facts as scheduler_facts
+from generator.components.admin.files import kubectl
 from generator.components.load_balancer.shell import holder_functions, names_pattern
 from generator.components.verification.smoke import DEPLOYMENT
 from generator.model import Cluster
@@ -16,17 +15,19 @@ from generator.steps import Command, Step, Text, sudo
 
 WAIT = 90  # seconds for each phase: losing the master, and bringing it back
 POLL = "0.5"
-# Start order on the way back: etcd before the apiserver, the apiserver before its clients, haproxy before the
-# keepalived that tracks it.
-START_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "haproxy", "keepalived")
 
 
 def master_services(cluster: Cluster) -> list[str]:
-    node = cluster.masters[0]
-    wanted = {"haproxy", "keepalived", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
-    if "etcd" in node.roles:
-        wanted.add("etcd")
-    return [s for s in START_ORDER if s in wanted]
+    """A master's services in the order they start (etcd before the apiserver, the apiserver before its clients)."""
+    return [s.unit for s in daemons.start_order(daemons.on_node(cluster, cluster.masters[0]))]
+
+
+def leaders(cluster: Cluster) -> list[tuple[str, str, str]]:
+    """(shell function, label, query) per elected service, the scheduler's first: the order of the lines that run
+    records and the lab's tests read."""
+    return [(s.election.shell, s.election.label,
+             leader.leader_name(cluster, s.unit, s.election.lock(cluster).from_lease))
+            for s in reversed(daemons.elected(cluster)) if s.election]
 
 
 def elapsed(name: str, start: str, end: str) -> str:
@@ -37,9 +38,8 @@ def loss_script(cluster: Cluster) -> str:
     s = sudo(cluster)
     k = kubectl(cluster)
     services = master_services(cluster)
-    sched = leader.leader_name(cluster, "kube-scheduler", scheduler_facts(cluster.release).leader_from_lease)
-    cm = leader.leader_name(cluster, "kube-controller-manager",
-                            controller_manager_facts(cluster.release).leader_from_lease)
+    elected = leaders(cluster)
+    held = " && ".join(f'[ -n "${shell}_now" ] && [ "${shell}_now" != "$lost" ]' for shell, _, _ in elected)
     # All at once, as a shutdown does: one `systemctl stop a b c` would stop them one after another.
     stop = f"for unit in {' '.join(reversed(services))}; do {s}systemctl stop $unit & done; wait"
     start = f"{s}systemctl start {' '.join(services)}"
@@ -47,10 +47,10 @@ def loss_script(cluster: Cluster) -> str:
     states = f"systemctl is-active {' '.join(services)} | xargs"
     return "\n".join([
         *holder_functions(cluster),
-        f"sched() {{ {sched}; }} 2>/dev/null",
-        f"cm() {{ {cm}; }} 2>/dev/null",
+        *(f"{shell}() {{ {query}; }} 2>/dev/null" for shell, _, query in elected),
         'lost=$(holders); [ "$(echo $lost | wc -w)" -eq 1 ] || { echo "the VIP must be on one master"; exit 1; }',
-        'echo "losing $lost (VIP holder); scheduler leader: $(sched); controller-manager leader: $(cm)"',
+        'echo "losing $lost (VIP holder); '
+        + "; ".join(f"{label} leader: $({shell})" for shell, label, _ in elected) + '"',
         "t0=$(date +%s.%N)",
         f"on_node \"$lost\" {shlex.quote(stop)} & stopping=$!",
         f"end=$((SECONDS + {WAIT}))",
@@ -59,18 +59,18 @@ def loss_script(cluster: Cluster) -> str:
         "t_vip=$(date +%s.%N)",
         f"until {k} get --raw /version >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
         "t_api=$(date +%s.%N)",
-        'until s=$(sched); c=$(cm); [ -n "$s" ] && [ -n "$c" ] && [ "$s" != "$lost" ] && [ "$c" != "$lost" ] '
+        "until " + "; ".join(f"{shell}_now=$({shell})" for shell, _, _ in elected) + f"; {held} "
         f"|| [ $SECONDS -ge $end ]; do sleep {POLL}; done",
         "t_leases=$(date +%s.%N)",
         "wait $stopping",
         'echo "VIP now on: $new"',
-        'echo "scheduler leader: $s; controller-manager leader: $c"',
+        'echo "' + "; ".join(f"{label} leader: ${shell}_now" for shell, label, _ in elected) + '"',
         f"{k} get deployment {DEPLOYMENT} -o name",
         elapsed("master_loss_vip_seconds", "t0", "t_vip"),
         elapsed("master_loss_api_seconds", "t0", "t_api"),
         elapsed("master_loss_leases_seconds", "t0", "t_leases"),
         'ok=yes; [ -n "$new" ] && ! echo "$new" | grep -qx "$lost" || ok=no',
-        '[ -n "$s" ] && [ -n "$c" ] && [ "$s" != "$lost" ] && [ "$c" != "$lost" ] || ok=no',
+        f"{held} || ok=no",
         'echo "control plane without $lost: $ok"',
         "t1=$(date +%s.%N)",
         f"on_node \"$lost\" {shlex.quote(start)}",
@@ -96,7 +96,7 @@ def master_loss_step(cluster: Cluster) -> Step:
                 f"锁都由其他 master 持有。然后确认冒烟测试的 Deployment `{DEPLOYMENT}` 还在（数据在 etcd，"
                 "三个成员丢一个仍有多数）。脚本打印 `measured: master_loss_vip_seconds=…`、"
                 "`master_loss_api_seconds=…`、`master_loss_leases_seconds=…`（从停止开始计时），"
-                "再按 etcd、apiserver、控制器管理器、调度器、haproxy、keepalived 的顺序启动这台 master，等到它的服务"
+                "再按同样的顺序启动这台 master 的服务，等到它们"
                 "全部 active、`/readyz` 通过、VIP 只在一台上，打印 `measured: master_recovery_seconds=…`。"
                 "任何一项没有做到，这一步失败。"
             ),
@@ -108,9 +108,8 @@ def master_loss_step(cluster: Cluster) -> Step:
                 f"Then the smoke-test Deployment `{DEPLOYMENT}` must still be there (the data is in etcd, which "
                 "keeps a majority with one member of three gone). The script prints "
                 "`measured: master_loss_vip_seconds=…`, `master_loss_api_seconds=…` and "
-                "`master_loss_leases_seconds=…` (from the stop), then starts the master again — etcd, the "
-                "apiserver, the controller manager, the scheduler, haproxy, keepalived — waits until all its "
-                "services are active, `/readyz` passes and the VIP is on one master, and prints "
+                "`master_loss_leases_seconds=…` (from the stop), then starts the master's services again in that "
+                "order, waits until all of them are active, `/readyz` passes and the VIP is on one master, and prints "
                 "`measured: master_recovery_seconds=…`. The step fails if any of it did not happen."
             ),
         ),

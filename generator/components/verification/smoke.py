@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 
 from generator.components import leader
-from generator.components.admin import kubectl
+from generator.components.admin.files import kubectl
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.model import Cluster
 from generator.steps import Command, Step, Text

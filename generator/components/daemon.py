@@ -1,4 +1,5 @@
-"""The start and status steps every control-plane daemon shares: the same commands, its own prerequisite."""
+"""The steps every control-plane daemon shares: start, status, a kubeconfig read back; the same commands, its own
+prerequisite. Their prose is in daemon.yaml."""
 
 from __future__ import annotations
 
@@ -8,26 +9,18 @@ import shlex
 from generator import pki
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, Text, for_each_master, on, pki_file, sudo
+from generator.steps import Command, Step, for_each_master, on, pki_file, sudo
+from generator.text import Text, Texts
+
+TEXT = Texts.of_module(__file__)
 
 
 def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> Step:
-    """`daemon-reload`, `enable` and `restart` on every master; safe to repeat."""
+    """`daemon-reload`, `enable` and `restart` on every master; safe to repeat. `needs`: what else must run first,
+    as the explanation says it."""
     s = sudo(cluster)
     return Step(
-        id=f"{component}.start",
-        title=Text(zh="启动服务", en="Start the service"),
-        explain=Text(
-            zh=(
-                f"需要 `{binary}` 已安装（前置准备一章）{needs.zh}。`daemon-reload` 让 systemd 读入新 unit，"
-                "`enable` 让它开机自启，`restart` 让改过的配置立即生效；重复执行是安全的。"
-            ),
-            en=(
-                f"Needs `{binary}` installed (prerequisites chapter){needs.en}. `daemon-reload` makes systemd read "
-                "the new unit, `enable` starts it at boot, `restart` applies a changed configuration now; running "
-                "it again is safe."
-            ),
-        ),
+        **TEXT.step("start", step_id=f"{component}.start", binary=binary, needs=needs),
         per_node=for_each_master(cluster, lambda node: [
             on(cluster, node,
                f"{s}systemctl daemon-reload && {s}systemctl enable {component} && {s}systemctl restart {component}"),
@@ -38,13 +31,7 @@ def start_step(cluster: Cluster, component: str, binary: str, needs: Text) -> St
 
 def status_step(cluster: Cluster, component: str) -> Step:
     return Step(
-        id=f"{component}.status",
-        title=Text(zh="检查服务状态", en="Check the service is active"),
-        explain=Text(
-            zh=f"每台 master 上的服务都应是 `active`。否则用 `journalctl -u {component} --no-pager -n 50` 查看原因。",
-            en=f"The service must be `active` on every master. If not, `journalctl -u {component} --no-pager -n 50` "
-            "shows why.",
-        ),
+        **TEXT.step("status", step_id=f"{component}.status", unit=component),
         per_node=for_each_master(
             cluster, lambda node: [on(cluster, node, f"systemctl is-active {component}", r"^active$", "active")]
         ),
@@ -66,19 +53,7 @@ def kubeconfig_check_step(cluster: Cluster, component: str, user: str,
                        example=f"{user} {server}")
 
     return Step(
-        id=f"{component}.kubeconfig-check",
-        title=Text(zh="用 kubectl 读回 kubeconfig", en="kubectl reads the kubeconfig back"),
-        explain=Text(
-            zh=(
-                f"用本集群版本的 kubectl 读回刚生成的 kubeconfig：用户必须是 `{user}`，server 必须是预期的地址。"
-                "kubectl 能解析它，也说明内嵌的 CA、证书与私钥字段格式有效。"
-            ),
-            en=(
-                f"kubectl of this cluster's release reads the new kubeconfig back: the user must be `{user}` and the "
-                "server the expected address. kubectl parsing it also shows the embedded CA, certificate and key "
-                "fields are well formed."
-            ),
-        ),
+        **TEXT.step("kubeconfig-check", step_id=f"{component}.kubeconfig-check", user=user),
         local=tuple(check(path, server) for node, path, server in files if node is None),
         per_node=tuple((node, (check(path, server),)) for node, path, server in files if node is not None),
         needs_kube_binaries=True,
