@@ -9,7 +9,7 @@ from collections.abc import Callable
 from generator import kubebuild
 from generator.artifacts import write_atomic
 from generator.kubehelp import check, data, record
-from generator.versions import Release, parse_release
+from generator.versions import Release, minor_text, parse_release
 
 Say = Callable[[str], None]
 
@@ -45,7 +45,14 @@ def report(say: Say) -> int:
     accepted = data.load()
     findings, checked = check.check(accepted)
     for finding in findings:
-        say(("error: " if finding.error else "note: ") + str(finding))
+        if finding.error:
+            say(f"error: {finding}")
+    notes: dict[tuple[tuple[int, int], str, str], list[str]] = {}
+    for finding in findings:
+        if not finding.error:  # one line per release, daemon and kind: the names it dropped
+            notes.setdefault((finding.minor, finding.daemon, finding.message), []).append(finding.name)
+    for (minor, daemon, message), names in notes.items():
+        say(f"note: {minor_text(minor)} {daemon}: {message}: {', '.join(names)}")
     errors = sum(f.error for f in findings)
     notes = len(findings) - errors
     tags = ", ".join(accepted.measured[m] for m in accepted.minors())
