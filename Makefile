@@ -3,15 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: docs test setup system-packages kube-binaries
+.PHONY: docs test setup system-packages axe kube-binaries
 
 docs: setup
 	$(BIN)/invoke build-docs
 
-test: setup system-packages kube-binaries
+test: setup system-packages axe kube-binaries
 	$(BIN)/invoke test
 
 setup: $(VENV)/.installed
+
+# axe-core for the browser tests (tests/test_browser_reader.py): injected into the page under test, never on the site;
+# npm comes with the system packages
+axe: tests/axe/node_modules/.installed
+
+tests/axe/node_modules/.installed: tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --silent
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,24 +1,22 @@
-"""The user's verbs. Each is a thin layer over the generator package."""
+"""The user's verbs: each parses its arguments and calls one function of the generator package, which does the
+work and prints what it found (a failure it reports raises errors.Reported: its message, exit status 1)."""
 
 from __future__ import annotations
 
 import functools
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke import Context, Exit, task
 
 # notebooks (nbformat), runs (it imports notebooks) and site (its run pages read notebooks) are imported by the
 # tasks that use them: every step's `invoke render` is a process of its own and would import nbformat for nothing.
-from generator import catalog, day2, execute, render, single_step
+from generator import deploy as deployment
+from generator import render, single_step
 from generator.model import REPO, load
-
-if TYPE_CHECKING:
-    from generator.site.build import SiteReport
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 PIPE_CLOSED = 141  # the exit status of a command whose reader went away (128 + SIGPIPE)
@@ -54,18 +52,7 @@ def render_(c: Context, cluster: str = "example", component: str = "", phase: st
             renew_all: bool = False) -> None:
     """Render a cluster's artifacts into build/<cluster>/ (idempotent: unchanged files are left alone, and a
     certificate is re-issued only when its spec changed or it expires within renew_before_days)."""
-    model = load(cluster)
-    result = render.render(model, component or None, phase or None, renew_all)
-    counts: dict[str, int] = {}
-    for path, status in result.files:
-        counts[status] = counts.get(status, 0) + 1
-        if status != "unchanged":
-            print(f"  {status:9} build/{model.name}/{path}")
-    for note in result.notes:
-        print(f"  note: {note}")
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    print(f"rendered {model.name} ({model.release}) into build/{model.name}/: {summary}")
-
+    print(render.render(load(cluster), component or None, phase or None, renew_all).report())
 
 
 @task(name="rotate-ca", help={"cluster": "cluster name under clusters/ or a path",
@@ -88,19 +75,7 @@ def backups(c: Context, cluster: str = "example", fetch: bool = False, check_res
     exit status 1 when one needs action."""
     from generator import backups as etcd_backups
 
-    model = load(cluster)
-    if check_restore:
-        if not model.spec.restore.snapshot:
-            raise Exit(f"backups: {model.name} plans no restore (no restore.snapshot in its cluster file)", code=1)
-        print("\n".join(etcd_backups.check_restore(model)[0]))
-        return
-    if fetch:
-        for line in etcd_backups.fetch(model):
-            print(line)
-    lines, action = etcd_backups.report(model)
-    print("\n".join(lines))
-    if action:
-        raise Exit(code=1)
+    etcd_backups.backups(load(cluster), fetch, check_restore, sys.stdout)
 
 
 @task(name="notebooks", help={"check": "fail if the committed notebooks differ from the generator's"})
@@ -110,41 +85,24 @@ def notebooks_(c: Context, check: bool = False) -> None:
     from generator import notebooks
 
     if check:
-        problems = notebooks.drift()
-        if problems:
-            raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
-        print("notebooks match the generator")
+        print(notebooks.check())
         return
     for name in notebooks.write():
         print(f"  wrote notebooks/{name}")
 
 
-
 @task(help={"runs_dir": "take each cluster's last run record from this directory (default: runs/)",
-            "jobs": "build this many clusters at once (default: the machine's cores)"})
+            "jobs": "build this many clusters at once (default: the machine's cores)",
+            "site_url": "the address the site is served at, e.g. https://runbooks.example.internal/k8s/: the 404 "
+                        "page then works under that path, and sitemap.xml is written"})
 @friendly
-def build_docs(c: Context, runs_dir: str = "", jobs: int = 0) -> None:
+def build_docs(c: Context, runs_dir: str = "", jobs: int = 0, site_url: str = "") -> None:
     """Build site/: per cluster (render, zh/en pages, `mkdocs build --strict`) into site/clusters/<name>/ when its
     inputs changed, and the home pages into site/."""
-    from generator import notebooks, runs, site
-    from generator.site.build import SITE, build_site
+    from generator import runs
+    from generator.site.build import build_docs as build
 
-    clusters = site.all_clusters()
-    problems = notebooks.drift()
-    if problems:
-        raise Exit("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems), code=1)
-    report = build_site(clusters, SITE, Path(runs_dir) if runs_dir else runs.RUNS, jobs or None)
-    print(site_summary(report))
-    print(f"site built: {SITE}/index.html (serve it: invoke serve-docs)")
-
-
-def site_summary(report: SiteReport) -> str:
-    parts = [f"rebuilt {len(report.rebuilt)} cluster(s)" + (f" ({', '.join(report.rebuilt)})" if report.rebuilt
-                                                            else ""),
-             f"{len(report.skipped)} unchanged", f"home pages {'rebuilt' if report.top_rebuilt else 'unchanged'}"]
-    if report.removed:
-        parts.append(f"removed {', '.join(report.removed)}")
-    return "site: " + ", ".join(parts)
+    build(Path(runs_dir) if runs_dir else runs.RUNS, jobs or None, sys.stdout, site_url)
 
 
 @task(help={"port": "port on 127.0.0.1", "runs_dir": "last run records from here (default: runs/)"})
@@ -155,7 +113,7 @@ def serve_docs(c: Context, port: int = 8000, runs_dir: str = "") -> None:
     from generator import runs
     from generator.site.serve import serve
 
-    serve(port, Path(runs_dir) if runs_dir else runs.RUNS, lambda report: print(site_summary(report), flush=True))
+    serve(port, Path(runs_dir) if runs_dir else runs.RUNS, lambda report: print(report.summary(), flush=True))
 
 
 @task(help={"out": "directory for the PNGs (default: screenshots/, which the README shows)"})
@@ -187,51 +145,7 @@ def step(c: Context, cluster: str = "example", step: str = "", dry_run: bool = F
 def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: bool = False, nodes: str = "",
            from_: str = "", allow_destructive: bool = False) -> None:
     """Run the chapters' notebooks in order into runs/<cluster>/<time>/ (dry run: print what would run)."""
-    model = load(cluster)
-    chapters = catalog.chapters(model)
-    if chapter:
-        chapters = [ch for ch in chapters if ch.id == chapter]
-        if not chapters:
-            raise Exit(f"no chapter {chapter!r}; chapters: {', '.join(catalog.chapter_ids())}", code=1)
-    if from_:
-        owners = [i for i, ch in enumerate(chapters) if any(s.id == from_ for s in ch.steps)]
-        if not owners:
-            ids = ", ".join(s.id for ch in chapters for s in ch.steps)
-            raise Exit(f"no step {from_!r} in the chosen chapters; steps: {ids}", code=1)
-        chapters = chapters[owners[0]:]
-    steps = [s for ch in chapters for s in ch.steps]
-    if from_:
-        steps = steps[[s.id for s in steps].index(from_):]
-    if dry_run:
-        execute.dry_run(steps, single_step.node_set(nodes))
-        return
-    if not chapter and day2.planned(model) == day2.MEMBERSHIP:
-        # The other chapters build a cluster from nothing (etcd's members all start at once): not for one that runs.
-        raise Exit(f"{model.name} plans a membership change: its cluster already runs; run the change alone with "
-                   f"--chapter {day2.MEMBERSHIP} (a full deploy is for a new cluster)", code=1)
-    refusal = "" if allow_destructive else execute.destructive_refusal(steps)
-    if refusal:
-        raise Exit(refusal, code=1)
-    from generator import runs
-
-    result = runs.deploy(model, chapters, nodes, from_, allow_destructive)
-    counts: dict[str, int] = {}
-    for outcome in result.summary["steps"]:
-        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
-    print(f"run record: {result.directory.relative_to(REPO)}/ ("
-          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")")
-    failure = result.failure
-    if failure:
-        where = f" on {failure['node']}" if failure.get("node") else ""
-        raise Exit(
-            f"FAILED: chapter {failure['chapter']}, step {failure.get('step', '?')}{where}: "
-            f"{failure.get('failure', '')}\ncommand:\n{(failure.get('commands') or ['?'])[-1]}\n"
-            f"output:\n{failure.get('output', '').rstrip() or '(none)'}\n"
-            f"fix it on the node, then resume with: invoke deploy --cluster {shlex.quote(model.ref)} --from "
-            f"{failure.get('step', '')}\n(if the fix was in the cluster file, re-run the chapter from its first "
-            "step: earlier steps rendered and pushed files from the old file; every step is idempotent)",
-            code=1,
-        )
+    deployment.deploy(cluster, chapter, dry_run, nodes, from_, allow_destructive)
 
 
 @task(help={"cluster": "cluster name under clusters/ or a path", "to": "the release to upgrade to, e.g. 1.36.3",
@@ -240,22 +154,12 @@ def deploy(c: Context, cluster: str = "example", chapter: str = "", dry_run: boo
 def upgrade_plan(c: Context, cluster: str = "example", to: str = "", out: str = "") -> None:
     """What upgrading a cluster's masters to --to changes: the version facts, and per node the diff of every file."""
     from generator.components.upgrade import plan
-    from generator.render import make_artifacts
     from generator.versions import parse_release
 
-    model = load(cluster)
     release = parse_release(to)
     if isinstance(release, str):
         raise Exit(f"upgrade-plan: --to {to!r}: {release}", code=1)
-    planned = plan.target(model, release)
-    print("\n".join(plan.report(planned, make_artifacts(planned)[0])))
-    problems = plan.skew_problems(planned)
-    if problems:
-        raise Exit("upgrade-plan: a cluster file cannot plan this upgrade:\n  " + "\n  ".join(problems), code=1)
-    if out:
-        Path(out).write_text(plan.cluster_file_text(model, release), encoding="utf-8")
-        load(out)  # the file it wrote must load: one line per problem otherwise
-        print(f"wrote {out}: run `invoke render --cluster {out}`, then its upgrade chapter")
+    plan.upgrade_plan(load(cluster), release, out, sys.stdout)
 
 
 @task
@@ -284,27 +188,17 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
 def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
     into a cache keyed by release (reused when present), and without --release also the cluster's etcd, etcdctl and
-    etcdutl from etcd's Go modules; prints progress, time per binary and sha256s."""
-    from generator import kubebuild
-    from generator.kubebuild import tools
+    etcdutl from etcd's Go modules (and kwok, when it asks for the scheduler's rehearsal); prints progress, time per
+    binary and sha256s."""
+    from generator.kubebuild import verb
     from generator.versions import parse_release
 
     model = None if release else load(cluster)
     chosen = parse_release(release) if release else model.release
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
-    wanted = [(f"kube binaries {chosen.tag}", lambda: kubebuild.ensure(chosen))]
-    if model is not None:
-        etcd = tools.etcd(model.spec.components.etcd.version)
-        wanted.append((f"etcd {etcd.version}", lambda: tools.ensure(etcd)))
-    for what, build in wanted:
-        try:
-            built = build()
-        except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
-            raise Exit(f"kube-binaries: {what}: {err}", code=1) from None
-        for name, entry in built.record["binaries"].items():
-            print(f"  {name:24} sha256 {entry['sha256']}  built in {entry['seconds']} s")
-        print(f"{what}: {built.bin_dir}")
+    kwok = model.spec.verification.kwok if model and model.spec.verification.scheduler_rehearsal else None
+    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok)
 
 
 @task(help={"record": "first measure built releases' binaries (`invoke kube-binaries`) into accepted.json",
@@ -345,6 +239,20 @@ def lab_down(c: Context, cluster: str = "lab") -> None:
         raise Exit(f"lab-down: {err}", code=1) from None
 
 
+@task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)",
+            "node": "the node whose disk is lost"})
+@friendly
+def lab_wipe_node(c: Context, cluster: str = "lab", node: str = "") -> None:
+    """Lose a lab node's disk (root): it shuts down, its root file system is deleted, and it boots again as a fresh
+    host with a new host key (known_hosts updated). What the rebuild chapter recovers from."""
+    from generator import lab
+
+    try:
+        lab.wipe_node(load(cluster), node)
+    except lab.LabError as err:
+        raise Exit(f"lab-wipe-node: {err}", code=1) from None
+
+
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
 @friendly
 def lab_status(c: Context, cluster: str = "lab") -> None:
@@ -366,8 +274,6 @@ def lab_status(c: Context, cluster: str = "lab") -> None:
 @friendly
 def lint(c: Context, dir_: str = "", cluster: str = "", release: str = "") -> None:
     """Find known mistakes in a (hand-edited) artifact directory: one `path: rule: message` line each."""
-    from pathlib import Path
-
     from generator import lint as linter
     from generator.versions import parse_release
 
@@ -380,12 +286,7 @@ def lint(c: Context, dir_: str = "", cluster: str = "", release: str = "") -> No
         raise Exit(f"lint: --release {release!r}: {chosen}", code=1)
     model = load(cluster) if cluster else None
     shown = dir_ or f"build/{model.name if model else ''}"
-    findings = linter.lint(Path(dir_) if dir_ else REPO / shown, shown, model, chosen)
-    for finding in findings:
-        print(finding)
-    if findings:
-        raise Exit(f"lint: {len(findings)} finding(s) in {shown}", code=1)
-    print(f"lint: no findings in {shown}")
+    linter.report(Path(dir_) if dir_ else REPO / shown, shown, model, chosen, sys.stdout)
 
 
 @task(help={"clusters": "comma-separated fleet sizes, e.g. 10,50,100 (distinct clusters: releases 1.20-1.34, "
@@ -446,18 +347,18 @@ def certs(c: Context, cluster: str = "example") -> None:
     one line each; exit status 1 when one is missing, differs, has expired or expires within renew_before_days."""
     from generator import certs as node_certs
 
-    model = load(cluster)
-    try:
-        findings = node_certs.check(model)
-    except RuntimeError as err:
-        raise Exit(f"certs: {err}", code=1) from None
-    for finding in findings:
-        print(finding.line)
-    problems = [f for f in findings if f.problem]
-    if problems:
-        raise Exit(f"certs: {len(problems)} of {len(findings)} need action (`invoke render` re-issues what is "
-                   "expiring; the renewal chapter pushes and restarts one master at a time)", code=1)
-    print(f"certs: all {len(findings)} certificates and kubeconfigs on the nodes match the ledger")
+    node_certs.report(load(cluster), sys.stdout)
+
+
+@task(name="check-workstation", help={"cluster": "cluster name under clusters/ or a path"})
+@friendly
+def check_workstation(c: Context, cluster: str = "example") -> None:
+    """What this workstation needs to run the cluster's runbook, one line each: the programs its commands call, the
+    release tarballs the cluster file names, ssh with a key and sudo without a password on every node. Changes
+    nothing; exit status 1 when something is missing."""
+    from generator import workstation
+
+    workstation.report(load(cluster), sys.stdout)
 
 
 @task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})

@@ -11,16 +11,17 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from generator.errors import RunbookError
-from generator.model import REPO, Cluster, Node
+from generator.model import BUILD_DIR, Cluster, Node
 
-BUILD_DIR = REPO / "build"
 PHASES = ("ca", "cert", "kubeconfig", "config", "unit")
 TEMP_SUFFIX = ".partial"  # `.<name>.<random>.partial` beside its target: how a leftover temp file is recognised
 DIR_MODE, SECRET_DIR_MODE = 0o755, 0o700
 # The only artifacts docs/ (and so site/) may receive, besides being non-secret and free of key material: what the
 # pages show. A new kind of public file is added here on purpose, never published by accident.
-PUBLIC = ("*.pem", "*-csr.json", "*ca-config.json", "environment.sh", "*.service", "haproxy.cfg", "keepalived.conf",
-          "kube-scheduler.yaml", "*.diff")
+PUBLIC = ("*.pem", "*-csr.json", "*ca-config.json", "environment.sh", "*.service", "*.timer", "haproxy.cfg",
+          "keepalived.conf", "kube-scheduler.yaml", "*.diff", "etcd-backup", "audit-policy.yaml",
+          "kube-bench-config.yaml", "kwok-stages.yaml", "kwok-rbac.yaml", "rehearsal-node.yaml",
+          "rehearsal-workload.yaml")
 NEVER_PUBLIC = ("*-key.pem", "*.kubeconfig")
 KEY_MARKERS = (b"PRIVATE KEY", b"client-key-data", b"secret:")
 
@@ -31,17 +32,19 @@ class Outside(RunbookError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """One file. `path` is relative to build/<cluster>/; secrets are written 0600 and never published."""
+    """One file. `path` is relative to build/<cluster>/; secrets are written 0600 and never published. `private`: a
+    file root alone reads on a node (0600, as the CIS benchmark wants units), which the site may still show."""
 
     path: str
     content: bytes
     component: str
     phase: str
     secret: bool = False
+    private: bool = False
 
     @property
     def mode(self) -> int:
-        return 0o600 if self.secret else 0o644
+        return 0o600 if self.secret or self.private else 0o644
 
     @cached_property  # a page asks once per step that shows files: tens of thousands of times per cluster
     def public(self) -> bool:
@@ -85,8 +88,15 @@ def make_dir(path: Path, mode: int) -> None:
     os.chmod(path, mode)
 
 
+def what_is(path: Path, info: os.stat_result) -> str:
+    if stat.S_ISLNK(info.st_mode):
+        return f"a symlink (to {os.readlink(path)})"
+    return "a file" if stat.S_ISREG(info.st_mode) else "not a directory"
+
+
 def ensure_root(root: Path) -> None:
-    """build/ (0755) and build/<cluster>/ (0700), whatever the umask."""
+    """build/ (0755) and build/<cluster>/ (0700), whatever the umask. build/<cluster>/ must be a real directory: a
+    symlink there would have a render write every file, CA keys included, wherever it points."""
     for path, mode in ((root.parent, DIR_MODE), (root, SECRET_DIR_MODE)):
         if not path.is_dir():
             try:
@@ -95,7 +105,18 @@ def ensure_root(root: Path) -> None:
                 # Runs before the cluster's lock (the lock file lives inside): another render made it meanwhile,
                 # with the same mode. Anything other than a directory is still an error.
                 if not path.is_dir():
-                    raise
+                    raise Outside(f"{path}: {what_is(path, path.lstat())} where the build directory goes; move it "
+                                  "away") from None
+    check_root(root)
+
+
+def check_root(root: Path) -> os.stat_result:
+    """build/<cluster>/'s own entry, if it is a real directory; Outside (one line) otherwise."""
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise Outside(f"{root}: {what_is(root, info)}, not a directory: everything of this cluster is written into a "
+                      f"real {root.parent.name}/{root.name}/ only; move it away")
+    return info
 
 
 def relative_parts(rel: str) -> tuple[str, ...]:
@@ -112,6 +133,7 @@ class Confined:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.device = check_root(root).st_dev
         self.real_root = root.resolve(strict=True)
         self.real_dirs: set[Path] = set()
 
@@ -134,14 +156,21 @@ class Confined:
             if not stat.S_ISDIR(info.st_mode):
                 found = "a symlink" if stat.S_ISLNK(info.st_mode) else "a file"
                 raise Outside(f"{here}: expected a directory, found {found}; move it away and render again")
+            if info.st_dev != self.device:  # a mount point: writes would land on another file system
+                raise Outside(f"{here}: another file system is mounted here; everything is written on "
+                              f"{self.root}'s own: unmount it and render again")
         target = here / parts[-1]
         if target.parent not in self.real_dirs:
             if not target.parent.resolve(strict=True).is_relative_to(self.real_root):
                 raise Outside(f"{target} resolves outside {self.root}; refusing to touch it")
             self.real_dirs.add(target.parent)
-        if target.is_symlink() or target.exists() and not target.is_file():
-            raise Outside(f"{target}: expected a plain file (not a symlink or directory); move it away and render "
-                          "again")
+        try:
+            info = target.lstat()
+        except FileNotFoundError:
+            return target
+        if not stat.S_ISREG(info.st_mode) or info.st_dev != self.device:
+            raise Outside(f"{target}: expected a plain file (not a symlink, directory, FIFO or mount); move it away "
+                          "and render again")
         return target
 
 
@@ -150,7 +179,7 @@ class Existing:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.tree = Confined(root) if root.is_dir() else None
+        self.tree = Confined(root) if root.is_dir() or root.is_symlink() else None
 
     def read(self, rel: str) -> bytes | None:
         if self.tree is None:

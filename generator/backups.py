@@ -21,10 +21,11 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from generator.artifacts import build_dir, write_atomic
 from generator.components.etcd.backup import SNAPSHOT_NAME, BackupPaths, copy_dir
-from generator.errors import RunbookError
+from generator.errors import Reported, RunbookError
 from generator.model import REPO, Cluster, Node
 from generator.steps import ssh_prefix, sudo
 
@@ -193,6 +194,23 @@ def workstation_line(cluster: Cluster) -> tuple[str, bool]:
                 f"{str(saved.get('time', '?'))[:20]} (first: {differ[0]})"), True
     copied = str(saved.get("time"))[:20]
     return f"{WORKSTATION}: OK: the cluster file and {len(now) - 1} PKI files as copied {copied}", False
+
+
+def backups(cluster: Cluster, fetch_them: bool, restore_only: bool, out: TextIO) -> None:
+    """`invoke backups`: the snapshot the restore section names, checked (`restore_only`); else, after copying the
+    members' snapshots to the workstation (`fetch_them`), one line per member and the workstation's copy, and
+    Reported (with nothing more to say) when one needs action."""
+    if restore_only:
+        if not cluster.spec.restore.snapshot:
+            raise Reported(f"backups: {cluster.name} plans no restore (no restore.snapshot in its cluster file)")
+        out.write("\n".join(check_restore(cluster)[0]) + "\n")
+        return
+    if fetch_them:
+        out.write("".join(f"{line}\n" for line in fetch(cluster)))
+    lines, action = report(cluster)
+    out.write("\n".join(lines) + "\n")
+    if action:
+        raise Reported("")  # the lines say which
 
 
 def report(cluster: Cluster) -> tuple[list[str], bool]:

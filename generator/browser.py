@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import io
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -29,15 +30,39 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class SubPathHandler(QuietHandler):
+    """The directory served under a sub-path (e.g. /k8s/runbooks/), and its 404.html, with status 404, for anything
+    missing there: what a web server does with `error_page 404 /k8s/runbooks/404.html`."""
+
+    def __init__(self, *args: Any, prefix: str, **kwargs: Any) -> None:
+        self.prefix = prefix  # set first: the base class answers the request in its __init__
+        super().__init__(*args, **kwargs)
+
+    def translate_path(self, path: str) -> str:
+        return super().translate_path(path.removeprefix(self.prefix.rstrip("/")))
+
+    def send_head(self) -> Any:
+        if self.path.startswith(self.prefix) and Path(self.translate_path(self.path)).exists():
+            return super().send_head()
+        page = (Path(self.directory) / "404.html").read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        return io.BytesIO(page)
+
+
 @contextlib.contextmanager
-def serve(directory: Path = SITE, port: int = 0) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1 (port 0: a free one) while the block runs; yields the base URL."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
+def serve(directory: Path = SITE, port: int = 0, prefix: str = "") -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1 (port 0: a free one) while the block runs; yields the base URL. With a
+    `prefix`, under that sub-path, with the directory's 404.html for what is missing (SubPathHandler)."""
+    handler: Any = (functools.partial(SubPathHandler, directory=str(directory), prefix=prefix) if prefix
+                    else functools.partial(QuietHandler, directory=str(directory)))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield f"http://127.0.0.1:{server.server_address[1]}{prefix or '/'}"
     finally:
         server.shutdown()
         server.server_close()

@@ -18,6 +18,8 @@ from generator.components.kube_scheduler import chapter as kube_scheduler
 from generator.components.load_balancer import chapter as load_balancer
 from generator.components.membership import chapter as membership
 from generator.components.prerequisites import chapter as prerequisites
+from generator.components.quorum_loss import chapter as quorum_loss
+from generator.components.rebuild import chapter as rebuild
 from generator.components.renewal import chapter as renewal
 from generator.components.restore import chapter as restore
 from generator.components.troubleshooting import chapter as troubleshooting
@@ -32,7 +34,7 @@ BUILD = (
     prerequisites, ca, load_balancer, admin, etcd, kube_apiserver, kube_controller_manager, kube_scheduler,
     verification, troubleshooting,
 )
-DAY2 = (renewal, upgrade, membership, ca_rotation, restore)
+DAY2 = (renewal, upgrade, membership, ca_rotation, restore, quorum_loss, rebuild)
 COMPONENTS = BUILD + DAY2
 
 

@@ -14,8 +14,10 @@ import shlex
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TextIO
 
 from generator import ledger
+from generator.errors import Reported
 from generator.model import REPO, Cluster
 from generator.steps import ssh_prefix, sudo
 
@@ -83,6 +85,21 @@ def judge(cluster: Cluster, entry: ledger.Entry, seen: dict[str, str] | None, no
     if days <= renew:
         return Finding(entry, f"EXPIRES within renew_before_days ({renew})", detail)
     return Finding(entry, "", detail)
+
+
+def report(cluster: Cluster, out: TextIO) -> None:
+    """`invoke certs`: one line per file on the nodes, then the count; Reported when one needs action."""
+    try:
+        findings = check(cluster)
+    except RuntimeError as err:
+        raise Reported(f"certs: {err}") from None
+    for finding in findings:
+        out.write(f"{finding.line}\n")
+    problems = [f for f in findings if f.problem]
+    if problems:
+        raise Reported(f"certs: {len(problems)} of {len(findings)} need action (`invoke render` re-issues what is "
+                       "expiring; the renewal chapter pushes and restarts one master at a time)")
+    out.write(f"certs: all {len(findings)} certificates and kubeconfigs on the nodes match the ledger\n")
 
 
 def check(cluster: Cluster, now: dt.datetime | None = None) -> list[Finding]:

@@ -16,7 +16,7 @@ from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.schema import Problem
 
 if TYPE_CHECKING:
-    from generator.model import ClusterFile, LeaderElection
+    from generator.model import ClientConnection, ClusterFile, LeaderElection
     from generator.versions import Release
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,6 +30,7 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9 ._:@=/+-]{0,128}")
 DURATION = re.compile(r"([0-9]{1,9})s")
 INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")  # not "-x" (an option) nor "." / ".."
 PORT_RANGE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
+TOOL_RELEASE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4}){1,3}")
 ETCD_RELEASE = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
 WORKSTATION_PATH = re.compile(r"[A-Za-z0-9._/+][A-Za-z0-9._/+-]{0,1023}")  # no leading "-": not an option
 ROLES = ("master", "etcd")
@@ -40,6 +41,13 @@ MAX_NODES = 32  # control-plane nodes; etcd itself advises 3, 5 or 7 members
 DURATION_SECONDS = (1, 300)
 # client-go's leader elector refuses renewDeadline <= JitterFactor * retryPeriod.
 JITTER_FACTOR = 1.2
+# Client-side rate limits: scheduler_perf runs its scheduler at 5000 requests per second, no more is ever needed.
+MAX_QPS = 5000
+MAX_BURST = 10000
+# The scheduler's rehearsal: simulated nodes each take pods as a kubelet's default of 110 would.
+PODS_PER_FAKE_NODE = 110
+MAX_FAKE_NODES = 500
+MAX_REHEARSAL_PODS = 20000
 # Ports every master listens on whatever the cluster file says.
 FIXED_PORTS = {
     2379: "etcd client (fixed)",
@@ -64,6 +72,13 @@ LOCALHOST = ("127.0.0.1", "::1")
 NODE_PATH = "an absolute path of letters, digits and ._-, normalised (no spaces, no shell syntax, no '..' or '//')"
 
 
+def etcd_at_least(version: str, minor: tuple[int, int]) -> bool:
+    """Whether an etcd release (components.etcd.version, checked elsewhere) is `minor` or later; False when it is
+    not a release at all."""
+    match = ETCD_RELEASE.fullmatch(version)
+    return bool(match) and (int(match[1]), int(match[2])) >= minor
+
+
 def check(spec: ClusterFile) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -77,15 +92,15 @@ def check(spec: ClusterFile) -> list[Problem]:
         bad("ssh.user", spec.ssh.user, "a login name: lowercase letters, digits, '_' and '-'")
     check_port(bad, "ssh.port", spec.ssh.port)
     for i, option in enumerate(spec.ssh.options):
-        wrong = ssh_options.problem(option)
+        wrong = ssh_options.problem(option) or ssh_options.confined(option, spec.name)
         if wrong:
             bad(f"ssh.options[{i}]", option, wrong)
     for name in ("bin_dir", "config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir"):
         check_node_path(bad, f"paths.{name}", getattr(spec.paths, name), SHARED_OK.get(name, set()))
     check_api_server(spec, bad)
-    check_network(spec, bad)
     check_certificates(spec, bad)
     check_components(spec, bad)
+    check_verification(spec, bad)
     return problems
 
 
@@ -112,8 +127,9 @@ def check_nodes(spec: ClusterFile, bad: BadFn) -> None:
         for j, role in enumerate(node.roles):
             if role not in ROLES:
                 bad(f"{where}.roles[{j}]", role, f"one of: {', '.join(ROLES)}")
-    if spec.nodes and not any("master" in n.roles for n in spec.nodes):
-        bad("nodes", [n.name for n in spec.nodes], "at least one node with the role 'master'")
+    for role in ROLES:  # no etcd member: kube-apiserver would start with an empty --etcd-servers=
+        if spec.nodes and not any(role in n.roles for n in spec.nodes):
+            bad("nodes", [n.name for n in spec.nodes], f"at least one node with the role {role!r}")
 
 
 def check_node_path(bad: BadFn, path: str, value: str, shared_ok: set[str]) -> None:
@@ -251,15 +267,6 @@ def check_api_server(spec: ClusterFile, bad: BadFn) -> None:
             owners[port] = what
 
 
-def check_network(spec: ClusterFile, bad: BadFn) -> None:
-    net = network(spec.network.service_cidr)
-    if net is None:
-        bad("network.service_cidr", spec.network.service_cidr, "a network in CIDR form, e.g. 10.254.0.0/16")
-    elif net.num_addresses < 4:
-        bad("network.service_cidr", spec.network.service_cidr, "a network with room for services")
-    check_dns_name(bad, "network.cluster_domain", spec.network.cluster_domain)
-
-
 def check_certificates(spec: ClusterFile, bad: BadFn) -> None:
     certs = spec.certificates
     for name in ("C", "ST", "L", "OU"):
@@ -292,19 +299,11 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     comps = spec.components
     sched = comps.kube_scheduler
     check_control_plane_client(bad, "components.kube-scheduler", "kube-scheduler", sched.kubeconfig_server,
-                               sched.verbosity, sched.leader_election)
+                               sched.verbosity, sched.leader_election, sched.client_connection)
     cm = comps.kube_controller_manager
     where = "components.kube-controller-manager"
     check_control_plane_client(bad, where, "kube-controller-manager", cm.kubeconfig_server, cm.verbosity,
-                               cm.leader_election)
-    pods = network(cm.cluster_cidr)
-    if pods is None:
-        bad(f"{where}.cluster_cidr", cm.cluster_cidr, "a network in CIDR form, e.g. 172.30.0.0/16")
-    else:
-        services = network(spec.network.service_cidr)  # None: reported by check_network
-        if services is not None and pods.version == services.version and pods.overlaps(services):
-            bad(f"{where}.cluster_cidr", cm.cluster_cidr,
-                f"a pod network apart from network.service_cidr ({spec.network.service_cidr})")
+                               cm.leader_election, cm.client_connection)
     apiserver = comps.kube_apiserver
     where = "components.kube-apiserver"
     if not 0 <= apiserver.verbosity <= 10:
@@ -323,16 +322,28 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     if etcd.version and (not release or (int(release[1]), int(release[2])) < (3, 2)):
         bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.6.8" (or none: '
             "the one kubernetes_version is paired with)")
-    for name in ("server_tarball", "etcd_tarball"):
-        value = getattr(spec.prerequisites, name)
-        if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
-            bad(f"prerequisites.{name}", value, "empty (download it) or a normalised file path of letters, digits "
-                "and ._/+- (no '..', no spaces, no shell syntax)")
+    for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball", "kwok_binary"):
+        check_workstation_path(bad, f"prerequisites.{name}", getattr(spec.prerequisites, name), "download it")
+    # a workstation file too, and quoted on the kube-apiserver page
+    check_workstation_path(bad, f"{where}.audit.policy_file", apiserver.audit.policy_file, "the runbook's policy")
+
+
+def check_workstation_path(bad: BadFn, path: str, value: str, empty: str) -> None:
+    """A file on the workstation the cluster file names (relative to the repository root or absolute), or empty."""
+    if value and (not WORKSTATION_PATH.fullmatch(value) or {"", ".", ".."} & set(value.split("/")[1:])):
+        bad(path, value, f"empty ({empty}) or a normalised file path of letters, digits and ._/+- (no '..', no "
+            "spaces, no shell syntax)")
 
 
 def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfig_server: str, verbosity: int,
-                               election: LeaderElection) -> None:
-    """Settings kube-scheduler and kube-controller-manager share: API server choice, log level, leader election."""
+                               election: LeaderElection, client: ClientConnection) -> None:
+    """Settings kube-scheduler and kube-controller-manager share: API server choice, log level, leader election,
+    client-side rate limits."""
+    if not 1 <= client.qps <= MAX_QPS:
+        bad(f"{where}.client_connection.qps", client.qps, f"requests per second from 1 to {MAX_QPS}")
+    if not client.qps <= client.burst <= MAX_BURST:
+        bad(f"{where}.client_connection.burst", client.burst,
+            f"at least qps ({client.qps}: a smaller burst caps the rate below it) and at most {MAX_BURST}")
     if kubeconfig_server not in ("vip", "local"):
         bad(f"{where}.kubeconfig_server", kubeconfig_server,
             "vip (through the load balancer) or local (this master's own kube-apiserver)")
@@ -355,3 +366,24 @@ def check_control_plane_client(bad: BadFn, where: str, component: str, kubeconfi
     elif not seconds["renew_deadline"] > JITTER_FACTOR * seconds["retry_period"]:
         bad(f"{where}.leader_election.retry_period", election.retry_period,
             f"short enough that 1.2 × retry_period < renew_deadline ({component} refuses it otherwise)")
+
+
+def check_verification(spec: ClusterFile, bad: BadFn) -> None:
+    verification = spec.verification
+    # in a download URL, a path and a command of the verification chapter
+    if not TOOL_RELEASE.fullmatch(verification.kube_bench):
+        bad("verification.kube_bench", verification.kube_bench, 'a kube-bench release such as "0.15.6"')
+    if not TOOL_RELEASE.fullmatch(verification.kwok):
+        bad("verification.kwok", verification.kwok, 'a kwok release such as "0.8.0"')
+    rehearsal = verification.scheduler_rehearsal
+    if rehearsal is None:
+        return
+    where = "verification.scheduler_rehearsal"
+    if not 1 <= rehearsal.nodes <= MAX_FAKE_NODES:
+        bad(f"{where}.nodes", rehearsal.nodes, f"simulated nodes from 1 to {MAX_FAKE_NODES}")
+    elif not 1 <= rehearsal.pods <= (most := min(MAX_REHEARSAL_PODS, PODS_PER_FAKE_NODE * rehearsal.nodes)):
+        bad(f"{where}.pods", rehearsal.pods,
+            f"pods from 1 to {most} ({PODS_PER_FAKE_NODE} per simulated node, as a kubelet takes by default)")
+    masters = [n for n in spec.nodes if "master" in n.roles]
+    if rehearsal.failover and len(masters) < 2:
+        bad(f"{where}.failover", rehearsal.failover, "false with one master: a failover needs another scheduler")

@@ -48,5 +48,6 @@ def elected(cluster: Cluster) -> list[Service]:
     return [s for s in running(cluster) if s.election is not None]
 
 
-def by_unit(unit: str) -> Service:
-    return next(s for s in SERVICES if s.unit == unit)
+def ports_on(cluster: Cluster, node: Node) -> dict[str, tuple[int, ...]]:
+    """What listens on `node`: each of its services with ports, and their numbers."""
+    return {s.unit: ports for s in on_node(cluster, node) if (ports := tuple(p.number for p in s.ports(cluster)))}

@@ -55,15 +55,6 @@ def groups(step: Step, nodes: frozenset[str] | None = None) -> list[Group]:
     return result
 
 
-def destructive_refusal(steps: list[Step]) -> str:
-    """Why these steps may not run without `--allow-destructive` ("" when none of them is destructive)."""
-    named = [f"  {s.id}: {s.destructive.en}" for s in steps if s.destructive is not None]
-    if not named:
-        return ""
-    return ("refusing to run what cannot be undone without --allow-destructive:\n" + "\n".join(named)
-            + "\nread these steps on the chapter's page, then run again with --allow-destructive")
-
-
 def dry_run(steps: list[Step], nodes: frozenset[str] | None = None, out: TextIO = sys.stdout) -> None:
     """Print every command exactly as the runbook page shows it, in order."""
     for step in steps:

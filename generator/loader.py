@@ -18,6 +18,7 @@ from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 
 from generator.schema import Problem, shorten
+from generator.stored import NotAFile, read_limited
 
 MAX_BYTES = 256 * 1024  # a cluster file is a few KB; the limit keeps PyYAML's pure-Python scanner well under 1 s
 MAX_DEPTH = 20  # the deepest field (components.<name>.leader_election.<field>) is 4 levels down
@@ -32,7 +33,13 @@ class Refused(yaml.MarkedYAMLError):
 
 
 class LimitedLoader(yaml.SafeLoader):
-    """SafeLoader with limits, no tags, decimal integers only, and a key given twice in one mapping refused."""
+    """SafeLoader with limits, no tags, decimal integers only, and a key given twice in one mapping refused. The
+    limits and how the messages name what they are for are class attributes (lint reads configs with larger ones)."""
+
+    max_depth, max_nodes, max_scalar = MAX_DEPTH, MAX_NODES, MAX_SCALAR
+    used_in = "cluster files"
+    depth_note = " (a cluster file needs 5)"
+    nodes_note = "; a cluster file has a few hundred"
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -51,15 +58,15 @@ class LimitedLoader(yaml.SafeLoader):
             return node
         if isinstance(event, ScalarEvent | SequenceStartEvent | MappingStartEvent) and event.tag is not None:
             tag = event.tag.replace("tag:yaml.org,2002:", "!!")
-            raise Refused(None, None, f"YAML tag {shorten(tag, 40)} is not used in cluster files "
+            raise Refused(None, None, f"YAML tag {shorten(tag, 40)} is not used in {self.used_in} "
                                 "(write the plain value)", event.start_mark)
-        if isinstance(event, ScalarEvent) and len(event.value) > MAX_SCALAR:
+        if isinstance(event, ScalarEvent) and len(event.value) > self.max_scalar:
             raise Refused(None, None, f"a value of {len(event.value)} characters; no field takes more "
-                                f"than {MAX_SCALAR}", event.start_mark)
+                                f"than {self.max_scalar}", event.start_mark)
         self.composed += 1
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise Refused(None, None, f"nested deeper than {MAX_DEPTH} levels (a cluster file needs 5)",
+        if self.depth > self.max_depth:
+            raise Refused(None, None, f"nested deeper than {self.max_depth} levels{self.depth_note}",
                                 event.start_mark)
         node = super().compose_node(parent, index)
         self.depth -= 1
@@ -68,9 +75,9 @@ class LimitedLoader(yaml.SafeLoader):
             size += sum(self.sizes[id(child)] for child in node.value)
         elif isinstance(node, yaml.MappingNode):
             size += sum(self.sizes[id(key)] + self.sizes[id(value)] for key, value in node.value)
-        if size > MAX_NODES or self.composed > MAX_NODES:
-            raise Refused(None, None, f"more than {MAX_NODES} YAML values (aliases counted in full); a "
-                                "cluster file has a few hundred", event.start_mark)
+        if size > self.max_nodes or self.composed > self.max_nodes:
+            raise Refused(None, None, f"more than {self.max_nodes} YAML values (aliases counted in full)"
+                                f"{self.nodes_note}", event.start_mark)
         self.sizes[id(node)] = size
         return node
 
@@ -114,8 +121,9 @@ def where(text: str, index: int) -> str:
 def read(path: Path) -> tuple[Any, list[Problem]]:
     """The file's YAML data, or the problems that stop it from being read (then the data is None)."""
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_BYTES + 1)
+        raw = read_limited(path, MAX_BYTES)
+    except NotAFile as err:  # a FIFO would block the read for ever (and `build-docs` with it)
+        return None, [Problem("", str(path), f"{err}: a cluster file is a plain file")]
     except OSError as err:
         return None, [Problem("", str(path), f"cannot read the cluster file ({err.strerror or err})")]
     if len(raw) > MAX_BYTES:

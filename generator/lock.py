@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from generator.artifacts import build_dir, ensure_root
+from generator import stored
+from generator.artifacts import Outside, build_dir, ensure_root
 from generator.errors import RunbookError
 from generator.model import Cluster
 
@@ -75,6 +77,14 @@ def holder(path: Path) -> str:
 def waiting_lock(path: Path, what: str, wait: float | None) -> Iterator[None]:
     """Hold the flock on `path` (created 0600); if another run holds it, say whom `what` waits for, wait (`None`:
     as long as it takes), or give up."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        pass
+    else:  # a link would lock (and create) another file; a directory or FIFO is no lock file at all
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            found = "a hard link to another file" if stat.S_ISREG(info.st_mode) else stored.kind(info.st_mode)
+            raise Outside(f"{path}: {found}, not a lock file; move it away (a run makes its own)")
     lock = FileLock(path, mode=0o600, fallback_to_soft=False, preserve_lock_file=True)
     try:
         lock.acquire(blocking=False)

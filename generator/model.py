@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator import checks, day2_checks, loader, recovery_checks, schema
+from generator import address_plan, checks, day2_checks, loader, recovery_checks, schema
 from generator.schema import Problem, alias
+from generator.stored import read_limited
 from generator.versions import ETCD_PAIRED, Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO / "clusters"
+BUILD_DIR = REPO / "build"  # build/<cluster>/: what render writes, keys and passwords included
 MAX_PROBLEMS = 20  # lines shown for one file; a fuzzed or generated file can have thousands
 
 
@@ -92,11 +95,31 @@ class LoadBalancer:
     stats_port: int = 9000
 
 
+# Leader election of kube-scheduler and kube-controller-manager (upstream: 15s / 10s / 2s). A leader killed outright
+# holds its lease until it expires, and nothing is scheduled meanwhile: MEASURED, TO BE FILLED IN.
+LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = "15s", "10s", "2s"
+
+
 @dataclass(frozen=True)
 class LeaderElection:
-    lease_duration: str = "15s"
-    renew_deadline: str = "10s"
-    retry_period: str = "2s"
+    """Both elected components' lock timings; the defaults are measured (the comment above LEASE_DURATION)."""
+
+    lease_duration: str = LEASE_DURATION
+    renew_deadline: str = RENEW_DEADLINE
+    retry_period: str = RETRY_PERIOD
+
+
+@dataclass(frozen=True)
+class ClientConnection:
+    """A component's client-side rate limit towards kube-apiserver: requests per second, and the burst above it."""
+
+    qps: int
+    burst: int
+
+
+# Client-side rate limits (upstream: kube-scheduler 50/100, kube-controller-manager 20/30): MEASURED, TO BE FILLED IN.
+SCHEDULER_CLIENT = ClientConnection(qps=50, burst=100)
+CONTROLLER_MANAGER_CLIENT = ClientConnection(qps=20, burst=30)
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,7 @@ class SchedulerSettings:
     kubeconfig_server: str = "vip"
     verbosity: int = 2
     leader_election: LeaderElection = field(default_factory=LeaderElection)
+    client_connection: ClientConnection = field(default_factory=lambda: SCHEDULER_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -115,10 +139,22 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """kube-apiserver's audit log: the policy (empty: the runbook's own, generator/components/kube_apiserver/
+    audit.py; else a Policy file on the workstation) and how the log rotates."""
+
+    policy_file: str = ""
+    max_age_days: int = 30
+    max_backups: int = 10
+    max_size_mb: int = 100
+
+
+@dataclass(frozen=True)
 class ApiServerSettings:
     verbosity: int = 2
     service_node_port_range: str = "30000-32767"
     extra_sans: tuple[str, ...] = ()
+    audit: Audit = field(default_factory=Audit)
 
 
 @dataclass(frozen=True)
@@ -127,6 +163,7 @@ class ControllerManagerSettings:
     cluster_cidr: str = "172.30.0.0/16"
     kubeconfig_server: str = "vip"
     leader_election: LeaderElection = field(default_factory=LeaderElection)
+    client_connection: ClientConnection = field(default_factory=lambda: CONTROLLER_MANAGER_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -135,6 +172,34 @@ class Prerequisites:
     server_tarball: str = ""
     # An etcd-vX-linux-amd64.tar.gz on the workstation; empty: download it.
     etcd_tarball: str = ""
+    # A kube-bench_X_linux_amd64.tar.gz on the workstation (verification.cis); empty: download it.
+    kube_bench_tarball: str = ""
+    # The kwok binary on the workstation (verification.scheduler_rehearsal); empty: download it.
+    kwok_binary: str = ""
+
+
+@dataclass(frozen=True)
+class SchedulerRehearsal:
+    """The scheduler's rehearsal (generator/components/verification/rehearsal.py): `nodes` simulated nodes, a
+    Deployment of `pods` pods bound by the real scheduler, and with `failover` a second burst during which the
+    scheduler's leader is killed."""
+
+    nodes: int = 50
+    pods: int = 1000
+    failover: bool = True
+
+
+@dataclass(frozen=True)
+class Verification:
+    """`cis`: the verification chapter runs the CIS Kubernetes Benchmark (kube-bench `kube_bench` release) on every
+    master and checks that nothing fails but what the runbook explains. `scheduler_rehearsal`: it binds pods to nodes
+    simulated by kwok (`kwok` release) and measures the scheduler."""
+
+    cis: bool = False
+    kube_bench: str = "0.15.6"
+    # Absent (the default): no rehearsal. A mapping, even `{}`, asks for one.
+    scheduler_rehearsal: SchedulerRehearsal | None = None
+    kwok: str = "0.8.0"
 
 
 @dataclass(frozen=True)
@@ -225,6 +290,7 @@ class ClusterFile:
     membership: Membership = field(default_factory=Membership)
     ca_rotation: CaRotation = field(default_factory=CaRotation)
     backup: Backup = field(default_factory=Backup)
+    verification: Verification = field(default_factory=Verification)
     restore: Restore = field(default_factory=Restore)
     quorum_loss: QuorumLoss = field(default_factory=QuorumLoss)
     rebuild: Rebuild = field(default_factory=Rebuild)
@@ -304,20 +370,63 @@ def safe_ref(ref: str) -> bool:
     return 0 < len(ref) <= 1024 and not ref.startswith("-") and all(c.isalnum() or c in " ._/+-" for c in ref)
 
 
-def load(ref: str) -> Cluster:
-    """The validated cluster of `ref`; ClusterFileError (one line per problem) for anything wrong with it."""
+def shared_name(name: str, other: Path) -> Problem:
+    return Problem("name", name, f"one cluster per name in clusters/: {other} has it too (both would share "
+                   "build/<name>/ and one sub-site); rename one")
+
+
+def all_clusters() -> list[Cluster]:
+    """Every cluster file in clusters/, each validated, no two with one name."""
+    clusters = [load(str(p), unique=False) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
+    first: dict[str, Cluster] = {}
+    for cluster in clusters:
+        other = first.setdefault(cluster.name, cluster)
+        if other is not cluster:
+            raise ClusterFileError(str(cluster.source), [shared_name(cluster.name, other.source)])
+    return clusters
+
+
+def same_name(path: Path, name: str) -> Path | None:
+    """Another cluster file in clusters/ with this `name`. Only files whose text holds the name are parsed; one that
+    cannot be read is left to its own load to report. (Files are told apart by inode: resolving every path of a
+    100-cluster directory for each of its loads took seconds.)"""
+    own = os.stat(path)
+    for entry in sorted(os.scandir(CLUSTERS_DIR), key=lambda e: e.name):
+        try:
+            info = entry.stat()
+            if not entry.name.endswith(".yaml") or (info.st_dev, info.st_ino) == (own.st_dev, own.st_ino):
+                continue
+            raw = read_limited(Path(entry.path), loader.MAX_BYTES)
+        except OSError:
+            continue
+        if name.encode() in raw:
+            data, problems = loader.read(Path(entry.path))
+            if not problems and isinstance(data, dict) and data.get("name") == name:
+                return Path(entry.path)
+    return None
+
+
+def load(ref: str, unique: bool = True) -> Cluster:
+    """The validated cluster of `ref`; ClusterFileError (one line per problem) for anything wrong with it. A file
+    in clusters/ is compared with the others there for its name, unless `unique` is False: then the caller compares
+    all of them at once (all_clusters)."""
     if not safe_ref(ref):
         raise ClusterFileError(schema.shorten(ref), [Problem(
             "", "the file name", "a cluster file name of letters, digits, spaces and ._/+- (not markup, shell syntax "
             "or control characters); rename the file")])
     path = resolve(ref)
     shown = str(path)
+    if path.resolve().is_relative_to(BUILD_DIR.resolve()):
+        # Read, its text could come back in a problem line: an encryption key, a kubeconfig, a stats password.
+        raise ClusterFileError(shown, [Problem("", "a file under build/", "refused unread: build/ holds what render "
+                                               "wrote (keys, kubeconfigs, passwords), never a cluster file; cluster "
+                                               "files live in clusters/")])
     data, problems = loader.read(path)
     if problems:
         raise ClusterFileError(shown, problems)
     spec = schema.build(ClusterFile, data, "", problems)
     if spec is None:
-        raise ClusterFileError(shown, problems or [Problem("", data, "not a cluster file")])
+        raise ClusterFileError(shown, problems or [Problem("", "the file", "not a cluster file")])
     # Every field has its type (unknown keys were only noted), so the meaning checks can run too.
     release = parse_release(spec.kubernetes_version)
     if isinstance(release, str):
@@ -325,11 +434,17 @@ def load(ref: str) -> Cluster:
     problems.extend(checks.check(spec))
     if isinstance(release, Release):
         problems.extend(checks.check_for_release(spec, release))
+    problems.extend(address_plan.check(spec))
     problems.extend(day2_checks.check(spec))
-    problems.extend(recovery_checks.check(spec))
+    # The recovery chapters ask what the members' etcd can do: the release's paired one when the file names none.
+    problems.extend(recovery_checks.check(with_paired_etcd(spec, release) if isinstance(release, Release) else spec))
+    in_clusters = path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml"
+    twin = same_name(path, spec.name) if in_clusters and unique and not problems else None
+    if twin is not None:
+        problems.append(shared_name(spec.name, twin))
     if problems or not isinstance(release, Release):
         raise ClusterFileError(shown, problems)
-    if path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml":
+    if in_clusters:
         ref = path.stem
     return Cluster(spec=with_paired_etcd(spec, release), release=release, ref=ref, source=path,
                    etcd_paired=not spec.components.etcd.version)

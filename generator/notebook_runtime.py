@@ -4,10 +4,14 @@ by the function `invoke step` runs, its output written into the cell as it comes
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from generator import catalog, single_step
+from generator import catalog, deploy, single_step
 from generator.model import Cluster, ClusterFileError, load
 from generator.steps import Chapter, Step
+from generator.text import Texts
+
+TEXT = Texts.at(Path(__file__).with_name("notebooks.yaml"))  # notebooks.py's
 
 
 def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) -> str:
@@ -21,7 +25,8 @@ def explanation(chapter: Chapter | None, step: Step | None, cluster: Cluster) ->
         return text
     if chapter is not None:
         return f"**{cluster.name}** · Kubernetes {cluster.release}\n\n{chapter.intro.zh}\n\n{chapter.intro.en}"
-    return f"*{cluster.name}: not part of this cluster's runbook / 不属于这个集群的运行手册*"
+    absent = TEXT("notebook", "absent")
+    return f"*{cluster.name}: {absent.en} / {absent.zh}*"
 
 
 class CellFailed(Exception):
@@ -37,14 +42,23 @@ class StepRunner:
                  allow_destructive: bool = False) -> None:
         self.cluster, self.dry_run, self.nodes = cluster, dry_run, nodes
         self.allow_destructive = allow_destructive
-        self.waiting_for = start_at
+        self.start_at = start_at
         self._chapters: list[Chapter] | None = None
+        self._before: set[str] | None = None
 
     def chapters(self) -> list[Chapter]:
         """The catalog for this notebook's cluster, made once (a bad cluster file fails here, in the setup cell)."""
         if self._chapters is None:
             self._chapters = catalog.chapters(load(self.cluster))
         return self._chapters
+
+    def before_start(self, step_id: str) -> bool:
+        """Whether `--from` keeps this step from running: it comes before `start_at` (deploy's own rule)."""
+        if self._before is None:
+            chapters = self.chapters()
+            run = {s.id for s in deploy.starting_at(chapters, self.start_at)[1]}
+            self._before = {s.id for ch in chapters for s in ch.steps} - run
+        return step_id in self._before
 
     def show(self, chapter: Chapter | None, step: Step | None) -> None:
         from IPython.display import Markdown, display
@@ -67,10 +81,9 @@ class StepRunner:
             pass  # running the step below reports it and fails the cell
         else:
             self.show(None, found)
-        if self.waiting_for and step_id != self.waiting_for:
-            print(f"# {step_id}\nnot run: before {self.waiting_for} (deploy --from)")
+        if self.start_at and self.before_start(step_id):
+            print(f"# {step_id}\nnot run: before {self.start_at} (deploy --from)")
             return
-        self.waiting_for = ""
         try:
             single_step.run(self.cluster, step_id, self.dry_run, self.nodes, missing_ok=True,
                             allow_destructive=self.allow_destructive)

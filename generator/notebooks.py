@@ -8,10 +8,14 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from generator import catalog, day2
-from generator.model import REPO, load
+from generator.errors import Reported
+from generator.model import REPO, Cluster, SchedulerRehearsal, load
 from generator.steps import Chapter
+from generator.text import Texts
 
 NOTEBOOKS = REPO / "notebooks"
+CHAPTER_METADATA = "runbook_chapter"
+TEXT = Texts.of_module(__file__)
 # One notebook per chapter for every cluster: its cells hold nothing that depends on the cluster. The explanation
 # a reader needs (node counts, release, endpoint, paths) is rendered when a cell runs, from the same catalog, for
 # the cluster named in `cluster`, so `-p cluster prod5` reads true. Per-cluster notebooks would multiply the
@@ -32,12 +36,8 @@ step.describe("{chapter}")'''
 
 def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
     title = chapter.notebook_title or chapter.title
-    intro = (f"# {title.zh} / {title.en}\n\n"
-             "运行下一个单元格后，这里显示为参数 `cluster` 所指集群写的说明；每个步骤单元格先显示该步骤的说明，"
-             "再在内核中执行（或在 `dry_run=True` 时只打印）它的命令，与 `invoke step` 完全相同。\n\n"
-             "Running the next cell shows this chapter's explanation written for the cluster named in `cluster`; "
-             "each step's cell first shows that step's explanation, then runs its commands in the kernel exactly as "
-             "`invoke step` does (or only prints them with `dry_run=True`).")
+    how = TEXT("notebook", "how")
+    intro = f"# {title.zh} / {title.en}\n\n{how.zh}\n\n{how.en}"
     parameters = new_code_cell(PARAMETERS, id="parameters")
     parameters.metadata["tags"] = ["parameters"]
     cells = [new_markdown_cell(intro, id="intro"), parameters,
@@ -49,6 +49,9 @@ def chapter_notebook(chapter: Chapter) -> nbformat.NotebookNode:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    # which chapter it is, for the site (generator/site/notebook_pages.py) without building every chapter again
+    nb.metadata[CHAPTER_METADATA] = {"id": chapter.id, "number": chapter.number,
+                                     "title": {"zh": title.zh, "en": title.en}}
     return nb
 
 
@@ -65,11 +68,20 @@ def merged(first: Chapter | None, second: Chapter) -> Chapter:
     return replace(first, steps=tuple(steps))
 
 
+def with_options(cluster: Cluster) -> Cluster:
+    """`cluster` with every step a cluster file may ask for turned on (the CIS benchmark, the scheduler's
+    rehearsal)."""
+    spec = cluster.spec
+    return replace(cluster, spec=replace(spec, verification=replace(spec.verification, cis=True,
+                                                                    scheduler_rehearsal=SchedulerRehearsal())))
+
+
 def notebook_chapters() -> list[Chapter]:
-    """Every chapter with every step a notebook cell may run: the text cluster's, and its day-2 variants'."""
+    """Every chapter with every step a notebook cell may run: the text cluster's with its optional steps on, and its
+    day-2 variants'."""
     base = load(TEXT_CLUSTER)
     found: dict[str, Chapter] = {}
-    for cluster in [base, *day2.examples(base)]:
+    for cluster in [base, with_options(base), *day2.examples(base)]:
         for chapter in catalog.chapters(cluster):
             found[chapter.id] = merged(found.get(chapter.id), chapter)
     return sorted(found.values(), key=lambda ch: ch.number)
@@ -85,6 +97,14 @@ def write() -> list[str]:
     for name, text in expected().items():
         (NOTEBOOKS / name).write_text(text, encoding="utf-8")
     return sorted(expected())
+
+
+def check() -> str:
+    """`invoke notebooks --check`: Reported when the committed notebooks are not the generator's."""
+    problems = drift()
+    if problems:
+        raise Reported("notebooks drifted (run `invoke notebooks`):\n  " + "\n  ".join(problems))
+    return "notebooks match the generator"
 
 
 def drift() -> list[str]:

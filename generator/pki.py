@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from generator.errors import RunbookError
 from generator.model import Cluster
@@ -109,6 +109,15 @@ def load_key(pem: bytes) -> PrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise ValueError(f"a {type(key).__name__}, not an RSA or ECDSA key")
     return key
+
+
+def key_id(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | None:
+    """The certificate's subject key identifier, or the authority key identifier it names (`oid` says which)."""
+    try:
+        value = cert.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+    return value.key_identifier if oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER else value.digest
 
 
 def check_ca(cert_pem: bytes, key_pem: bytes, cert_file: str, key_file: str) -> None:

@@ -15,10 +15,24 @@ from generator.model import Cluster
 
 @dataclass(frozen=True)
 class RenderResult:
+    cluster: Cluster
     files: list[tuple[str, str]]
     notes: list[str]
     # what the render computed (and wrote): the site's pages show these instead of computing them again
     artifacts: list[Artifact]
+
+    def report(self) -> str:
+        """What `invoke render` prints: each file that changed, the notes, and a count per status."""
+        name = self.cluster.name
+        counts: dict[str, int] = {}
+        lines = []
+        for path, status in self.files:
+            counts[status] = counts.get(status, 0) + 1
+            if status != "unchanged":
+                lines.append(f"  {status:9} build/{name}/{path}")
+        lines += [f"  note: {note}" for note in self.notes]
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return "\n".join([*lines, f"rendered {name} ({self.cluster.release}) into build/{name}/: {summary}"])
 
 
 def component_artifacts(ctx: RenderContext) -> list[Artifact]:
@@ -74,9 +88,11 @@ def render(cluster: Cluster, component: str | None = None, phase: str | None = N
     root = build_dir(cluster)
     with build_lock(cluster) as notes:
         artifacts, made = make_artifacts(cluster, renew_all)
-        notes += writer.sweep(root, artifacts)
-        files, fixed = writer.write_all(root, choose(artifacts, component, phase))
-        # Read back from what is now on disk, so it never lists a certificate this render did not write, nor one
-        # it no longer makes.
-        files += writer.write_all(root, [ledger.artifact(cluster, {a.path for a in artifacts})])[0]
-    return RenderResult(files, notes + made + fixed, artifacts)
+        chosen = choose(artifacts, component, phase)
+        # The build as it will be once written (what is chosen, and the rest as it is on disk): the ledger never lists
+        # a certificate this render does not leave, nor one it no longer makes, and goes in the same transaction.
+        # A disk that fills at the ledger leaves the build as it was.
+        chosen.append(ledger.artifact(cluster, artifacts, chosen))
+        notes += writer.sweep(root, artifacts + chosen[-1:])
+        files, fixed = writer.write_all(root, chosen)
+    return RenderResult(cluster, files, notes + made + fixed, artifacts)

@@ -21,20 +21,27 @@ succeeded changes nothing.
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtensionOID
 
-from generator import day2, pki, writer
-from generator.artifacts import Artifact, Existing, build_dir, ensure_root
+from generator import day2, pki, stored, writer
+from generator.artifacts import Artifact, Existing, Outside, build_dir, ensure_root
 from generator.errors import RunbookError
 from generator.lock import cluster_lock
 from generator.model import Cluster
+from generator.schema import Problem
 
 STATE = "pki/rotation.json"
-PHASES = ("trust", "reissue", "drop")
+Phase = Literal["trust", "reissue", "drop"]
+PHASES: tuple[str, ...] = typing.get_args(Phase)
+STATE_BYTES = 4096  # the product writes about 40
+RESTORE = "restore it from backup: it records how far the CA rotation went, and a render never guesses"
 ROTATED = pki.CLUSTER_CA  # the one CA a rotation replaces so far (day2_checks.ROTATABLE)
 SIGNER = "ca-signer.pem"  # on the masters, during a rotation: the signing CA alone, for kube-controller-manager
 
@@ -64,18 +71,59 @@ def serial_of(cert_pem: bytes) -> str:
     return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
 
 
-def read_state(root: Path) -> dict[str, str]:
-    try:
-        body = json.loads((root / STATE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return body if isinstance(body, dict) and body.get("phase") in PHASES else {}
+@dataclass(frozen=True)
+class State:
+    """pki/rotation.json: the CA a rotation replaces and the phase it reached."""
+
+    authority: Literal["ca"]  # ROTATED.name: the one CA rotated so far
+    phase: Phase
+
+
+def read_state(root: Path) -> State | None:
+    """The phase recorded under `root`, or None before any rotation. A file that is unreadable or not what
+    `advance` writes stops everything with one line: taken for "no rotation", a render would quietly roll a
+    rotation back (ca.pem the old CA alone, leaves re-issued by it). So does a missing file once the new CA exists."""
+    path = root / STATE
+    state = stored.load(path, State, STATE_BYTES, RESTORE)
+    if state is None and any((root / rel).exists() or (root / rel).is_symlink()
+                             for rel in (next_cert(ROTATED), next_key(ROTATED))):
+        raise stored.StoredFileError(stored.line(str(path), [Problem("", "missing", f"the state of the CA rotation "
+                                     f"that made {root / next_cert(ROTATED)}")], RESTORE))
+    return state
+
+
+def reached(root: Path) -> str | None:
+    state = read_state(root)
+    return state.phase if state else None
 
 
 def phase(cluster: Cluster) -> str | None:
     """The phase in effect (trust or reissue), or None: no rotation, or one that reached `drop` (finished)."""
-    reached = read_state(build_dir(cluster)).get("phase")
-    return reached if reached in PHASES[:2] else None
+    now = reached(build_dir(cluster))
+    return now if now in PHASES[:2] else None
+
+
+def check_forward(existing: Existing, now: str, new_ca: bytes) -> None:
+    """The build shows no later phase than the recorded one (phases only move forward: a state file set back by
+    hand would have the next render undo what the rotation did on the nodes)."""
+    path = existing.root / STATE
+    later = ""
+    if first_pem(existing.read(f"pki/{ROTATED.name}.pem") or b"") == new_ca:
+        later = f"drop (pki/{ROTATED.name}.pem is the new CA alone)"
+    elif now == "trust":
+        new_key_id = pki.key_id(x509.load_pem_x509_certificate(new_ca), ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+        for leaf in sorted(existing.root.glob("pki/*.pem")):
+            try:
+                cert = x509.load_pem_x509_certificate(existing.read(f"pki/{leaf.name}") or b"")
+            except (ValueError, Outside):
+                continue  # a key, a bundle's second half, a file check_ca or pki.issue judges
+            if leaf.name != f"{ROTATED.name}-next.pem" and \
+                    pki.key_id(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) == new_key_id:
+                later = f"reissue (pki/{leaf.name} is signed by the new CA)"
+                break
+    if later:
+        raise stored.StoredFileError(stored.line(str(path), [Problem("phase", now, f"the phase the build is in; it "
+                                     f"shows {later}, and phases only move forward")], RESTORE))
 
 
 @dataclass(frozen=True)
@@ -97,6 +145,7 @@ def rotating(existing: Existing, cluster: Cluster) -> Rotating | None:
         raise RunbookError(f"{root / STATE} says the CA rotation is in phase {now}, but {root / next_cert(ROTATED)} "
                            f"or {root / next_key(ROTATED)} is missing; restore both from backup")
     pki.check_ca(cert, key, str(root / next_cert(ROTATED)), str(root / next_key(ROTATED)))
+    check_forward(existing, now, cert)
     return Rotating(now, pki.Authority(ROTATED, cert, key))
 
 
@@ -112,7 +161,7 @@ def notes(cluster: Cluster, now: Rotating | None) -> list[str]:
         return [f"{ROTATED.title}: rotation phase {now.phase}: {SAYS[now.phase]}"]
     if day2.planned(cluster) != day2.CA_ROTATION:
         return []
-    if read_state(build_dir(cluster)).get("phase") == "drop":
+    if reached(build_dir(cluster)) == "drop":
         return [f"{ROTATED.title}: rotation done (phase drop reached; the old CA is in pki/archive/): delete the "
                 "cluster file's ca_rotation section"]
     return [f"{ROTATED.title}: rotation planned, not started: the ca-rotation chapter starts it"]
@@ -129,18 +178,20 @@ def advance(cluster: Cluster, wanted: str) -> list[str]:
     ensure_root(root)
     with cluster_lock(cluster):
         writer.recover(root)
-        reached = read_state(root).get("phase")
-        at = PHASES.index(reached) if reached else -1
+        done = reached(root)
+        at = PHASES.index(done) if done else -1
         step = PHASES.index(wanted)
-        if reached == "drop":
+        existing = Existing(root)
+        if done in PHASES[:2]:
+            check_forward(existing, done, existing.read(next_cert(ROTATED)) or b"")
+        if done == "drop":
             return [f"{ROTATED.title}: the rotation is done (phase drop reached): nothing to do; delete the "
                     "cluster file's ca_rotation section"]
         if step <= at:
-            return [f"{ROTATED.title}: phase {reached} reached already: nothing to do for {wanted}"]
+            return [f"{ROTATED.title}: phase {done} reached already: nothing to do for {wanted}"]
         if step > at + 1:
             raise RunbookError(f"--phase {wanted}: run phase {PHASES[at + 1]} first (the rotation is "
-                               f"{'not started' if at < 0 else f'in phase {reached}'})")
-        existing = Existing(root)
+                               f"{'not started' if at < 0 else f'in phase {done}'})")
         old_cert, old_key = existing.read(f"pki/{ROTATED.name}.pem"), existing.read(f"pki/{ROTATED.name}-key.pem")
         if not (old_cert and old_key):
             raise RunbookError(f"{root}/pki/{ROTATED.name}.pem: no CA to rotate; render and deploy the cluster first")

@@ -17,12 +17,12 @@ from generator.execute import RECORD_ENV
 from generator.model import REPO, Cluster
 from generator.notebooks import NOTEBOOKS
 from generator.render import build_lock, make_artifacts
+from generator.run_records import RUNS
 from generator.steps import Chapter
 
 if TYPE_CHECKING:
     from jupyter_client.manager import KernelManager
 
-RUNS = REPO / "runs"
 PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
 INLINE_KEY = re.compile(r"((?:client-key-data|secret|password|auth_pass)\s*[:=]\s*)\S+", re.IGNORECASE)
 REDACTED = "[REDACTED]"
@@ -181,15 +181,3 @@ def deploy_locked(cluster: Cluster, chapters: list[Chapter], nodes: str, start_a
     (directory / "summary.json").write_text(text + "\n", encoding="utf-8")
     journal.unlink(missing_ok=True)
     return RunResult(directory, json.loads(text))
-
-
-def last_run_dir(cluster_name: str, root: Path = RUNS) -> Path | None:
-    """The newest run record's directory for a cluster (under `root`, runs/ by default), if any."""
-    records = sorted(p.parent for p in (root / cluster_name).glob("*/summary.json"))
-    return records[-1] if records else None
-
-
-def last_run(cluster_name: str, root: Path = RUNS) -> dict | None:
-    """The newest run record's summary for a cluster, if any."""
-    directory = last_run_dir(cluster_name, root)
-    return json.loads((directory / "summary.json").read_text(encoding="utf-8")) if directory else None

@@ -1,9 +1,10 @@
-"""Turn plain YAML data into frozen dataclasses, collecting every problem with its field path."""
+"""Turn plain YAML or JSON data into frozen dataclasses, collecting every problem with its field path."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import reprlib
 import types
 import typing
@@ -16,6 +17,11 @@ MAX_LINE = 299  # a problem line, file name included: read at a glance, never a 
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset = 2, 4, 4, 4, 4
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on (a newline, an escape sequence) written as its escape."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def shorten(value: Any, limit: int = 80) -> str:
@@ -75,7 +81,9 @@ def build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
     has a value of its declared type, so later checks can still look at it.
     """
     if not isinstance(data, dict):
-        problems.append(Problem(path, data, f"expected a mapping of {cls.__name__} fields"))
+        # A whole file that is not a mapping (a key, a password file given by mistake) is named by its type only
+        shown = data if path else f"a {type(data).__name__}"
+        problems.append(Problem(path, shown, f"expected a mapping of {cls.__name__} fields"))
         return None
     hints = typing.get_type_hints(cls)
     fields = {yaml_key(f): f for f in dataclasses.fields(cls)}
@@ -102,6 +110,20 @@ def build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
 
 def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
     origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
+            problems.append(Problem(path, value, "one of " + ", ".join(str(a) for a in allowed)))
+            return None
+        return value
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            problems.append(Problem(path, value, "expected a mapping"))
+            return None
+        converted = {convert(key_hint, k, path, problems): convert(value_hint, v, join(path, str(k)), problems)
+                     for k, v in value.items()}
+        return None if any(k is None or v is None for k, v in converted.items()) else converted
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         if value is None:
@@ -113,7 +135,9 @@ def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
             problems.append(Problem(path, value, "expected a list"))
             return None
         items = [convert(item, v, join(path, i), problems) for i, v in enumerate(value)]
-        return None if any(v is None for v in items) else tuple(items)
+        if any(v is None for v in items):
+            return None
+        return items if origin is list else tuple(items)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, path, problems)
     if hint is bool:
@@ -126,6 +150,16 @@ def convert(hint: Any, value: Any, path: str, problems: list[Problem]) -> Any:
             problems.append(Problem(path, value, "expected an integer"))
             return None
         return value
+    if hint is float:
+        # JSON has one number type: 3 is a float's value too; NaN and infinities never are a measurement
+        try:
+            number = None if isinstance(value, bool) or not isinstance(value, int | float) else float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = None
+        if number is None or not math.isfinite(number):
+            problems.append(Problem(path, value, "expected a finite number"))
+            return None
+        return number
     if hint is str:
         if not isinstance(value, str):
             problems.append(Problem(path, value, 'expected a string (put it in quotes: unquoted, 1.30 is the '

@@ -6,22 +6,13 @@ invoke would add their import time to each of them for nothing.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
-from generator import catalog, execute, render
+from generator import deploy, execute, render
 from generator.artifacts import build_dir
-from generator.errors import RunbookError
+from generator.errors import Reported, RunbookError
 from generator.model import REPO, Cluster, ClusterFileError, load
-
-
-class Refused(RunbookError):
-    """A destructive step asked to run without --allow-destructive; the message says which and why."""
-
-
-def node_set(nodes: str) -> frozenset[str] | None:
-    return frozenset(n.strip() for n in nodes.split(",") if n.strip()) or None
 
 
 def kube_binaries_missing(cluster: Cluster) -> str:
@@ -29,10 +20,9 @@ def kube_binaries_missing(cluster: Cluster) -> str:
     tarball = cluster.spec.prerequisites.server_tarball
     if tarball and not (REPO / tarball).exists():
         # lab-up records why it could not build them (no Go, no module proxy) beside the lab's state.
-        try:
-            state = json.loads((build_dir(cluster) / "lab-state.json").read_text())
-        except (OSError, ValueError):
-            state = {}
+        from generator.lab.state import load_state_file  # here: a step that needs no lab never imports it
+
+        state = load_state_file(build_dir(cluster) / "lab-state.json")
         why = state.get("kube_binaries_missing") or "lab-up has not made it"
         return f"no Kubernetes server binaries: prerequisites.server_tarball ({tarball}) does not exist ({why})"
     return ""
@@ -44,21 +34,19 @@ def run(cluster: str, step_id: str, dry_run: bool = False, nodes: str = "", miss
     current sys.stdout, looked up now: in a notebook kernel that is the cell's output)."""
     out = out or sys.stdout
     model = load(cluster)
+    chosen_nodes = deploy.node_set(nodes, model)
     try:
-        chosen = catalog.find_step(model, step_id)
+        chosen = deploy.find_step(model, step_id)
     except KeyError:
         if not missing_ok:
             raise
         # Notebooks are written for the example cluster; another cluster may lack a step (an external LB).
         out.write(f"# {step_id}\nnot part of the {model.name} runbook: nothing to do\n")
         return
-    chosen_nodes = node_set(nodes)
     if dry_run:
         execute.dry_run([chosen], chosen_nodes, out)
         return
-    refusal = "" if allow_destructive else execute.destructive_refusal([chosen])
-    if refusal:
-        raise Refused(refusal)
+    deploy.refuse(model, [chosen], whole=False, allow_destructive=allow_destructive)
     # Every step that runs holds the lock: most write or push build/<cluster>/, and a check reading it while a
     # render replaces files could see half a re-issue.
     with render.build_lock(model) as notes:
@@ -78,7 +66,7 @@ def failure_message(err: BaseException) -> str | None:
         return f"invalid cluster file:\n{err}"
     if isinstance(err, execute.StepFailed):
         return f"FAILED: {err}"
-    if isinstance(err, Refused):
+    if isinstance(err, Reported):
         return str(err)
     if isinstance(err, RunbookError):
         return f"error: {err}"

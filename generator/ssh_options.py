@@ -113,6 +113,23 @@ ALLOWED: dict[str, tuple[Callable[[str], bool], str]] = {
 }
 
 
+# Options with which ssh writes a file on the workstation: new host keys into UserKnownHostsFile, the control socket
+# at ControlPath. Those go under the cluster's own build/<name>/ (commands run from the repository root), or
+# nowhere; elsewhere every ssh command of the runbook could write into any file of the repository or the home.
+WRITES = {"userknownhostsfile": "/dev/null", "controlpath": "none"}
+
+
+def confined(option: str, cluster: str) -> str:
+    """Empty when an option that makes ssh write a file keeps it under build/<cluster>/ (or writes nothing);
+    otherwise what is wrong. `option` already passed `problem`."""
+    key, _, value = option.partition("=")
+    nowhere = WRITES.get(key.lower())
+    if nowhere is None or value == nowhere or value.startswith(f"build/{cluster}/"):
+        return ""
+    return (f"{key}: ssh writes to it: {nowhere} or a file under build/{cluster}/ (relative to the repository root, "
+            f"e.g. build/{cluster}/ssh/{'known_hosts' if key.lower() == 'userknownhostsfile' else 'cm-%C'})")
+
+
 def problem(option: str) -> str:
     """Empty when `option` may be given to ssh; otherwise what is wrong with it."""
     if not CHARACTERS.fullmatch(option):

@@ -83,15 +83,20 @@ def sudo(cluster: Cluster) -> str:
     return "" if cluster.spec.ssh.user == "root" else "sudo "
 
 
-def ssh_prefix(cluster: Cluster, node: Node) -> str:
+def ssh_options(cluster: Cluster, *first: str) -> list[str]:
+    """`ssh` and its options as the cluster file says; `first`: options that win over the file's (ssh keeps the
+    first value it is given for an option)."""
     ssh = cluster.spec.ssh
-    parts = ["ssh"]
+    parts = ["ssh", *(arg for option in first for arg in ("-o", option))]
     if ssh.port != 22:
         parts += ["-p", str(ssh.port)]
     for option in ssh.options:
         parts += ["-o", option]
-    parts.append(f"{ssh.user}@{node.ip}")
-    return shlex.join(parts)
+    return parts
+
+
+def ssh_prefix(cluster: Cluster, node: Node) -> str:
+    return shlex.join([*ssh_options(cluster), f"{cluster.spec.ssh.user}@{node.ip}"])
 
 
 def on(cluster: Cluster, node: Node, remote: str, expect: str | None = None, example: str | None = None) -> Command:

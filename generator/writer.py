@@ -76,8 +76,18 @@ def recover(root: Path) -> list[str]:
     return [f"the previous render was killed while putting its files in place; finished it ({moved} file(s))"]
 
 
+def confine(root: Path, artifacts: list[Artifact]) -> Confined:
+    """Every artifact's path checked before anything is written or removed: a symlink, a file or a mount on the way
+    (or where a file goes) is refused in one line (artifacts.Outside)."""
+    tree = Confined(root)
+    for artifact in artifacts:
+        tree.path(artifact.path)
+    return tree
+
+
 def sweep(root: Path, artifacts: list[Artifact]) -> list[str]:
     """Remove the temp files an interrupted render left beside the artifacts (and nowhere else)."""
+    confine(root, artifacts)
     names: dict[Path, set[str]] = {root: {JOURNAL}}
     for artifact in artifacts:
         target = root / artifact.path
@@ -103,7 +113,7 @@ def write_all(root: Path, artifacts: list[Artifact]) -> tuple[list[tuple[str, st
     staged: list[tuple[Path, Path]] = []
     created: list[Path] = []
     chmods: list[tuple[Path, int]] = []
-    current, tree = "", Confined(root)
+    current, tree = "", confine(root, artifacts)
     try:
         for artifact in artifacts:
             current = artifact.path

@@ -8,9 +8,13 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
+# The shared lab's session fixture, for every lab test module that runs on it.
+from tests.lab_support import deployed  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 INVOKE = [sys.executable, "-m", "invoke"]
@@ -41,6 +45,22 @@ def built_site() -> Path:
     run record of the lab (tests/fixtures/runs/lab/: 135 steps passed, failover figures) as the lab's last run."""
     run_invoke("build-docs", "--runs-dir", str(FIXTURE_RUNS))
     return REPO / "site"
+
+
+# Where `addressed_site` is built to be served: a sub-path of a host
+SITE_URL = "https://runbooks.example.internal/k8s/runbooks/"
+
+
+@pytest.fixture(scope="session")
+def addressed_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example cluster's site built for SITE_URL (`invoke build-docs --site-url`), in a directory of its own:
+    its 404 page and sitemaps name that address."""
+    from generator.model import load
+    from generator.site.build import build_site
+
+    root = tmp_path_factory.mktemp("addressed")
+    build_site([load("example")], root / "site", FIXTURE_RUNS, jobs=1, staging=root / "staging", site_url=SITE_URL)
+    return root / "site"
 
 
 def built_etcd() -> tuple[str, Path]:
@@ -154,3 +174,46 @@ def client_cert(ca: Path, directory: Path, subject: str) -> Path:
                     "-CAcreateserial", "-CAserial", str(directory / "serial"), "-days", "1", "-extfile", str(ext),
                     "-out", str(cert)], check=True, capture_output=True)
     return cert
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The browser tests' Chromium (tests/test_browser*.py): the built site served on 127.0.0.1
+
+
+@pytest.fixture(scope="module")
+def base(built_site: Path):
+    from generator import browser
+
+    with browser.serve(built_site) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def context(base: str):
+    """A browser context in which every request to another host is recorded (`context.outside`) and aborted."""
+    from generator import browser
+
+    with browser.chromium(viewport={"width": 1280, "height": 900}, accept_downloads=True) as ctx:
+        ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base.rstrip("/"))
+        outside: list[str] = []
+
+        def route(r):
+            if urlsplit(r.request.url).hostname in ("127.0.0.1", "localhost"):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+
+        ctx.route("**/*", route)
+        ctx.outside = outside
+        yield ctx
+
+
+@pytest.fixture()
+def page(context):
+    """A tab; `tab.failed` lists every response of status 400 or more."""
+    tab = context.new_page()
+    tab.failed = []
+    tab.on("response", lambda r: tab.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    yield tab
+    tab.close()

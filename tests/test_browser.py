@@ -1,7 +1,8 @@
 """The built site as a reader meets it, in Debian's Chromium (Playwright) against site/ served on 127.0.0.1.
 
-Every request the browser makes is seen by a route: one to any other host is recorded and aborted, so a page that
-still loads a web font or script from outside fails here instead of hanging on an intranet."""
+Every request the browser makes is seen by a route (tests/conftest.py, `context`): one to any other host is recorded
+and aborted, so a page that still loads a web font or script from outside fails here instead of hanging on an
+intranet."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import re
 from pathlib import Path
 from urllib.error import HTTPError
-from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
@@ -29,39 +29,6 @@ pytestmark = pytest.mark.skipif(not Path(browser.CHROMIUM).exists(), reason="nee
 LANGS = ("zh", "en")
 CLUSTERS = sorted(p.stem for p in (REPO / "clusters").glob("*.yaml"))
 RUN = next((FIXTURE_RUNS / "lab").iterdir())
-
-
-@pytest.fixture(scope="module")
-def base(built_site: Path):
-    with browser.serve(built_site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def context(base: str):
-    with browser.chromium(viewport={"width": 1280, "height": 900}, accept_downloads=True) as ctx:
-        ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=base.rstrip("/"))
-        outside: list[str] = []
-
-        def route(r):
-            if urlsplit(r.request.url).hostname in ("127.0.0.1", "localhost"):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
-
-        ctx.route("**/*", route)
-        ctx.outside = outside
-        yield ctx
-
-
-@pytest.fixture()
-def page(context):
-    tab = context.new_page()
-    tab.failed = []
-    tab.on("response", lambda r: tab.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    yield tab
-    tab.close()
 
 
 def chapters(cluster: str):

@@ -6,6 +6,7 @@ section. The lab scenario is tests/test_lab_day2.py's."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -15,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import catalog, execute, ledger
+from generator import catalog, deploy, ledger
 from generator.model import ClusterFileError, load
-from tests.conftest import REPO, cluster_file, run_invoke
+from tests.conftest import REPO, cluster_file, run_invoke, tree_digest
 
 NAME = "carot-test"
 PLAN = "ca_rotation:\n  authorities: [cluster]\n"
@@ -184,7 +185,7 @@ def test_chapter_rounds_and_the_destructive_drop(tmp_path: Path) -> None:
     assert ids[0].endswith("requests-start") and ids[-2].endswith("requests-stop")
     assert ids.index("ca-rotation.trust") < ids.index("ca-rotation.reissue") < ids.index("ca-rotation.drop")
     assert {s.id for s in chapter.steps if s.destructive} == {"ca-rotation.drop", "ca-rotation.drop-restart"}
-    assert "ca-rotation.drop" in execute.destructive_refusal(list(chapter.steps))
+    assert "ca-rotation.drop" in deploy.destructive_refusal(list(chapter.steps))
     assert all(ch.id != "renewal" for ch in catalog.chapters(cluster))  # one change at a time
     assert all(ch.id != "ca-rotation" for ch in catalog.chapters(load(str(cluster_file(tmp_path, "plain")))))
 
@@ -213,3 +214,56 @@ def test_bad_plans_say_one_line(tmp_path: Path, extra: str, problem: str) -> Non
     with pytest.raises(ClusterFileError) as err:
         load(str(cluster_file(tmp_path, NAME, extra)))
     assert problem in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def refused_line(path: Path, *verb: str) -> str:
+    """`verb` (render by default) refuses with one `error:` line and changes nothing under build/<cluster>/."""
+    before = tree_digest(build())
+    proc = run_invoke(*(verb or ("render",)), "--cluster", str(path), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert line.startswith("error: ") and len(line) < 320, line
+    assert tree_digest(build()) == before
+    return line.removeprefix("error: ")
+
+
+@pytest.mark.parametrize(("state", "said"), [
+    ('{"authority": "ca", "phase": "trsut"}', "phase: 'trsut': one of trust, reissue, drop"),
+    ('{"authority": "ca", "phase": "trust"', "not JSON"),
+    ('{"authority": "etcd-ca", "phase": "trust"}', "authority: 'etcd-ca': one of ca"),
+    ("\xff", "not UTF-8"),
+    ('{"authority": "ca", "phase": "trust", "started": 1}', "started: 1: unknown field"),
+])
+def test_an_unreadable_rotation_state_stops_the_render(planned: Path, state: str, said: str) -> None:
+    """Issue 23: mid-rotation, a misspelled or broken pki/rotation.json was read as "no rotation" and the render
+    silently rolled the rotation back (ca.pem the old CA alone, leaves re-issued by it)."""
+    rotate(planned, "trust")
+    (build() / "pki" / "rotation.json").write_bytes(state.encode("latin-1"))
+    line = refused_line(planned)
+    assert line.startswith(f"{build()}/pki/rotation.json: ") and said in line, line
+    assert "restore it from backup" in line
+    assert refused_line(planned, "rotate-ca", "--phase", "reissue") == line
+
+
+def test_a_lost_rotation_state_stops_the_render(planned: Path) -> None:
+    rotate(planned, "trust")
+    (build() / "pki" / "rotation.json").unlink()
+    line = refused_line(planned)
+    assert line.startswith(f"{build()}/pki/rotation.json: <top>: 'missing': the state of the CA rotation that made "
+                           f"{build()}/pki/ca-next.pem"), line
+
+
+@pytest.mark.parametrize(("reach", "written", "shows"), [
+    ("reissue", "trust", "reissue (pki/"),
+    ("drop", "trust", "drop (pki/ca.pem is the new CA alone)"),
+    ("drop", "reissue", "drop (pki/ca.pem is the new CA alone)"),
+])
+def test_a_phase_written_backwards_is_refused(planned: Path, reach: str, written: str, shows: str) -> None:
+    phases = ("trust", "reissue", "drop")
+    for phase in phases[:phases.index(reach) + 1]:
+        rotate(planned, phase)
+    (build() / "pki" / "rotation.json").write_text(json.dumps({"authority": "ca", "phase": written}))
+    line = refused_line(planned)
+    assert line.startswith(f"{build()}/pki/rotation.json: phase: {written!r}: the phase the build is in; it shows "
+                           f"{shows}"), line
+    assert "phases only move forward" in line

@@ -7,6 +7,7 @@ The lab runs the same chapters for real: tests/test_lab_day2.py (`invoke lab-day
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -21,7 +22,7 @@ import yaml
 from generator import catalog, execute
 from generator.model import REPO, Node, load
 from generator.steps import Command, Step, Text
-from tests.conftest import run_invoke
+from tests.conftest import run_invoke, tree_digest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from standin_apiserver import StandinApiserver  # noqa: E402
@@ -403,3 +404,40 @@ def test_day2_notebooks_hold_nothing_of_the_clusters_they_were_made_from() -> No
         text = (REPO / "notebooks" / f"{chapter}.ipynb").read_text()
         assert text.count('step(\\"') >= 9, chapter
         assert not [w for w in words if w in text], f"{chapter}.ipynb names {[w for w in words if w in text]}"
+
+
+@pytest.mark.parametrize(("out", "says"), [
+    ("planned", "a file path ending in .yaml"),
+    ("{tmp}", "a directory; give the file to write"),
+    ("{tmp}/as-a-dir.yaml", "a directory; give the file to write"),
+    ("{tmp}/pipe.yaml", "not a regular file"),
+    ("{tmp}/link.yaml", "a symlink"),
+    ("{tmp}/no-such-dir/planned.yaml", "no-such-dir is not a directory"),
+    ("planned.yaml", "inside the repository only the cluster's own file"),
+    ("clusters/example-1.31.yaml", "inside the repository only the cluster's own file"),
+    ("build/example/planned.yaml", "inside the repository only the cluster's own file"),
+    ("site/planned.yaml", "inside the repository only the cluster's own file"),
+])
+def test_upgrade_plan_out_is_checked_before_anything_is_written(tmp_path: Path, out: str, says: str) -> None:
+    """Issue 23: `--out` with a directory or a bare name gave a traceback or wrote to the wrong place."""
+    (tmp_path / "as-a-dir.yaml").mkdir()
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    out = out.format(tmp=tmp_path)
+    watched = [REPO / "clusters", REPO / "build", REPO / "site", REPO / "docs", tmp_path]
+    before = tree_digest(*watched)
+    proc = run_invoke("upgrade-plan", "--cluster", "example", "--to", "1.31.2", "--out", out, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().startswith(f"error: --out {out!r}: ") and says in proc.stderr, proc.stderr
+    assert not proc.stdout and tree_digest(*watched) == before
+
+
+def test_upgrade_plan_may_plan_a_cluster_file_of_clusters_in_place(fresh_build) -> None:
+    source = REPO / "clusters" / "plan-in-place.yaml"
+    source.write_text((REPO / "clusters" / "example.yaml").read_text().replace("name: example", "name: plan-in-place"))
+    fresh_build.append("plan-in-place")
+    try:
+        run_invoke("upgrade-plan", "--cluster", "plan-in-place", "--to", "1.31.2", "--out", str(source))
+        assert load("plan-in-place").spec.upgrade.from_ == "1.30.4"
+    finally:
+        source.unlink()

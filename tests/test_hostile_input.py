@@ -64,6 +64,12 @@ CASES = [
                  id="low-ipv4-mapped-duplicate"),
     pytest.param(with_text("ssh:\n", "paths: {etcd_data_dir: /}\nssh:\n"), "paths.etcd_data_dir",
                  "system directory", id="low-etcd-data-dir-root"),
+    # issue 23: options with which ssh writes a file stay in the cluster's own build directory
+    *(pytest.param(with_text("  user: kube", f"  user: kube\n  options: [{option}]"), "ssh.options[0]",
+                   "ssh writes to it", id=f"23-ssh-writes-{i}")
+      for i, option in enumerate(["UserKnownHostsFile=clusters/example.yaml", "ControlPath=docs/cm-%C",
+                                  "UserKnownHostsFile=~/.ssh/known_hosts", "ControlPath=build/lab/ssh/cm-%C",
+                                  "UserKnownHostsFile=/tmp/known", "ControlPath=/dev/null"])),
 ]
 
 
@@ -145,10 +151,95 @@ def test_what_stays_accepted(tmp_path: Path) -> None:
     data = yaml.safe_load(renamed(EXAMPLE))
     data["nodes"] = [{"name": f"lo-{i}", "ip": f"127.0.9.{i}"} for i in (1, 2, 3)]
     data["api_server"]["vip"] = "127.0.9.100"
-    data["ssh"]["options"] = ACCEPTED_OPTIONS
+    # the lab's own files are under build/lab/; this cluster's under its own build directory
+    data["ssh"]["options"] = [option.replace("build/lab/", "build/hostile-never-rendered/")
+                              for option in ACCEPTED_OPTIONS]
     data["paths"] = {"bin_dir": "/usr/local/bin", "systemd_dir": "/usr/lib/systemd/system",
                      "etcd_data_dir": "/var/lib/etcd-main"}
     source = tmp_path / "edge.yaml"
     source.write_text(yaml.safe_dump(data), encoding="utf-8")
     assert load(str(source)).spec.paths.bin_dir == "/usr/local/bin"
     assert load("example").name == "example" and load("lab").spec.ssh.options == tuple(LAB_OPTIONS)
+
+
+def test_a_fifo_as_the_cluster_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    """Issue 23: `open()` of a FIFO waits for a writer, so render hung; now the file's kind is the problem."""
+    source = tmp_path / "pipe.yaml"
+    os.mkfifo(source)
+    (line,) = refused(["render", "--cluster", str(source)])
+    assert line == f"{source}: <top>: {str(source)!r}: a FIFO (named pipe), not a regular file: a cluster file is a " \
+                   "plain file"
+
+
+def test_build_docs_is_not_hung_by_a_fifo_left_in_clusters() -> None:
+    source = REPO / "clusters" / "left-behind.yaml"
+    os.mkfifo(source)
+    try:
+        (line,) = refused(["build-docs"])
+    finally:
+        source.unlink()
+    assert line.startswith(f"{source}: ") and "a FIFO (named pipe)" in line
+
+
+@pytest.mark.parametrize("secret", ["pki/encryption-key.b64", "pki/ca-key.pem", "admin.kubeconfig"])
+def test_a_file_under_build_is_never_read_as_a_cluster_file(example_build: Path, secret: str) -> None:
+    """Issue 23: `--cluster build/x/pki/encryption-key.b64` printed the key in the problem line."""
+    path = next(p for p in [example_build / secret, *example_build.rglob(Path(secret).name)] if p.is_file())
+    content = path.read_text()
+    (line,) = refused(["render", "--cluster", str(path.relative_to(REPO))])
+    assert "refused unread: build/ holds what render wrote" in line
+    assert not any(part in line for part in content.split() if len(part) >= 8)
+
+
+def test_a_key_given_as_the_cluster_file_is_not_echoed(tmp_path: Path) -> None:
+    """Outside build/ too: a file that is one YAML string (a password file) is named by its type, not its text."""
+    source = tmp_path / "password.yaml"
+    source.write_text("s3cr3t-Passw0rd-never-shown\n")
+    (line,) = refused(["render", "--cluster", str(source)])
+    assert "s3cr3t" not in line and "'a str': expected a mapping of ClusterFile fields" in line
+
+
+def test_two_cluster_files_with_one_name_are_refused_naming_both() -> None:
+    """Issue 23: two files of clusters/ with the same `name` silently shared (and re-issued) one build and one
+    sub-site. render of either, and build-docs, refuse naming both files."""
+    twin = REPO / "clusters" / "example-twin.yaml"
+    twin.write_text(EXAMPLE, encoding="utf-8")  # name: example, like clusters/example.yaml
+    try:
+        original = REPO / "clusters" / "example.yaml"
+        for argv, file, other in ((["render", "--cluster", "example-twin"], twin, original),
+                                  (["render", "--cluster", "example"], original, twin),
+                                  (["build-docs"], original, twin)):  # build-docs: the second in name order
+            (line,) = refused(argv)
+            assert line.startswith(f"{file}: name: 'example': one cluster per name in clusters/: {other} has it too"), \
+                line
+    finally:
+        twin.unlink()
+    assert load("example").name == "example"  # the control: alone, it loads
+
+
+def test_a_planned_copy_outside_clusters_keeps_its_name(tmp_path: Path) -> None:
+    """What upgrade-plan --out writes (the same cluster, planned) may share the name: it is the same cluster."""
+    copy = tmp_path / "example-planned.yaml"
+    copy.write_text(EXAMPLE, encoding="utf-8")
+    assert load(str(copy)).name == "example"
+
+
+@pytest.mark.parametrize("argv", [
+    ["step", "--step", "kube-scheduler.health"], ["step", "--step", "kube-scheduler.health", "--dry-run"],
+    ["deploy", "--dry-run"], ["deploy"], ["deploy", "--chapter", "kube-scheduler"],
+])
+def test_an_unknown_node_name_is_refused_by_every_verb_that_takes_nodes(argv: list[str]) -> None:
+    """Issue 23: `invoke step --nodes <a typo>` ran nothing and exited 0."""
+    before = tree_digest(*PUBLISHED, REPO / "runs")
+    proc = subprocess.run([*INVOKE, *argv, "--cluster", "example", "--nodes", "k8s-master-01,k8s-mastr-02"],
+                          cwd=REPO, capture_output=True, text=True, timeout=SAFETY)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == f"error: --nodes 'k8s-mastr-02': not a node of {REPO}/clusters/example.yaml " \
+                                  "(k8s-master-01, k8s-master-02, k8s-master-03)" and not proc.stdout
+    assert tree_digest(*PUBLISHED, REPO / "runs") == before
+
+
+def test_known_node_names_still_choose_the_nodes() -> None:
+    proc = subprocess.run([*INVOKE, "step", "--cluster", "example", "--step", "kube-scheduler.health", "--dry-run",
+                           "--nodes", "k8s-master-02"], cwd=REPO, capture_output=True, text=True, timeout=SAFETY)
+    assert proc.returncode == 0 and "@ k8s-master-02" in proc.stdout and "@ k8s-master-01" not in proc.stdout

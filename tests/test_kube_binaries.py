@@ -97,10 +97,14 @@ class ControlPlane:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def install(self) -> None:
-        """Copy the node's rendered files to their absolute paths, all of which lie under `root`."""
+        """Copy the node's rendered files to their absolute paths, all of which lie under `root`, but for those
+        meant for `bin_dir`: here the shared binary cache, which is not the test's to write (etcd's backup script)."""
+        bin_dir = Path(self.cluster.spec.paths.bin_dir)
         for path in self.nodes_tree.rglob("*"):
             if path.is_file():
                 target = Path("/") / path.relative_to(self.nodes_tree)
+                if bin_dir in target.parents:
+                    continue
                 assert self.root in target.parents, target
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
@@ -131,10 +135,11 @@ class ControlPlane:
                 proc.wait()
 
 
-def node_ip(release: Release) -> str:
-    """127.0.61.<minor>; from 1.37, whose kube-apiserver refuses to advertise a loopback address (#138102), an
-    address of TEST-NET-1 (RFC 5737, routed nowhere) put on `lo` while the test runs (loopback_address below)."""
-    return f"192.0.2.{release.minor}" if apiserver_facts(release).advertise_endpoint_ip else f"127.0.61.{release.minor}"
+def node_ip(release: Release, net: str, advertised_net: str) -> str:
+    """<net>.<minor>; from 1.37, whose kube-apiserver refuses to advertise a loopback address (#138102),
+    <advertised_net>.<minor>, a TEST-NET address (RFC 5737, routed nowhere) put on `lo` while the test runs
+    (loopback_address below)."""
+    return f"{advertised_net if apiserver_facts(release).advertise_endpoint_ip else net}.{release.minor}"
 
 
 @contextlib.contextmanager
@@ -152,10 +157,13 @@ def loopback_address(ip: str) -> Iterator[None]:
         subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
 
 
-def cluster_file(tmp: Path, release: Release) -> Path:
-    ip = node_ip(release)
+def cluster_file(tmp: Path, release: Release, prefix: str = "flags", net: str = "127.0.61",
+                 advertised_net: str = "192.0.2", **extra: object) -> Path:
+    """A one-master cluster of `release` on node_ip(), every node path under `tmp`, plus `extra` top-level
+    sections."""
+    ip = node_ip(release, net, advertised_net)
     spec = {
-        "name": f"flags-{release.major}-{release.minor}",
+        "name": f"{prefix}-{release.major}-{release.minor}",
         "kubernetes_version": str(release),
         "nodes": [{"name": "flags-master", "ip": ip}],
         "api_server": {"external_address": ip, "port": 6443},
@@ -164,6 +172,7 @@ def cluster_file(tmp: Path, release: Release) -> Path:
                   ("config_dir", "pki_dir", "systemd_dir", "etcd_data_dir", "log_dir")}
         | {"bin_dir": str(kubebuild.release_dir(release) / "bin")},
         "components": {"etcd": {"version": ETCD_VERSION, "bin_dir": str(ETCD_BIN)}},
+        **extra,
     }
     path = tmp / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -171,10 +180,12 @@ def cluster_file(tmp: Path, release: Release) -> Path:
 
 
 @contextlib.contextmanager
-def control_plane(tmp: Path, release: Release) -> Iterator[ControlPlane]:
+def control_plane(tmp: Path, release: Release, path: Path | None = None) -> Iterator[ControlPlane]:
+    """The plane of `path` (a cluster file from cluster_file(); by default the plain one), rendered and installed
+    under `tmp`; its daemons stopped and its build directory removed at the end."""
     if not (kubebuild.release_dir(release) / "build.json").exists():
         pytest.fail(f"no binaries for {release.tag}: run `invoke kube-binaries --release {release}` (make test does)")
-    cluster = load(str(cluster_file(tmp, release)))
+    cluster = load(str(path or cluster_file(tmp, release)))
     render.render(cluster)
     plane = ControlPlane(cluster, tmp / "node")
     try:
@@ -220,6 +231,30 @@ def front_proxy_is_its_own_trust_domain(plane: ControlPlane, tmp: Path) -> None:
     assert status == 403 and 'User "front-proxy-client"' in json.loads(body)["message"], (status, body[:500])
 
 
+# Both serve on 127.0.0.1 only (CIS 1.3.7, 1.4.2).
+ELECTED_PORTS = (("kube-controller-manager", 10257), ("kube-scheduler", 10259))
+
+
+def client_connection(plane: ControlPlane, port: int) -> dict[str, float]:
+    """qps and burst from the /configz of the daemon on 127.0.0.1:`port`, asked with the admin certificate."""
+    pki = build_dir(plane.cluster) / "pki"
+    context = ssl.create_default_context(cafile=str(ca(plane)))
+    context.load_cert_chain(str(pki / "admin.pem"), str(pki / "admin-key.pem"))
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/configz", context=context, timeout=10) as answer:
+        config = json.loads(answer.read())
+
+    def find(value: object) -> dict | None:  # the one mapping with a kubeconfig and a qps, however deep
+        if isinstance(value, dict):
+            if "kubeconfig" in value and "qps" in value:
+                return value
+            return next((found for v in value.values() if (found := find(v)) is not None), None)
+        return None
+
+    found = find(config)
+    assert found is not None, config
+    return {"qps": found["qps"], "burst": found["burst"]}
+
+
 @pytest.mark.parametrize("release", built_releases(), ids=str)
 def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, release: Release) -> None:
     with control_plane(tmp_path, release) as plane:
@@ -230,11 +265,16 @@ def test_every_daemon_serves_healthz_from_its_rendered_unit(tmp_path: Path, rele
         assert answer == "ok", f"kube-apiserver {release}: {answer}\n{plane.log('kube-apiserver')[-3000:]}"
         assert apiserver.poll() is None
         front_proxy_is_its_own_trust_domain(plane, tmp_path)
-        for name, port in (("kube-controller-manager", 10257), ("kube-scheduler", 10259)):
+        for name, port in ELECTED_PORTS:
             proc = plane.run(unit_argv(plane.unit(name)), name)
-            answer = healthy(f"https://{ip}:{port}/healthz", ca(plane))
+            answer = healthy(f"https://127.0.0.1:{port}/healthz", ca(plane))
             assert answer == "ok", f"{name} {release}: {answer}\n{plane.log(name)[-3000:]}"
             assert proc.poll() is None, f"{name} exited: {plane.log(name)[-3000:]}"
+        # the client-side rate limits each binary read from its config or flags, as its /configz reports them
+        settings = plane.cluster.spec.components
+        for (name, port), client in zip(ELECTED_PORTS, (settings.kube_controller_manager.client_connection,
+                                                       settings.kube_scheduler.client_connection), strict=True):
+            assert client_connection(plane, port) == {"qps": client.qps, "burst": client.burst}, name
         for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
             log = plane.log(name)
             assert "unknown flag" not in log and "strict decoding error" not in log, log[-2000:]

@@ -6,188 +6,49 @@ a full deploy (every chapter, nothing skipped), then this test's own checks: eve
 claims is read back from the executed notebooks (leases and the VIP moved, requests through the VIP kept
 succeeding, the smoke Deployment survived a whole master), the binaries on the nodes are the ones built, etcd
 is healthy over TLS, the VIP is on exactly one node; a second deploy that re-issues nothing, a deliberately
-broken cluster file that stops the run at one step and `--from` that resumes it after the fix, a scan of the
-run records for key material, and `invoke lab-down`, after which nothing of the lab is left.
-
-Uses clusters/lab.yaml as it is (name lab, 10.88.0.0/24); tests/test_lab.py uses its own name and subnet
-(labtest, 10.77.31.0/24), so both modules can run in one session. Traffic goes only to the lab's addresses.
-Figures and durations are printed (and asserted to exist and to mean what they say), never timed against a bound.
+broken cluster file that stops the run at one step and `--from` that resumes it after the fix, renewal and a CA
+rotation with 0 failed requests. The lab (tests/lab_support.py's `deployed`) stays up for the recovery drills.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
 import shlex
 import shutil
 import socket
-import stat
 import subprocess
-import sys
-import threading
 import time
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
 
-import nbformat
-import pytest
 import yaml
 
-from generator import catalog, kubebuild, lab
-from generator.model import REPO, Cluster, load
-from generator.steps import ssh_prefix
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the lab needs root (network namespaces, veths, mounts); CI runs as root"
+from generator import catalog, kubebuild
+from generator.model import REPO
+from tests.lab_support import (
+    BUILD,
+    CLUSTER,
+    ETCD_CLIENT_PORT,
+    FIGURES,
+    Deployed,
+    chapter_run,
+    etcdctl,
+    failed_requests,
+    invoke,
+    kubectl,
+    needs_root,
+    newest_run,
+    notebook_output,
+    one,
+    pki_snapshot,
+    remote,
+    run_dirs,
+    runnable_steps,
+    timed,
 )
 
-CLUSTER = "lab"
-RUNS = REPO / "runs" / CLUSTER
-BUILD = REPO / "build" / CLUSTER
-TIMINGS: dict[str, float] = {}
-FIGURES: dict[str, float] = {}
-ETCD_CLIENT_PORT = 2379  # etcd's registered client port
-
-
-def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def timed(label: str, *args: str) -> subprocess.CompletedProcess[str]:
-    start = time.monotonic()
-    proc = invoke(*args)
-    TIMINGS[label] = time.monotonic() - start
-    return proc
-
-
-def remote(cluster: Cluster, node, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`command` on a lab node, the way the runbook reaches nodes (the model's ssh prefix)."""
-    return subprocess.run(f"{ssh_prefix(cluster, node)} {shlex.quote(command)}", shell=True, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def run_dirs() -> set[Path]:
-    return {p.parent for p in RUNS.glob("*/summary.json")} if RUNS.exists() else set()
-
-
-def newest_run(before: set[Path]) -> tuple[Path, dict]:
-    made = sorted(run_dirs() - before)
-    assert made, "the deploy left no run record with a summary.json"
-    return made[-1], json.loads((made[-1] / "summary.json").read_text())
-
-
-def run_output(run_dir: Path) -> str:
-    """Every text output of every executed notebook of a run, in chapter order."""
-    texts = []
-    for path in sorted(run_dir.glob("*.ipynb")):
-        notebook = nbformat.read(path, as_version=4)
-        texts += [o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])]
-    return "".join(texts)
-
-
-def runnable_steps(cluster: Cluster) -> dict[str, bool]:
-    """Step id -> needs_kube_binaries, for every catalog step that has a command to run."""
-    return {s.id: s.needs_kube_binaries for ch in catalog.chapters(cluster) for s in ch.steps
-            if s.local or s.per_node}
-
-
-def pki_snapshot() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((BUILD / "pki").glob("*.pem"))}
-
-
-def netns_pids(netns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc_dir in Path("/proc").iterdir():
-        if proc_dir.name.isdigit() and int(proc_dir.name) != os.getpid():
-            try:
-                cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(f"{proc_dir.name}: {cmdline.strip()}")
-    return found
-
-
-class MemorySampler:
-    """The lab's resident memory (every process in the nodes' namespaces), sampled each second; keeps the peak."""
-
-    def __init__(self, the_lab: lab.Lab) -> None:
-        self.the_lab, self.peak_mb = the_lab, 0.0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def sample(self) -> float:
-        kilobytes = 0
-        for lab_node in self.the_lab.nodes:
-            for pid in netns_pids(lab_node.netns):
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-                kilobytes += int(match[1]) if match else 0
-        return kilobytes / 1024
-
-    def run(self) -> None:
-        while not self.stop.wait(1.0):
-            self.peak_mb = max(self.peak_mb, self.sample())
-
-    def __enter__(self) -> MemorySampler:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-
-
-@dataclass
-class Deployed:
-    cluster: Cluster
-    lab: lab.Lab
-    proc: subprocess.CompletedProcess[str]
-    run_dir: Path
-    summary: dict
-    runs_before: set[Path]
-
-
-@pytest.fixture(scope="module")
-def deployed():
-    for tool in ("ip", "unshare", "ssh", "ssh-keygen", "systemd-nspawn", "haproxy", "keepalived"):
-        assert shutil.which(tool) or Path("/usr/sbin", tool).exists(), f"{tool} missing: bash .ci/system-packages"
-    cluster = load(CLUSTER)
-    the_lab = lab.lab(cluster)
-    if the_lab.state_file.exists():
-        pytest.fail(f"a lab named {CLUSTER} is already up ({the_lab.state_file}); this test would take it over "
-                    f"and tear it down: run `invoke lab-down --cluster {CLUSTER}` first")
-    build_existed = BUILD.exists()
-    runs_before = run_dirs()
-    up = timed("lab-up", "lab-up", "--cluster", CLUSTER)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        before = run_dirs()
-        with MemorySampler(the_lab) as memory:
-            proc = timed("deploy (full)", "deploy", "--cluster", CLUSTER)
-        FIGURES["lab peak memory (MB)"] = memory.peak_mb
-        run_dir, summary = newest_run(before)
-        yield Deployed(cluster, the_lab, proc, run_dir, summary, runs_before)
-    finally:
-        if the_lab.state_file.exists():  # the last test tears down and checks; this is the safety net
-            invoke("lab-down", "--cluster", CLUSTER, timeout=120)
-        for run_dir in run_dirs() - runs_before:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        if RUNS.exists() and not any(RUNS.iterdir()):
-            RUNS.rmdir()
-        if not build_existed:
-            shutil.rmtree(BUILD, ignore_errors=True)
+pytestmark = needs_root
 
 
 def test_full_deploy_passes_with_nothing_skipped(deployed: Deployed) -> None:
@@ -207,24 +68,6 @@ def test_full_deploy_passes_with_nothing_skipped(deployed: Deployed) -> None:
         assert sorted(o["node"] for o in outcomes if o["step"] == step) == masters, step
     start = [o["node"] for o in outcomes if o["step"] == "etcd.start"]
     assert sorted(start) == sorted(n.name for n in deployed.cluster.etcd_members)
-
-
-def notebook_output(run_dir: Path, chapter: str) -> str:
-    (path,) = run_dir.glob(f"*-{chapter}.ipynb")
-    notebook = nbformat.read(path, as_version=4)
-    return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
-
-
-def failed_requests(run_dir: Path, chapter: str) -> str:
-    """The request loop's report of what failed (time, HTTP status, curl's error), for an assertion's message."""
-    lines = notebook_output(run_dir, chapter).splitlines()
-    return "\n".join(line for line in lines if line.startswith("failed request at"))
-
-
-def one(pattern: str, text: str) -> re.Match[str]:
-    match = re.search(pattern, text, re.MULTILINE)
-    assert match, f"no line matching {pattern!r} in:\n{text[-3000:]}"
-    return match
 
 
 FIGURE_NAMES = (
@@ -316,6 +159,36 @@ def test_the_nodes_run_the_binaries_built_from_the_go_module(deployed: Deployed)
         assert version.stdout.strip() == f"Kubernetes {deployed.cluster.release.tag}"
 
 
+def test_the_audit_log_names_who_did_what_and_never_a_secret(deployed: Deployed) -> None:
+    """A ServiceAccount the admin creates is one `create` event (user admin, resource serviceaccounts, the object's
+    name, the request's body) in the audit log of the one apiserver that served it; a Secret's value appears in no
+    master's audit log at all, rotated files included, though its creation is recorded (metadata only)."""
+    cluster = deployed.cluster
+    token = uuid.uuid4().hex
+    name = f"audit-probe-{token[:10]}"
+    kubectl("create", "serviceaccount", name)
+    kubectl("create", "secret", "generic", f"{name}-secret", f"--from-literal=password={token}")
+    log = f"{cluster.spec.paths.log_dir}/kube-apiserver-audit.log"
+    served, secret_events = {}, []
+    for node in cluster.masters:
+        found = remote(cluster, node, f"grep -h -- {shlex.quote(name)} {log}* || true").stdout.splitlines()
+        events = [json.loads(line) for line in found]
+        creates = [e for e in events if e["verb"] == "create" and e["objectRef"]["resource"] == "serviceaccounts"
+                   and e["objectRef"].get("name") == name and e["stage"] == "ResponseComplete"]
+        if creates:
+            served[node.name] = creates
+        secret_events += [e for e in events if e["objectRef"].get("resource") == "secrets"]
+        leaked = remote(cluster, node, f"grep -l -- {token} {log}* || echo none").stdout.split()
+        assert leaked == ["none"], f"the Secret's value is in {node.name}'s audit log: {leaked}"
+    assert len(served) == 1, f"the create was recorded on {sorted(served)}, not on exactly one apiserver"
+    (event,) = next(iter(served.values()))
+    assert event["user"]["username"] == "admin" and event["responseStatus"]["code"] == 201, event
+    assert event["requestObject"]["metadata"]["name"] == name, "a change's body is recorded (Request level)"
+    assert secret_events and all("requestObject" not in e for e in secret_events), secret_events
+    mode = remote(cluster, cluster.masters[0], f"stat -c %a {cluster.spec.paths.log_dir} {log}").stdout.split()
+    assert mode == ["700", "600"], mode
+
+
 def test_invoke_certs_finds_a_certificate_replaced_by_hand(deployed: Deployed) -> None:
     """On real nodes: after the deploy every file matches the ledger; a scheduler certificate swapped for the
     admin's on one node is named, alone, as differing; pushing it again restores the match."""
@@ -348,18 +221,6 @@ def leaf_serials() -> dict[str, str]:
     """The ledger's serial of every leaf certificate, by its file in the build (kubeconfigs included)."""
     entries = json.loads((BUILD / "ledger.json").read_text())["entries"]
     return {e["file"]: e["serial"] for e in entries if e["kind"] != "ca"}
-
-
-def chapter_run(label: str, *args: str) -> tuple[Path, dict[str, float]]:
-    """Run a day-2 chapter through `invoke deploy`, which must pass; its run directory and figures (kept in FIGURES
-    as `<figure> (<label>)`)."""
-    runs = run_dirs()
-    proc = timed(f"deploy: {label}", *args)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir, summary = newest_run(runs)
-    measured = {name: v for o in summary["steps"] for name, v in o["measured"].items()}
-    FIGURES.update({f"{name} ({label})": v for name, v in measured.items()})
-    return run_dir, measured
 
 
 def test_renewing_every_leaf_loses_no_request(deployed: Deployed) -> None:
@@ -441,18 +302,6 @@ def test_a_rebooted_master_starts_its_units_in_order_and_rejoins(deployed: Deplo
         <= measured["node_reboot_seconds"]
     assert measured["reboot_requests"] > 10, "the request loop hardly ran"
     assert measured["reboot_failed_requests"] == 0, failed_requests(deployed.run_dir, "verification")
-
-
-def etcdctl(cluster: Cluster, endpoints: list[str], *args: str, client_cert: str | None = "etcdctl") -> str:
-    """etcdctl on a node with the node's own copies of the etcd CA (clusters/lab.yaml asks for separate CAs) and a
-    client certificate (default: etcdctl's)."""
-    pki = cluster.spec.paths.pki_dir
-    bin_dir = cluster.spec.components.etcd.bin_dir or cluster.spec.paths.bin_dir
-    argv = [f"{bin_dir}/etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={pki}/etcd-ca.pem",
-            "--dial-timeout=2s", "--command-timeout=4s"]
-    if client_cert:
-        argv += [f"--cert={pki}/{client_cert}.pem", f"--key={pki}/{client_cert}-key.pem"]
-    return shlex.join([*argv, *args])
 
 
 def test_etcd_is_healthy_over_tls_from_every_node(deployed: Deployed) -> None:
@@ -610,74 +459,3 @@ def test_rotating_the_cluster_ca_loses_no_request(deployed: Deployed, tmp_path: 
     assert len(re.findall(r"^k8s-master-\d+: done: nothing to change$", text, re.MULTILINE)) == 3 * len(nodes)
 
 
-def secret_lines(the_lab: lab.Lab) -> set[str]:
-    """What must never be in a run record, read from the 0600 files under build/lab/ (not the nodes' disks):
-    the body lines of every private key, the client-key-data of every kubeconfig (and its decoded key's lines),
-    and one-line secrets (the haproxy stats password, the encryption key; haproxy.cfg and the encryption
-    config hold those same values)."""
-    found: set[str] = set()
-
-    def key_body(text: str) -> None:
-        found.update(line for line in text.splitlines() if len(line) >= 16 and "-----" not in line)
-
-    for path in BUILD.rglob("*"):
-        if the_lab.nodes_base in path.parents or not path.is_file():
-            continue
-        if stat.S_IMODE(path.stat().st_mode) != 0o600:
-            continue
-        text = path.read_text(errors="replace")
-        if "PRIVATE KEY-----" in text:
-            key_body(text)
-        elif "client-key-data:" in text:
-            for value in re.findall(r"client-key-data:\s*(\S+)", text):
-                found.add(value)
-                key_body(base64.b64decode(value).decode())
-        elif len(text.strip().splitlines()) == 1 and len(text.strip()) >= 12:
-            found.add(text.strip())
-    return found
-
-
-def test_the_run_records_hold_no_private_key_material(deployed: Deployed) -> None:
-    secrets = secret_lines(deployed.lab)
-    # the collection itself works: admin's key, its kubeconfig's key and the stats password are in it
-    admin_key = (BUILD / "pki" / "admin-key.pem").read_text().splitlines()[1]
-    password = (BUILD / "pki" / "haproxy-stats-password").read_text().strip()
-    assert admin_key in secrets and password in secrets and len(secrets) > 50, len(secrets)
-    files = [p for p in (REPO / "runs").rglob("*") if p.is_file()]
-    assert any(p.parent in run_dirs() - deployed.runs_before for p in files)
-    for path in files:
-        text = path.read_text(errors="replace")
-        assert "PRIVATE KEY" not in text, path
-        leaked = [s for s in secrets if s in text]
-        assert not leaked, f"{path} holds secret material (first 12 chars: {[s[:12] for s in leaked]})"
-
-
-def test_lab_down_leaves_nothing(deployed: Deployed, capsys) -> None:
-    the_lab = deployed.lab
-    state = lab.load_state(the_lab)
-    recorded = [(e["supervisor_pid"], e["supervisor_start"]) for e in state["nodes"].values()]
-    inside = [(pid, lab.start_time(pid)) for n in the_lab.nodes for pid in netns_pids(n.netns)]
-    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid, started in inside if lab.alive(pid, started)}
-    # /proc/PID/comm keeps 15 characters: kube-controller-manager shows as kube-controller
-    assert {"systemd", "sshd", "etcd", "haproxy", "keepalived", "kube-apiserver", "kube-controller",
-            "kube-scheduler"} <= names, names
-    down = timed("lab-down", "lab-down", "--cluster", CLUSTER)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert not [p for p, s in recorded + inside if lab.alive(p, s)], "lab processes survived lab-down"
-    assert not processes_mentioning(f"build/{CLUSTER}/ssh/cm-"), "an ssh connection master survived"
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    for lab_node in the_lab.nodes:
-        assert lab_node.netns not in netns
-        assert f"{lab_node.host_veth}@" not in links and f"{lab_node.host_veth}:" not in links
-    assert f" {the_lab.bridge}:" not in links
-    mounts = Path("/proc/mounts").read_text()
-    assert str(the_lab.dir) not in mounts and str(the_lab.nodes_base) not in mounts
-    assert not lab.lab_mounts(the_lab)
-    assert not the_lab.nodes_base.exists() and not the_lab.state_file.exists()
-    assert not the_lab.key.exists(), "lab-down removes the lab's ssh key"
-    with capsys.disabled():
-        # figures are seconds unless their key says what they count (requests, restarts, MB)
-        print("\nlab deploy figures: " + ", ".join(
-            f"{k} {v:.3f} s" if "_seconds" in k else f"{k} {v:g}" for k, v in FIGURES.items()))
-        print("lab deploy timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items()))

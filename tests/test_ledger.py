@@ -8,6 +8,7 @@ copies (the lab test runs it over ssh on real nodes, and tampers with one).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 from generator import certs, ledger
 from generator.model import load
 from generator.site.ledger_table import ledger_section
-from tests.conftest import REPO, run_invoke
+from tests.conftest import REPO, run_invoke, tree_digest
 
 NAME = "ledger-test"
 
@@ -127,11 +128,75 @@ def test_the_overview_table_warns_of_what_is_due(rendered) -> None:
     cluster = load(str(path))
     entries = ledger.load(cluster)
     now = dt.datetime.now(dt.UTC)
-    fresh = [line for line in ledger_section(cluster, "en", now).splitlines() if line.startswith("| `")]
+    fresh = [line for line in ledger_section(cluster, "en", now).splitlines() if line.startswith("<tr><td>")]
     assert fresh and not any("⚠" in row for row in fresh)
     later = now + dt.timedelta(days=min(e.days_left(now) for e in entries if e.kind != "ca") - 1)
     warned = ledger_section(cluster, "zh", later)
-    rows = [line for line in warned.splitlines() if line.startswith("| `")]
+    rows = [line for line in warned.splitlines() if line.startswith("<tr><td>")]
     # a row per certificate and per kubeconfig carrying one (the same client certificate), CA rows unmarked
     assert sum("⚠" in row for row in rows) == len({(e.serial, e.kind) for e in entries if e.kind != "ca"})
     assert rows.index(next(r for r in rows if "⚠" in r)) == 0, "the soonest expiry comes first"
+
+
+def tamper(body: dict, how: str) -> object:
+    entry = body["entries"][0]
+    if how == "entries-a-string":
+        body["entries"] = "x"
+    elif how == "kind-unknown":
+        entry["kind"] = "<b>cert</b>"
+    elif how == "not-after-garbage":
+        entry["not_after"] = "tomorrow"
+    elif how == "node-unknown":
+        entry["node"], entry["file"] = "k8s-master-99", entry["file"].replace("k8s-master-01", "k8s-master-99")
+    elif how == "sans-a-number":
+        entry["sans"] = 7
+    elif how == "missing-field":
+        del entry["sha256"]
+    elif how == "other-cluster":
+        body["cluster"] = "example"
+    elif how == "deep":
+        entry["subject"] = json.loads("[" * 900 + "]" * 900)
+    return body
+
+
+@pytest.mark.parametrize(("how", "said"), [
+    ("entries-a-string", "entries: 'x': expected a list"),
+    ("kind-unknown", "entries[0].kind: '<b>cert</b>': one of ca, ca-bundle, certificate, kubeconfig"),
+    ("not-after-garbage", "entries[0].not_after: 'tomorrow': a time in ISO 8601"),
+    ("node-unknown", "entries[0].node: 'k8s-master-99': a node of"),
+    ("sans-a-number", "entries[0].sans: 7: expected a list"),
+    ("missing-field", "entries[0].sha256: (missing): required field"),
+    ("other-cluster", f"cluster: 'example': '{NAME}', the cluster whose build holds it"),
+    ("deep", "at most 32 levels of nesting"),
+])
+def test_a_tampered_ledger_is_one_line_naming_it(rendered, how: str, said: str) -> None:
+    """Issue 23: a tampered ledger.json gave a traceback (`invoke certs`, the overview page)."""
+    path, _ = rendered
+    build = REPO / "build" / NAME
+    ledger_file = build / "ledger.json"
+    body = json.loads(ledger_file.read_text())
+    body["entries"].sort(key=lambda e: e["node"] is None)  # a node's entry first: node-unknown needs one
+    ledger_file.write_text(json.dumps(tamper(body, how)))
+    before = tree_digest(build)
+    proc = run_invoke("certs", "--cluster", str(path), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {ledger_file}: ") and said in line, line
+    assert line.endswith("render again: it writes the ledger anew from the build") and len(line) < 320, line
+    assert tree_digest(build) == before
+    assert run_invoke("render", "--cluster", str(path)).returncode == 0
+    assert ledger.load(load(str(path)))  # the render wrote it anew
+
+
+def test_the_overview_table_escapes_what_the_ledger_holds(rendered) -> None:
+    # a subject is whatever the cluster file's names make it: the page must show it as text, never as markup
+    path, _ = rendered
+    cluster = load(str(path))
+    file = REPO / "build" / NAME / ledger.LEDGER
+    body = json.loads(file.read_text())
+    body["entries"][0]["subject"] = 'CN=<img src=x onerror="alert(1)">'
+    body["entries"][0]["restart"] = ["<b>etcd</b>"]
+    file.write_text(json.dumps(body))
+    table = ledger_section(cluster, "en")
+    assert "<img" not in table and "<b>" not in table
+    assert "CN=&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in table and "&lt;b&gt;etcd&lt;/b&gt;" in table

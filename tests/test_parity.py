@@ -146,6 +146,7 @@ def test_ipv6_nodes_are_bracketed_in_every_url(tmp_path: Path) -> None:
     source["nodes"] = [{"name": f"m{i}", "ip": f"fd00::{i}"} for i in (1, 2, 3)]
     source["api_server"]["vip"] = "fd00::100"
     source["network"] = {"service_cidr": "fd00:96::/112"}
+    source["components"] = {"kube-controller-manager": {"cluster_cidr": "fd01::/56"}}  # pods in the nodes' family
     cluster = tmp_path / "ipv6-only.yaml"
     cluster.write_text(yaml.safe_dump(source))
     out = run_invoke("deploy", "--cluster", str(cluster), "--dry-run").stdout

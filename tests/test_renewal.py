@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from generator import catalog, ledger
-from generator.components import renewal
+from generator.components.renewal.chapter import ID as RENEWAL
 from generator.components.renewal.chapter import changes
 from generator.model import load
 from tests.conftest import REPO, cluster_file, run_invoke
@@ -104,15 +104,15 @@ def test_the_chapter_pushes_for_each_service_what_the_ledger_says_restarts_it(re
 
 def test_the_chapter_exists_only_while_no_other_change_is_planned() -> None:
     plain = [ch.id for ch in catalog.chapters(load("example"))]
-    assert plain[-1] == renewal.ID
+    assert plain[-1] == RENEWAL
     for planned in ("example-upgrade", "example-grow", "example-rotate"):
-        assert renewal.ID not in [ch.id for ch in catalog.chapters(load(planned))], planned
+        assert RENEWAL not in [ch.id for ch in catalog.chapters(load(planned))], planned
 
 
 def test_renewal_notebook_steps_are_the_chapter_steps() -> None:
     notebook = json.loads((REPO / "notebooks" / "renewal.ipynb").read_text())
     cells = [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in notebook["cells"]]
     ids = [m for cell in cells for m in re.findall(r'^step\("([^"]+)"\)$', cell)]
-    chapter = next(ch for ch in catalog.chapters(load("example")) if ch.id == renewal.ID)
+    chapter = next(ch for ch in catalog.chapters(load("example")) if ch.id == RENEWAL)
     assert ids == [s.id for s in chapter.steps]
     assert ids[1].endswith("requests-start") and ids[-2].endswith("requests-stop")

@@ -90,6 +90,10 @@ def port_cases() -> list[Any]:
 
 
 EXTERNAL = ("load_balancer.kind", "external")
+# every address of the example in IPv6, for the cases that need a single-family IPv6 cluster
+IPV6 = (("nodes[0].ip", "fd00::4"), ("nodes[1].ip", "fd00::5"), ("nodes[2].ip", "fd00::6"),
+        ("api_server.vip", "fd00::10"), ("network.service_cidr", "fd00:96::/112"),
+        ("components.kube-controller-manager.cluster_cidr", "fd01::/56"))
 LEADER = "components.kube-scheduler.leader_election"
 CM_LEADER = "components.kube-controller-manager.leader_election"
 
@@ -113,13 +117,37 @@ CASES = [
     case("ip-invalid", setting(("nodes[1].ip", "192.168.1.300")), "nodes[1].ip", "'192.168.1.300'",
          "IPv4 or IPv6"),
     case("ip-duplicate", setting(("nodes[2].ip", "192.168.1.204")), "nodes[2].ip", "nodes[0]"),
-    case("ip-duplicate-ipv6-spelling", setting(("nodes[0].ip", "fd00::4"), ("nodes[1].ip", "fd00:0:0::4")),
+    case("ip-duplicate-ipv6-spelling", setting(*IPV6, ("nodes[0].ip", "fd00::4"), ("nodes[1].ip", "fd00:0:0::4")),
          "nodes[1].ip", "nodes[0]"),
     case("ip-ipv6-scope-shell", setting(("nodes[0].ip", "fe80::1%$(reboot)")), "nodes[0].ip", "address"),
     case("vip-invalid", setting(("api_server.vip", "192.168.1")), "api_server.vip", "address"),
     case("vip-is-node-ip", setting(("api_server.vip", "192.168.1.205")), "api_server.vip", "k8s-master-02"),
     case("vip-missing-with-3-masters", deleting("api_server.vip"), "api_server.vip", "3 masters"),
     case("service-cidr", setting(("network.service_cidr", "10.254.0.1/16")), "network.service_cidr", "CIDR"),
+    # issue 23: the address plan as kube-apiserver and kube-controller-manager check it
+    case("no-etcd-member", setting(*((f"nodes[{i}].roles", ["master"]) for i in range(3))), "nodes",
+         "at least one node with the role 'etcd'"),
+    case("nodes-of-two-families", setting(("nodes[2].ip", "fd00::6")), "nodes[2].ip",
+         "an IPv4 address like nodes[0].ip"),
+    case("service-cidr-other-family", setting(("network.service_cidr", "fd00:96::/112")), "network.service_cidr",
+         "an IPv4 network", "service IP family must match public address family"),
+    case("service-cidr-too-small", setting(("network.service_cidr", "10.254.0.0/30")), "network.service_cidr",
+         "at least 8 addresses"),
+    case("service-cidr-too-large", setting(("network.service_cidr", "10.0.0.0/8")), "network.service_cidr",
+         "/12 or longer", "for 32-bit addresses, the mask must be >= 12"),
+    case("service-cidr-ipv6-too-large", setting(*IPV6, ("network.service_cidr", "fd00:96::/96")),
+         "network.service_cidr", "/108 or longer"),
+    case("service-cidr-holds-a-node", setting(("network.service_cidr", "192.168.0.0/16")), "network.service_cidr",
+         "it holds nodes[0] (192.168.1.204), nodes[1] (192.168.1.205), nodes[2] (192.168.1.206) and 1 more"),
+    case("pod-cidr-other-family", setting(("components.kube-controller-manager.cluster_cidr", "fd01::/56")),
+         "components.kube-controller-manager.cluster_cidr", "an IPv4 network"),
+    case("pod-cidr-smaller-than-a-node-range", setting(("components.kube-controller-manager.cluster_cidr",
+                                                        "172.30.0.0/25")),
+         "components.kube-controller-manager.cluster_cidr", "/24 or shorter", "--node-cidr-mask-size"),
+    case("pod-cidr-ipv6-too-large", setting(*IPV6, ("components.kube-controller-manager.cluster_cidr", "fd01::/40")),
+         "components.kube-controller-manager.cluster_cidr", "/48 or longer", "the node CIDR size is too big"),
+    case("pod-cidr-holds-the-vip", setting(("api_server.vip", "172.30.0.5")),
+         "components.kube-controller-manager.cluster_cidr", "it holds the VIP (api_server.vip) (172.30.0.5)"),
     # names
     case("node-name-duplicate", setting(("nodes[1].name", "k8s-master-01")), "nodes[1].name", "nodes[0]"),
     case("node-name-uppercase", setting(("nodes[0].name", "K8S-Master-01")), "nodes[0].name", "RFC 1123"),
@@ -405,3 +433,24 @@ def test_example_given_by_its_path_renders_the_same_build(example_build: Path) -
     proc = run_invoke("render", "--cluster", "clusters/example.yaml", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert snapshot(example_build) == before, "rendering the same cluster again must change nothing"
+
+
+def test_service_network_sizes_follow_the_release(tmp_path: Path) -> None:
+    """kube-apiserver refuses a service network of more than 2^20 addresses until 1.34 (the allocator's bitmap),
+    and takes a /8 from 1.34 on; fewer than 8 addresses never."""
+    from generator.model import ClusterFileError, load
+
+    def loads(release: str, cidr: str) -> bool:
+        data = yaml.safe_load(EXAMPLE)
+        data.update(name="sizes", kubernetes_version=release, network={"service_cidr": cidr})
+        source = tmp_path / "sizes.yaml"
+        source.write_text(yaml.safe_dump(data))
+        try:
+            load(str(source))
+        except ClusterFileError:
+            return False
+        return True
+
+    assert loads("1.36.3", "10.0.0.0/8") and loads("1.34.0", "10.0.0.0/8")
+    assert not loads("1.33.5", "10.0.0.0/8") and loads("1.33.5", "10.0.0.0/12")
+    assert not loads("1.36.3", "10.254.0.0/30") and loads("1.36.3", "10.254.0.0/29")

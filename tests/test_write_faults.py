@@ -202,3 +202,107 @@ def test_a_tampered_journal_is_refused_in_one_line(rendered: tuple[Path, Path], 
     error = one_error(run_invoke("render", "--cluster", str(source), check=False))
     assert str(build / JOURNAL) in error or "not a plain relative path" in error, error
     assert tree_digest(build, REPO / "docs") == before
+
+
+def test_a_disk_that_fills_at_the_ledger_changes_nothing(rendered: tuple[Path, Path]) -> None:
+    """Issue 23: the ledger was a second transaction: a disk full at ledger.json left the re-issued certificates
+    written and said "nothing was changed". Here a new SAN re-issues kube-apiserver's certificate (small files) and
+    the ledger (40 KB) is the one file past the limit: the render is one transaction, the message true."""
+    source, build = rendered
+    source.write_text(source.read_text() + "components:\n  kube-apiserver:\n    extra_sans: [api.example.com]\n")
+    assert (build / "ledger.json").stat().st_size > 16384
+    before = tree_digest(build)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    proc = subprocess.run([*INVOKE, "render", "--cluster", str(source)], cwd=REPO, capture_output=True, text=True,
+                          preexec_fn=limit)
+
+    error = one_error(proc)
+    assert error == f"error: {build}/ledger.json: File too large; nothing was changed in {build}", error
+    assert tree_digest(build) == before and not leftovers(build)
+    again = run_invoke("render", "--cluster", str(source))
+    assert "updated   build/" in again.stdout and "ledger.json" in again.stdout and not leftovers(build)
+
+
+def test_a_build_directory_that_is_a_symlink_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Issue 23: build/<name> as a symlink had a render write its 167 files, CA keys included, where it pointed."""
+    name = f"faults-{uuid.uuid4().hex[:8]}"
+    source = cluster_file(tmp_path, name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    build = REPO / "build" / name
+    build.symlink_to(elsewhere)
+    try:
+        before = tree_digest(REPO / "build")
+        error = one_error(run_invoke("render", "--cluster", str(source), check=False))
+        assert error == f"error: {build}: a symlink (to {elsewhere}), not a directory: everything of this cluster is " \
+                        f"written into a real build/{name}/ only; move it away"
+        assert not any(elsewhere.iterdir()) and tree_digest(REPO / "build") == before
+    finally:
+        build.unlink()
+
+
+def test_a_file_where_the_build_directory_goes_is_refused(tmp_path: Path) -> None:
+    name = f"faults-{uuid.uuid4().hex[:8]}"
+    source = cluster_file(tmp_path, name)
+    build = REPO / "build" / name
+    build.write_text("not a directory\n")
+    try:
+        error = one_error(run_invoke("render", "--cluster", str(source), check=False))
+        assert error.startswith(f"error: {build}: a file") and build.read_text() == "not a directory\n", error
+    finally:
+        build.unlink()
+
+
+@pytest.mark.parametrize("where", ["pki", "nodes/k8s-master-02/etc"])
+def test_a_file_where_a_directory_goes_is_refused_before_anything_is_written(rendered: tuple[Path, Path],
+                                                                             where: str) -> None:
+    source, build = rendered
+    source.write_text(source.read_text() + "certificates:\n  subject: {OU: Elsewhere}\n")  # every leaf changes
+    shutil.rmtree(build / where)
+    (build / where).write_text("a file\n")
+    before = tree_digest(build)
+    error = one_error(run_invoke("render", "--cluster", str(source), check=False))
+    assert error.startswith(f"error: {build / where}: expected a directory, found a file"), error
+    assert tree_digest(build) == before
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo", "hard link"])
+def test_a_lock_file_that_is_no_lock_file_is_refused(rendered: tuple[Path, Path], tmp_path: Path, kind: str) -> None:
+    source, build = rendered
+    lock, outside = build / "cluster.lock", tmp_path / "precious"
+    outside.write_text("keep me\n")
+    lock.unlink()
+    if kind == "symlink":
+        lock.symlink_to(outside)
+    elif kind == "directory":
+        lock.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        os.link(outside, lock)
+    kept = outside.stat().st_mtime_ns
+    before = tree_digest(build)
+    error = one_error(run_invoke("render", "--cluster", str(source), check=False))
+    found = {"symlink": "a symlink", "directory": "a directory", "fifo": "a FIFO (named pipe)",
+             "hard link": "a hard link to another file"}[kind]
+    assert error == f"error: {lock}: {found}, not a lock file; move it away (a run makes its own)"
+    assert tree_digest(build) == before and outside.read_text() == "keep me\n" and outside.stat().st_mtime_ns == kept
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounts need root (CI runs as root)")
+def test_a_file_system_mounted_in_the_build_is_refused(rendered: tuple[Path, Path]) -> None:
+    """In a private mount namespace (nothing outside this test sees the mount): a tmpfs over build/<name>/pki."""
+    source, build = rendered
+    source.write_text(source.read_text() + "certificates:\n  subject: {OU: Elsewhere}\n")
+    before = tree_digest(build)
+    script = (f"mount -t tmpfs runbook-test {build / 'pki'} && "
+              f"exec {' '.join(INVOKE)} render --cluster {source}")
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], cwd=REPO,
+                          capture_output=True, text=True)
+    error = one_error(proc)
+    assert error.startswith(f"error: {build / 'pki'}: another file system is mounted here"), error
+    assert tree_digest(build) == before

@@ -6,11 +6,12 @@ under the same step ids."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from generator.artifacts import on_node, rel_build
-from generator.components import daemon
+from generator.components import daemon, leader
+from generator.components.elected_files import MasterFiles, kubeconfig_server
 from generator.model import Cluster, Node
 from generator.service import Service
 from generator.steps import (
@@ -37,16 +38,17 @@ class Elected:
     service: Service
     user: str
     text: Texts
-    binary: str
-    kubeconfig: str
-    unit: str
+    files: MasterFiles
     secrets: tuple[str, ...]  # the files that must be 0600 on a master
     kubeconfig_server: str  # "vip" or "local", as the cluster file sets it
-    server_for: Callable[[Cluster, Node], str]  # the server its kubeconfig on `node` names
 
     @property
     def id(self) -> str:
         return self.service.component
+
+    def server_for(self, cluster: Cluster, node: Node) -> str:
+        """The server its kubeconfig on `node` names."""
+        return kubeconfig_server(cluster, node, self.kubeconfig_server)
 
 
 def node_file(cluster: Cluster, node: Node, absolute: str) -> str:
@@ -72,7 +74,7 @@ def kubeconfig_step(cluster: Cluster, e: Elected) -> Step:
         **e.text.step(f"{e.id}.kubeconfig", user=e.user, server=server),
         local=(render(cluster, e.id, "kubeconfig"),),
         per_node=for_each_master(cluster, lambda node: [
-            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, e.kubeconfig)]), expect=r"^600$",
+            Command(shlex.join(["stat", "-c", "%a", node_file(cluster, node, e.files.kubeconfig)]), expect=r"^600$",
                     example="600"),
         ]),
     )
@@ -80,7 +82,7 @@ def kubeconfig_step(cluster: Cluster, e: Elected) -> Step:
 
 def kubeconfig_check_step(cluster: Cluster, e: Elected) -> Step:
     return daemon.kubeconfig_check_step(cluster, e.id, e.user, [
-        (node, node_file(cluster, node, e.kubeconfig), e.server_for(cluster, node)) for node in cluster.masters
+        (node, node_file(cluster, node, e.files.kubeconfig), e.server_for(cluster, node)) for node in cluster.masters
     ])
 
 
@@ -88,7 +90,7 @@ def unit_step(cluster: Cluster, e: Elected, **values: object) -> Step:
     """`values`: what the component's explanation of its flags fills in."""
     return Step(
         **e.text.step(f"{e.id}.unit", **values),
-        shows=(Show(f"{e.id}.service", "ini", tuple((n.name, on_node(n, e.unit)) for n in cluster.masters)),),
+        shows=(Show(f"{e.id}.service", "ini", tuple((n.name, on_node(n, e.files.unit)) for n in cluster.masters)),),
         local=(render(cluster, e.id, "unit"),),
     )
 
@@ -107,4 +109,24 @@ def distribute_step(cluster: Cluster, e: Elected) -> Step:
 
 
 def start_step(cluster: Cluster, e: Elected) -> Step:
-    return daemon.start_step(cluster, e.id, e.binary, e.text(f"{e.id}.start", "needs"))
+    return daemon.start_step(cluster, e.service, e.files.binary, e.text(f"{e.id}.start", "needs"))
+
+
+def steps(cluster: Cluster, e: Elected, unit: Mapping[str, object], config: Sequence[Step] = (),
+          checks: Sequence[Step] = ()) -> tuple[Step, ...]:
+    """Its chapter's steps in order: certificate, kubeconfig and its read-back, its own `config` steps, the unit
+    (`unit`: what its explanation fills in), distribution, start, status, its own `checks` of what it serves, then
+    who leads and a failover."""
+    return (
+        cert_step(cluster, e),
+        kubeconfig_step(cluster, e),
+        kubeconfig_check_step(cluster, e),
+        *config,
+        unit_step(cluster, e, **unit),
+        distribute_step(cluster, e),
+        start_step(cluster, e),
+        daemon.status_step(cluster, e.service),
+        *checks,
+        leader.leader_step(cluster, e.service),
+        leader.failover_step(cluster, e.service),
+    )

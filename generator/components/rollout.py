@@ -45,6 +45,9 @@ from generator.components.prerequisites.binaries import install, kube_bin
 from generator.model import Cluster, Node
 from generator.service import Service
 from generator.steps import Command, Step, Text, on, pki_file, push, ssh_prefix, sudo
+from generator.text import Texts
+
+TEXT = Texts.of_module(__file__)
 
 LOOP_MAX = 3600  # seconds a request loop runs at most, should its stop step never come
 LOOP_PAUSE = "0.1"  # seconds between two requests
@@ -97,24 +100,8 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "request loop {name}: pid $(cat {pid} 2>/dev/null), first answer: $(head -n 1 {log} | cut -d" " -f2)"',
     ])
     return Step(
-        id=loop_step_id(chapter, name, "start"),
-        title=Text(zh="开始经 VIP 持续发请求", en="Start a request loop through the VIP"),
-        explain=Text(
-            zh=(
-                f"在运维机后台启动一个请求循环：每 {LOOP_PAUSE} 秒左右用 admin 证书经 API 入口 "
-                f"`{cluster.api_endpoint}` 请求一次 `/api/v1/namespaces/default`，把时间和 HTTP 状态码逐行写进 "
-                f"`{log}`（进程号在 `{pid}`，最多运行 {LOOP_MAX} 秒）。本章后面的每一步都在它运行时执行，"
-                "所以它记下的失败就是这次变更造成的。第一次应答必须是 200；循环已在运行时不会再启动一个。"
-            ),
-            en=(
-                f"Start a loop in the background on the workstation: about every {LOOP_PAUSE} s it requests "
-                f"`/api/v1/namespaces/default` through the API endpoint `{cluster.api_endpoint}` with the admin "
-                f"certificate and appends the time and HTTP status to `{log}` (its process id is in `{pid}`; it "
-                f"runs {LOOP_MAX} s at most). Every later step of this chapter runs while it does, so the failures "
-                "it records are the change's. Its first answer must be 200; a loop already running is not started "
-                "twice."
-            ),
-        ),
+        **TEXT.step("requests-start", step_id=loop_step_id(chapter, name, "start"), LOOP_PAUSE=LOOP_PAUSE,
+                    cluster=cluster, log=log, pid=pid, LOOP_MAX=LOOP_MAX),
         local=(Command(script, expect=rf"^request loop {name}: pid \d+, first answer: 200$",
                        example=f"request loop {name}: pid 48213, first answer: 200"),),
     )
@@ -136,25 +123,7 @@ def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
         f'echo "measured: {prefix}_failed_requests=$failed"',
     ])
     return Step(
-        id=loop_step_id(chapter, name, "stop"),
-        title=Text(zh="停止请求循环，统计失败的请求", en="Stop the request loop and count failed requests"),
-        explain=Text(
-            zh=(
-                f"让后台循环停下（创建 `{stop}`，等它删除自己的进程号文件），然后统计 `{log}`：请求总数、"
-                "状态码不是 200 的请求数（目标是 0），并列出前 20 个失败请求的时间（Unix 秒）和状态码"
-                "（000 表示没有应答）。脚本打印 "
-                f"`measured: {prefix}_requests=…` 与 `measured: {prefix}_failed_requests=…`，部署记录保存这两个数字。"
-                "这一步只报告，不因失败请求而失败：数字如实记录。"
-            ),
-            en=(
-                f"Stop the background loop (create `{stop}` and wait until it removes its pid file), then count "
-                f"`{log}`: all requests, and those whose status was not 200 (the goal is 0), listing the first 20 "
-                "failures with their time (Unix seconds) and status (000: no answer). The script prints "
-                f"`measured: {prefix}_requests=…` and `measured: {prefix}_failed_requests=…`, which the deploy "
-                "run record keeps. The step reports; it does not fail on failed requests: the figures are "
-                "recorded as they are."
-            ),
-        ),
+        **TEXT.step("requests-stop", step_id=loop_step_id(chapter, name, "stop"), stop=stop, log=log, prefix=prefix),
         local=(Command(script, expect=rf"^requests through the VIP during {name}: \d+, failed: \d+$",
                        example=f"requests through the VIP during {name}: 1862, failed: 0\n"
                                f"measured: {prefix}_failed_requests=0"),),
@@ -204,23 +173,6 @@ def gate_functions(cluster: Cluster) -> list[str]:
         '  echo "gate $1: $seen"',
         "}",
     ]
-
-
-def gate_explained() -> Text:
-    return Text(
-        zh=(f"健康门槛（gate）：最多等 {GATE_WAIT} 秒，直到这台 master 的服务全部 active；它自己的 kube-apiserver 直接"
-            "回答 `/readyz`（用集群 CA 校验证书）；经 API 入口的 `/readyz` 也通过；调度器与控制器管理器的锁都由某台 "
-            "master 持有，并且在门槛开始之后续约过（重启的 leader 没交还的锁上还写着它的主机名，直到过期，那段时间"
-            "没有 leader 在工作：只有新的续约才说明持有者活着）；etcd 的每个成员都健康。没有通过就停在这台 master，"
-            "后面的不动。"),
-        en=(f"The health gate waits up to {GATE_WAIT} s until this master's services are all active, its own "
-            "kube-apiserver answers `/readyz` directly (certificate checked against the cluster CA), `/readyz` "
-            "passes through the API endpoint, the scheduler's and the controller manager's locks both name a master "
-            "and were renewed after the gate began (the lock a restarted leader did not give back still names its "
-            "host until it expires, while nobody leads: only a new renewal shows a live holder), and every etcd "
-            "member is healthy. A master that does not pass stops the rollout there; the next ones are not "
-            "touched."),
-    )
 
 
 # --- what a rolling step changes on one master ---------------------------------------------------------------------
@@ -308,7 +260,7 @@ def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nod
                  checks: Callable[[Node], list[Command]] = lambda node: []) -> Step:
     """One master at a time (a serial step): each Change of `changes(node)` that differs is pushed, acted on and
     gated; then `checks(node)` run for that master before the next one starts."""
-    gate = gate_explained()
+    gate = TEXT("rolling", "gate", GATE_WAIT=GATE_WAIT)
 
     def commands(node: Node) -> tuple[Command, ...]:
         items = changes(node)
@@ -316,9 +268,8 @@ def rolling_step(cluster: Cluster, step_id: str, title: Text, explain: Text, nod
                         example=done_example(cluster, node, items, op)), *checks(node))
 
     return Step(
-        id=step_id,
+        **TEXT.step("rolling", step_id=step_id, explain=explain, gate=gate),
         title=title,
-        explain=Text(zh=f"{explain.zh}\n\n{gate.zh}", en=f"{explain.en}\n\n{gate.en}"),
         per_node=tuple((node, commands(node)) for node in nodes),
         needs_kube_binaries=True,
         serial=True,

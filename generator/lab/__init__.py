@@ -20,9 +20,9 @@ from generator.lab.layout import Lab, LabError, LabNode, lab, upper_path
 from generator.lab.state import load_state
 from generator.lab.system import alive, start_time
 from generator.lab.tarballs import server_tarball
-from generator.lab.verbs import down, status, status_lines, up
+from generator.lab.verbs import down, status, status_lines, up, wipe_node
 
 __all__ = [
     "Lab", "LabError", "LabNode", "alive", "down", "lab", "lab_mounts", "load_state", "server_tarball",
-    "start_time", "status", "status_lines", "up", "upper_path",
+    "start_time", "status", "status_lines", "up", "upper_path", "wipe_node",
 ]

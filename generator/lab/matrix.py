@@ -24,7 +24,7 @@ from generator.versions import Release
 
 MATRIX_DIR = REPO / "build" / "lab-matrix"
 RECORDS = REPO / "runs" / "lab-matrix"
-README = REPO / "README.md"
+README = REPO / "bench" / "lab.md"  # the lab's record (the name of the flag that writes it is older)
 BEGIN, END = "<!-- lab-matrix:begin -->", "<!-- lab-matrix:end -->"
 # The seeds' era: the oldest release the lab has run end to end (endpoints lock, v1alpha1 scheduler config,
 # insecure ports on loopback, componentstatuses). Older ones have no go.mod (see kubebuild.recipe).
@@ -112,7 +112,7 @@ def update_readme(markdown: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace the README's block between the `begin` and `end` markers with `markdown`."""
     text = README.read_text(encoding="utf-8")
     if begin not in text or end not in text:
-        raise LabError(f"README.md has no {begin} … {end} block to update")
+        raise LabError(f"{README.relative_to(REPO)} has no {begin} … {end} block to update")
     before, rest = text.split(begin, 1)
     _, after = rest.split(end, 1)
     README.write_text(f"{before}{begin}\n{markdown}\n{end}{after}", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Release-style etcd and kubernetes-server tarballs from local binaries."""
+"""Release-style etcd and kubernetes-server tarballs from local binaries, and the tools the cluster file asks for
+(kube-bench, kwok) where its prerequisites expect them."""
 
 from __future__ import annotations
 
@@ -109,3 +110,57 @@ def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Cal
     state["kube_binaries"] = True
     names = ", ".join(name.rsplit("/", 1)[1] for name, _ in members)
     say(f"  kubernetes server tarball {status}: {spec.prerequisites.server_tarball} ({names})")
+
+
+def kube_bench_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
+    """prerequisites.kube_bench_tarball when the cluster file asks for the CIS benchmark: kube-bench built from its
+    Go module (cached) with its cfg/ tree, laid out like the upstream release tarball."""
+    spec = the_lab.cluster.spec
+    if not spec.verification.cis:
+        return
+    if not spec.prerequisites.kube_bench_tarball:
+        say("  note: prerequisites.kube_bench_tarball is empty: the runbook would download kube-bench, "
+            "which the lab cannot reach")
+        return
+    version = spec.verification.kube_bench
+    try:
+        built = tools.ensure(tools.kube_bench(f"v{version}"), say=lambda line: say(f"  {line}"))
+    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+        raise LabError(f"building kube-bench {version} from its Go module failed: {err}") from None
+    cfg = built.bin_dir.parent / "cfg"
+    members = [("kube-bench", built.bin_dir / "kube-bench")]
+    members += [(f"cfg/{p.relative_to(cfg)}", p) for p in sorted(cfg.rglob("*")) if p.is_file()]
+    status = pack(repo_path(spec.prerequisites.kube_bench_tarball), members, state)
+    say(f"  kube-bench tarball {status}: {spec.prerequisites.kube_bench_tarball} (built from "
+        f"github.com/aquasecurity/kube-bench v{version})")
+
+
+def kwok_binary(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
+    """prerequisites.kwok_binary when the cluster file asks for the scheduler's rehearsal: kwok built from its Go
+    module (cached), copied where the runbook runs it from."""
+    spec = the_lab.cluster.spec
+    if spec.verification.scheduler_rehearsal is None:
+        return
+    if not spec.prerequisites.kwok_binary:
+        say("  note: prerequisites.kwok_binary is empty: the runbook would download kwok, which the lab cannot reach")
+        return
+    version = spec.verification.kwok
+    try:
+        built = tools.ensure(tools.kwok(f"v{version}"), say=lambda line: say(f"  {line}"))
+    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+        raise LabError(f"building kwok {version} from its Go module failed: {err}") from None
+    source, target = built.bin_dir / "kwok", repo_path(spec.prerequisites.kwok_binary)
+    if target.is_dir() or target.is_symlink():
+        raise LabError(f"prerequisites.kwok_binary {spec.prerequisites.kwok_binary} is a directory or a link: name a "
+                       "file of its own (lab-up copies kwok there)")
+    remember(state, target)
+    if target.exists() and target.read_bytes() == source.read_bytes():
+        status = "unchanged"
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(source, tmp)
+        tmp.chmod(0o755)
+        os.replace(tmp, target)
+        status = "copied"
+    say(f"  kwok {status}: {spec.prerequisites.kwok_binary} (built from sigs.k8s.io/kwok v{version})")

@@ -16,7 +16,7 @@ from generator.lab.nodes import container_init, node_running, start_node, wait_b
 from generator.lab.ssh import ensure_client_key, without_lab_lines, write_known_hosts
 from generator.lab.state import load_state, remember, save_state
 from generator.lab.system import alive, link_exists, netns_exists, sh, stop_pid, wait_gone, write_file
-from generator.lab.tarballs import etcd_tarball, server_tarball
+from generator.lab.tarballs import etcd_tarball, kube_bench_tarball, kwok_binary, server_tarball
 from generator.model import REPO, Cluster
 from generator.steps import ssh_prefix
 
@@ -34,9 +34,12 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     save_state(the_lab, state)
     ensure_client_key(the_lab, state)
     etcd_tarball(the_lab, state, say)
+    kube_bench_tarball(the_lab, state, say)
+    kwok_binary(the_lab, state, say)
     server_tarball(the_lab, kube_bin_dir, state, say)
     save_state(the_lab, state)
     ensure_bridge(the_lab)
+    refuse_a_foreign_lab(the_lab, state)
     started: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for lab_node in the_lab.nodes:
@@ -56,6 +59,19 @@ def up(cluster: Cluster, kube_bin_dir: str | None = None, say: Callable[[str], N
     say(f"lab {cluster.name} is up: bridge {the_lab.bridge} {the_lab.bridge_address}, "
         f"{len(the_lab.nodes)} node(s); state in {the_lab.state_file.relative_to(REPO)}")
     return the_lab
+
+
+def refuse_a_foreign_lab(the_lab: Lab, state: dict) -> None:
+    """A node's namespace that processes use although this lab's record does not know it: another lab of the same
+    cluster name (another checkout, a copy) runs there. Sharing it would put two nodes on one address."""
+    for lab_node in the_lab.nodes:
+        if node_running(state, lab_node) or not netns_exists(lab_node.netns):
+            continue
+        used = sh(["ip", "netns", "pids", lab_node.netns], check=False).stdout.split()
+        if used:
+            raise LabError(f"namespace {lab_node.netns} is in use by processes this lab did not start ({len(used)}, "
+                           f"e.g. pid {used[0]}): another lab named {the_lab.cluster.name} runs on this machine; "
+                           "take that one down first")
 
 
 def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
@@ -109,6 +125,33 @@ def down(cluster: Cluster, say: Callable[[str], None] = print) -> None:
         say("  warning: some veth links were still present after 10 s")
     say(f"lab {cluster.name} is down: {len(signalled)} node(s) shut down, "
         f"{len(links)} namespace(s), their links and bridge {the_lab.bridge} removed")
+
+
+def wipe_node(cluster: Cluster, name: str, say: Callable[[str], None] = print) -> float:
+    """A node's disk lost: the node shuts down, its root file system is deleted, and it boots again as a freshly
+    installed host (a new machine-id and host key, which known_hosts then pins). Seconds it took."""
+    started = time.monotonic()
+    the_lab = lab(cluster)
+    lab_node = next((n for n in the_lab.nodes if n.name == name), None)
+    if lab_node is None:
+        raise LabError(f"no node {name} in lab {cluster.name}: {', '.join(n.name for n in the_lab.nodes)}")
+    state = load_state(the_lab)
+    entry = state.get("nodes", {}).get(name, {})
+    pid, began = entry.get("supervisor_pid"), entry.get("supervisor_start")
+    if stop_pid(pid, began) and not wait_gone(lambda: alive(pid, began), SHUTDOWN_TIMEOUT):
+        kill_tree(pid)
+        wait_gone(lambda: alive(pid, began), 10)
+    forget_container(entry.get("machine", ""))
+    remove(the_lab, lab_node.root)
+    started_node = start_node(the_lab, lab_node, state)
+    try:
+        write_known_hosts(the_lab, state)
+        wait_booted(the_lab, {name: started_node})
+    finally:
+        save_state(the_lab, state)
+    seconds = time.monotonic() - started
+    say(f"  {name}: disk wiped, booted again as a fresh host in {seconds:.1f} s")
+    return seconds
 
 
 def node_links(the_lab: Lab, recorded: dict) -> list[tuple[str, str]]:

@@ -12,18 +12,23 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from generator.checks import SINGLE
+from generator.errors import Reported
 from generator.lint import releases
+from generator.loader import LimitedLoader, Refused
 from generator.model import Cluster
+from generator.schema import printable
 from generator.versions import Release, parse_release
 
 RULES: dict[str, str] = {
@@ -82,20 +87,36 @@ class Linter:
 
     def add(self, rule: str, message: str) -> None:
         assert rule in RULES, rule
-        self.findings.append(Finding(self._path, rule, message))
+        # one line each, whatever a file's keys or a parser's message hold (newlines, terminal escapes)
+        self.findings.append(Finding(printable(self._path), rule, printable(" ".join(message.split()))))
 
     def files(self) -> Iterator[Path]:
-        for path in sorted(self.root.rglob("*")):
-            rel = path.relative_to(self.root)
-            if rel.parts and rel.parts[0] in SKIP_DIRS or not path.is_file() or path.is_symlink():
+        """The text files under the root, in order: regular files only (no link, FIFO or device is opened), walked
+        without recursion (a tree nested a thousand levels deep is still a tree)."""
+        found, pending = [], [self.root]
+        while pending:
+            directory = pending.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
                 continue
-            if path.suffix in TEXT_SUFFIXES and path.stat().st_size <= MAX_BYTES:
-                yield path
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    if not (directory == self.root and entry.name in SKIP_DIRS):
+                        pending.append(path)
+                elif entry.is_file(follow_symlinks=False) and path.suffix in TEXT_SUFFIXES and \
+                        entry.stat(follow_symlinks=False).st_size <= MAX_BYTES:
+                    found.append(path)
+        return iter(sorted(found))
 
     def run(self) -> list[Finding]:
         for path in self.files():
             self._path = f"{self.shown}/{path.relative_to(self.root).as_posix()}"
-            text = path.read_bytes().decode("utf-8", errors="replace")
+            try:
+                text = path.read_bytes().decode("utf-8", errors="replace")
+            except OSError:  # gone or unreadable since the walk: nothing to judge
+                continue
             self.check_spaces(text)
             self.check_mode(path, text)
             if path.suffix == ".json":
@@ -128,7 +149,9 @@ class Linter:
 
     def check_json(self, text: str) -> None:
         try:
-            json.loads(text)
+            json.loads(text, parse_constant=not_json)
+        except RecursionError:
+            self.add("json-invalid", "nested too deeply to read (not a config the generator writes)")
         except json.JSONDecodeError as err:
             outside_strings = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
             comment = re.search(r"//|/\*|^\s*#", outside_strings, re.MULTILINE)
@@ -137,6 +160,8 @@ class Linter:
                 self.add("json-comment", f"line {line}: JSON has no comments (cfssl: failed to unmarshal)")
             else:
                 self.add("json-invalid", f"line {err.lineno}: {err.msg}")
+        except ValueError as err:  # NaN, Infinity, an integer of thousands of digits
+            self.add("json-invalid", str(err))
 
     # --- systemd units -----------------------------------------------------------------------------------------
 
@@ -183,6 +208,8 @@ class Linter:
             sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
             sans = None
+        except ValueError:  # extensions cryptography cannot parse (duplicated, malformed): no rule of lint's judges it
+            return
         if sans is not None:
             for name in sans.get_values_for_type(x509.DNSName):
                 if not name or name.endswith("."):
@@ -199,7 +226,12 @@ class Linter:
 
     def check_yaml(self, path: Path, text: str) -> None:
         try:
-            body = yaml.safe_load(text)
+            body = yaml.load(text, Loader=LintLoader)
+        except Refused as err:  # past what lint reads: nothing is claimed about what the daemon makes of it
+            mark = err.problem_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            self.add("yaml-invalid", f"{where}{err.problem}; not read further (past lint's limits)")
+            return
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -214,7 +246,10 @@ class Linter:
             self.check_scheduler_config(body)
 
     def check_kubeconfig(self, path: Path, body: dict) -> None:
-        for user in body.get("users") or []:
+        users = body.get("users")
+        for user in users if isinstance(users, list) else []:
+            if not isinstance(user, dict) or not isinstance(user.get("user") or {}, dict):
+                continue  # kubectl and the daemons refuse such a file with their own words; nothing here to add
             name = user.get("name", "?")
             data = (user.get("user") or {})
             key = decode(data.get("client-key-data"))
@@ -239,6 +274,30 @@ class Linter:
         election = body.get("leaderElection") or {}
         if isinstance(election, dict) and election.get("resourceLock"):
             releases.check_lock(self.add, self.release, str(election["resourceLock"]), "leaderElection.resourceLock")
+
+
+def not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (Go's encoding/json refuses it)")
+
+
+class LintLoader(LimitedLoader):
+    """YAML as lint reads it: the cluster file's loader's limits on depth and aliases (a file that passes them is
+    never parsed), sized for configs and kubeconfigs (a kubeconfig's base64 is long); keys given twice and YAML's
+    own integers as the daemons' parsers take them, an integer too long to convert past the limits."""
+
+    max_depth, max_nodes, max_scalar = 64, 200_000, MAX_BYTES
+    used_in = "the configs lint reads"
+    depth_note = nodes_note = ""
+    construct_mapping = yaml.SafeLoader.construct_mapping
+
+    def construct_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return yaml.SafeLoader.construct_yaml_int(self, node)
+        except ValueError:
+            raise Refused(None, None, f"an integer of {len(node.value)} characters", node.start_mark) from None
+
+
+LintLoader.add_constructor("tag:yaml.org,2002:int", LintLoader.construct_int)
 
 
 def decode(data: object) -> bytes | None:
@@ -285,6 +344,16 @@ def release_of(root: Path) -> Release | None:
         return None
     release = parse_release(match[1])
     return release if isinstance(release, Release) else None
+
+
+def report(root: Path, shown: str, cluster: Cluster | None, release: Release | None, out: TextIO) -> None:
+    """`invoke lint`: one `path: rule: message` line per finding; Reported when there is any."""
+    findings = lint(root, shown, cluster, release)
+    for finding in findings:
+        out.write(f"{finding}\n")
+    if findings:
+        raise Reported(f"lint: {len(findings)} finding(s) in {shown}")
+    out.write(f"lint: no findings in {shown}\n")
 
 
 def lint(root: Path, shown: str | None = None, cluster: Cluster | None = None,

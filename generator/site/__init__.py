@@ -12,13 +12,15 @@ from pathlib import Path, PurePosixPath
 
 from generator import catalog
 from generator.artifacts import Artifact
-from generator.model import CLUSTERS_DIR, REPO, Cluster, load
+from generator.model import REPO, Cluster, all_clusters
 from generator.render import make_artifacts
 from generator.runs import RUNS
 from generator.site.chapter import chapter_page
 from generator.site.last_run import RUN_PAGES, run_pages
-from generator.site.layout import CLUSTERS
+from generator.site.layout import CLUSTERS, START
+from generator.site.notebook_pages import every_chapter, notebook_files, notebook_pages
 from generator.site.overview import home_page, overview_page
+from generator.site.start import cluster_start_page, top_start_page
 from generator.site.words import LANGS
 
 DOCS = REPO / "docs"
@@ -46,8 +48,10 @@ def cluster_pages(cluster: Cluster, runs_root: Path, artifacts: list[Artifact] |
                         raise ValueError(f"{path} is shown on a page but is not a public artifact "
                                          "(artifacts.PUBLIC); secrets never reach docs/")
                     files[f"files/{path}"] = by_path[path].content.decode()
+    every = every_chapter()
     for lang in LANGS:
         files[f"index.{lang}.md"] = overview_page(cluster, chapters, lang, runs_root)
+        files[f"{START}.{lang}.md"] = cluster_start_page(cluster, chapters, every, lang)
         for chapter in chapters:
             files[f"{chapter.page}.{lang}.md"] = chapter_page(chapter, by_path, cluster, lang)
     for page, texts in run_pages(cluster, chapters, runs_root).items():
@@ -62,11 +66,12 @@ def assets() -> dict[str, str]:
 
 
 def top_pages(clusters: list[Cluster], runs_root: Path) -> dict[str, str]:
-    """Path in the top build's docs directory → text: the home pages, the notebooks, docs/'s committed sources."""
+    """Path in the top build's docs directory → text: the home pages, the way in, the notebooks (as they are and as
+    pages), docs/'s committed sources."""
+    notebooks = notebook_files()
     files = {f"index.{lang}.md": home_page(clusters, lang, runs_root) for lang in LANGS}
-    for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
-        files[f"notebooks/{notebook.name}"] = notebook.read_text(encoding="utf-8")
-    return files | committed_docs()
+    files |= {f"{START}.{lang}.md": top_start_page(clusters, every_chapter(notebooks), lang) for lang in LANGS}
+    return files | notebook_pages(notebooks) | committed_docs()
 
 
 def write_tree(root: Path, files: dict[str, str], keep: tuple[str, ...] = ()) -> None:
@@ -100,10 +105,6 @@ def single_site_sources(clusters: list[Cluster], docs_dir: Path, runs_root: Path
         files |= {f"{CLUSTERS}/{cluster.name}/{rel}": text for rel, text in cluster_pages(cluster, runs_root).items()}
     write_tree(docs_dir, files)
     return [docs_dir / rel for rel in files if rel.endswith(".md")]
-
-
-def all_clusters() -> list[Cluster]:
-    return [load(str(p)) for p in sorted(CLUSTERS_DIR.glob("*.yaml"))]
 
 
 def mkdocs_config(root: Path, docs: Path, site: Path) -> Path:

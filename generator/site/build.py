@@ -30,18 +30,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
 
 import yaml
 
-from generator import catalog
+from generator import catalog, notebooks, run_records
 from generator.errors import RunbookError
 from generator.lock import waiting_lock
 from generator.model import REPO, Cluster
 from generator.render import render
-from generator.site import assets, cluster_pages, top_pages, write_tree
+from generator.site import all_clusters, assets, cluster_pages, top_pages, write_tree
 from generator.site.last_run import RUN_PAGES, run_pages
-from generator.site.layout import CLUSTERS, TOP_LINK
+from generator.site.layout import CLUSTER_KEY, CLUSTERS, DEFAULT, NOTEBOOKS, START, TOP_LINK, cluster_path
 from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, matches, pages_stamp
+from generator.site.words import WORDS
 
 SITE = REPO / "site"
 STAGING = REPO / "build" / ".site"
@@ -62,25 +65,61 @@ class SiteReport:
     removed: list[str] = field(default_factory=list)
     top_rebuilt: bool = False
 
+    def summary(self) -> str:
+        """One line: what was rebuilt, skipped and removed."""
+        parts = [f"rebuilt {len(self.rebuilt)} cluster(s)" + (f" ({', '.join(self.rebuilt)})" if self.rebuilt else ""),
+                 f"{len(self.skipped)} unchanged", f"home pages {'rebuilt' if self.top_rebuilt else 'unchanged'}"]
+        if self.removed:
+            parts.append(f"removed {', '.join(self.removed)}")
+        return "site: " + ", ".join(parts)
+
+
+def build_docs(runs_root: Path, jobs: int | None, out: TextIO, site_url: str = "") -> None:
+    """`invoke build-docs`: every cluster file's site and the home pages (Reported when the notebooks drifted: the
+    site publishes them)."""
+    notebooks.check()
+    report = build_site(all_clusters(), SITE, runs_root, jobs, site_url=site_url)
+    out.write(f"{report.summary()}\nsite built: {SITE}/index.html (serve it: invoke serve-docs)\n")
+
 
 def nav(cluster: Cluster, runs_root: Path) -> list:
     """The cluster's own pages, and a way back to the top site (made page-relative by generator/site/hooks.py)."""
     chapters = catalog.chapters(cluster)
-    items: list = ["index.md", *(f"{ch.page}.md" for ch in chapters)]
+    items: list = ["index.md", f"{START}.md", *(f"{ch.page}.md" for ch in chapters)]
     runs = run_pages(cluster, chapters, runs_root)
     if runs:
         items.append({"Last run": [f"{RUN_PAGES}/{page}.md" for page in runs]})
     return [*items, {BACK: TOP_LINK}]
 
 
-def write_config(path: Path, docs: Path, site: Path, pages: list | None = None) -> Path:
-    """mkdocs.yml with this build's directories (absolute), and its navigation when given."""
+def site_address(url: str) -> str:
+    """The address the site is served at (`--site-url`), ending in `/`; "" when not given."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SiteError(f"--site-url {url!r}: expected the site's address, e.g. https://runbooks.example.internal/k8s/")
+    return url if url.endswith("/") else f"{url}/"
+
+
+def write_config(path: Path, docs: Path, site: Path, pages: list | None = None, cluster: str = "",
+                 site_url: str = "") -> Path:
+    """mkdocs.yml with this build's directories (absolute), its navigation when given, and for a cluster's build
+    its name (in every page's title and header) and address."""
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
     config.update(docs_dir=str(docs), site_dir=str(site), hooks=[str(REPO / "generator" / "site" / "hooks.py")])
     if pages:
         config["nav"] = pages
         # the link back to the top site is outside this build's docs: MkDocs reports it, as information
         config["validation"] = {"nav": {"not_found": "info"}}
+    if cluster:
+        config["extra"][CLUSTER_KEY] = cluster
+        i18n = next(p["i18n"] for p in config["plugins"] if isinstance(p, dict) and "i18n" in p)
+        for language in i18n["languages"]:
+            language["site_name"] = WORDS[language["locale"]]["cluster_site"].format(cluster=cluster)
+        site_url = site_url and f"{site_url}{cluster_path(cluster, DEFAULT)}"
+    if site_url:
+        config["site_url"] = site_url
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -136,7 +175,8 @@ def replace_dir(new: Path, old: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def build_cluster(cluster: Cluster, site_dir: Path, runs_root: Path, staging: Path, fingerprint: str) -> None:
+def build_cluster(cluster: Cluster, site_dir: Path, runs_root: Path, staging: Path, fingerprint: str,
+                  site_url: str) -> None:
     """Render one cluster, stage its pages and build its sub-site; the stamp goes in last."""
     artifacts = render(cluster).artifacts
     docs = staging / CLUSTERS / cluster.name
@@ -144,7 +184,8 @@ def build_cluster(cluster: Cluster, site_dir: Path, runs_root: Path, staging: Pa
     target = site_dir / CLUSTERS / cluster.name
     temp = target.with_name(f".{cluster.name}.tmp")
     shutil.rmtree(temp, ignore_errors=True)
-    config = write_config(staging / CLUSTERS / f"{cluster.name}.yml", docs, temp, nav(cluster, runs_root))
+    config = write_config(staging / CLUSTERS / f"{cluster.name}.yml", docs, temp, nav(cluster, runs_root),
+                          cluster.name, site_url)
     mkdocs_build(config, cluster.name)
     share_assets(temp, staging / SHARED)
     replace_dir(temp, target)
@@ -152,12 +193,18 @@ def build_cluster(cluster: Cluster, site_dir: Path, runs_root: Path, staging: Pa
     (target / STAMP).write_text(cluster_stamp(cluster, fingerprint, runs_root), encoding="utf-8")
 
 
-def build_top(files: dict[str, str], stamp: str, site_dir: Path, staging: Path) -> None:
-    """The top build (home pages, version facts, notebooks) into site/, beside clusters/."""
+def top_nav(files: dict[str, str]) -> list:
+    """The home page, the way in, the version facts, and the notebooks in chapter order."""
+    notebooks = [f"{NOTEBOOKS}/{i}.md" for i in catalog.chapter_ids() if f"{NOTEBOOKS}/{i}.ipynb" in files]
+    return ["index.md", f"{START}.md", "versions.md", {"Notebooks": notebooks}]
+
+
+def build_top(files: dict[str, str], stamp: str, site_dir: Path, staging: Path, site_url: str) -> None:
+    """The top build (home pages, the way in, version facts, notebooks) into site/, beside clusters/."""
     docs, built = staging / "top", staging / "top-site"
     write_tree(docs, files)
     shutil.rmtree(built, ignore_errors=True)
-    mkdocs_build(write_config(staging / "top.yml", docs, built), "the home pages")
+    mkdocs_build(write_config(staging / "top.yml", docs, built, top_nav(files), site_url=site_url), "the home pages")
     share_assets(built, staging / SHARED)
     site_dir.mkdir(parents=True, exist_ok=True)
     (site_dir / STAMP).unlink(missing_ok=True)
@@ -187,31 +234,38 @@ def remove_stale(names: set[str], site_dir: Path, staging: Path) -> list[str]:
 
 
 def build_site(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: int | None = None,
-               staging: Path | None = None) -> SiteReport:
+               staging: Path | None = None, site_url: str = "") -> SiteReport:
     """Render (when needed), write the pages and build every cluster's sub-site whose stamp differs, and the top
-    site when its pages changed. `jobs`: worker processes (default: the machine's cores)."""
+    site when its pages changed. `jobs`: worker processes (default: the machine's cores). `site_url`: the address
+    the site will be served at, if known (the 404 page and the sitemaps need it: generator/site/hooks.py)."""
+    site_url = site_address(site_url)
     staging = staging or STAGING
     staging.mkdir(parents=True, exist_ok=True)
     # two builds at once would remove each other's staged pages and sub-sites: the second waits, then finds the
     # first one's work done (the stamps)
     with waiting_lock(staging / LOCK, f"the site's staging directory {staging}", None):
-        return build_locked(clusters, site_dir, runs_root, jobs, staging)
+        return build_locked(clusters, site_dir, runs_root, jobs, staging, site_url)
 
 
 def build_locked(clusters: list[Cluster], site_dir: Path, runs_root: Path, jobs: int | None,
-                 staging: Path) -> SiteReport:
-    fingerprint = generator_fingerprint()
-    report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging))
+                 staging: Path, site_url: str) -> SiteReport:
+    fingerprint = generator_fingerprint(site_url)
     todo = [c for c in clusters
             if not matches(site_dir / CLUSTERS / c.name, cluster_stamp(c, fingerprint, runs_root))]
+    # Every run record a page will show is read and validated before anything is removed or written: a bad one is
+    # one line naming its file, and the site stays as it was. (A sub-site whose stamp matches was built from the
+    # very same record.)
+    top = top_pages(clusters, runs_root)
+    for cluster in todo:
+        run_records.check(cluster, [chapter.page for chapter in catalog.chapters(cluster)], runs_root)
+    top_stamp = pages_stamp(top, fingerprint)
+    top_rebuilt = not matches(site_dir, top_stamp)
+    report = SiteReport(removed=remove_stale({c.name for c in clusters}, site_dir, staging), top_rebuilt=top_rebuilt)
     report.rebuilt = [c.name for c in todo]
     report.skipped = [c.name for c in clusters if c.name not in report.rebuilt]
-    top = top_pages(clusters, runs_root)
-    top_stamp = pages_stamp(top, fingerprint)
-    report.top_rebuilt = not matches(site_dir, top_stamp)
-    tasks = [(build_cluster, (c, site_dir, runs_root, staging, fingerprint)) for c in todo]
+    tasks = [(build_cluster, (c, site_dir, runs_root, staging, fingerprint, site_url)) for c in todo]
     if report.top_rebuilt:
-        tasks.append((build_top, (top, top_stamp, site_dir, staging)))
+        tasks.append((build_top, (top, top_stamp, site_dir, staging, site_url)))
     run_all(tasks, min(jobs or os.cpu_count() or 1, len(tasks)))
     prune_shared(staging / SHARED)
     return report

@@ -8,7 +8,7 @@ from generator.artifacts import Artifact
 from generator.execute import Group, groups
 from generator.model import Cluster
 from generator.site.byhand import by_hand
-from generator.site.layout import cluster_to_top
+from generator.site.layout import NOTEBOOKS, cluster_to_top, lang_dir
 from generator.site.markdown import admonition, fence, tabs
 from generator.site.words import WORDS
 from generator.steps import Chapter, Show, Step
@@ -21,8 +21,9 @@ def page_title(title: str, cluster: Cluster, lang: str) -> str:
 
 def expectations(group: Group, lang: str) -> str:
     """What the reader should see: a sample of each checked command's output (the executor checks `expect`)."""
+    w = WORDS[lang]
     samples = [c.example for c in group.commands if c.expect and c.example]
-    return f"\n{WORDS[lang]['expect']}:\n\n{fence(chr(10).join(samples), 'text')}" if samples else ""
+    return f"\n{w['expect']}{w['colon']}\n\n{fence(chr(10).join(samples), 'text')}" if samples else ""
 
 
 def show_block(show: Show, public: dict[str, Artifact], lang: str) -> str:
@@ -44,8 +45,8 @@ def workstation_block(group: Group, cluster: Cluster, artifacts: dict[str, Artif
     body = fence(group.block, "bash") + expectations(group, lang)
     manual = [line for c in group.commands if c.renders for line in by_hand(cluster, artifacts, *c.renders)]
     if not manual:
-        return f"{w['workstation']}:\n\n{body}"
-    return f"{w['workstation']}:\n\n" + tabs([
+        return f"{w['workstation']}{w['colon']}\n\n{body}"
+    return f"{w['workstation']}{w['colon']}\n\n" + tabs([
         (w["invoke_tab"], body),
         (w["by_hand_tab"], f"{w['by_hand_note']}\n\n{fence(chr(10).join(manual), 'shell')}"),
     ])
@@ -71,7 +72,7 @@ def step_section(index: int, step: Step, artifacts: dict[str, Artifact], cluster
         else:
             node_groups.append((group.node, fence(group.block, "bash") + expectations(group, lang)))
     if node_groups:
-        out.append(f"{w['per_node']}:\n\n{tabs(node_groups)}")
+        out.append(f"{w['per_node']}{w['colon']}\n\n{tabs(node_groups)}")
     return "\n".join(out)
 
 
@@ -84,9 +85,9 @@ def notebook_command(chapter: Chapter, cluster: Cluster) -> str:
 
 def chapter_page(chapter: Chapter, artifacts: dict[str, Artifact], cluster: Cluster, lang: str) -> str:
     w = WORDS[lang]
-    # The notebooks are part of the top site, outside this cluster's MkDocs build: a plain link MkDocs leaves alone
-    # (the page is one directory below its language's root: directory URLs).
-    notebook = f"{cluster_to_top(lang, 1)}notebooks/{chapter.id}.ipynb"
+    # The notebooks' pages are part of the top site, outside this cluster's MkDocs build: a plain link MkDocs leaves
+    # alone (the page is one directory below its language's root: directory URLs).
+    notebook = f"{cluster_to_top(lang, 1)}{lang_dir(lang)}{NOTEBOOKS}/{chapter.id}/"
     command = fence(notebook_command(chapter, cluster), "console")
     tip = f'<a href="{notebook}">{chapter.id}.ipynb</a> — {w["notebook_howto"]}\n\n{command}'
     parts = [

@@ -16,16 +16,27 @@
 - Compiled templates are kept for the process (ProcessBytecodeCache), and so is the list of the theme's files
   (add_files_from_theme).
 - jieba (Material's Chinese segmentation) is silenced: it logs "Building prefix dict" on every build.
+- Chinese headings keep their words in their ids (`#证书台账`, not Python-Markdown's ASCII-only `#_1`), and each
+  page's heading links are titled in the page's language (the toc extension has one title for every page).
+- Material's search dialog gets a name (axe-core: aria-dialog-name). On the top site it also says what it searches:
+  not the clusters' pages, which each cluster's own search covers (README: why no merged index).
+- One 404 page for the whole site, the top build's (generator/site/theme/404.html, in both languages): a server has
+  one error page per site, and a cluster build's would point at that cluster's pages from wherever it is served.
+  Its links are absolute, under the site's address when the build is given one (`invoke build-docs --site-url`), as
+  the server may send it in answer to any URL; so are a sitemap's, which is why a build without an address writes
+  none (mkdocs-static-i18n's template would write `<loc>None01-prerequisites/</loc>`).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jieba
 import jinja2
@@ -33,13 +44,22 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
+from pymdownx.slugs import slugify
 
-from generator.site.layout import TOP_LINK, page_to_top
+from generator.site.layout import CLUSTER_KEY, TOP_LINK, lang_dir, page_to_top
+from generator.site.words import WORDS
 
 jieba.setLogLevel(logging.WARNING)
 
 HEAD_ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^"]*">')
 CONFIG_SCRIPT = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.DOTALL)
+SWITCHER_LINK = re.compile(r'href="(/[^"]*)" hreflang=')
+SEARCH_DIALOG = '<div class="md-search" data-md-component="search" role="dialog"'
+SEARCH_RESULTS = '<div class="md-search-result" data-md-component="search-result">'
+THEME = Path(__file__).with_name("theme")
+# Set here, not in mkdocs.yml: the builds' configs are written with yaml.safe_dump, which cannot hold a function.
+SLUGIFY = slugify(case="lower")
 
 
 class ProcessBytecodeCache(jinja2.BytecodeCache):
@@ -87,6 +107,13 @@ add_files_from_theme.__wrapped__ = LIST_THEME_FILES  # type: ignore[attr-defined
 Files.add_files_from_theme = add_files_from_theme  # type: ignore[method-assign]
 
 
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    config.mdx_configs.setdefault("toc", {})["slugify"] = SLUGIFY
+    if str(THEME) not in config.theme.dirs:
+        config.theme.dirs.insert(0, str(THEME))
+    return config
+
+
 def on_env(env: jinja2.Environment, config: MkDocsConfig, files: Any) -> jinja2.Environment:
     env.bytecode_cache = BYTECODE
     return env
@@ -97,6 +124,53 @@ def languages(config: MkDocsConfig) -> tuple[str, list[str]]:
     entries = config.plugins["i18n"].config.languages
     default = next(lang.locale for lang in entries if lang.default)
     return default, [lang.locale for lang in entries if not lang.default and lang.build]
+
+
+def page_locale(page: Page, config: MkDocsConfig) -> str:
+    default, others = languages(config)
+    return next((lang for lang in others if page.url.startswith(f"{lang}/")), default)
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    # MkDocs makes a Markdown converter per page from these settings
+    config.mdx_configs["toc"]["permalink_title"] = WORDS[page_locale(page, config)]["permalink"]
+    return markdown
+
+
+def name_search_dialog(output: str, lang: str) -> str:
+    return output.replace(SEARCH_DIALOG, f'{SEARCH_DIALOG} aria-label="{WORDS[lang]["search"]}"', 1)
+
+
+def say_search_scope(output: str, page: Page, lang: str) -> str:
+    """On the top site's pages, the search panel says what it searches, and where each cluster's search is."""
+    w = WORDS[lang]
+    home = get_relative_url(lang_dir(lang) or ".", page.url).rstrip("/")
+    note = (f'<p class="runbook-search-scope">{html.escape(w["search_scope"])} '
+            f'<a href="{home}/#clusters">{html.escape(w["search_scope_link"])}</a></p>')
+    return output.replace(SEARCH_RESULTS, note + SEARCH_RESULTS, 1)
+
+
+def on_template_context(context: dict[str, Any], template_name: str, config: MkDocsConfig) -> dict[str, Any]:
+    context["runbook_words"] = WORDS  # the 404 page's words, in both languages
+    return context
+
+
+def on_post_template(output: str, template_name: str, config: MkDocsConfig) -> str:
+    """The theme's own pages; MkDocs writes none whose text is empty."""
+    if template_name == "sitemap.xml":
+        return output if config.site_url else ""
+    default, _ = languages(config)
+    building = config.plugins["i18n"].current_language
+    if template_name == "404.html":
+        # mkdocs-static-i18n renders the theme's pages once per language, each over the last: the default
+        # language's 404 page, which holds both, is the one kept
+        if building != default or config.extra.get(CLUSTER_KEY):
+            return ""
+        # the language switcher's links, configured site-root-absolute: under the site's address too
+        base = urlsplit(config.site_url or "/").path
+        output = HEAD_ALTERNATE.sub("", output)
+        output = SWITCHER_LINK.sub(lambda m: f'href="{base}{m[1].lstrip("/")}" hreflang=', output)
+    return name_search_dialog(output, building)
 
 
 @event_priority(-150)  # after mkdocs-static-i18n's on_page_context (50), which sets the page's alternates
@@ -110,9 +184,11 @@ def on_page_context(context: dict[str, Any], page: Page, config: MkDocsConfig, n
 
 def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
     output = HEAD_ALTERNATE.sub("", output).replace(f'href="{TOP_LINK}"', f'href="{page_to_top(page.url)}"')
-    default, others = languages(config)
-    locale = next((lang for lang in others if page.url.startswith(f"{lang}/")), default)
-    if locale == default:
+    locale = page_locale(page, config)
+    output = name_search_dialog(output, locale)
+    if not config.extra.get(CLUSTER_KEY):
+        output = say_search_scope(output, page, locale)
+    if locale == languages(config)[0]:
         return output
 
     def rebase(match: re.Match[str]) -> str:

@@ -10,6 +10,10 @@ from generator.site.words import LANGS
 
 DEFAULT = LANGS[0]
 CLUSTERS = "clusters"
+# In a cluster's build, `extra.<this>` names the cluster (generator/site/build.py); the top build has none.
+CLUSTER_KEY = "runbook_cluster"
+START = "start"  # the way in: a page of that name in the top build and in each cluster's
+NOTEBOOKS = "notebooks"  # in the top build: each notebook as it is and as a page (generator/site/notebook_pages.py)
 
 
 def lang_dir(lang: str) -> str:

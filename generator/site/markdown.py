@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 
 def fence(body: str, lang: str, indent: int = 0) -> str:
-    ticks = "````" if "```" in body else "```"
+    """A fenced block longer than any run of backticks in `body`: quoted output can never close it early."""
+    ticks = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
     text = f"{ticks}{lang}\n{body.rstrip()}\n{ticks}\n"
     return textwrap.indent(text, " " * indent) if indent else text
 

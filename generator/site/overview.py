@@ -5,13 +5,12 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from generator import daemons
+from generator import daemons, run_records
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.model import Cluster
-from generator.runs import last_run
 from generator.site.chapter import page_title
 from generator.site.last_run import last_run_section
-from generator.site.layout import top_to_cluster
+from generator.site.layout import START, top_to_cluster
 from generator.site.ledger_table import ledger_section
 from generator.site.topology import topology_svg
 from generator.site.words import WORDS
@@ -26,6 +25,8 @@ def overview_page(cluster: Cluster, chapters: list[Chapter], lang: str, runs_roo
                           for s in daemons.running(cluster) for p in s.ports(cluster))
     links = "\n".join(f"{i}. [{ch.title[lang]}]({ch.page}.md)" for i, ch in enumerate(chapters, 1))
     return f"""# {page_title(w['overview'], cluster, lang)}
+
+{w['start_here'].format(link=f"{START}.md")}
 
 ## {w['topology']}
 
@@ -72,8 +73,8 @@ def home_page(clusters: list[Cluster], lang: str, runs_root: Path) -> str:
     w = WORDS[lang]
     results = {}
     for c in clusters:
-        summary = last_run(c.name, runs_root)
-        results[c.name] = w.get(summary["result"], summary["result"]) if summary else w["none"]
+        record = run_records.last(c.name, runs_root)
+        results[c.name] = w[record.summary.result] if record else w["none"]
     # each cluster is its own MkDocs build: a plain relative link to its overview, not a page of this build
     rows = "\n".join(f"| [{c.name}]({top_to_cluster(c.name, lang)}) | {c.release} | {len(c.masters)} | "
                      f"`{c.api_endpoint}` | {results[c.name]} |" for c in clusters)
@@ -87,7 +88,9 @@ def home_page(clusters: list[Cluster], lang: str, runs_root: Path) -> str:
 
 {w['home_intro']}
 
-## {w['clusters']}
+{w['start_here'].format(link=f"{START}.md")}
+
+## {w['clusters']} {{ #clusters }}
 
 <div class="runbook-filter">{controls}</div>
 

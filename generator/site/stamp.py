@@ -10,9 +10,11 @@ import hashlib
 from importlib.metadata import version
 from pathlib import Path
 
+from generator import stored
 from generator.artifacts import build_dir
 from generator.model import REPO, Cluster
-from generator.runs import last_run_dir
+from generator.run_records import last_dir
+from generator.schema import Problem
 
 STAMP = ".build-stamp"
 # The packages whose output the site is; a new version of one builds every page again.
@@ -32,10 +34,10 @@ def tree_hash(digest: hashlib._Hash, root: Path, contents: bool = True) -> None:
             digest.update(f"{st.st_size} {st.st_mtime_ns}\0".encode())
 
 
-def generator_fingerprint() -> str:
+def generator_fingerprint(site_url: str = "") -> str:
     """Everything every page depends on: the generator (code and templates), mkdocs.yml, docs/'s committed sources,
-    the notebooks, the versions of MkDocs and its plugins."""
-    digest = hashlib.sha256()
+    the notebooks, the versions of MkDocs and its plugins, the site's address."""
+    digest = hashlib.sha256(site_url.encode())
     for root in (REPO / "generator", REPO / "docs", REPO / "notebooks"):
         tree_hash(digest, root)
     digest.update((REPO / "mkdocs.yml").read_bytes())
@@ -50,7 +52,7 @@ def cluster_stamp(cluster: Cluster, fingerprint: str, runs_root: Path) -> str:
     digest = hashlib.sha256(fingerprint.encode())
     digest.update(cluster.source.read_bytes())
     digest.update(datetime.datetime.now(datetime.UTC).date().isoformat().encode())
-    run = last_run_dir(cluster.name, runs_root)
+    run = last_dir(cluster.name, runs_root)
     digest.update(str(run).encode())
     if run is not None:
         tree_hash(digest, run)
@@ -67,5 +69,16 @@ def pages_stamp(files: dict[str, str], fingerprint: str) -> str:
 
 
 def matches(site: Path, stamp: str) -> bool:
+    """Whether the stamp in `site` is `stamp`. Anything else in a stamp file only means "build again" (a stamp only
+    ever skips work); something other than a file there (a directory, a FIFO, a symlink) is refused in one line
+    before anything is built: the build would have to remove it to write its own."""
     path = site / STAMP
-    return path.is_file() and path.read_text(encoding="utf-8") == stamp
+    try:
+        found = stored.read_limited(path, len(stamp), follow=False)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        reason = str(err) if isinstance(err, stored.NotAFile) else f"cannot read it ({err.strerror or err})"
+        raise stored.StoredFileError(stored.line(str(path), [Problem("", "the stamp", reason)], "remove it: "
+                                     "build-docs writes its stamps as plain files")) from None
+    return found == stamp.encode()

@@ -17,8 +17,8 @@ TOP = 180  # first row of nodes
 
 def node_lines(cluster: Cluster, node: Node) -> list[str]:
     """What listens on the node: each service with ports, and its ports."""
-    return [" ".join([s.unit, *(f":{p.number}" for p in ports)])
-            for s in daemons.on_node(cluster, node) if (ports := s.ports(cluster))]
+    listening = daemons.ports_on(cluster, node)
+    return [" ".join([unit, *(f":{port}" for port in ports)]) for unit, ports in listening.items()]
 
 
 def topology_svg(cluster: Cluster, lang: str) -> str:

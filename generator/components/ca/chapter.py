@@ -6,12 +6,13 @@ import shlex
 
 from generator import pki, trust
 from generator.artifacts import Artifact, on_node
-from generator.components.ca.text import explain, intro, warnings
 from generator.context import RenderContext
 from generator.model import Cluster
-from generator.steps import Chapter, Command, Show, Step, Text, pki_file, render
+from generator.steps import Chapter, Command, Show, Step, pki_file, render
+from generator.text import Text, Texts
 
 ID = "ca"
+TEXT = Texts.of_component(__file__)
 
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
@@ -41,9 +42,7 @@ def chapter(cluster: Cluster) -> Chapter:
                                   "-enddate", "-ext", "basicConstraints,keyUsage"]), expect=r"CA:TRUE",
                       example="X509v3 Basic Constraints: critical\n    CA:TRUE") for ca in cas]
     create = Step(
-        id="ca.create",
-        # One title for both layouts: notebooks carry step titles, and hold nothing of a particular build.
-        title=Text(zh="创建 CA", en="Create the CAs"),
+        **TEXT.step("ca.create"),
         explain=explain(cluster, layout),
         warnings=warnings(cluster, layout),
         shows=tuple(Show(f"{ca.name}-config.json", "json", (("", f"pki/{ca.name}-config.json"),)) for ca in cas),
@@ -55,9 +54,26 @@ def chapter(cluster: Cluster) -> Chapter:
         ),
     )
     return Chapter(
-        id=ID,
+        **TEXT.chapter(ID),
         number=2,
-        title=Text(zh="私有 CA", en="Private CA"),
-        intro=intro(layout),
+        intro=TEXT(ID, f"intro-{layout}"),
         steps=(create,),
+    )
+
+
+def explain(cluster: Cluster, layout: str) -> Text:
+    """What each trust domain protects, or why this cluster has only one; then how the CAs are made."""
+    made = TEXT("ca.create", "made", days=cluster.spec.certificates.ca_days)
+    return TEXT("ca.create", f"explain-{layout}", made=made)
+
+
+def warnings(cluster: Cluster, layout: str) -> tuple[Text, ...]:
+    key = pki_file(cluster, "ca-key.pem")
+    if layout == trust.SEPARATE:
+        etcd_key, proxy_key = (f"`{pki_file(cluster, f'{ca.name}-key.pem')}`" for ca in trust.DOMAINS[1:])
+        return (TEXT("ca.create", "warning-separate", key=key, etcd_key=etcd_key, proxy_key=proxy_key),)
+    why = TEXT("ca.create", "why-chosen" if cluster.spec.certificates.layout == trust.SINGLE else "why-kept")
+    return (
+        TEXT("ca.create", "warning-root", key=key),
+        TEXT("ca.create", "warning-shared", why=why),
     )

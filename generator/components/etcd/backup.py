@@ -21,7 +21,7 @@ from generator.model import Cluster, Node
 from generator.steps import Command, Show, Step, for_each, on, push, sudo
 from generator.text import Texts
 
-TEXT = Texts.of_module(__file__)
+TEXT = Texts.of_component(__file__)
 UNIT = "etcd-backup"
 SNAPSHOT_NAME = re.compile(r"etcd-(?P<member>[a-z0-9-]{1,63})-(?P<time>[0-9]{8}T[0-9]{6}Z)\.db")
 
@@ -140,8 +140,8 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     for node in cluster.etcd_members:
         files += [
             Artifact(on_node(node, backups.script), script(cluster, node, f).encode(), ID, "unit"),
-            Artifact(on_node(node, backups.service), service(cluster).encode(), ID, "unit"),
-            Artifact(on_node(node, backups.timer), timer(cluster, node).encode(), ID, "unit"),
+            Artifact(on_node(node, backups.service), service(cluster).encode(), ID, "unit", private=True),
+            Artifact(on_node(node, backups.timer), timer(cluster, node).encode(), ID, "unit", private=True),
         ]
     return files
 
@@ -158,12 +158,14 @@ def timer_step(cluster: Cluster) -> Step:
              f"{s}systemctl enable --now {UNIT}.timer && {s}systemctl start {UNIT}.service && "
              f"{s}cat {backups.status}")
     when = ", ".join(f"{n.name} {on_calendar(every, offset_seconds(cluster, n))}" for n in cluster.etcd_members)
+    first = cluster.etcd_members[0]
     return Step(
         **TEXT.step(f"{ID}.backup-timer", every=every, keep=cluster.spec.backup.keep, dir=backups.dir, when=when,
                     unit=UNIT, client=ETCDCTL_CLIENT.name),
         shows=(Show(f"{UNIT}.timer", "ini", tuple((n.name, on_node(n, backups.timer)) for n in cluster.etcd_members)),
-               Show(f"{UNIT}.service", "ini", ((cluster.etcd_members[0].name,
-                                                on_node(cluster.etcd_members[0], backups.service)),))),
+               Show(f"{UNIT}.service", "ini", ((first.name, on_node(first, backups.service)),)),
+               # "sh", not "bash": a bash block on a page is a command that runs (tests/test_parity.py)
+               Show(UNIT, "sh", ((first.name, on_node(first, backups.script)),))),
         per_node=for_each(cluster.etcd_members, lambda node: [
             push(cluster, node, backups.files()),
             on(cluster, node, start, expect=r'"result":"ok"',

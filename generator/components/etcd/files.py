@@ -160,7 +160,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
             Artifact(on_node(node, paths.peer_key), issued_peer.key_pem, ID, "cert", secret=True),
             Artifact(on_node(node, paths.etcdctl_cert), client.cert_pem, ID, "cert"),
             Artifact(on_node(node, paths.etcdctl_key), client.key_pem, ID, "cert", secret=True),
-            Artifact(on_node(node, paths.unit), unit(cluster, node, f), ID, "unit"),
+            Artifact(on_node(node, paths.unit), unit(cluster, node, f), ID, "unit", private=True),
         ]
     for node in cluster.masters:
         files += [

@@ -5,7 +5,9 @@ from __future__ import annotations
 from generator.components.etcd.files import CLIENT_PORT, ID, PEER_PORT, Paths
 from generator.model import Cluster, Node
 from generator.service import ETCD, Port, Service
-from generator.text import Text
+from generator.text import Texts
+
+TEXT = Texts.of_component(__file__)
 
 
 def files(cluster: Cluster, node: Node) -> list[str]:
@@ -19,8 +21,7 @@ def reads(cluster: Cluster, node: Node) -> list[str]:
 
 
 def ports(cluster: Cluster) -> list[Port]:
-    return [Port(CLIENT_PORT, Text(zh="etcd 客户端", en="etcd client")),
-            Port(PEER_PORT, Text(zh="etcd 成员间通信", en="etcd peer"))]
+    return [Port(CLIENT_PORT, TEXT(ID, "port-client")), Port(PEER_PORT, TEXT(ID, "port-peer"))]
 
 
 SERVICE = Service(unit=ID, component=ID, role=ETCD, files=files, reads=reads, ports=ports)

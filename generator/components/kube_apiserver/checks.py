@@ -19,7 +19,10 @@ from generator.components.kube_apiserver.files import (
 )
 from generator.components.load_balancer.shell import backend_status_function, holder_functions
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, Text, for_each_master, on, pki_file, sudo
+from generator.steps import Command, Step, for_each_master, on, pki_file, sudo
+from generator.text import Texts
+
+TEXT = Texts.of_component(__file__)
 
 # A Secret written only to see how etcd stores it; its value is a marker, not a secret.
 PROBE_SECRET = "runbook-encryption-probe"
@@ -33,26 +36,7 @@ READY_WAIT = 60  # seconds the endpoint may take to have a backend UP
 def health_step(cluster: Cluster) -> Step:
     port = cluster.spec.api_server.secure_port
     return Step(
-        id=f"{ID}.health",
-        title=Text(zh="逐台检查 /healthz", en="Check /healthz on each master"),
-        explain=Text(
-            zh=(
-                f"绕过负载均衡，直接访问每台 master 的 `https://<IP>:{port}/healthz`，应返回 `ok`。"
-                "证书用集群 CA 校验（`--cacert`，不用 `-k`），这同时证明证书的 SAN 含有这台 master 的 IP。"
-                "`/healthz` 对匿名用户开放（内置 RBAC），不需要客户端证书。kube-apiserver 一开始服务就通知 systemd，"
-                "服务即算启动完成；首次启动时这可能比 RBAC 初始化开放匿名访问 `/healthz` 早几秒（在那之前返回 403），"
-                f"所以每 0.5 秒问一次，最多等 {READY_WAIT} 秒。"
-            ),
-            en=(
-                f"Bypassing the load balancer, `https://<IP>:{port}/healthz` on every master must answer `ok`. "
-                "The certificate is checked against the cluster CA (`--cacert`, never `-k`), which also proves "
-                "its SANs hold that master's IP. `/healthz` is open to anonymous users (built-in RBAC), so no "
-                "client certificate is needed. systemd reports the service started as soon as kube-apiserver "
-                "serves (it notifies systemd), which on a first start can be a few seconds before its RBAC "
-                "bootstrap has opened `/healthz` to anonymous users (403 until then): the check asks every "
-                f"0.5 s for up to {READY_WAIT} s."
-            ),
-        ),
+        **TEXT.step(f"{ID}.health", port=port, READY_WAIT=READY_WAIT),
         per_node=for_each_master(cluster, lambda node: [Command(healthz_until_ok(cluster, node, port),
                                                                 expect=r"^ok$", example="ok")]),
         needs_kube_binaries=True,
@@ -81,26 +65,13 @@ def ready_step(cluster: Cluster, f: ApiServerFacts) -> Step:
     if f.has_readyz:
         expect = rf"^{f.ready_verdict}$"
         example = f"[+]etcd ok\n[+]poststarthook/start-apiextensions-controllers ok\n{f.ready_verdict}"
-        what_zh = f"`/readyz?verbose` 逐项列出就绪检查（etcd、各个 post-start hook），最后一行应是 `{f.ready_verdict}`"
-        what_en = ("`/readyz?verbose` lists every readiness check (etcd, each post-start hook) and must end with "
-                   f"`{f.ready_verdict}`")
+        what = TEXT(f"{ID}.ready", "what-readyz", f=f)
     else:
         expect = r"^ok$"
         example = "ok"
-        what_zh = "这个版本还没有 `/readyz`（1.16 才加入），用 `/healthz`，应返回 `ok`"
-        what_en = "this release has no `/readyz` yet (added in 1.16), so `/healthz` must answer `ok`"
+        what = TEXT(f"{ID}.ready", "what-healthz")
     return Step(
-        id=f"{ID}.ready",
-        title=Text(zh="经负载均衡入口检查就绪", en="Check readiness through the endpoint"),
-        explain=Text(
-            zh=f"用 admin kubeconfig 经负载均衡入口 `{cluster.api_endpoint}` 访问：{what_zh}。"
-            "这证明入口地址在证书 SAN 里，且 admin 证书被接受。负载均衡要连续几次健康检查成功才把刚启动的"
-            f"apiserver 标为 UP，所以先每 0.5 秒试一次，最多等 {READY_WAIT} 秒，再打印结果。",
-            en=f"Through the load-balanced endpoint `{cluster.api_endpoint}` with the admin kubeconfig: "
-            f"{what_en}. This proves the endpoint is one of the certificate's SANs and the admin certificate is "
-            "accepted. A load balancer marks a freshly started apiserver UP only after a few passing health "
-            f"checks, so the request is tried every 0.5 s for up to {READY_WAIT} s before its answer is printed.",
-        ),
+        **TEXT.step(f"{ID}.ready", cluster=cluster, what=what, READY_WAIT=READY_WAIT),
         local=(Command(command, expect=expect, example=example),),
         needs_kube_binaries=True,
     )
@@ -114,33 +85,8 @@ def kubelet_rbac_step(cluster: Cluster) -> Step:
     query = 'jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].name}{"\\n"}'
     verify = f"{k} get clusterrolebinding {KUBELET_RBAC_BINDING} -o {shlex.quote(query)}"
     return Step(
-        id=f"{ID}.kubelet-rbac",
-        title=Text(zh="授权 apiserver 访问 kubelet API", en="Let the apiserver use the kubelet API"),
-        explain=Text(
-            zh=(
-                f"kubelet 用 Webhook 授权时，会问 apiserver：用户 `{KUBELET_CLIENT_USER}`（apiserver 出示的客户端"
-                f"证书的 CN）能否访问 nodes/proxy、nodes/log 等？ClusterRoleBinding `{KUBELET_RBAC_BINDING}` 把它绑定到"
-                f"内置的 `{KUBELET_RBAC_ROLE}`。否则 `kubectl logs`、`exec` 报 Forbidden。"
-                "命令先检查绑定是否已存在，所以可以重复执行；第二条命令读回绑定的内容。"
-            ),
-            en=(
-                "A kubelet using Webhook authorization asks the apiserver whether the user "
-                f"`{KUBELET_CLIENT_USER}` (the CN of the client certificate the apiserver presents) may use "
-                f"nodes/proxy, nodes/log and so on. The ClusterRoleBinding `{KUBELET_RBAC_BINDING}` binds it to "
-                f"the built-in `{KUBELET_RBAC_ROLE}`; without it `kubectl logs` and `exec` are Forbidden. The "
-                "command checks whether the binding exists first, so it is safe to re-run; the second reads the "
-                "binding back."
-            ),
-        ),
-        warnings=(
-            Text(
-                zh="种子 004 绑定的是 `--user kubernetes`，因为它拿服务端证书兼作 kubelet 客户端证书。"
-                f"这里的客户端证书 CN 是 `{KUBELET_CLIENT_USER}`，绑定必须写这个名字，否则照样 Forbidden。",
-                en="Seed 004 binds `--user kubernetes` because it reuses the serving certificate as the kubelet "
-                f"client certificate. Here the client certificate's CN is `{KUBELET_CLIENT_USER}`, and the "
-                "binding must name it, or the calls stay Forbidden.",
-            ),
-        ),
+        **TEXT.step(f"{ID}.kubelet-rbac", KUBELET_CLIENT_USER=KUBELET_CLIENT_USER,
+                    KUBELET_RBAC_BINDING=KUBELET_RBAC_BINDING, KUBELET_RBAC_ROLE=KUBELET_RBAC_ROLE),
         local=(
             Command(create),
             Command(verify, expect=rf"^{KUBELET_RBAC_ROLE} User {KUBELET_CLIENT_USER}$",
@@ -160,23 +106,7 @@ def encryption_at_rest_step(cluster: Cluster) -> Step:
               "else echo 'plaintext not in etcd'; fi")
     expect = rf"\A(?=[\s\S]*^{re.escape(STORED_PREFIX)}$)(?=[\s\S]*^plaintext not in etcd$)"
     return Step(
-        id=f"{ID}.encryption-at-rest",
-        title=Text(zh="确认 Secret 在 etcd 中是加密的", en="Prove Secrets are encrypted in etcd"),
-        explain=Text(
-            zh=(
-                f"经负载均衡入口写入一个测试 Secret `{PROBE_SECRET}`（值是一个标记字符串，不是机密），再在 {node.name} "
-                "上用 etcdctl 直接读 etcd 里存的原始字节：它必须以 "
-                f"`{STORED_PREFIX}` 开头（secretbox 加密、密钥 key1），并且找不到那个标记字符串。然后删除它。"
-                "加密配置写错或没生效时，这里读到的是以 `k8s` 开头的明文 protobuf，标记字符串清晰可见。"
-            ),
-            en=(
-                f"Write a test Secret `{PROBE_SECRET}` through the endpoint (its value is a marker string, not a "
-                f"secret), then on {node.name} read the raw bytes etcd stores with etcdctl: they must start with "
-                f"`{STORED_PREFIX}` (secretbox, key key1) and the marker must not be found in them. Then delete "
-                "it. With a wrong or ignored encryption config the read shows plain protobuf starting with `k8s`, "
-                "the marker in clear."
-            ),
-        ),
+        **TEXT.step(f"{ID}.encryption-at-rest", PROBE_SECRET=PROBE_SECRET, node=node, STORED_PREFIX=STORED_PREFIX),
         local=(
             Command(f"{k} delete secret {PROBE_SECRET} --ignore-not-found"),
             Command(f"{k} create secret generic {PROBE_SECRET} --from-literal=probe={PROBE_VALUE}",
@@ -243,29 +173,7 @@ def loss_script(cluster: Cluster) -> str:
 def loss_step(cluster: Cluster) -> Step:
     api = cluster.spec.api_server
     return Step(
-        id=f"{ID}.failover",
-        title=Text(zh="停掉一台 kube-apiserver：经 VIP 的请求不失败", en="Lose one kube-apiserver: requests through "
-                   "the VIP keep succeeding"),
-        explain=Text(
-            zh=(
-                f"运维机以每秒约 10 次的速度经 VIP `{api.vip}:{api.port}` 用 admin 证书请求 apiserver，同时停止持有 "
-                f"VIP 的 master 上的 kube-apiserver——它自己的 haproxy 还在把三分之一的请求转给它。haproxy 每 2 秒用 "
-                "`/healthz` 检查一次后端，连续 2 次失败后把它标成 DOWN；在那之前，连接被拒绝的请求由 `retries 3` 与 "
-                "`option redispatch` 重试到另一台 apiserver。脚本从该 master 的 haproxy 统计页读后端状态，"
-                "打印 `measured: apiserver_backend_down_seconds=…`（停止到标成 DOWN 的秒数）、请求总数与失败数"
-                "（目标是 0），然后重新启动这台 apiserver，等它重新变成 UP。"
-            ),
-            en=(
-                f"The workstation sends about 10 requests a second through the VIP `{api.vip}:{api.port}` with the "
-                "admin certificate while kube-apiserver stops on the master that holds the VIP — whose own haproxy "
-                "still sends it a third of the requests. haproxy checks each backend's `/healthz` every 2 s and "
-                "marks it DOWN after 2 failures; until then `retries 3` and `option redispatch` retry a refused "
-                "connection on another apiserver. The script reads the backend's state from that master's haproxy "
-                "stats page and prints `measured: apiserver_backend_down_seconds=…` (stop until DOWN), the "
-                "number of requests and of failed ones (the goal is 0), then starts the apiserver again and waits "
-                "until it is UP."
-            ),
-        ),
+        **TEXT.step(f"{ID}.failover", api=api),
         local=(Command(loss_script(cluster), expect=r"^requests through the VIP while kube-apiserver on \S+ stopped: "
                        r"\d+, failed: \d+$",
                        example=f"requests through the VIP while kube-apiserver on {cluster.masters[0].name} stopped: "

@@ -79,6 +79,10 @@ ADVERTISE_ENDPOINT_IP = Timeline(((1, 12), False), ((1, 37), True))
 # `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
 # connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
 SEND_RETRY_AFTER = Timeline(((1, 12), False), (FLAGS["--shutdown-send-retry-after"].added, True))
+# --service-account-extend-token-expiration (1.19, with bound service-account tokens): tokens projected into pods
+# are issued for a year while the apiserver warns about their use past an hour; the CIS benchmark (1.2.30) wants
+# it off, so a token lives as long as it says.
+SA_EXTEND_FLAG = Timeline(((1, 12), False), ((1, 19), True))
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class ApiServerFacts:
     ready_verdict: str
     send_retry_after: bool
     advertise_endpoint_ip: bool
+    sa_extend_flag: bool
 
     @property
     def has_readyz(self) -> bool:
@@ -115,4 +120,14 @@ def facts(release: Release) -> ApiServerFacts:
         ready_verdict=READY_VERDICT.at(release),
         send_retry_after=SEND_RETRY_AFTER.at(release),
         advertise_endpoint_ip=ADVERTISE_ENDPOINT_IP.at(release),
+        sa_extend_flag=SA_EXTEND_FLAG.at(release),
     )
+
+# The service network's largest size: at most 2^20 addresses (IPv4 /12, IPv6 /108) while the ClusterIP allocator
+# is a bitmap kept in etcd (`specified --service-cluster-ip-range is too large; for 32-bit addresses, the mask must
+# be >= 12`, pkg/controlplane/apiserver/options/validation.go); no limit once MultiCIDRServiceAllocator and
+# DisableAllocatorDualWrite are both on by default, in 1.34 (ServiceCIDR objects, one IPAddress object per ClusterIP).
+SERVICE_CIDR_MAX_HOST_BITS: Timeline[int | None] = Timeline(((1, 12), 20), ((1, 34), None))
+# ... and its smallest: `the service cluster IP range must be at least 8 IP addresses` (the first is the kubernetes
+# service's ClusterIP), in every release.
+SERVICE_CIDR_MIN_ADDRESSES = 8

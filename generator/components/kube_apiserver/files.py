@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from generator import pki, systemd, trust, yaml_text
 from generator.artifacts import Artifact, on_node
 from generator.components.etcd.files import Paths as EtcdPaths
+from generator.components.etcd.files import endpoints as etcd_endpoints
+from generator.components.kube_apiserver import audit
 from generator.components.kube_apiserver.facts import ApiServerFacts, facts
 from generator.components.load_balancer.service import SHUTDOWN_DELAY_SECONDS
 from generator.context import RenderContext
@@ -28,7 +30,6 @@ KUBELET_RBAC_BINDING = "kube-apiserver:kubelet-apis"
 KUBELET_RBAC_ROLE = "system:kubelet-api-admin"
 # Issued by the etcd component (contract): the client certificate kube-apiserver uses towards etcd.
 ETCD_CLIENT = "apiserver-etcd-client"
-ETCD_CLIENT_PORT = 2379
 # What the apiserver shows aggregated API servers when it forwards a request (separate layout only): signed by the
 # front-proxy CA, which its --requestheader-client-ca-file names, and accepted only under this CN.
 FRONT_PROXY_CLIENT = pki.CertSpec(name="front-proxy-client", cn="front-proxy-client", org=None, usage="client",
@@ -68,6 +69,7 @@ class Paths:
         self.sa_pub = f"{p.pki_dir}/service-account.pem"
         self.sa_key = f"{p.pki_dir}/service-account-key.pem"
         self.encryption = f"{p.config_dir}/encryption-config.yaml"
+        self.audit_policy = audit.Paths(cluster).policy
         self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def node_files(self) -> list[str]:
@@ -75,7 +77,7 @@ class Paths:
         front-proxy CA's certificate the CA chapter puts there."""
         proxy = [self.front_proxy_ca, self.proxy_cert, self.proxy_key] if self.front_proxy else []
         return [self.ca, self.cert, self.key, self.kubelet_cert, self.kubelet_key, *proxy, self.sa_pub, self.sa_key,
-                self.encryption, self.unit]
+                self.encryption, self.audit_policy, self.unit]
 
     def secrets(self) -> list[str]:
         return [self.key, self.kubelet_key, *([self.proxy_key] if self.front_proxy else []), self.sa_key,
@@ -165,10 +167,6 @@ def encryption_config(key_b64: str, f: ApiServerFacts) -> bytes:
     return yaml_text.dump(body)
 
 
-def etcd_servers(cluster: Cluster) -> str:
-    return ",".join(f"https://{n.host}:{ETCD_CLIENT_PORT}" for n in cluster.etcd_members)
-
-
 def service_account_issuer(cluster: Cluster) -> str:
     return f"https://kubernetes.default.svc.{cluster.spec.network.cluster_domain}"
 
@@ -191,13 +189,16 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
         f"--client-ca-file={paths.ca}",
         f"--tls-cert-file={paths.cert}",
         f"--tls-private-key-file={paths.key}",
+        # kubelets' serving certificates are checked against the cluster CA (CIS 1.2.5): a kubelet needs one the
+        # controller manager signed (serverTLSBootstrap), not a self-signed one, for logs and exec to reach it
+        f"--kubelet-certificate-authority={paths.ca}",
         f"--kubelet-client-certificate={paths.kubelet_cert}",
         f"--kubelet-client-key={paths.kubelet_key}",
         "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
         f"--etcd-cafile={paths.etcd_ca}",
         f"--etcd-certfile={paths.etcd_cert}",
         f"--etcd-keyfile={paths.etcd_key}",
-        f"--etcd-servers={etcd_servers(cluster)}",
+        f"--etcd-servers={etcd_endpoints(cluster)}",
         f"{f.encryption_flag}={paths.encryption}",
         f"--service-cluster-ip-range={cluster.spec.network.service_cidr}",
         f"--service-node-port-range={settings.service_node_port_range}",
@@ -220,7 +221,11 @@ def flags(cluster: Cluster, node: Node, f: ApiServerFacts) -> list[str]:
             f"--service-account-signing-key-file={paths.sa_key}",
             f"--service-account-issuer={service_account_issuer(cluster)}",
         ]
-    result.append(f"--v={settings.verbosity}")
+    if f.sa_extend_flag:
+        result.append("--service-account-extend-token-expiration=false")
+    result += audit.flags(cluster)
+    # /debug/pprof on the secure port is off (CIS 1.2.15): it exposes the process's internals to any admin client
+    result += ["--profiling=false", f"--v={settings.verbosity}"]
     return result
 
 
@@ -261,7 +266,7 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
                              paths.binary, flags(cluster, node, f), service_type="notify",
                              # at boot its own etcd member first: started together, it would fail and restart
                              after=("etcd.service",) if node in cluster.etcd_members else ()),
-                ID, "unit",
+                ID, "unit", private=True,
             ),
         ]
-    return files
+    return files + audit.artifacts(cluster)

@@ -70,3 +70,11 @@ def facts(release: Release) -> ControllerManagerFacts:
         lock=LOCK.at(release),
         releases_lock_on_stop=RELEASES_LOCK_ON_STOP,
     )
+
+# With --allocate-node-cidrs (this runbook's) every node gets a range of --cluster-cidr of --node-cidr-mask-size,
+# left at its default: /24 of an IPv4 network, /64 of an IPv6 one. The pod network must be at least that large
+# (`Invalid --cluster-cidr, mask size of cluster CIDR must be less than or equal to --node-cidr-mask-size`), and an
+# IPv6 one at most 2^16 node ranges larger (`New CIDR set failed; the node CIDR size is too big`: cidrset's
+# clusterSubnetMaxDiff, the bitmap's limit), so /48 to /64.
+NODE_CIDR_MASK = {4: 24, 6: 64}
+CLUSTER_SUBNET_MAX_DIFF = 16

@@ -2,42 +2,33 @@
 
 from __future__ import annotations
 
-from generator import pki, rotation, systemd
+from generator import pki, rotation
 from generator.artifacts import Artifact, on_node
-from generator.components.daemon import client_server_cert
+from generator.components import elected_files
+from generator.components.daemon import LOOPBACK
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.context import RenderContext
-from generator.kubeconfig import kubeconfig
 from generator.model import Cluster, Node
 
 ID = "kube-controller-manager"
 USER = "system:kube-controller-manager"
 
 
-def cert_spec(cluster: Cluster) -> pki.CertSpec:
-    return client_server_cert(cluster, ID, USER)
-
-
-class Paths:
-    """Where kube-controller-manager's files live on a master."""
+class Paths(elected_files.MasterFiles):
+    """Where kube-controller-manager's files live on a master: its own, and the keys it signs with."""
 
     def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster, ID)
         p = cluster.spec.paths
-        self.binary = f"{p.bin_dir}/kube-controller-manager"
-        self.ca = f"{p.pki_dir}/ca.pem"
         # The CA key signs the certificates kubelets request (TLS bootstrap, rotation): it must be on masters.
         self.ca_key = f"{p.pki_dir}/ca-key.pem"
         # During a CA rotation ca.pem holds two CAs, and the signer takes exactly one certificate: the signing CA
         # alone goes to a file of its own (generator/rotation.py), which stays on the masters afterwards, unused.
         self.rotation_signer = f"{p.pki_dir}/{rotation.SIGNER}"
         self.signer = self.rotation_signer if rotation.phase(cluster) else self.ca
-        self.cert = f"{p.pki_dir}/{ID}.pem"
-        self.key = f"{p.pki_dir}/{ID}-key.pem"
         # Rendered by kube-apiserver (the same pair verifies and signs service-account tokens).
         self.sa_key = ApiServerPaths(cluster).sa_key
-        self.kubeconfig = f"{p.config_dir}/{ID}.kubeconfig"
-        self.unit = f"{p.systemd_dir}/{ID}.service"
 
     def node_files(self) -> list[str]:
         return list(dict.fromkeys([self.ca, self.signer, self.ca_key, self.cert, self.key, self.sa_key,
@@ -48,9 +39,8 @@ class Paths:
 
 
 def server_for(cluster: Cluster, node: Node) -> str:
-    if cluster.spec.components.kube_controller_manager.kubeconfig_server == "local":
-        return f"https://{node.host}:{cluster.spec.api_server.secure_port}"
-    return cluster.api_endpoint
+    setting = cluster.spec.components.kube_controller_manager.kubeconfig_server
+    return elected_files.kubeconfig_server(cluster, node, setting)
 
 
 def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
@@ -59,9 +49,13 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
     election = settings.leader_election
     result = [
         f"--kubeconfig={paths.kubeconfig}",
+        # each controller's own client gets this rate: the ReplicaSet controller creates a Deployment's pods at it
+        f"--kube-api-qps={settings.client_connection.qps}",
+        f"--kube-api-burst={settings.client_connection.burst}",
         f"--authentication-kubeconfig={paths.kubeconfig}",
         f"--authorization-kubeconfig={paths.kubeconfig}",
-        f"--bind-address={node.ip}",
+        # loopback only (CIS 1.3.7): its health and metrics are read on the node itself or through an ssh tunnel
+        f"--bind-address={LOOPBACK}",
         f"--secure-port={f.secure_port}",
     ]
     if f.insecure_port:
@@ -85,6 +79,7 @@ def flags(cluster: Cluster, node: Node, f: ControllerManagerFacts) -> list[str]:
         f"--leader-elect-lease-duration={election.lease_duration}",
         f"--leader-elect-renew-deadline={election.renew_deadline}",
         f"--leader-elect-retry-period={election.retry_period}",
+        "--profiling=false",
         f"--v={settings.verbosity}",
     ]
     return result
@@ -94,29 +89,11 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     cluster = ctx.cluster
     f = facts(cluster.release)
     paths = Paths(cluster)
-    spec = cert_spec(cluster)
-    issued = ctx.certificate(spec)
-    files = ctx.certificate_files(spec, ID)
-    for node in cluster.masters:
-        files += [
-            Artifact(on_node(node, paths.ca_key), ctx.ca_key, ID, "cert", secret=True),
-            *([Artifact(on_node(node, paths.signer), ctx.authority(pki.CLUSTER_CA).cert_pem, ID, "cert")]
-              if paths.signer != paths.ca else []),
-            Artifact(on_node(node, paths.cert), issued.cert_pem, ID, "cert"),
-            Artifact(on_node(node, paths.key), issued.key_pem, ID, "cert", secret=True),
-            Artifact(
-                on_node(node, paths.kubeconfig),
-                kubeconfig(server_for(cluster, node), USER, ctx.ca_cert, issued.cert_pem, issued.key_pem),
-                ID, "kubeconfig", secret=True,
-            ),
-            Artifact(
-                on_node(node, paths.unit),
-                systemd.unit("Kubernetes Controller Manager",
-                             "https://kubernetes.io/docs/reference/command-line-tools-reference/"
-                             "kube-controller-manager/",
-                             paths.binary, flags(cluster, node, f),
-                             after=("kube-apiserver.service",)),
-                ID, "unit",
-            ),
-        ]
-    return files
+
+    def keys(node: Node) -> list[Artifact]:
+        signer = ([Artifact(on_node(node, paths.signer), ctx.authority(pki.CLUSTER_CA).cert_pem, ID, "cert")]
+                  if paths.signer != paths.ca else [])
+        return [Artifact(on_node(node, paths.ca_key), ctx.ca_key, ID, "cert", secret=True), *signer]
+
+    return elected_files.artifacts(ctx, paths, ID, USER, "Kubernetes Controller Manager", server_for,
+                                   lambda node: flags(cluster, node, f), keys=keys)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import shlex
 
 from generator.artifacts import on_node
-from generator.components import daemon, elected, leader
-from generator.components.daemon import anonymous_refused
+from generator.components import elected
+from generator.components.daemon import anonymous_refused_on, on_loopback, through_tunnel
 from generator.components.elected import node_file
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
-from generator.components.kube_scheduler.files import ID, USER, Paths, artifacts, server_for
+from generator.components.kube_scheduler.files import ID, USER, Paths, artifacts
 from generator.components.kube_scheduler.service import SERVICE
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Show, Step, for_each_master, pki_file, render
+from generator.steps import Chapter, Command, Show, Step, for_each_master, render
 from generator.text import NO_TEXT, Text, Texts
 
 __all__ = ["ID", "artifacts", "chapter"]  # what the catalog lists
@@ -23,11 +23,8 @@ TEXT = Texts.of_component(__file__)
 
 def component(cluster: Cluster) -> elected.Elected:
     paths = Paths(cluster)
-    return elected.Elected(
-        service=SERVICE, user=USER, text=TEXT, binary=paths.binary, kubeconfig=paths.kubeconfig, unit=paths.unit,
-        secrets=(paths.key,), kubeconfig_server=cluster.spec.components.kube_scheduler.kubeconfig_server,
-        server_for=server_for,
-    )
+    setting = cluster.spec.components.kube_scheduler.kubeconfig_server
+    return elected.Elected(SERVICE, USER, TEXT, paths, (paths.key,), setting)
 
 
 def chapter(cluster: Cluster) -> Chapter:
@@ -36,21 +33,8 @@ def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
         **TEXT.chapter(ID, cluster=cluster, f=f, masters=len(cluster.masters)),
         number=8,
-        steps=(
-            elected.cert_step(cluster, e),
-            elected.kubeconfig_step(cluster, e),
-            elected.kubeconfig_check_step(cluster, e),
-            config_step(cluster, f),
-            elected.unit_step(cluster, e, serving=serving(f)),
-            elected.distribute_step(cluster, e),
-            elected.start_step(cluster, e),
-            daemon.status_step(cluster, ID),
-            health_step(cluster, f),
-            metrics_step(cluster, f),
-            permissions_step(cluster, f),
-            leader.leader_step(cluster, SERVICE),
-            leader.failover_step(cluster, SERVICE),
-        ),
+        steps=elected.steps(cluster, e, {"serving": serving(f)}, config=(config_step(cluster, f),),
+                            checks=(health_step(cluster, f), metrics_step(cluster, f), permissions_step(cluster, f))),
     )
 
 
@@ -75,43 +59,41 @@ def serving(f: SchedulerFacts) -> Text:
 
 
 def base_url(node: Node, f: SchedulerFacts) -> str:
-    if f.secure_port:
-        return f"https://{node.host}:{f.secure_port}"
+    """Before the secure port (1.13), health and metrics are plain HTTP on every address."""
     return f"http://{node.host}:{f.insecure_port}"
-
-
-def curl(cluster: Cluster, f: SchedulerFacts, url: str, client: bool) -> str:
-    parts = ["curl", "-sS", "--fail"]
-    if f.secure_port:
-        parts += ["--cacert", pki_file(cluster, "ca.pem")]
-        if client:
-            parts += ["--cert", pki_file(cluster, "admin.pem"), "--key", pki_file(cluster, "admin-key.pem")]
-    return shlex.join([*parts, url])
 
 
 def health_step(cluster: Cluster, f: SchedulerFacts) -> Step:
     paths = ", ".join(f"`{p}`" for p in f.health_paths)
     verified = TEXT(f"{ID}.health", "verified") if f.secure_port else NO_TEXT
+
+    def check(node: Node, path: str) -> Command:
+        if f.secure_port:
+            return on_loopback(cluster, node, f.secure_port, path, expect=r"^ok$", example="ok")
+        return Command(shlex.join(["curl", "-sS", "--fail", base_url(node, f) + path]), expect=r"^ok$", example="ok")
+
+    where = TEXT(f"{ID}.health", "where-loopback" if f.secure_port else "where-workstation")
     return Step(
-        **TEXT.step(f"{ID}.health", paths=paths, verified=verified),
-        per_node=for_each_master(cluster, lambda node: [
-            Command(curl(cluster, f, base_url(node, f) + path, client=False), expect=r"^ok$", example="ok")
-            for path in f.health_paths
-        ]),
+        **TEXT.step(f"{ID}.health", paths=paths, verified=verified, where=where),
+        per_node=for_each_master(cluster, lambda node: [check(node, path) for path in f.health_paths]),
         needs_kube_binaries=True,
     )
 
 
 def metrics_step(cluster: Cluster, f: SchedulerFacts) -> Step:
+    def commands(node: Node) -> list[Command]:
+        example = ("# HELP apiserver_audit_event_total [ALPHA] Counter of audit events generated and sent to the "
+                   "audit backend.")
+        if not f.secure_port:
+            return [Command(f"curl -sS --fail {base_url(node, f)}/metrics | awk 'NR<=5'",
+                            expect=r"^# (HELP|TYPE) ", example=example)]
+        return [anonymous_refused_on(cluster, node, f.secure_port, "/metrics"),
+                Command(f"{through_tunnel(cluster, node, f.secure_port, '/metrics')} | awk 'NR<=5'",
+                        expect=r"^# (HELP|TYPE) ", example=example)]
+
     return Step(
         **TEXT.step(f"{ID}.metrics", how=TEXT(f"{ID}.metrics", "how-secure" if f.secure_port else "how-insecure")),
-        per_node=for_each_master(cluster, lambda node: [
-            *([anonymous_refused(cluster, base_url(node, f) + "/metrics")] if f.secure_port else []),
-            Command(f"{curl(cluster, f, base_url(node, f) + '/metrics', client=True)} | awk 'NR<=5'",
-                    expect=r"^# (HELP|TYPE) ",
-                    example="# HELP apiserver_audit_event_total [ALPHA] Counter of audit events generated and sent "
-                            "to the audit backend."),
-        ]),
+        per_node=for_each_master(cluster, commands),
         needs_kube_binaries=True,
     )
 

@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-from generator import pki, systemd, yaml_text
+from generator import yaml_text
 from generator.artifacts import Artifact, on_node
-from generator.components.daemon import client_server_cert
+from generator.components import elected_files
+from generator.components.daemon import LOOPBACK
 from generator.components.kube_scheduler.facts import CONFIG_FIELDS, SchedulerFacts, facts
 from generator.context import RenderContext
-from generator.kubeconfig import kubeconfig
 from generator.model import Cluster, Node
 
 ID = "kube-scheduler"
 USER = "system:kube-scheduler"
 
 
-def cert_spec(cluster: Cluster) -> pki.CertSpec:
-    return client_server_cert(cluster, ID, USER)
-
-
-class Paths:
-    """Where the scheduler's files live on a master."""
+class Paths(elected_files.MasterFiles):
+    """Where the scheduler's files live on a master: its own, and its KubeSchedulerConfiguration."""
 
     def __init__(self, cluster: Cluster) -> None:
-        p = cluster.spec.paths
-        self.binary = f"{p.bin_dir}/kube-scheduler"
-        self.ca = f"{p.pki_dir}/ca.pem"
-        self.cert = f"{p.pki_dir}/{ID}.pem"
-        self.key = f"{p.pki_dir}/{ID}-key.pem"
-        self.kubeconfig = f"{p.config_dir}/{ID}.kubeconfig"
-        self.config = f"{p.config_dir}/{ID}.yaml"
-        self.unit = f"{p.systemd_dir}/{ID}.service"
+        super().__init__(cluster, ID)
+        self.config = f"{cluster.spec.paths.config_dir}/{ID}.yaml"
 
     def node_files(self) -> list[str]:
         return [self.ca, self.cert, self.key, self.kubeconfig, self.config, self.unit]
 
 
 def server_for(cluster: Cluster, node: Node) -> str:
-    if cluster.spec.components.kube_scheduler.kubeconfig_server == "local":
-        return f"https://{node.host}:{cluster.spec.api_server.secure_port}"
-    return cluster.api_endpoint
+    setting = cluster.spec.components.kube_scheduler.kubeconfig_server
+    return elected_files.kubeconfig_server(cluster, node, setting)
 
 
 def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
@@ -49,7 +38,12 @@ def config(cluster: Cluster, node: Node, f: SchedulerFacts) -> bytes:
     body: dict[str, object] = {
         "apiVersion": f.config_api,
         "kind": "KubeSchedulerConfiguration",
-        "clientConnection": {"kubeconfig": Paths(cluster).kubeconfig},
+        # Every version's clientConnection has qps and burst: the rate the scheduler may bind at (its events go
+        # through a client of their own with the same limits).
+        "clientConnection": {"kubeconfig": Paths(cluster).kubeconfig, "qps": settings.client_connection.qps,
+                             "burst": settings.client_connection.burst},
+        # /debug/pprof off (CIS 1.4.1): with --config, the --profiling flag is ignored
+        "enableProfiling": False,
         "leaderElection": {
             "leaderElect": True,
             "leaseDuration": election.lease_duration,
@@ -77,7 +71,8 @@ def flags(cluster: Cluster, node: Node, f: SchedulerFacts) -> list[str]:
     result = [f"--config={paths.config}"]
     if f.secure_port:
         result += [
-            f"--bind-address={node.ip}",
+            # loopback only (CIS 1.4.2): its health and metrics are read on the node itself or through an ssh tunnel
+            f"--bind-address={LOOPBACK}",
             f"--secure-port={f.secure_port}",
             f"--tls-cert-file={paths.cert}",
             f"--tls-private-key-file={paths.key}",
@@ -93,26 +88,6 @@ def artifacts(ctx: RenderContext) -> list[Artifact]:
     cluster = ctx.cluster
     f = facts(cluster.release)
     paths = Paths(cluster)
-    spec = cert_spec(cluster)
-    issued = ctx.certificate(spec)
-    files = ctx.certificate_files(spec, ID)
-    for node in cluster.masters:
-        files += [
-            Artifact(on_node(node, paths.cert), issued.cert_pem, ID, "cert"),
-            Artifact(on_node(node, paths.key), issued.key_pem, ID, "cert", secret=True),
-            Artifact(
-                on_node(node, paths.kubeconfig),
-                kubeconfig(server_for(cluster, node), USER, ctx.ca_cert, issued.cert_pem, issued.key_pem),
-                ID, "kubeconfig", secret=True,
-            ),
-            Artifact(on_node(node, paths.config), config(cluster, node, f), ID, "config"),
-            Artifact(
-                on_node(node, paths.unit),
-                systemd.unit("Kubernetes Scheduler",
-                             "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
-                             paths.binary, flags(cluster, node, f),
-                             after=("kube-apiserver.service",)),
-                ID, "unit",
-            ),
-        ]
-    return files
+    return elected_files.artifacts(
+        ctx, paths, ID, USER, "Kubernetes Scheduler", server_for, lambda node: flags(cluster, node, f),
+        config=lambda node: [Artifact(on_node(node, paths.config), config(cluster, node, f), ID, "config")])

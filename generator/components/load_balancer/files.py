@@ -32,7 +32,7 @@ PASSWORD_ALPHABET = string.ascii_letters + string.digits  # no character haproxy
 MASK = "********"
 # Each further master gets this much less priority; model validation keeps the lowest one >= 1.
 PRIORITY_STEP = 10
-BACKEND = "kube-apiserver"
+BACKEND = daemons.KUBE_APISERVER.unit  # haproxy's backend: every master's kube-apiserver
 VRRP_INSTANCE = "kube_apiserver"
 TRACK_SCRIPT = "check_haproxy"
 

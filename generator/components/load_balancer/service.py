@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from generator.model import Cluster, Node
 from generator.service import MASTER, Port, Service
-from generator.text import Text
+from generator.text import Texts
 
 ID = "load-balancer"
+TEXT = Texts.of_component(__file__)
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 # haproxy's backend health check: every CHECK_INTERVAL s, DOWN after CHECK_FALL failures, UP after CHECK_RISE
@@ -36,7 +37,7 @@ def keepalived_files(cluster: Cluster, node: Node) -> list[str]:
 
 
 def haproxy_ports(cluster: Cluster) -> list[Port]:
-    return [Port(cluster.spec.api_server.port, Text(zh="haproxy → kube-apiserver", en="haproxy → kube-apiserver"))]
+    return [Port(cluster.spec.api_server.port, TEXT(ID, "port-haproxy"))]
 
 
 # Both take a changed file with `reload`: haproxy keeps its connections, keepalived its VIP. keepalived tracks

@@ -19,7 +19,10 @@ from generator.components.membership.common import (
 )
 from generator.context import RenderContext
 from generator.model import Cluster
-from generator.steps import Chapter, Step, Text
+from generator.steps import Chapter, Step
+from generator.text import Texts
+
+TEXT = Texts.of_component(__file__)
 
 NUMBER = 13
 
@@ -46,43 +49,16 @@ def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
         steps += [members_step(cluster)] if etcd else []
         steps += [load_balancer_step(cluster)] if lb else []
         steps += [join.election_step(cluster, node)]
-        intro = Text(
-            zh=(f"{node.name}（{node.ip}）作为第 {after} 台 master 加入正在运行的集群，集群一直可用：先准备它、推送它的"
-                "文件；etcd 先 `member add` 再启动它的成员；启动它的控制平面；再一次一台更新其他 master（新证书、etcd "
-                "地址、haproxy 后端、keepalived 对端）；最后启动它的负载均衡，确认 etcd 成员与每台 haproxy 的后端，"
-                "并让它赢一次选主。全程在后台经 VIP 发请求计数。完成后删除集群文件的 `membership` 一节。"),
-            en=(f"{node.name} ({node.ip}) joins the running cluster as master number {after} while it stays "
-                "available: prepare it and push its files; `member add` it to etcd before its member starts; start "
-                "its control plane; update the other masters one at a time (new certificates, etcd servers, haproxy "
-                "backends, keepalived peers); start its load balancer last, check etcd's members and every "
-                "haproxy's backends, and have it win an election. Requests through the VIP are counted in the "
-                "background throughout. Afterwards delete the cluster file's `membership` section."),
-        )
+        intro = TEXT("membership", "intro-join", node=node, after=after)
     else:
         steps = [leave.load_balancer_step(cluster, node)] if lb else []
         steps += [leave.control_plane_step(cluster, node), rolling_step(cluster)]
         steps += [leave.etcd_remove_step(cluster, node), members_step(cluster)] if etcd else []
         steps += [load_balancer_step(cluster)] if lb else []
-        intro = Text(
-            zh=(f"{node.name}（{node.ip}）离开集群，master 从 {before} 台变成 {after} 台，集群一直可用："
-                "它先退出负载均衡与选主，停止它的控制平面；其他 master 一次一台更新（新证书、etcd 地址、haproxy "
-                "后端、keepalived 对端）；然后 `member remove` 让它退出 etcd（不可撤销，要加 `--allow-destructive`）"
-                "，最后确认 etcd 成员与每台 haproxy 的后端。全程在后台经 VIP 发请求计数。完成后删除集群文件的 "
-                "`membership` 一节。"),
-            en=(f"{node.name} ({node.ip}) leaves; the masters go from {before} to {after} while the cluster stays "
-                "available: it leaves the load balancer and the elections and its control plane stops; the other "
-                "masters are updated one at a time (new certificates, etcd servers, haproxy backends, keepalived "
-                "peers); then `member remove` takes it out of etcd (cannot be undone: needs "
-                "`--allow-destructive`), and etcd's members and every haproxy's backends are checked. Requests "
-                "through the VIP are counted in the background throughout. Afterwards delete the cluster file's "
-                "`membership` section."),
-        )
+        intro = TEXT("membership", "intro-leave", node=node, before=before, after=after)
     return Chapter(
-        id=ID,
+        **TEXT.chapter(ID, node=node, verb=TEXT(ID, "verb-join" if joins else "verb-leave")),
         number=NUMBER,
-        title=Text(zh=f"成员变更：{node.name} {'加入' if joins else '离开'}",
-                   en=f"Membership: {node.name} {'joins' if joins else 'leaves'}"),
-        notebook_title=Text(zh="成员变更：一台 master 加入或离开", en="Membership: a master joins or leaves"),
         intro=intro,
         steps=(*first, *steps, rollout.request_loop_stop(cluster, ID, ID)),
     )

@@ -18,9 +18,12 @@ from generator.components.prerequisites.facts import (
     etcd_version,
     server_url,
 )
-from generator.components.prerequisites.files import ID, downloads, etcd_bin_dir, workstation_kubectl
+from generator.components.prerequisites.files import downloads, etcd_bin_dir, workstation_kubectl
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, Text, for_each, on, ssh_prefix, sudo
+from generator.steps import Command, Step, for_each, on, ssh_prefix, sudo
+from generator.text import Texts, enumeration
+
+TEXT = Texts.of_component(__file__)
 
 
 def kube_dir(cluster: Cluster) -> str:
@@ -71,43 +74,14 @@ def kube_download_step(cluster: Cluster, f: DownloadFacts) -> Step:
                 example=f'    "gitVersion": "{cluster.release.tag}",'),
     ]
     if offline:
-        source_zh = (f"离线安装：集群文件的 `prerequisites.server_tarball` 指向运维机上已有的 `{tarball}`，"
-                     "不下载。请把 `sha256sum` 打印的哈希与该版本 CHANGELOG 里公布的值比对。")
-        source_en = (f"Offline install: `prerequisites.server_tarball` in the cluster file names `{tarball}`, "
-                     "already on the workstation; nothing is downloaded. Compare the hash `sha256sum` prints with "
-                     "the one the release's CHANGELOG lists.")
+        source = TEXT("prerequisites.kube-binaries", "source-offline", tarball=tarball)
     elif f.published_sha256:
-        source_zh = (f"从 `{url}` 下载（与种子 004 相同的发布包），再用 dl.k8s.io 同目录的 `.sha256` 文件校验，"
-                     "`sha256sum -c` 输出 `OK` 才继续。")
-        source_en = (f"Download `{url}` (the release tarball seed 004 uses) and check it against the `.sha256` file "
-                     "dl.k8s.io publishes beside it: `sha256sum -c` must say `OK`.")
+        source = TEXT("prerequisites.kube-binaries", "source-published", url=url)
     else:
-        source_zh = (f"从 `{url}` 下载（与种子 004 相同的发布包）。这个版本的 dl.k8s.io 还没有 `.sha256` 文件，"
-                     "请把打印的哈希与该版本 CHANGELOG 里的值比对。")
-        source_en = (f"Download `{url}` (the release tarball seed 004 uses). dl.k8s.io publishes no `.sha256` "
-                     "file for this release yet: compare the printed hash with the one in its CHANGELOG.")
+        source = TEXT("prerequisites.kube-binaries", "source-unpublished", url=url)
     return Step(
-        id=f"{ID}.kube-binaries",
-        title=Text(zh="获取 Kubernetes 服务端二进制", en="Fetch the Kubernetes server binaries"),
-        explain=Text(
-            zh=(
-                f"{source_zh} 只解压需要的四个文件（{', '.join(KUBE_BINARIES)}）到 `{kube_bin(cluster)}`，"
-                f"然后运行每个服务的 `--version`，必须是 `Kubernetes {cluster.release.tag}`。"
-                f"kubectl 另装到 `{kubectl}`：本手册在运维机上的每条 kubectl 命令都用它，而不是 PATH 里的 kubectl——"
-                "kubectl 与 kube-apiserver 最多只能相差一个小版本，有些镜像里的 kubectl 还是个在每条命令前都会连接"
-                "kubeconfig 中服务器的转发程序。"
-                "这一步在运维机上运行这些 linux/amd64 程序，所以运维机也应是 linux/amd64。"
-            ),
-            en=(
-                f"{source_en} Only the four files needed ({', '.join(KUBE_BINARIES)}) are unpacked, into "
-                f"`{kube_bin(cluster)}`; each daemon's `--version` must then print `Kubernetes "
-                f"{cluster.release.tag}`. kubectl is also installed as `{kubectl}`: every kubectl command this "
-                "runbook runs on the workstation uses it, never the kubectl on PATH — kubectl supports only one "
-                "minor release of skew against kube-apiserver, and some images put a dispatcher there that "
-                "contacts the kubeconfig's server before every command. That runs these linux/amd64 programs on "
-                "the workstation, so it should be linux/amd64 too."
-            ),
-        ),
+        **TEXT.step("prerequisites.kube-binaries", binaries=", ".join(KUBE_BINARIES), unpacked=kube_bin(cluster),
+                    cluster=cluster, kubectl=kubectl, source=source),
         local=tuple(commands),
         needs_kube_binaries=True,
     )
@@ -131,20 +105,7 @@ def installed_check(cluster: Cluster, node: Node) -> Command:
 def kube_install_step(cluster: Cluster) -> Step:
     bin_dir = cluster.spec.paths.bin_dir
     return Step(
-        id=f"{ID}.kube-install",
-        title=Text(zh="把 Kubernetes 二进制推送到每台 master", en="Push the Kubernetes binaries to every master"),
-        explain=Text(
-            zh=(
-                f"一条 tar 管道把 {', '.join(KUBE_BINARIES)} 复制到每台 master 的 `{bin_dir}`，保留可执行权限，"
-                f"每台只连一次 ssh。然后在节点上运行三个服务的 `--version`，数出 `Kubernetes {cluster.release.tag}` "
-                "必须正好三行。"
-            ),
-            en=(
-                f"One tar pipe copies {', '.join(KUBE_BINARIES)} into `{bin_dir}` on every master, keeping the "
-                f"execute bits, one ssh connection per master. Then the node runs the three daemons' `--version`; "
-                f"exactly three lines must read `Kubernetes {cluster.release.tag}`."
-            ),
-        ),
+        **TEXT.step("prerequisites.kube-install", binaries=", ".join(KUBE_BINARIES), bin_dir=bin_dir, cluster=cluster),
         per_node=for_each(cluster.masters, lambda node: [
             install(cluster, node, kube_bin(cluster), KUBE_BINARIES, bin_dir), installed_check(cluster, node),
         ]),
@@ -168,10 +129,7 @@ def etcd_download_step(cluster: Cluster) -> Step:
     commands: list[Command] = []
     if given:
         commands.append(sha256_of(tarball))
-        source_zh = (f"离线安装：`prerequisites.etcd_tarball` 指向运维机上已有的 `{tarball}`。请把打印的哈希与 "
-                     f"`{etcd_sums_url(version)}` 中的值比对。")
-        source_en = (f"Offline install: `prerequisites.etcd_tarball` names `{tarball}`, already on the workstation. "
-                     f"Compare the printed hash with the one in `{etcd_sums_url(version)}`.")
+        source = TEXT("prerequisites.etcd-binaries", "source-offline", tarball=tarball, url=etcd_sums_url(version))
     else:
         awk = f"$2 == {awk_string(name)} {{print $1}}"
         commands += [
@@ -179,9 +137,7 @@ def etcd_download_step(cluster: Cluster) -> Step:
             Command(f'echo "$(curl -fsSL {shlex.quote(etcd_sums_url(version))} | awk {shlex.quote(awk)})  '
                     f'{shlex.quote(tarball)}" | sha256sum -c', expect=r": OK$", example=f"{tarball}: OK"),
         ]
-        source_zh = (f"从 GitHub 下载 `{etcd_url(version)}`，再用同一发布里的 `SHA256SUMS` 校验。")
-        source_en = (f"Download `{etcd_url(version)}` from GitHub and check it against the `SHA256SUMS` file of "
-                     "the same release.")
+        source = TEXT("prerequisites.etcd-binaries", "source-download", url=etcd_url(version))
     top = etcd_tarball(version).removesuffix(".tar.gz")
     binaries = etcd_binaries(version)
     commands.append(Command(f"mkdir -p {shlex.quote(etcd_dir(cluster))} && " + shlex.join(
@@ -190,14 +146,7 @@ def etcd_download_step(cluster: Cluster) -> Step:
     commands.append(Command(shlex.join([f"{etcd_unpacked(cluster)}/etcd", "--version"]),
                             expect=rf"^etcd Version: {re.escape(v)}$", example=f"etcd Version: {v}"))
     return Step(
-        id=f"{ID}.etcd-binaries",
-        title=Text(zh="获取 etcd 二进制", en="Fetch the etcd binaries"),
-        explain=Text(
-            zh=f"{source_zh} 只解压 {'、'.join(binaries)}，`etcd --version` 必须是 `{v}`"
-            "（集群文件的 components.etcd.version）。",
-            en=f"{source_en} Only {', '.join(binaries)} are unpacked; `etcd --version` must print `{v}` (the "
-            "cluster file's components.etcd.version).",
-        ),
+        **TEXT.step("prerequisites.etcd-binaries", v=v, source=source, binaries=enumeration(binaries)),
         local=tuple(commands),
     )
 
@@ -212,13 +161,7 @@ def etcd_install_step(cluster: Cluster) -> Step:
     v = etcd_version(cluster.spec.components.etcd.version)
     binaries = etcd_binaries(v)
     return Step(
-        id=f"{ID}.etcd-install",
-        title=Text(zh="把 etcd 二进制推送到每个 etcd 成员", en="Push the etcd binaries to every etcd member"),
-        explain=Text(
-            zh=f"tar 管道把 {'、'.join(binaries)} 复制到每个 etcd 成员的 `{target}`，再在节点上确认版本为 `{v}`。",
-            en=f"A tar pipe copies {', '.join(binaries)} into `{target}` on every etcd member; the node then "
-            f"confirms version `{v}`.",
-        ),
+        **TEXT.step("prerequisites.etcd-install", target=target, v=v, binaries=enumeration(binaries)),
         per_node=for_each(cluster.etcd_members, lambda node: [
             install(cluster, node, etcd_unpacked(cluster), binaries, target),
             on(cluster, node, f"{shlex.quote(target)}/etcd --version", expect=rf"^etcd Version: {re.escape(v)}$",

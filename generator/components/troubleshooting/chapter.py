@@ -12,10 +12,12 @@ from generator.components.troubleshooting import certificates, config, etcd, loa
 from generator.components.troubleshooting.errors import Error, lint
 from generator.context import RenderContext
 from generator.model import Cluster
-from generator.steps import Chapter, Text
+from generator.steps import Chapter
+from generator.text import Text, Texts
 
 ID = "troubleshooting"
 __all__ = ["ERRORS", "ID", "Error", "artifacts", "chapter"]
+TEXT = Texts.of_component(__file__)
 # The page numbers its entries in this order (the table and the headings), so the order is part of the page; an
 # entry a topic module adds is on the page only once it is listed here.
 ERRORS: tuple[Error, ...] = (
@@ -39,18 +41,12 @@ ERRORS: tuple[Error, ...] = (
     load_balancer.HAPROXY_NBPROC,
     load_balancer.KEEPALIVED_FULLWIDTH,
     certificates.UNAUTHORIZED,
+    certificates.UNKNOWN_AUTHORITY,
+    units.INLINE_COMMENT,
+    units.PORT_IN_USE,
     *etcd.ERRORS,
     *releases.ERRORS,
 )
-
-WORDS = {
-    "zh": {"symptom": "现象", "cause": "原因", "confirm": "确认", "fix": "解决", "seen": "出现在",
-           "lint": "`invoke lint` 规则", "message": "报错", "index": "错误一览", "error": "错误"},
-    "en": {"symptom": "Symptom", "cause": "Cause", "confirm": "Confirm", "fix": "Fix", "seen": "Seen in",
-           "lint": "`invoke lint` rule", "message": "Message", "index": "Errors at a glance", "error": "Error"},
-}
-SEED = {"zh": "种子", "en": "seed"}
-
 
 def artifacts(ctx: RenderContext) -> list[Artifact]:
     return []
@@ -65,8 +61,13 @@ def console(commands: list[str]) -> str:
     return f"```console\n{body}\n```\n"
 
 
+def words(lang: str) -> dict[str, str]:
+    """The words each entry and the index are laid out with, in one language."""
+    return {name: text[lang] for name, text in TEXT.fields("troubleshooting.page").items()}
+
+
 def entry(cluster: Cluster, number: int, error: Error, lang: str) -> str:
-    w = WORDS[lang]
+    w = words(lang)
     lines = [
         f"### {number}. {error.title[lang]} {{ #{anchor(error)} }}\n",
         f"```text\n{error.message}\n```\n",
@@ -75,10 +76,11 @@ def entry(cluster: Cluster, number: int, error: Error, lang: str) -> str:
         f"**{w['confirm']}**:\n",
         console(error.confirm(cluster)),
         f"**{w['fix']}**: {error.fix[lang]}\n",
+        *([console(error.repair(cluster))] if error.repair else []),
     ]
     notes = []
     if error.seen_in:
-        notes.append(f"{w['seen']}: " + ", ".join(s.replace("seed", SEED[lang]) for s in error.seen_in))
+        notes.append(f"{w['seen']}: " + ", ".join(s.replace("seed", w["seed"]) for s in error.seen_in))
     if error.lint_rules:
         notes.append(f"{w['lint']}: " + ", ".join(f"`{r}`" for r in error.lint_rules))
     if notes:
@@ -87,7 +89,7 @@ def entry(cluster: Cluster, number: int, error: Error, lang: str) -> str:
 
 
 def catalog_markdown(cluster: Cluster, lang: str) -> str:
-    w = WORDS[lang]
+    w = words(lang)
     rows = "\n".join(
         f"| [{i}](#{anchor(e)}) | {e.title[lang]} | `{e.message.replace('|', '&#124;')}` |"
         for i, e in enumerate(ERRORS, 1)
@@ -98,29 +100,13 @@ def catalog_markdown(cluster: Cluster, lang: str) -> str:
 
 
 def intro(cluster: Cluster, lang: str) -> str:
-    lead = {
-        "zh": (
-            "下面每一条都是种子文档或版本资料里真实出现过的错误：现象、原因、用来确认的命令和解决办法。"
-            "这些命令用于排查已经出问题的集群，只显示、不会被 `invoke deploy` 执行。"
-            "很多错误可以在部署前发现：手工改过 `build/` 里的文件后，先运行 `invoke lint`，"
-            "它逐行报告 `路径: 规则: 说明`，有发现时以状态 1 退出。"
-        ),
-        "en": (
-            "Each entry is an error the seed guides or the version facts really met: symptom, cause, the command "
-            "that confirms it, and the fix. The commands are diagnostics for a cluster already in trouble: shown, "
-            "never run by `invoke deploy`. Many of these can be caught before deploying: after hand-editing files "
-            "under `build/`, run `invoke lint`; it prints one `path: rule: message` line per finding and exits "
-            "with status 1 when there is any."
-        ),
-    }
-    return f"{lead[lang]}\n\n{console([lint(cluster)])}\n{catalog_markdown(cluster, lang)}"
+    return f"{TEXT(ID, 'lead')[lang]}\n\n{console([lint(cluster)])}\n{catalog_markdown(cluster, lang)}"
 
 
 def chapter(cluster: Cluster) -> Chapter:
     return Chapter(
-        id=ID,
+        **TEXT.chapter(ID),
         number=10,
-        title=Text(zh="故障排查", en="Troubleshooting"),
         intro=Text(zh=intro(cluster, "zh"), en=intro(cluster, "en")),
         steps=(),
     )

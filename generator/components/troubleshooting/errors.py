@@ -27,6 +27,9 @@ class Error:
     confirm: Callable[[Cluster], list[str]]  # diagnostic commands, shown on the page, never run by deploy
     seen_in: tuple[str, ...] = ()
     lint_rules: tuple[str, ...] = ()
+    # The fix as commands (shown under it, never run by deploy): push the rendered files again and restart, or free
+    # what is taken. The lab breaks a node each of these ways and runs them (tests/test_lab_repair.py).
+    repair: Callable[[Cluster], list[str]] | None = None
 
 
 def master(cluster: Cluster) -> Node:
@@ -39,6 +42,17 @@ def remote(cluster: Cluster, node: Node, command: str) -> str:
 
 def journal(cluster: Cluster, service: str, pattern: str) -> str:
     return remote(cluster, master(cluster), f'{sudo(cluster)}journalctl -u {service} --no-pager | grep -m3 "{pattern}"')
+
+
+def push_again(cluster: Cluster, component: str, unit: str) -> list[str]:
+    """The repair of a node file changed by hand: the component's distribute step again for that master, then the
+    unit reloaded and restarted."""
+    node = master(cluster)
+    s = sudo(cluster)
+    return [shlex.join(["invoke", "step", "--cluster", cluster.ref, "--step", f"{component}.distribute", "--nodes",
+                        node.name]),
+            remote(cluster, node, f"{s}systemctl daemon-reload && {s}systemctl restart {unit} && "
+                                  f"systemctl is-active {unit}")]
 
 
 def lint(cluster: Cluster) -> str:

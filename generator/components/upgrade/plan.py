@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
 
 from generator import day2, day2_checks
-from generator.artifacts import Artifact, Existing, build_dir, on_node
+from generator.artifacts import Artifact, Existing, build_dir, on_node, write_atomic
 from generator.components.prerequisites.files import ENVIRONMENT
 from generator.components.upgrade.skew import fact_changes
-from generator.errors import RunbookError
+from generator.errors import Reported, RunbookError
 from generator.kubehelp import data, written
 from generator.lint.releases import exec_argv, flag_values, listed, missing
-from generator.model import Cluster, Upgrade, as_written, with_paired_etcd
+from generator.model import REPO, Cluster, Upgrade, as_written, load, with_paired_etcd
+from generator.render import make_artifacts
 from generator.versions import Release
 
 VERSION_LINE = re.compile(r"^kubernetes_version:.*$", re.MULTILINE)
@@ -83,6 +86,21 @@ def report(planned: Cluster, artifacts: list[Artifact]) -> list[str]:
     return lines
 
 
+def upgrade_plan(cluster: Cluster, release: Release, out_file: str, out: TextIO) -> None:
+    """`invoke upgrade-plan`: the plan; Reported when a cluster file cannot plan it; else, with `out_file`, the cluster
+    file that plans it, written and loaded back (`out_file` checked before anything is computed)."""
+    planned_file = out_path(out_file, cluster) if out_file else None
+    planned = target(cluster, release)
+    out.write("\n".join(report(planned, make_artifacts(planned)[0])) + "\n")
+    problems = skew_problems(planned)
+    if problems:
+        raise Reported("upgrade-plan: a cluster file cannot plan this upgrade:\n  " + "\n  ".join(problems))
+    if planned_file:
+        write_atomic(planned_file, cluster_file_text(cluster, release).encode(), 0o644)
+        load(out_file)  # the file it wrote must load: one line per problem otherwise
+        out.write(f"wrote {out_file}: run `invoke render --cluster {out_file}`, then its upgrade chapter\n")
+
+
 def cluster_file_text(cluster: Cluster, release: Release) -> str:
     """The cluster file's own text, with the upgrade planned: comments and layout kept."""
     text = cluster.source.read_text(encoding="utf-8")
@@ -92,3 +110,30 @@ def cluster_file_text(cluster: Cluster, release: Release) -> str:
         raise RunbookError(f"{cluster.source}: expected one top-level `kubernetes_version:` line to change")
     text = VERSION_LINE.sub(f'kubernetes_version: "{release}"', text)
     return text.rstrip("\n") + f'\nupgrade:\n  from: "{cluster.release}"  # the release the masters run now\n'
+
+
+def out_path(out: str, cluster: Cluster) -> Path:
+    """Where `--out` writes the planned cluster file, checked before anything is computed or written.
+
+    A path ending in .yaml (what `--cluster` takes as a path; a bare name is a cluster name there), whose directory
+    exists, and that is a regular file or nothing yet (a directory, a FIFO, a link would be written through or hang).
+    Inside the repository only the cluster's own file may be planned in place: another file in clusters/ would be
+    a second cluster of the same name, and build/, site/, docs/ and runs/ are the product's own. Anywhere else is the
+    user's."""
+    path = Path(out)
+    where = f"--out {out!r}"
+    if path.is_dir() and not path.is_symlink():
+        raise RunbookError(f"{where}: a directory; give the file to write, a path ending in .yaml")
+    if not out.endswith((".yaml", ".yml")):
+        raise RunbookError(f"{where}: a file path ending in .yaml (e.g. /tmp/{cluster.name}-planned.yaml); a bare "
+                           "name would be read as a cluster name")
+    if not path.parent.is_dir():
+        raise RunbookError(f"{where}: {path.parent} is not a directory")
+    if path.is_symlink() or path.exists() and not path.is_file():
+        kind = "a symlink" if path.is_symlink() else "not a regular file"
+        raise RunbookError(f"{where}: {kind}; give a regular file (or a new one)")
+    resolved = path.resolve()
+    if resolved.is_relative_to(REPO) and resolved != cluster.source.resolve():
+        raise RunbookError(f"{where}: inside the repository only the cluster's own file ({cluster.source}) is "
+                           f"written; give a path outside it, e.g. /tmp/{cluster.name}-planned.yaml")
+    return path

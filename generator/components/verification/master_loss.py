@@ -11,7 +11,10 @@ from generator.components.admin.files import kubectl
 from generator.components.load_balancer.shell import holder_functions, names_pattern
 from generator.components.verification.smoke import DEPLOYMENT
 from generator.model import Cluster
-from generator.steps import Command, Step, Text, sudo
+from generator.steps import Command, Step, sudo
+from generator.text import Texts
+
+TEXT = Texts.of_component(__file__)
 
 WAIT = 90  # seconds for each phase: losing the master, and bringing it back
 POLL = "0.5"
@@ -87,32 +90,7 @@ def loss_script(cluster: Cluster) -> str:
 def master_loss_step(cluster: Cluster) -> Step:
     services = ", ".join(master_services(cluster))
     return Step(
-        id="verification.master-loss",
-        title=Text(zh="整台 master 故障", en="Losing a whole master"),
-        explain=Text(
-            zh=(
-                f"停掉持有 VIP 的 master 上的全部服务（{services}），就像这台机器正常关机；每 {POLL} 秒查看一次，"
-                f"最多等 {WAIT} 秒，直到：VIP 到了另一台 master；经 VIP 的 API 请求成功；调度器与控制器管理器的"
-                f"锁都由其他 master 持有。然后确认冒烟测试的 Deployment `{DEPLOYMENT}` 还在（数据在 etcd，"
-                "三个成员丢一个仍有多数）。脚本打印 `measured: master_loss_vip_seconds=…`、"
-                "`master_loss_api_seconds=…`、`master_loss_leases_seconds=…`（从停止开始计时），"
-                "再按同样的顺序启动这台 master 的服务，等到它们"
-                "全部 active、`/readyz` 通过、VIP 只在一台上，打印 `measured: master_recovery_seconds=…`。"
-                "任何一项没有做到，这一步失败。"
-            ),
-            en=(
-                f"Stop every service of the master that holds the VIP ({services}), as a clean shutdown of that "
-                "machine would; look "
-                f"every {POLL} s, for up to {WAIT} s, until the VIP is on another master, an API request through the "
-                "VIP succeeds, and the scheduler's and the controller manager's locks are held by other masters. "
-                f"Then the smoke-test Deployment `{DEPLOYMENT}` must still be there (the data is in etcd, which "
-                "keeps a majority with one member of three gone). The script prints "
-                "`measured: master_loss_vip_seconds=…`, `master_loss_api_seconds=…` and "
-                "`master_loss_leases_seconds=…` (from the stop), then starts the master's services again in that "
-                "order, waits until all of them are active, `/readyz` passes and the VIP is on one master, and prints "
-                "`measured: master_recovery_seconds=…`. The step fails if any of it did not happen."
-            ),
-        ),
+        **TEXT.step("verification.master-loss", services=services, POLL=POLL, WAIT=WAIT, DEPLOYMENT=DEPLOYMENT),
         local=(Command(loss_script(cluster), expect=(
             rf"\A(?=[\s\S]*^control plane without {names_pattern(cluster)}: yes$)"
             rf"(?=[\s\S]*^deployment\.(apps|extensions)/{DEPLOYMENT}$)"), example=(

@@ -14,14 +14,18 @@ from generator.components.etcd.files import client_url
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.load_balancer.shell import holder_functions, on_node_function
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, Text, sudo
+from generator.steps import Command, Step, sudo
+from generator.text import NO_TEXT, Texts
+
+TEXT = Texts.of_component(__file__)
 
 WAIT = 120  # seconds each phase may take: a restart, a reboot, the cluster whole again
 POLL = "0.5"
-SCHEDULER, APISERVER = "kube-scheduler", "kube-apiserver"
+# The drill crashes the scheduler's leader and an apiserver: the two kinds of daemon a master runs.
+SCHEDULER, APISERVER = daemons.KUBE_SCHEDULER.unit, daemons.KUBE_APISERVER.unit
 # The order a master's units must become active in after a boot (each unit's After=): the datastore first, then
-# the apiserver, then its clients.
-BOOT_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# the apiserver, then its clients (the load balancer's units wait for nothing).
+BOOT_ORDER = tuple(s.unit for s in daemons.start_order([s for s in daemons.SERVICES if s not in daemons.LOAD_BALANCER]))
 
 
 def elapsed(name: str, start: str, end: str) -> str:
@@ -52,7 +56,7 @@ def restarted_by_systemd(cluster: Cluster, unit: str, node_var: str, figure: str
 
 
 def crash_script(cluster: Cluster, node: Node) -> str:
-    from_lease = leader.elected_lock(cluster, daemons.by_unit(SCHEDULER)).from_lease
+    from_lease = leader.elected_lock(cluster, daemons.KUBE_SCHEDULER).from_lease
     k = kubectl(cluster)
     return "\n".join([
         *on_node_function(cluster),
@@ -78,35 +82,7 @@ def crash_script(cluster: Cluster, node: Node) -> str:
 def crash_step(cluster: Cluster) -> Step:
     node = cluster.masters[-1]
     return Step(
-        id="verification.crash",
-        title=Text(zh="进程崩溃后由 systemd 拉起", en="A crashed daemon is started again by systemd"),
-        explain=Text(
-            zh=(
-                "用 `kill -KILL` 杀掉 kube-scheduler 的 leader 进程（`systemctl show -p MainPID` 给出进程号），"
-                "就像它崩溃了一样：unit 里的 `Restart=always` 让 systemd 在 `RestartSec` 之后重新启动它，不需要人。"
-                "脚本等到该服务的重启计数 `NRestarts` 增加且状态为 `active`，打印 "
-                "`measured: kube_scheduler_crash_restart_seconds=…`；再等锁重新有人续约——被杀的 leader 不会交还锁，"
-                "要等锁过期，之后由它自己（returned）或另一台 master（moved）拿到——打印 "
-                f"`measured: kube_scheduler_crash_leader_seconds=…`。"
-                f"然后对 {node.name} 上的 kube-apiserver 做同样的事，"
-                "打印 `measured: kube_apiserver_crash_restart_seconds=…`，并确认经 API 入口的 `/readyz` 为 `ok`。"
-                "它运行在一个请求循环之中：崩溃那一刻正在这台 apiserver 上处理的请求会失败（负载均衡无法重试），"
-                "之后的请求由其他 apiserver 应答；失败数记在下一步。"
-            ),
-            en=(
-                "`kill -KILL` the kube-scheduler leader's process (its pid from `systemctl show -p MainPID`), as a "
-                "crash would: the unit's `Restart=always` has systemd start it again after `RestartSec`, with "
-                "nobody involved. The script waits until the service's restart counter `NRestarts` went up and it "
-                "is `active`, and prints `measured: kube_scheduler_crash_restart_seconds=…`; then until the lock is "
-                "renewed again — a killed leader does not give it back, so it must expire first, then the restarted "
-                "scheduler takes it (returned) or another master's does (moved) — and prints "
-                f"`measured: kube_scheduler_crash_leader_seconds=…`. Then the same to kube-apiserver on {node.name}, "
-                "printing `measured: kube_apiserver_crash_restart_seconds=…`, and `/readyz` through the API "
-                "endpoint must be `ok`. It runs inside a request loop: a request that apiserver was serving at the "
-                "moment of the crash fails (the load balancer cannot retry it), later ones are answered by the "
-                "other apiservers; the next step counts the failures."
-            ),
-        ),
+        **TEXT.step("verification.crash", node=node),
         local=(Command(crash_script(cluster, node), expect=(
             rf"\A(?=[\s\S]*^{SCHEDULER} on \S+: killed pid \d+; systemd restarts: (\d+) -> (?!\1$)\d+, "
             r"now pid [1-9]\d*, active$)"
@@ -181,38 +157,11 @@ def reboot_script(cluster: Cluster, node: Node, units: list[str]) -> str:
 
 def reboot_step(cluster: Cluster, units: list[str]) -> Step:
     node = cluster.masters[-1]
-    etcd_zh = "它的 etcd 成员重新健康（回到集群）、" if node in cluster.etcd_members else ""
-    etcd_en = "its etcd member is healthy again (back in the cluster), " if node in cluster.etcd_members else ""
-    vip_zh = "VIP 只在一台 master 上、" if load_balancer_enabled(cluster) else ""
-    vip_en = "the VIP is on exactly one master, " if load_balancer_enabled(cluster) else ""
+    etcd = TEXT("verification.reboot", "etcd-back") if node in cluster.etcd_members else NO_TEXT
+    vip = TEXT("verification.reboot", "vip-one") if load_balancer_enabled(cluster) else NO_TEXT
     listed = ", ".join(units)
     return Step(
-        id="verification.reboot",
-        title=Text(zh="重启一台 master：一切自行恢复", en="Reboot a master: everything comes back by itself"),
-        explain=Text(
-            zh=(
-                f"`systemctl reboot` 重启 {node.name}。运行中的服务由 systemd 依次停止（kube-apiserver 先等完它的"
-                "关闭延迟，负载均衡因此不会把新请求发给它），开机后 systemd 按 unit 里的 `After=` 依次启动所有已 "
-                f"`enable` 的服务（{listed}）：etcd 先于 kube-apiserver，kube-apiserver 先于控制器管理器和调度器。"
-                "脚本用节点的 boot id 确认它真的重启过，然后等到：这些服务全部 `active`、"
-                f"{etcd_zh}{vip_zh}经 API 入口的 `/readyz` 为 `ok`。打印服务实际变为 active 的顺序，以及 "
-                "`measured: node_reboot_ssh_seconds=…`（重新能 ssh）、`measured: node_reboot_units_seconds=…`"
-                "（服务全部 active）、`measured: node_reboot_seconds=…`（集群完整）。"
-                f"{WAIT} 秒内没有恢复则失败。它运行在一个请求循环之中，下一步统计失败的请求。"
-            ),
-            en=(
-                f"`systemctl reboot` reboots {node.name}. systemd stops its services (kube-apiserver first waits "
-                "out its shutdown delay, so the load balancer sends it no new request), and at boot starts every "
-                f"enabled one ({listed}) in the order their units' `After=` give: etcd before kube-apiserver, "
-                "kube-apiserver before the controller manager and the scheduler. The script checks the node's boot "
-                f"id changed (it really rebooted), then waits until those services are all `active`, {etcd_en}"
-                f"{vip_en}and `/readyz` through the API endpoint is `ok`. It prints the order the services became "
-                "active in, and `measured: node_reboot_ssh_seconds=…` (ssh answers again), "
-                "`measured: node_reboot_units_seconds=…` (every service active) and `measured: "
-                f"node_reboot_seconds=…` (the cluster whole again). It fails if that takes over {WAIT} s. It runs "
-                "inside a request loop; the next step counts the failed requests."
-            ),
-        ),
+        **TEXT.step("verification.reboot", node=node, listed=listed, WAIT=WAIT, etcd=etcd, vip=vip),
         local=(Command(reboot_script(cluster, node, units), expect=(
             rf"\A(?=[\s\S]*^{node.name} rebooted: boot id changed$)"
             rf"(?=[\s\S]*^units on {node.name} after the reboot: (active ?){{{len(units)}}}$)"

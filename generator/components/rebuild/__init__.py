@@ -1,0 +1,1 @@
+"""A master rebuilt from nothing: its disk lost, re-created from what the workstation holds."""

@@ -1,0 +1,168 @@
+"""The CIS Kubernetes Benchmark on every master, with Aqua Security's kube-bench, when the cluster file asks for it
+(`verification.cis: true`).
+
+kube-bench reads running processes' flags (`ps`) and files at paths its config names; its defaults are kubeadm's
+(static pod manifests, /etc/kubernetes/*.conf). The settings rendered here name this runbook's own files: units as
+the components' "pod specifications", their kubeconfigs and config, etcd's data directory. They go where kube-bench
+merges a benchmark's own overrides (cfg/<benchmark>/config.yaml) over its base cfg/config.yaml, which stays: the base
+holds the release-to-benchmark and target-to-file mappings without which kube-bench checks nothing. A check this layout
+makes inapplicable, or that reads the wrong place for it, is listed in EXPLAINED with the reason on the page; any
+other FAIL fails the step, naming the check.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from generator import yaml_text
+from generator.artifacts import Artifact, rel_build
+from generator.components.etcd.files import Paths as EtcdPaths
+from generator.components.kube_apiserver.files import Paths as ApiServerPaths
+from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
+from generator.components.kube_scheduler.files import Paths as SchedulerPaths
+from generator.components.prerequisites.files import downloads
+from generator.context import RenderContext
+from generator.model import Cluster, Node
+from generator.steps import Command, Step, for_each_master, on, ssh_prefix, sudo
+from generator.text import Text, Texts
+from generator.versions import Timeline
+
+TEXT = Texts.of_module(__file__)
+ID = "verification"
+TARGETS = "master,etcd,controlplane,policies"
+# kube-bench's own version_mapping (cfg/config.yaml of v0.15.6): the benchmark each release is checked against;
+# releases newer than its last entry get the newest benchmark it ships.
+BENCHMARK = Timeline(((1, 12), "cis-1.5"), ((1, 16), "cis-1.6"), ((1, 19), "cis-1.20"), ((1, 22), "cis-1.23"),
+                     ((1, 24), "cis-1.24"), ((1, 25), "cis-1.7"), ((1, 26), "cis-1.8"), ((1, 27), "cis-1.9"),
+                     ((1, 28), "cis-1.10"), ((1, 29), "cis-1.11"), ((1, 32), "cis-1.12"))
+# Checks this layout fails for a reason the page gives (cis.yaml, `explained-<id>`), each looked at by hand.
+EXPLAINED = ("1.1.12", "1.1.13", "1.1.14", "1.4.1")
+
+
+def tarball_name(version: str) -> str:
+    return f"kube-bench_{version}_linux_amd64.tar.gz"
+
+
+def release_url(version: str, name: str) -> str:
+    return f"https://github.com/aquasecurity/kube-bench/releases/download/v{version}/{name}"
+
+
+def unpacked(cluster: Cluster) -> str:
+    return f"{downloads(cluster)}/kube-bench-v{cluster.spec.verification.kube_bench}"
+
+
+def node_dir(cluster: Cluster) -> str:
+    return f"{cluster.spec.paths.config_dir}/kube-bench"
+
+
+def config_path() -> str:
+    """The rendered config in build/<cluster>/ (a public file: it names paths, nothing secret)."""
+    return "kube-bench/kube-bench-config.yaml"
+
+
+def config(cluster: Cluster) -> dict:
+    api, cm, sched, etcd = (ApiServerPaths(cluster), ControllerManagerPaths(cluster), SchedulerPaths(cluster),
+                            EtcdPaths(cluster))
+    etcd_section = {"bins": ["etcd"], "datadirs": [etcd.data_dir], "defaultdatadir": etcd.data_dir,
+                    "confs": [etcd.unit], "defaultconf": etcd.unit}
+    return {
+        "master": {
+            "components": ["apiserver", "scheduler", "controllermanager", "etcd"],
+            "apiserver": {"bins": ["kube-apiserver"], "confs": [api.unit], "defaultconf": api.unit},
+            "scheduler": {"bins": ["kube-scheduler"], "confs": [sched.unit], "defaultconf": sched.unit,
+                          "kubeconfig": [sched.kubeconfig], "defaultkubeconfig": sched.kubeconfig},
+            "controllermanager": {"bins": ["kube-controller-manager"], "confs": [cm.unit],
+                                  "defaultconf": cm.unit, "kubeconfig": [cm.kubeconfig],
+                                  "defaultkubeconfig": cm.kubeconfig},
+            "etcd": {"optional": True, **etcd_section},
+        },
+        "etcd": {"components": ["etcd"], "etcd": etcd_section},
+        "controlplane": {"components": ["apiserver"], "apiserver": {"bins": ["kube-apiserver"]}},
+        "policies": {"components": []},
+        "managedservices": {"components": []},
+    }
+
+
+def artifacts(ctx: RenderContext) -> list[Artifact]:
+    if not ctx.cluster.spec.verification.cis:
+        return []
+    header = (b"# kube-bench's configuration for this runbook's layout (written by the runbook compiler): which\n"
+              b"# processes and files each CIS check reads. The benchmark's own checks come with kube-bench (cfg/).\n")
+    return [Artifact(config_path(), header + yaml_text.dump(config(ctx.cluster)), ID, "config")]
+
+
+def fetch_commands(cluster: Cluster) -> list[Command]:
+    version = cluster.spec.verification.kube_bench
+    name = tarball_name(version)
+    given = cluster.spec.prerequisites.kube_bench_tarball
+    target = unpacked(cluster)
+    commands = []
+    if given:
+        tarball = given
+        commands.append(Command(f"sha256sum {shlex.quote(given)}"))
+    else:
+        tarball = f"{target}/{name}"
+        sums = release_url(version, f"kube-bench_{version}_checksums.txt")
+        commands += [
+            Command(shlex.join(["curl", "-fL", "--create-dirs", "-o", tarball, release_url(version, name)])),
+            Command(f'echo "$(curl -fsSL {shlex.quote(sums)} | awk \'$2 == "{name}" {{print $1}}\')  '
+                    f'{shlex.quote(tarball)}" | sha256sum -c', expect=r": OK$", example=f"{tarball}: OK"),
+        ]
+    commands.append(Command(f"mkdir -p {shlex.quote(target)} && "
+                            + shlex.join(["tar", "-xzf", tarball, "-C", target, "kube-bench", "cfg"])))
+    commands.append(Command(f"{shlex.quote(target)}/kube-bench version", expect=rf"^v?{re.escape(version)}$",
+                            example=version))
+    return commands
+
+
+def run_script(cluster: Cluster, node: Node) -> str:
+    directory = node_dir(cluster)
+    benchmark = BENCHMARK.at(cluster.release)
+    report = f"{directory}/report-{benchmark}.txt"
+    explained = " ".join(f"-e {check}" for check in EXPLAINED)
+    run = shlex.join([f"{directory}/kube-bench", "run", f"--config-dir={directory}/cfg", f"--benchmark={benchmark}",
+                      f"--targets={TARGETS}", "--noremediations"])
+    return "\n".join([
+        f"cd {directory} && {run} > {report} 2>&1 || true",
+        f"grep -E '^\\[(PASS|FAIL|WARN|INFO)\\] [0-9.]+ ' {report}",
+        f"count() {{ grep -c \"^\\[$1\\] [0-9.]* \" {report}; }}",
+        'pass=$(count PASS); fail=$(count FAIL); warn=$(count WARN)',
+        f'echo "kube-bench {benchmark} on {node.name}: PASS=$pass FAIL=$fail WARN=$warn"',
+        'echo "measured: cis_pass=$pass"; echo "measured: cis_fail=$fail"; echo "measured: cis_warn=$warn"',
+        f"new=$(grep '^\\[FAIL\\] ' {report} | cut -d' ' -f2 | grep -vxF {explained} | xargs)",
+        '[ -z "$new" ] || { echo "FAIL the runbook does not explain: $new"; exit 1; }',
+        '[ "$pass" -gt 0 ] || { echo "kube-bench checked nothing: see ' + report + '"; exit 1; }',
+    ])
+
+
+def step(cluster: Cluster) -> Step:
+    directory = node_dir(cluster)
+    target = unpacked(cluster)
+    s = sudo(cluster)
+    benchmark = BENCHMARK.at(cluster.release)
+
+    def commands(node: Node) -> list[Command]:
+        ship = (f"tar -C {shlex.quote(target)} -cf - kube-bench cfg | {ssh_prefix(cluster, node)} "
+                + shlex.quote(f"{s}mkdir -p {directory} && {s}tar -C {directory} -xf - --no-same-owner"))
+        receive = f"{s}sh -c " + shlex.quote(f"cat > {directory}/cfg/{benchmark}/config.yaml")
+        own = f"{ssh_prefix(cluster, node)} {shlex.quote(receive)} < {rel_build(cluster)}/{config_path()}"
+        return [Command(ship), Command(own),
+                on(cluster, node, f"{s}bash -c {shlex.quote(run_script(cluster, node))}",
+                   expect=rf"^kube-bench {benchmark} on {re.escape(node.name)}: PASS=\d+ FAIL=\d+ WARN=\d+$",
+                   example=f"[PASS] 1.1.2 Ensure that the API server pod specification file ownership is set to "
+                           f"root:root (Automated)\n…\nkube-bench {benchmark} on {node.name}: PASS=52 FAIL=4 WARN=16")]
+
+    explained = [TEXT(f"{ID}.cis", f"explained-{check}") for check in EXPLAINED]
+    return Step(
+        **TEXT.step(f"{ID}.cis", version=cluster.spec.verification.kube_bench, benchmark=benchmark,
+                    targets=TARGETS, dir=directory, overrides=f"{directory}/cfg/{benchmark}/config.yaml",
+                    config=f"{rel_build(cluster)}/{config_path()}",
+                    explained=Text(zh="\n".join(t.zh for t in explained), en="\n".join(t.en for t in explained))),
+        local=tuple(fetch_commands(cluster)),
+        per_node=for_each_master(cluster, commands),
+    )
+
+
+def steps(cluster: Cluster) -> list[Step]:
+    return [step(cluster)] if cluster.spec.verification.cis else []
