@@ -58,7 +58,8 @@ def diff_of(name: str, chapter: str, node: str) -> str:
 # --- the upgrade diff -----------------------------------------------------------------------------------------------
 
 def test_upgrade_plan_across_two_minors_shows_the_new_scheduler_config_and_refuses_the_skip(tmp_path: Path) -> None:
-    source = example_file(tmp_path, "plan-120", "1.20.15")
+    # etcd written out: 1.20 and 1.22 pair different ones, which the checks would name too
+    source = example_file(tmp_path, "plan-120", "1.20.15", components={"etcd": {"version": "3.4.13"}})
     proc = run_invoke("upgrade-plan", "--cluster", str(source), "--to", "1.22.17", check=False)
     assert proc.returncode == 1
     # v1beta2 arrived in 1.22 (kubernetes/kubernetes#99597); 1.20 reads v1beta1
@@ -434,7 +435,8 @@ def test_upgrade_plan_out_is_checked_before_anything_is_written(tmp_path: Path, 
 
 def test_upgrade_plan_may_plan_a_cluster_file_of_clusters_in_place(fresh_build) -> None:
     source = REPO / "clusters" / "plan-in-place.yaml"
-    source.write_text((REPO / "clusters" / "example.yaml").read_text().replace("name: example", "name: plan-in-place"))
+    source.write_text((REPO / "clusters" / "example.yaml").read_text().replace("name: example", "name: plan-in-place")
+                      + 'components:\n  etcd:\n    version: "3.5.15"  # 1.30 and 1.31 pair different ones\n')
     fresh_build.append("plan-in-place")
     try:
         run_invoke("upgrade-plan", "--cluster", "plan-in-place", "--to", "1.31.2", "--out", str(source))
