@@ -235,6 +235,7 @@ def test_units_of_a_new_release_on_an_old_one_name_what_came_when(copy_of: Calla
     manager = "nodes/k8s-master-01/etc/systemd/system/kube-controller-manager.service"
     assert_findings(found, [
         (apiserver, "flag-not-yet", ("--shutdown-send-retry-after", "1.23")),  # #101257
+        (apiserver, "flag-not-yet", ("--service-account-extend-token-expiration", "1.19")),  # measured
         (manager, "flag-not-yet", ("--cluster-signing-duration", "1.19")),  # #91154
         # and without --address, 1.16's controller manager serves 10252 on every interface
         (manager, "insecure-port-open", ("0.0.0.0:10252",)),
