@@ -245,9 +245,10 @@ def client_connection(plane: ControlPlane, port: int) -> dict[str, float]:
 
     def find(value: object) -> dict | None:  # the one mapping with a kubeconfig and a qps, however deep
         if isinstance(value, dict):
-            lowered = {str(k).lower(): v for k, v in value.items()}  # up to 1.20 Go's names: Kubeconfig, QPS, Burst
-            if "kubeconfig" in lowered and "qps" in lowered:
-                return lowered
+            # releases before the configs had JSON tags report Go's field names (Kubeconfig, QPS, Burst)
+            lower = {str(k).lower(): v for k, v in value.items()}
+            if "kubeconfig" in lower and "qps" in lower:
+                return lower
             return next((found for v in value.values() if (found := find(v)) is not None), None)
         return None
 

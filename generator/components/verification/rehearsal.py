@@ -19,6 +19,7 @@ from generator.components.verification.rehearsal_files import (
     ANNOTATION,
     BURST,
     FAILOVER_BURST,
+    ID,
     KUBECONFIG,
     LABEL,
     NAMESPACE,
@@ -35,7 +36,7 @@ from generator.components.verification.rehearsal_files import (
 from generator.daemons import KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER
 from generator.model import Cluster
 from generator.service import Service
-from generator.steps import Command, Show, Step, sudo
+from generator.steps import Command, Show, Step, render, sudo
 from generator.text import NO_TEXT, Texts
 
 TEXT = Texts.of_module(__file__)
@@ -309,7 +310,7 @@ def steps(cluster: Cluster) -> list[Step]:
         shows=(Show("kwok-stages.yaml", "yaml", (("", STAGES),)), Show("kwok-rbac.yaml", "yaml", (("", RBAC),)),
                Show("rehearsal-node.yaml", "yaml", (("", NODE),)),
                Show("rehearsal-workload.yaml", "yaml", (("", WORKLOAD),))),
-        local=(*fetch_commands(cluster),
+        local=(render(cluster, ID, "kubeconfig"), render(cluster, ID, "config"), *fetch_commands(cluster),
                Command(script(cluster), expect=expect(cluster), example=example(cluster))),
         needs_kube_binaries=True,
     )]
