@@ -201,6 +201,32 @@ def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok)
 
 
+@task(help={"record": "first measure built releases' binaries (`invoke kube-binaries`) into accepted.json",
+            "release": "with --record: only this release, e.g. 1.37.2 (default: every release built)"})
+@friendly
+def release_check(c: Context, record: bool = False, release: str = "") -> None:
+    """What each release's daemons accept (generator/kubehelp/accepted.json) against every flag, gate and admission
+    plugin the generator writes for it and against the version facts; exit 1 on a mismatch."""
+    from generator.kubehelp import verb
+    from generator.versions import parse_release
+
+    if release and not record:
+        raise Exit("release-check: --release goes with --record (the check itself covers every measured release)",
+                   code=1)
+    if record:
+        chosen = [parse_release(release)] if release else verb.built()
+        bad = [r for r in chosen if isinstance(r, str)]
+        if bad:
+            raise Exit(f"release-check: --release {release!r}: {bad[0]}", code=1)
+        missing = [r for r in chosen if r not in verb.built()]
+        if missing or not chosen:
+            raise Exit(f"release-check: no binaries for {missing[0].tag if missing else 'any release'}: run "
+                       f"`invoke kube-binaries --release {missing[0] if missing else '1.37.2'}` first", code=1)
+        verb.record_releases(chosen, print)
+    if verb.report(print):
+        raise Exit("release-check: the generator or its version facts disagree with the binaries (above)", code=1)
+
+
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
 @friendly
 def lab_down(c: Context, cluster: str = "lab") -> None:

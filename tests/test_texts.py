@@ -80,7 +80,7 @@ def cluster_files(directory: Path) -> list[str]:
         return str(path)
 
     files = [f"clusters/{n}.yaml" for n in ("example", "example-grow", "example-rotate", "example-upgrade", "lab")]
-    files += [variant(f"tx-1-{minor}", kubernetes_version=f"1.{minor}.1") for minor in range(12, 37)]
+    files += [variant(f"tx-1-{minor}", kubernetes_version=f"1.{minor}.1") for minor in range(12, 38)]
     files += [
         variant("tx-single", certificates={"layout": "single"}),
         variant("tx-solo", nodes=nodes[:1], api_server={}),
@@ -92,7 +92,9 @@ def cluster_files(directory: Path) -> list[str]:
         variant("tx-local", components={"kube-scheduler": {"kubeconfig_server": "local"},
                                         "kube-controller-manager": {"kubeconfig_server": "local"}}),
         variant("tx-lock", kubernetes_version="1.20.15", upgrade={"from": "1.19.16"}),
-        variant("tx-same", kubernetes_version="1.36.3", upgrade={"from": "1.35.4"}),
+        # etcd written out: 1.35 and 1.36 pair different ones (the skew rules name the new release's)
+        variant("tx-same", kubernetes_version="1.36.3", upgrade={"from": "1.35.4"},
+                components={"etcd": {"version": "3.6.6"}}),
         variant("tx-etcd34", components={"etcd": {"version": "3.4.23"}}),
         variant("tx-etcd33", kubernetes_version="1.16.15", components={"etcd": {"version": "3.3.25"}}),
         variant("tx-restore", restore={"snapshot": "build/tx-restore/backups/k8s-master-01/etcd-snapshot.db"}),

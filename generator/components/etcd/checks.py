@@ -111,14 +111,15 @@ def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
     snapshot = f"{backup_dir(cluster)}/snapshot.db"
     return Step(
         **TEXT.step(f"{ID}.snapshot", node=node, snapshot=snapshot),
-        warnings=(snapshot_warning(),),
+        warnings=(snapshot_warning(f),),
         per_node=((node, snapshot_commands(cluster, f, snapshot)),),
     )
 
 
-def snapshot_warning() -> Text:
+def snapshot_warning(f: EtcdFacts) -> Text:
     """Where a snapshot belongs, and what restoring it takes: said wherever one is taken."""
-    return TEXT(f"{ID}.snapshot", "keep-safe")
+    tool = "etcdutl" if f.etcdutl else "etcdctl"  # etcdctl's restore is gone from 3.6
+    return TEXT(f"{ID}.snapshot", "keep-safe", tool=tool)
 
 
 def leader_filter(cluster: Cluster) -> str:
