@@ -37,13 +37,18 @@ def must_be_secret(path: Path) -> bool:
 
 
 def must_be_public(path: Path) -> bool:
-    """Certificates, units, CSR/CA JSON and the scheduler's config: read by daemons and people, no secrets."""
-    return (path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----") or path.suffix in (".service", ".json")
+    """Certificates, CSR/CA JSON and the scheduler's config: read by daemons and people, no secrets."""
+    return (path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----") or path.suffix == ".json"
             or path.name == "kube-scheduler.yaml")
 
 
+def must_be_root_only(path: Path) -> bool:
+    """systemd units: no secret in them, but the CIS benchmark wants them 600 (1.1.x, 4.1.1) on the node."""
+    return path.suffix in (".service", ".timer")
+
+
 def test_secrets_are_0600_everything_else_0644(example_build):
-    secret, public = [], []
+    secret, public, root_only = [], [], []
     files = [p for p in sorted(example_build.rglob("*")) if p.is_file()]
     masters = node_dirs(example_build)
     for path in files:
@@ -55,6 +60,9 @@ def test_secrets_are_0600_everything_else_0644(example_build):
         if must_be_secret(path):
             assert mode == 0o600, f"{rel}: {oct(mode)}"
             secret.append(rel)
+        elif must_be_root_only(path):
+            assert mode == 0o600, f"{rel}: {oct(mode)}"
+            root_only.append(rel)
         elif must_be_public(path):
             assert mode == 0o644, f"{rel}: {oct(mode)}"
             public.append(rel)
@@ -63,8 +71,9 @@ def test_secrets_are_0600_everything_else_0644(example_build):
             if mode == 0o644:
                 assert not re.search(rb"(?im)^\s*(- )?(secret|password|token):\s*\S", path.read_bytes()), rel
     names = {p.name for p in public}
-    assert {"ca.pem", "admin.pem", "kube-scheduler.pem", "kube-scheduler.yaml", "kube-scheduler.service",
-            "ca-config.json"} <= names, names
+    assert {"ca.pem", "admin.pem", "kube-scheduler.pem", "kube-scheduler.yaml", "ca-config.json"} <= names, names
+    assert {"kube-scheduler.service", "kube-apiserver.service", "etcd.service", "etcd-backup.timer"} <= {
+        p.name for p in root_only}
     assert {"ca-key.pem", "admin-key.pem", "kube-scheduler-key.pem", "admin.kubeconfig",
             "kube-scheduler.kubeconfig"} <= {p.name for p in secret}
 

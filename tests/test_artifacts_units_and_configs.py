@@ -110,8 +110,9 @@ def test_unit_flags_point_at_files_that_exist_on_the_node(example_build):
         assert "config" in flags
         config = yaml.safe_load((node / flags["config"].lstrip("/")).read_text())
         assert (node / config["clientConnection"]["kubeconfig"].lstrip("/")).is_file()
-        if "bind-address" in flags:
-            assert flags["bind-address"] == by_name[name]["ip"]
+        # CIS 1.4.2: the scheduler serves health and metrics on the node only, never on its network address
+        assert flags["bind-address"] == "127.0.0.1", name
+        assert by_name[name]["ip"] not in find_one(node, "kube-scheduler.service").read_text(), name
 
 
 # ---------------------------------------------------------------------------------------------------------------

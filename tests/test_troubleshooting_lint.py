@@ -376,7 +376,7 @@ def test_confirm_commands_reveal_the_injected_mistakes(copy: Path, cluster_file,
     assert "DNS:kubernetes.default.svc.cluster.local." in san.stdout
 
     # node diagnostics run over ssh: run their remote part here, on the copy's files
-    remote = shlex.split(by_id["key-is-certificate"].confirm(cluster)[0])[-1]
+    (remote,) = [shlex.split(c)[-1] for c in by_id["key-is-certificate"].confirm(cluster) if "client-key-data" in c]
     kubeconfig = node_file(copy, spec, scheduler_kubeconfig(spec))
     on_copy = (remote.replace("sudo ", "").replace(f"{cluster.spec.paths.bin_dir}/kubectl", "kubectl")
                .replace(f"{cluster.spec.paths.config_dir}/kube-scheduler.kubeconfig", str(kubeconfig)))

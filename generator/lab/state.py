@@ -62,7 +62,9 @@ def load_state_file(path: Path) -> dict:
 def made_by(the_lab: Lab) -> tuple[tuple[Path, ...], set[Path]]:
     """Where what lab-up makes lies: directories (anything under them) and single files."""
     files = {the_lab.key, Path(f"{the_lab.key}.pub")} | ({the_lab.known_hosts} if the_lab.known_hosts else set())
-    for tarball in (the_lab.cluster.spec.prerequisites.server_tarball, the_lab.cluster.spec.prerequisites.etcd_tarball):
+    prerequisites = the_lab.cluster.spec.prerequisites
+    for tarball in (prerequisites.server_tarball, prerequisites.etcd_tarball, prerequisites.kube_bench_tarball,
+                    prerequisites.kwok_binary):
         if tarball:
             target = repo_path(tarball)
             files |= {target, target.with_name(target.name + ".lab-stamp")}

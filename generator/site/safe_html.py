@@ -30,10 +30,14 @@ from markdown.treeprocessors import Treeprocessor
 COMMON = {"class", "title", "role", "aria-label"}
 SVG_SHAPE = {"x", "y", "width", "height", "rx", "fill", "stroke", "x1", "y1", "x2", "y2", "text-anchor", "font-size"}
 # Tag → the attributes it may carry, as the generator writes them (generator/site/topology.py, overview.py,
-# chapter.py); lower case, as HTMLParser reports them (browsers restore SVG's viewBox).
+# ledger_table.py, chapter.py); lower case, as HTMLParser reports them (browsers restore SVG's viewBox).
 ALLOWED: dict[str, set[str]] = {
     "a": COMMON | {"href"},
-    "div": COMMON | {"markdown"},
+    "div": COMMON | {"markdown", "tabindex"},
+    # the certificate ledger (generator/site/ledger_table.py)
+    "table": set(), "thead": set(), "tbody": set(), "tr": set(), "th": set(), "td": set(),
+    "details": set(), "summary": set(), "dl": set(), "dt": set(), "dd": set(), "code": set(), "br": set(),
+    "strong": set(),
     "span": COMMON,
     "svg": COMMON | {"xmlns", "viewbox", "width", "height"},
     "title": set(), "rect": SVG_SHAPE, "line": SVG_SHAPE, "text": SVG_SHAPE,
