@@ -64,6 +64,7 @@ def planned(tmp_path: Path, section: dict) -> Path:
     """clusters/lab.yaml with a recovery section, as the operator would write it (a copy: the lab's file stays)."""
     data = yaml.safe_load((REPO / "clusters" / f"{CLUSTER}.yaml").read_text())
     data.update(section)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{CLUSTER}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     rendered = invoke("render", "--cluster", str(path))
