@@ -56,6 +56,9 @@ LOGGER_FLAGS: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(((3, 2), ()), ((3, 4)
 # etcdutl, the offline tool for a member's files (snapshot status and restore, defragmenting a stopped member), is
 # in the release from 3.5; `etcdctl snapshot status|restore` were deprecated then and are gone in 3.6.
 ETCDUTL: EtcdTimeline[bool] = EtcdTimeline(((3, 2), False), ((3, 5), True))
+# The column rule of etcdctl's and etcdutl's `-w table` output: ASCII until 3.6, box-drawing from 3.7 (seen in the
+# lab's 1.37.2 deploy with etcd 3.7.0: `│ started │ k8s-master-01 │`, where the health check looked for `|`).
+TABLE_RULE: EtcdTimeline[str] = EtcdTimeline(((3, 2), "|"), ((3, 7), "\u2502"))
 # Environment etcdctl needs to speak the v3 API.
 ETCDCTL_ENV: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(((3, 2), ("ETCDCTL_API=3",)), ((3, 4), ()))
 
@@ -66,12 +69,13 @@ class EtcdFacts:
     logger_flags: tuple[str, ...]
     etcdctl_env: tuple[str, ...]
     etcdutl: bool
+    table_rule: str
 
 
 def facts(version: str) -> EtcdFacts:
     minor = parse(version)
     return EtcdFacts(version=version, logger_flags=LOGGER_FLAGS.at(minor), etcdctl_env=ETCDCTL_ENV.at(minor),
-                     etcdutl=ETCDUTL.at(minor))
+                     etcdutl=ETCDUTL.at(minor), table_rule=TABLE_RULE.at(minor))
 
 
 # Every release's default etcd (versions.ETCD_PAIRED) is one these facts cover (parse() refuses anything older).
