@@ -201,6 +201,32 @@ def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok)
 
 
+@task(help={"record": "first measure built releases' binaries (`invoke kube-binaries`) into accepted.json",
+            "release": "with --record: only this release, e.g. 1.37.2 (default: every release built)"})
+@friendly
+def release_check(c: Context, record: bool = False, release: str = "") -> None:
+    """What each release's daemons accept (generator/kubehelp/accepted.json) against every flag, gate and admission
+    plugin the generator writes for it and against the version facts; exit 1 on a mismatch."""
+    from generator.kubehelp import verb
+    from generator.versions import parse_release
+
+    if release and not record:
+        raise Exit("release-check: --release goes with --record (the check itself covers every measured release)",
+                   code=1)
+    if record:
+        chosen = [parse_release(release)] if release else verb.built()
+        bad = [r for r in chosen if isinstance(r, str)]
+        if bad:
+            raise Exit(f"release-check: --release {release!r}: {bad[0]}", code=1)
+        missing = [r for r in chosen if r not in verb.built()]
+        if missing or not chosen:
+            raise Exit(f"release-check: no binaries for {missing[0].tag if missing else 'any release'}: run "
+                       f"`invoke kube-binaries --release {missing[0] if missing else '1.37.2'}` first", code=1)
+        verb.record_releases(chosen, print)
+    if verb.report(print):
+        raise Exit("release-check: the generator or its version facts disagree with the binaries (above)", code=1)
+
+
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)"})
 @friendly
 def lab_down(c: Context, cluster: str = "lab") -> None:
@@ -266,14 +292,33 @@ def lint(c: Context, dir_: str = "", cluster: str = "", release: str = "") -> No
 @task(help={"clusters": "comma-separated fleet sizes, e.g. 10,50,100 (distinct clusters: releases 1.20-1.34, "
                         "1, 3 or 5 masters)",
             "repeats": "how many times each pair is measured (min / median / max are reported)",
-            "jobs": "MkDocs worker processes for build-docs (default: one per core)"})
+            "jobs": "MkDocs worker processes for build-docs (default: one per core)",
+            "scheduler": "instead: the scheduler's drain and the controller manager's pod creation on a deployed "
+                         "cluster, compiled client settings against upstream's",
+            "cluster": "with --scheduler: the deployed cluster (its file asks for the scheduler's rehearsal)",
+            "sizes": "with --scheduler: simulated nodes x pods, comma-separated"})
 @friendly
-def bench(c: Context, clusters: str = "10", repeats: int = 3, jobs: int = 0) -> None:
+def bench(c: Context, clusters: str = "10", repeats: int = 3, jobs: int = 0, scheduler: bool = False,
+          cluster: str = "lab", sizes: str = "100x2000,250x5000") -> None:
     """Side by side in one run: build-docs against plain MkDocs, unchanged and one-cluster rebuilds, a notebook
-    against its steps, RSA against ECDSA renders; writes bench/results.md."""
+    against its steps, RSA against ECDSA renders; or (--scheduler) the compiled scheduler and controller manager
+    against upstream's client settings. Writes bench/results.md."""
     from generator.bench import RESULTS
     from generator.bench import bench as run_bench
 
+    if scheduler:
+        from generator.bench.scheduler import BenchError, parse_sizes
+        from generator.bench.scheduler import bench as run_scheduler_bench
+
+        if repeats < 1:
+            raise Exit("bench: --repeats must be at least 1", code=1)
+        try:
+            chosen = parse_sizes(sizes)
+            print(run_scheduler_bench(load(cluster), chosen, repeats))
+        except BenchError as err:
+            raise Exit(f"bench: {err}", code=1) from None
+        print(f"written: {RESULTS.relative_to(REPO)}")
+        return
     try:
         counts = [int(n) for n in clusters.split(",")]
     except ValueError:

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from generator import ssh_options
+from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.schema import Problem
 
 if TYPE_CHECKING:
     from generator.model import ClientConnection, ClusterFile, LeaderElection
+    from generator.versions import Release
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BadFn = Callable[[str, object, str], None]
@@ -156,6 +158,19 @@ def ip_key(value: str) -> IPAddress | None:
 
 def is_ip(value: str) -> bool:
     return ip_key(value) is not None
+
+
+def check_for_release(spec: ClusterFile, release: Release) -> list[Problem]:
+    """What the release itself refuses of values the other checks allow."""
+    problems: list[Problem] = []
+    if apiserver_facts(release).advertise_endpoint_ip:
+        for i, node in enumerate(spec.nodes):
+            address = ip_key(node.ip)
+            if "master" in node.roles and address is not None and (address.is_loopback or address.is_link_local):
+                problems.append(Problem(f"nodes[{i}].ip", node.ip, f"an address kube-apiserver {release} can "
+                                        "advertise: not loopback nor link-local (it refuses them as "
+                                        "--advertise-address from 1.37, kubernetes#138102)"))
+    return problems
 
 
 def usable_address(bad: BadFn, path: str, value: str) -> IPAddress | None:
@@ -304,8 +319,9 @@ def check_components(spec: ClusterFile, bad: BadFn) -> None:
     if etcd.bin_dir:
         check_node_path(bad, "components.etcd.bin_dir", etcd.bin_dir, SHARED_OK["bin_dir"])
     release = ETCD_RELEASE.fullmatch(etcd.version)
-    if not release or (int(release[1]), int(release[2])) < (3, 2):
-        bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.5.15"')
+    if etcd.version and (not release or (int(release[1]), int(release[2])) < (3, 2)):
+        bad("components.etcd.version", etcd.version, 'an etcd release 3.2.0 or later, such as "3.6.8" (or none: '
+            "the one kubernetes_version is paired with)")
     for name in ("server_tarball", "etcd_tarball", "kube_bench_tarball", "kwok_binary"):
         check_workstation_path(bad, f"prerequisites.{name}", getattr(spec.prerequisites, name), "download it")
     # a workstation file too, and quoted on the kube-apiserver page

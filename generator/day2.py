@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from generator.model import CaRotation, Cluster, Membership, Node, QuorumLoss, Rebuild, Restore, Upgrade
+from generator.model import (
+    CaRotation,
+    Cluster,
+    Membership,
+    Node,
+    QuorumLoss,
+    Rebuild,
+    Restore,
+    Upgrade,
+    as_written,
+    with_paired_etcd,
+)
 from generator.versions import Release, parse_release
 
 UPGRADE, MEMBERSHIP, CA_ROTATION = "upgrade", "membership", "ca-rotation"
@@ -65,8 +76,8 @@ def previous(cluster: Cluster) -> Cluster | None:
     """
     spec = cluster.spec
     if planned(cluster) == UPGRADE:
-        return replace(cluster, spec=replace(spec, kubernetes_version=spec.upgrade.from_, upgrade=Upgrade()),
-                       release=current_release(cluster))
+        old = replace(as_written(cluster), kubernetes_version=spec.upgrade.from_, upgrade=Upgrade())
+        return replace(cluster, spec=with_paired_etcd(old, current_release(cluster)), release=current_release(cluster))
     if planned(cluster) == MEMBERSHIP:
         names = spec.membership.joining
         nodes = tuple(n for n in spec.nodes if n.name not in names) + leaving(cluster)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from generator import checks
 from generator.schema import Problem
-from generator.versions import Release, parse_release
+from generator.versions import ETCD_PAIRED, Release, parse_release
 
 if TYPE_CHECKING:
     from generator.model import ClusterFile
@@ -61,6 +61,12 @@ def check_upgrade(spec: ClusterFile, bad: checks.BadFn) -> None:
             bad("upgrade.from", spec.upgrade.from_, f"{target.major}.{target.minor - 1}.x or {target.major}."
                 f"{target.minor}.x: kube-apiserver moves one minor release at a time (upgrade to "
                 f"{current.major}.{current.minor + 1} first)")
+        elif not spec.components.etcd.version and ETCD_PAIRED.at(current) != ETCD_PAIRED.at(target):
+            # the default follows kubernetes_version, but the upgrade chapter keeps etcd as it runs
+            bad("components.etcd.version", "(not set)", f'the etcd the members run now, written out: "'
+                f'{ETCD_PAIRED.at(current)}" ({current} is paired with etcd {ETCD_PAIRED.at(current)}, {target} with '
+                f"{ETCD_PAIRED.at(target)}; the upgrade keeps etcd as it runs, and without a version the file would "
+                "move it too)")
 
 
 def check_membership(spec: ClusterFile, bad: checks.BadFn) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import address_plan, checks, day2_checks, loader, recovery_checks, schema
 from generator.schema import Problem, alias
 from generator.stored import read_limited
-from generator.versions import Release, parse_release
+from generator.versions import ETCD_PAIRED, Release, parse_release
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO / "clusters"
@@ -95,8 +95,10 @@ class LoadBalancer:
     stats_port: int = 9000
 
 
-# Leader election of kube-scheduler and kube-controller-manager (upstream: 15s / 10s / 2s). A leader killed outright
-# holds its lease until it expires, and nothing is scheduled meanwhile: MEASURED, TO BE FILLED IN.
+# Leader election of kube-scheduler and kube-controller-manager: upstream's 15s / 10s / 2s. A leader killed outright
+# holds its lease until it expires, and nothing is scheduled meanwhile: 17.9 s without a binding in the lab's
+# rehearsal (1.36.3, 3 masters, kill -9 mid-burst). Kept until a shorter lease is measured free of spurious leader
+# changes under a burst on a quiet machine.
 LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = "15s", "10s", "2s"
 
 
@@ -117,7 +119,10 @@ class ClientConnection:
     burst: int
 
 
-# Client-side rate limits (upstream: kube-scheduler 50/100, kube-controller-manager 20/30): MEASURED, TO BE FILLED IN.
+# Client-side rate limits: upstream's (kube-scheduler 50/100, kube-controller-manager 20/30). `invoke bench
+# --scheduler` measured 500/1000 draining a backlog 1.29-1.77x faster and 200/400 creating 1,000 pods 3.2-4.2x faster
+# (bench/results.md), on a machine too loaded to choose by; a cluster file sets them
+# (components.<name>.client_connection).
 SCHEDULER_CLIENT = ClientConnection(qps=50, burst=100)
 CONTROLLER_MANAGER_CLIENT = ClientConnection(qps=20, burst=30)
 
@@ -134,7 +139,8 @@ class SchedulerSettings:
 class EtcdSettings:
     # Where the etcd and etcdctl binaries are on the nodes; empty means paths.bin_dir.
     bin_dir: str = ""
-    version: str = "3.5.15"
+    # Empty: the etcd release kubernetes_version is paired with (versions.ETCD_PAIRED), filled in by `load`.
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,8 @@ class Cluster:
     release: Release
     ref: str
     source: Path
+    # The file names no etcd version: `spec` holds the one `release` is paired with (with_paired_etcd).
+    etcd_paired: bool = False
 
     @property
     def name(self) -> str:
@@ -429,9 +437,12 @@ def load(ref: str, unique: bool = True) -> Cluster:
     if isinstance(release, str):
         problems.append(Problem("kubernetes_version", spec.kubernetes_version, release))
     problems.extend(checks.check(spec))
+    if isinstance(release, Release):
+        problems.extend(checks.check_for_release(spec, release))
     problems.extend(address_plan.check(spec))
     problems.extend(day2_checks.check(spec))
-    problems.extend(recovery_checks.check(spec))
+    # The recovery chapters ask what the members' etcd can do: the release's paired one when the file names none.
+    problems.extend(recovery_checks.check(with_paired_etcd(spec, release) if isinstance(release, Release) else spec))
     in_clusters = path.resolve().parent == CLUSTERS_DIR and path.suffix == ".yaml"
     twin = same_name(path, spec.name) if in_clusters and unique and not problems else None
     if twin is not None:
@@ -440,4 +451,19 @@ def load(ref: str, unique: bool = True) -> Cluster:
         raise ClusterFileError(shown, problems)
     if in_clusters:
         ref = path.stem
-    return Cluster(spec=spec, release=release, ref=ref, source=path)
+    return Cluster(spec=with_paired_etcd(spec, release), release=release, ref=ref, source=path,
+                   etcd_paired=not spec.components.etcd.version)
+
+
+def with_etcd_version(spec: ClusterFile, version: str) -> ClusterFile:
+    return replace(spec, components=replace(spec.components, etcd=replace(spec.components.etcd, version=version)))
+
+
+def with_paired_etcd(spec: ClusterFile, release: Release) -> ClusterFile:
+    """The file as everything downstream reads it: no etcd version means the one `release` is paired with."""
+    return spec if spec.components.etcd.version else with_etcd_version(spec, ETCD_PAIRED.at(release))
+
+
+def as_written(cluster: Cluster) -> ClusterFile:
+    """The spec as its file says it: without the etcd version the release gave it."""
+    return with_etcd_version(cluster.spec, "") if cluster.etcd_paired else cluster.spec

@@ -51,9 +51,10 @@ def check(spec: ClusterFile) -> list[Problem]:
                 "(etcd-<member>-<UTC time>.db, its .json beside it)")
     members = [n.name for n in spec.nodes if "etcd" in n.roles]
     survivor = spec.quorum_loss.survivor
+    etcd = spec.components.etcd.version  # empty only when kubernetes_version, which pairs it, is no release
     if survivor and survivor not in members:
         bad("quorum_loss.survivor", survivor, f"the etcd member that kept its data, one of: {', '.join(members)}")
-    elif survivor and not checks.etcd_at_least(spec.components.etcd.version, (3, 4)):
+    elif survivor and etcd and not checks.etcd_at_least(etcd, (3, 4)):
         bad("quorum_loss.survivor", survivor, "etcd 3.4 or later (components.etcd.version): the lost members come back "
             "as learners, which earlier releases lack; restore from a snapshot instead")
     elif survivor and len(members) < 3:

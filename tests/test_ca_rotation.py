@@ -207,7 +207,8 @@ def test_the_destructive_round_says_so_on_both_pages(planned: Path) -> None:
 
 @pytest.mark.parametrize(("extra", "problem"), [
     ("ca_rotation:\n  authorities: [etcd]\n", "ca_rotation.authorities[0]: 'etcd': 'cluster' (rotating the etcd"),
-    (PLAN + "upgrade:\n  from: 1.29.0\n", "ca_rotation: 'a CA rotation': none while an upgrade"),
+    (PLAN + "upgrade:\n  from: 1.29.0\ncomponents:\n  etcd: {version: 3.5.16}\n",
+     "ca_rotation: 'a CA rotation': none while an upgrade"),
 ])
 def test_bad_plans_say_one_line(tmp_path: Path, extra: str, problem: str) -> None:
     with pytest.raises(ClusterFileError) as err:

@@ -58,7 +58,8 @@ def diff_of(name: str, chapter: str, node: str) -> str:
 # --- the upgrade diff -----------------------------------------------------------------------------------------------
 
 def test_upgrade_plan_across_two_minors_shows_the_new_scheduler_config_and_refuses_the_skip(tmp_path: Path) -> None:
-    source = example_file(tmp_path, "plan-120", "1.20.15")
+    # etcd written out: 1.20 and 1.22 pair different ones, which the checks would name too
+    source = example_file(tmp_path, "plan-120", "1.20.15", components={"etcd": {"version": "3.4.13"}})
     proc = run_invoke("upgrade-plan", "--cluster", str(source), "--to", "1.22.17", check=False)
     assert proc.returncode == 1
     # v1beta2 arrived in 1.22 (kubernetes/kubernetes#99597); 1.20 reads v1beta1
@@ -91,6 +92,41 @@ def test_upgrade_to_1_24_drops_the_insecure_port_flag_and_writes_the_planned_fil
     assert diff_of("plan-123", "upgrade", node) in proc.stdout  # the page shows what upgrade-plan printed
 
 
+def test_upgrade_plan_to_1_37_names_what_the_units_carry_that_1_37_dropped(tmp_path: Path, fresh_build) -> None:
+    source = example_file(tmp_path, "plan-136", "1.36.3", components={"etcd": {"version": "3.6.8"}},
+                          certificates={"key": {"algo": "ecdsa", "size": 256}})
+    fresh_build.append("plan-136")
+    proc = run_invoke("upgrade-plan", "--cluster", str(source), "--to", "1.37.2")
+    heading = "flags, feature gates and admission plugins the units carry now that 1.37.2 does not take"
+    assert f"{heading} (the upgrade's units drop them):\n  none\n" in proc.stdout  # the generator wrote none of them
+    run_invoke("render", "--cluster", str(source))
+    units = REPO / "build" / "plan-136" / "nodes" / "k8s-master-02" / "etc" / "systemd" / "system"
+    # what a hand-made 1.36 unit may carry: each removed in 1.37 (CHANGELOG-1.37: #138002, #137755, #138907, #139008)
+    manager, apiserver = units / "kube-controller-manager.service", units / "kube-apiserver.service"
+    manager.write_text(manager.read_text().replace("--v=2", "--concurrent-service-syncs=5 --v=2"))
+    apiserver.write_text(apiserver.read_text().replace(
+        "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestriction,"
+        "PodGroupWorkloadExists --feature-gates=kube:SidecarContainers=true,APIServerTracing=true,AllAlpha=false"))
+    proc = run_invoke("upgrade-plan", "--cluster", str(source), "--to", "1.37.2")
+    named = proc.stdout.split(heading)[1].split("\n\n")[0].splitlines()[1:]
+    assert sorted(line.split(": ")[0].strip() + ": " + line.split(": ")[1] for line in named) == [
+        "kube-apiserver (k8s-master-02): --enable-admission-plugins PodGroupWorkloadExists",
+        "kube-apiserver (k8s-master-02): --feature-gates APIServerTracing",
+        "kube-apiserver (k8s-master-02): --feature-gates SidecarContainers",
+        "kube-controller-manager (k8s-master-02): --concurrent-service-syncs"], proc.stdout
+    assert all("removed in 1.37; instead: " in line for line in named), named
+    assert "--tracing-config-file" in next(line for line in named if "APIServerTracing" in line)
+
+
+def test_an_upgrade_that_would_move_etcd_is_refused_with_the_version_to_write(tmp_path: Path) -> None:
+    # 1.36 is paired with etcd 3.6.8 and 1.37 with 3.7.0 (kubeadm v1.36.3 and v1.37.2): the chapter keeps etcd
+    proc = run_invoke("upgrade-plan", "--cluster", str(example_file(tmp_path, "plan-etcd", "1.36.3")), "--to",
+                      "1.37.2", "--out", str(tmp_path / "out.yaml"), check=False)
+    assert proc.returncode == 1 and not (tmp_path / "out.yaml").exists()
+    assert "+ETCD_VERSION=v3.7.0" in proc.stdout  # what the file would do without a version
+    assert 'components.etcd.version: (not set): the etcd the members run now, written out: "3.6.8"' in proc.stderr
+
+
 @pytest.mark.parametrize(("sections", "path", "says"), [
     ({"upgrade": {"from": "1.31.0"}}, "upgrade.from", "a release older than kubernetes_version"),
     ({"upgrade": {"from": "1.28.3"}}, "upgrade.from", "one minor release at a time (upgrade to 1.29 first)"),
@@ -101,8 +137,10 @@ def test_upgrade_to_1_24_drops_the_insecure_port_flag_and_writes_the_planned_fil
      "a node `nodes` no longer lists"),
     ({"membership": {"leaving": [{"name": "a", "ip": "192.168.1.98"}, {"name": "b", "ip": "192.168.1.99"}]}},
      "membership", "one node per change"),
-    ({"upgrade": {"from": "1.29.9"}, "membership": {"leaving": [{"name": "old", "ip": "192.168.1.99"}]}},
-     "membership", "one change at a time"),
+    ({"upgrade": {"from": "1.29.9"}, "membership": {"leaving": [{"name": "old", "ip": "192.168.1.99"}]},
+      "components": {"etcd": {"version": "3.5.15"}}}, "membership", "one change at a time"),
+    # without a version etcd follows kubernetes_version: 1.29 is paired with 3.5.16, 1.30 with 3.5.15 (kubeadm)
+    ({"upgrade": {"from": "1.29.9"}}, "components.etcd.version", 'the etcd the members run now, written out: "3.5.16"'),
 ])
 def test_a_day2_section_that_cannot_work_is_one_line(tmp_path: Path, sections: dict, path: str, says: str) -> None:
     name = "bad-day2"
@@ -270,7 +308,7 @@ def test_the_request_loop_counts_every_request_and_each_failure(tmp_path: Path, 
     name = "loop-test"
     fresh_build.append(name)
     sections = {"nodes": [{"name": "m1", "ip": "127.0.9.1"}], "load_balancer": {"kind": "external"},
-                "upgrade": {"from": "1.29.0"}}
+                "upgrade": {"from": "1.29.0"}, "components": {"etcd": {"version": "3.5.16"}}}  # 1.29's, kept
     path = example_file(tmp_path, name, api_server={"external_address": "127.0.0.2", "port": 8443}, **sections)
     run_invoke("render", "--cluster", str(path))
     pki = REPO / "build" / name / "pki"
@@ -397,7 +435,8 @@ def test_upgrade_plan_out_is_checked_before_anything_is_written(tmp_path: Path, 
 
 def test_upgrade_plan_may_plan_a_cluster_file_of_clusters_in_place(fresh_build) -> None:
     source = REPO / "clusters" / "plan-in-place.yaml"
-    source.write_text((REPO / "clusters" / "example.yaml").read_text().replace("name: example", "name: plan-in-place"))
+    source.write_text((REPO / "clusters" / "example.yaml").read_text().replace("name: example", "name: plan-in-place")
+                      + 'components:\n  etcd:\n    version: "3.5.15"  # 1.30 and 1.31 pair different ones\n')
     fresh_build.append("plan-in-place")
     try:
         run_invoke("upgrade-plan", "--cluster", "plan-in-place", "--to", "1.31.2", "--out", str(source))

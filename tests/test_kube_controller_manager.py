@@ -80,7 +80,7 @@ def test_units_pass_systemd_analyze_verify(rendered: tuple[dict, Path], tmp_path
         proc = verify_unit(tmp_path, unit, "/opt/kubernetes/bin/kube-controller-manager")
         assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
         flags = exec_flags(unit.read_text())
-        assert f"--bind-address={node['ip']}" in flags
+        assert "--bind-address=127.0.0.1" in flags  # CIS 1.3.7: health and metrics on the node only
         assert f"--service-account-private-key-file={PKI_DIR}/service-account-key.pem" in flags
         assert f"--cluster-signing-key-file={PKI_DIR}/ca-key.pem" in flags
         assert "--cluster-cidr=10.244.0.0/16" in flags

@@ -26,6 +26,7 @@ import yaml
 from cryptography import x509
 
 from generator import catalog, kubebuild
+from generator.components.verification import cis
 from generator.model import REPO
 from tests.lab_support import (
     BUILD,
@@ -158,6 +159,20 @@ def test_the_nodes_run_the_binaries_built_from_the_go_module(deployed: Deployed)
         assert on_node == {name: record["binaries"][name]["sha256"] for name in kubebuild.DAEMONS}
         version = remote(deployed.cluster, node, f"{bin_dir}/kube-apiserver --version")
         assert version.stdout.strip() == f"Kubernetes {deployed.cluster.release.tag}"
+
+
+def test_the_cis_benchmark_fails_only_what_the_page_explains(deployed: Deployed) -> None:
+    """kube-bench on every master (verification.cis in clusters/lab.yaml): checks passed, and exactly the checks the
+    page explains failed, counted in the run record and listed in the executed notebook."""
+    figures = {o["node"]: o["measured"] for o in deployed.summary["steps"]
+               if o["step"] == "verification.cis" and o["node"]}  # the workstation's part unpacks kube-bench
+    assert sorted(figures) == sorted(n.name for n in deployed.cluster.masters), deployed.summary["steps"][-1]
+    for node, measured in figures.items():
+        assert measured["cis_pass"] > 0 and measured["cis_fail"] == len(cis.EXPLAINED), (node, measured)
+    text = notebook_output(deployed.run_dir, "verification")
+    assert set(re.findall(r"\[FAIL\] ([0-9.]+) ", text)) == set(cis.EXPLAINED), text[-3000:]
+    for node in deployed.cluster.masters:
+        one(rf"kube-bench cis-[0-9.]+ on {node.name}: PASS=\d+ FAIL={len(cis.EXPLAINED)} WARN=\d+$", text)
 
 
 def test_the_audit_log_names_who_did_what_and_never_a_secret(deployed: Deployed) -> None:

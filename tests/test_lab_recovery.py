@@ -64,6 +64,7 @@ def planned(tmp_path: Path, section: dict) -> Path:
     """clusters/lab.yaml with a recovery section, as the operator would write it (a copy: the lab's file stays)."""
     data = yaml.safe_load((REPO / "clusters" / f"{CLUSTER}.yaml").read_text())
     data.update(section)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{CLUSTER}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     rendered = invoke("render", "--cluster", str(path))
@@ -99,12 +100,16 @@ def assert_whole(cluster: Cluster) -> None:
     assert len(ids) == 1 and len(json.loads(status.stdout)) == len(urls), status.stdout
 
 
+ENCRYPTED_PREFIX = "k8s:enc:secretbox:v1:"
+
+
 def secret_in_etcd(cluster: Cluster, name: str) -> str:
-    """The first bytes of a Secret as etcd stores it."""
+    """The first bytes of a Secret as etcd stores it: the encryption provider's prefix, which is text (what follows
+    is ciphertext, not text)."""
     node = cluster.etcd_members[0]
     key = f"/registry/secrets/default/{name}"
     proc = remote(cluster, node, etcdctl(cluster, [f"https://{node.ip}:2379"], "get", key, "--print-value-only")
-                  + " | head -c 32")
+                  + f" | head -c {len(ENCRYPTED_PREFIX)}")
     return proc.stdout
 
 
@@ -220,7 +225,7 @@ def test_restoring_a_snapshot_keeps_what_it_holds_and_loses_what_came_after(depl
     text = notebook_output(run_dir, "restore")
     assert len(re.findall(r"^k8s-master-\d+: restored from snapshot [0-9a-f]{8}$", text, re.M)) == 3
     one(r"^etcd cluster IDs seen by the members: \d+$", text)
-    assert secret_in_etcd(cluster, "before-snapshot-secret").startswith("k8s:enc:secretbox:v1:")
+    assert secret_in_etcd(cluster, "before-snapshot-secret") == ENCRYPTED_PREFIX
     assert_whole(cluster)
     back_to_the_lab_file()
 
@@ -251,7 +256,7 @@ def test_a_lost_quorum_comes_back_from_its_survivor_with_nothing_lost(deployed: 
     for node in gone:  # the one-time unit is gone again; the member runs from its own unit
         assert remote(cluster, node, "test -e /etc/systemd/system/etcd-join.service").returncode == 1
     assert remote(cluster, survivor, "test -e /etc/systemd/system/etcd-force-new-cluster.service").returncode == 1
-    assert secret_in_etcd(cluster, "before-quorum-loss-secret").startswith("k8s:enc:secretbox:v1:")
+    assert secret_in_etcd(cluster, "before-quorum-loss-secret") == ENCRYPTED_PREFIX
     assert_whole(cluster)
     back_to_the_lab_file()
 

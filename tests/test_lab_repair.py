@@ -83,6 +83,8 @@ def break_port_in_use(cluster: Cluster, node) -> str:
     return "kube-scheduler"
 
 
+# A client with the wrong CA keeps retrying: its unit stays active and the journal is the symptom.
+STAYS_ACTIVE = {"unknown-authority"}
 CASES = {
     "key-is-certificate": break_key_is_certificate,
     "inline-comment": break_inline_comment,
@@ -109,8 +111,9 @@ def test_the_page_diagnoses_and_repairs_a_broken_master(deployed: Deployed, erro
             break
         time.sleep(3)
     assert quoted in said, f"the page's diagnostics did not show {quoted!r}:\n{said[-3000:]}"
-    assert remote(cluster, node, f"systemctl is-active {unit}").stdout.strip() != "active"
-    started = time.monotonic()
+    if error_id not in STAYS_ACTIVE:
+        assert remote(cluster, node, f"systemctl is-active {unit}").stdout.strip() != "active"
+    started, since = time.monotonic(), int(time.time())
     for command in entry.repair(cluster):
         repaired = run_local(command)
         assert repaired.returncode == 0, f"{command}\n{repaired.stdout}{repaired.stderr}"
@@ -119,5 +122,9 @@ def test_the_page_diagnoses_and_repairs_a_broken_master(deployed: Deployed, erro
         time.sleep(1)
     assert remote(cluster, node, f"systemctl is-active {unit}").stdout.strip() == "active"
     FIGURES[f"repaired {error_id} (s)"] = time.monotonic() - started
+    if error_id in STAYS_ACTIVE:  # repaired means the journal stops saying it
+        time.sleep(15)
+        journal = remote(cluster, node, f"journalctl -u {unit} --since @{since} --no-pager").stdout
+        assert quoted not in journal.rsplit("Started", 1)[-1], journal[-3000:]  # since its last start
     assert kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
     remote(cluster, node, "systemctl stop port-squatter 2>/dev/null; true")

@@ -101,8 +101,10 @@ def test_a_bad_release_or_two_sources_of_one_are_one_line() -> None:
 # --------------------------------------------------------------------------------------------- renders by band
 
 # Every band of the insecure ports and config versions: 1.12 (10251 only), 1.16 (v1alpha1, endpoints lock), 1.20
-# (v1beta1), 1.22 (v1beta2, last with 10251), 1.23 (v1beta3), 1.28, 1.36.
-BANDS = ["1.12.10", "1.16.15", "1.20.15", "1.22.17", "1.23.17", "1.28.15", "1.36.3"]
+# (v1beta1), 1.22 (v1beta2, last with 10251), 1.23 (v1beta3), 1.28, 1.36, and 1.37 (its removed flag, gates, plugins).
+BANDS = ["1.12.10", "1.16.15", "1.20.15", "1.22.17", "1.23.17", "1.28.15", "1.36.3", "1.37.2"]
+APISERVER_UNIT = "/etc/systemd/system/kube-apiserver.service"
+MANAGER_UNIT = "/etc/systemd/system/kube-controller-manager.service"
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +174,18 @@ INJECTIONS: dict[str, tuple[str, str, Callable[[str], str]]] = {
                      add_flag("--shutdown-send-retry-after=true")),
     "insecure-port-open": ("1.22.17", f"/{CONFIG}", lambda t: t.replace("healthzBindAddress: 127.0.0.1:10251",
                                                                          "healthzBindAddress: 0.0.0.0:10251")),
+    # 1.37 removed the GA gate SidecarContainers (#137755) and the alpha plugin JobValidation (with v1alpha2
+    # PodGroups); APIServerWebhookAuthenticationToken is new in 1.37 (pkg/features of v1.36.3 against v1.37.2)
+    "gate-removed": ("1.37.2", APISERVER_UNIT, add_flag("--feature-gates=SidecarContainers=true")),
+    "gate-not-yet": ("1.36.3", APISERVER_UNIT, add_flag("--feature-gates=APIServerWebhookAuthenticationToken=true")),
+    "admission-plugin-removed": ("1.37.2", APISERVER_UNIT, lambda t: t.replace(
+        "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestriction,JobValidation")),
+    "flag-unknown": ("1.37.2", MANAGER_UNIT, add_flag("--concurent-service-syncs=5")),  # sic: no release has it
+    "gate-unknown": ("1.37.2", APISERVER_UNIT, add_flag("--feature-gates=SidecarContainer=true")),  # sic
+    "admission-plugin-not-yet": ("1.28.15", APISERVER_UNIT, lambda t: t.replace(  # JobValidation: 1.36 only
+        "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestriction,JobValidation")),
+    "admission-plugin-unknown": ("1.37.2", APISERVER_UNIT, lambda t: t.replace(
+        "--enable-admission-plugins=NodeRestriction", "--enable-admission-plugins=NodeRestrictions")),  # sic
     # not a release's rule, but one a render shows: the seeds' etcd CA, the cluster CA
     "etcd-shares-cluster-ca": ("1.36.3", "/etc/systemd/system/kube-apiserver.service",
                                lambda t: t.replace("--etcd-cafile=/etc/kubernetes/pki/etcd-ca.pem",
@@ -221,7 +235,29 @@ def test_units_of_a_new_release_on_an_old_one_name_what_came_when(copy_of: Calla
     manager = "nodes/k8s-master-01/etc/systemd/system/kube-controller-manager.service"
     assert_findings(found, [
         (apiserver, "flag-not-yet", ("--shutdown-send-retry-after", "1.23")),  # #101257
+        (apiserver, "flag-not-yet", ("--service-account-extend-token-expiration", "1.19")),  # measured
         (manager, "flag-not-yet", ("--cluster-signing-duration", "1.19")),  # #91154
         # and without --address, 1.16's controller manager serves 10252 on every interface
         (manager, "insecure-port-open", ("0.0.0.0:10252",)),
     ], output)
+
+
+def test_what_1_37_removed_is_named_with_what_replaces_it(copy_of: Callable[[str], Path]) -> None:
+    build = copy_of("1.37.2")
+    edit(master_file(build, MANAGER_UNIT), add_flag("--concurrent-service-syncs=5"))  # #138002
+    edit(master_file(build, APISERVER_UNIT), add_flag(
+        "--feature-gates=kube:StructuredAuthenticationConfiguration=true,SchedulerQueueingHints=false"))
+    edit(master_file(build, APISERVER_UNIT), lambda t: t.replace(  # #139008
+        "--enable-admission-plugins=NodeRestriction",
+        "--enable-admission-plugins=PodGroupWorkloadExists,NodeRestriction"))
+    rc, found, output = lint(build)
+    apiserver, manager = f"nodes/k8s-master-01{APISERVER_UNIT}", f"nodes/k8s-master-01{MANAGER_UNIT}"
+    assert_findings(found, [
+        (manager, "flag-removed", ("--concurrent-service-syncs", "removed in 1.37", "cloud-controller-manager")),
+        (apiserver, "gate-removed", ("StructuredAuthenticationConfiguration", "removed in 1.37",
+                                     "--authentication-config", "unrecognized feature gate")),
+        (apiserver, "gate-removed", ("SchedulerQueueingHints", "removed in 1.37", "always on")),
+        (apiserver, "admission-plugin-removed", ("PodGroupWorkloadExists", "removed in 1.37", "v1alpha2")),
+    ], output)
+    rc, found, output = lint(build, "--release", "1.36.3")  # the same unit on 1.36 is right
+    assert rc == 0 and found == [], output

@@ -123,4 +123,4 @@ def test_ipv6_nodes_are_bracketed_in_every_url(tmp_path: Path) -> None:
     for url in urls:
         host = url.split("://", 1)[1]
         assert host.startswith("[") or "::" not in host, url
-    assert "https://[fd00::1]:10259/healthz" in out
+    assert "https://[fd00::1]:6443/healthz" in out and "https://[fd00::100]:8443/" in out

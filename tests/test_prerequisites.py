@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from generator import catalog
 from generator.components.prerequisites.nodes import swap_check
 from generator.model import load
 from tests.conftest import REPO, run_invoke
@@ -264,3 +265,55 @@ def test_the_swap_check_tells_off_from_on(tmp_path: Path, swapon: str, off: bool
     out = subprocess.run(["bash", "-c", swap_check()], env=tools(tmp_path, {"swapon": swapon}),
                          capture_output=True, text=True).stdout
     assert bool(re.search(expect_of(path, "prerequisites.swap"), out, re.MULTILINE)) is off, out
+
+
+# --- which etcd: the release's pairing unless the file names one ------------------------------------------------------
+
+# kubeadm's SupportedEtcdVersion for its own minor (cmd/kubeadm/app/constants/constants.go of v1.16.15, v1.22.17,
+# v1.36.3; v1.37.2's table stops at 1.36 and its DefaultEtcdVersion is 3.7.0-0), typed here from the source
+PAIRED = {"1.16.15": "3.3.15", "1.22.17": "3.5.6", "1.36.3": "3.6.8", "1.37.2": "3.7.0"}
+
+
+@pytest.mark.parametrize("release", sorted(PAIRED))
+def test_without_a_version_etcd_is_the_one_the_release_is_paired_with(tmp_path: Path, release: str) -> None:
+    path, spec = write_cluster(tmp_path, kubernetes_version=release, components={})
+    model = load(str(path))
+    assert model.spec.components.etcd.version == PAIRED[release] and model.etcd_paired
+    path, spec = write_cluster(tmp_path, kubernetes_version=release, components={"etcd": {"version": "3.4.30"}})
+    assert load(str(path)).spec.components.etcd.version == "3.4.30"
+
+
+def snapshot_and_install(path: Path) -> tuple[str, str]:
+    steps = {s.id: s for ch in catalog.chapters(load(str(path))) for s in ch.steps}
+    status = " ".join(c.run for _, commands in steps["etcd.snapshot"].per_node for c in commands)
+    unpack = " ".join(c.run for c in steps["prerequisites.etcd-binaries"].local)
+    return status, unpack
+
+
+def test_etcdutl_reads_snapshots_from_3_5_and_etcdctl_before(tmp_path: Path) -> None:
+    # 3.5 put `snapshot status`/`restore` into etcdutl and deprecated etcdctl's; 3.6 removed etcdctl's
+    # (go.etcd.io/etcd/etcdctl/v3 ctlv3/command/snapshot_command.go, v3.5.15 against v3.6.8)
+    status, unpack = snapshot_and_install(write_cluster(tmp_path, components={"etcd": {"version": "3.6.8"}})[0])
+    assert "/usr/local/kube/bin/etcdutl snapshot status /var/lib/etcd-backup/snapshot.db -w table" in status
+    assert "etcdctl --endpoints" in status  # the save still needs a member
+    assert "etcd-v3.6.8-linux-amd64/etcdutl" in unpack
+    status, unpack = snapshot_and_install(write_cluster(tmp_path, components={"etcd": {"version": "3.4.30"}})[0])
+    assert "etcdutl" not in status + unpack and "snapshot status /var/lib/etcd-backup/snapshot.db" in status
+
+
+def test_a_render_says_when_the_builds_etcd_moves(tmp_path: Path) -> None:
+    path, spec = write_cluster(tmp_path, kubernetes_version="1.30.4", components={},
+                               certificates={"key": {"algo": "ecdsa", "size": 256}})
+    try:
+        assert "components.etcd.version" not in run_invoke("render", "--cluster", str(path)).stdout  # 3.5.15
+        spec.update(kubernetes_version="1.36.3", components={"etcd": {"version": "3.5.15"}})  # written out: stays
+        path.write_text(yaml.safe_dump(spec))
+        assert "components.etcd.version" not in run_invoke("render", "--cluster", str(path)).stdout
+        spec["components"] = {}  # left to the release: 1.36 is paired with 3.6.8
+        path.write_text(yaml.safe_dump(spec))
+        out = run_invoke("render", "--cluster", str(path)).stdout
+        note = [line for line in out.splitlines() if "components.etcd.version" in line]
+        assert len(note) == 1 and "made for etcd 3.5.15" in note[0] and "now gives 3.6.8" in note[0], out
+        assert 'write `components.etcd.version: "3.5.15"`' in note[0] and "paired" in note[0]
+    finally:
+        shutil.rmtree(REPO / "build" / spec["name"], ignore_errors=True)

@@ -49,6 +49,7 @@ def kwok_binary() -> Path:
 
 def rehearsal_file(tmp: Path, **rehearsal_settings: object) -> Path:
     return cluster_file(tmp, LAB_RELEASE, prefix="rehearsal", net="127.0.62",
+                        advertised_net="198.51.100",
                         verification={"scheduler_rehearsal": {"nodes": NODES, "pods": PODS, "failover": False,
                                                               **rehearsal_settings}},
                         prerequisites={"kwok_binary": str(kwok_binary())})

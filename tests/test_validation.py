@@ -224,6 +224,11 @@ CASES = [
          "components.kube-controller-manager.cluster_cidr", "network.service_cidr"),
     case("shell-etcd-version", setting(("components.etcd.version", "3.5.15;reboot")), "components.etcd.version",
          "3.2.0 or later"),
+    # kube-apiserver 1.37 refuses to advertise a loopback or link-local address (kubernetes#138102); 1.36 took it
+    case("loopback-master-1-37", setting(("kubernetes_version", "1.37.2"), ("nodes[1].ip", "127.0.9.2")), "nodes[1].ip",
+         "127.0.9.2", "not loopback nor link-local", "kubernetes#138102"),
+    case("link-local-master-1-37", setting(("kubernetes_version", "1.37.2"), ("nodes[2].ip", "169.254.7.7")),
+         "nodes[2].ip", "not loopback nor link-local"),
     case("shell-etcd-bin-dir", setting(("components.etcd.bin_dir", "/opt/etcd bin")), "components.etcd.bin_dir",
          "no spaces"),
     case("shell-tarball", setting(("prerequisites.server_tarball", "k8s.tar.gz`reboot`")),

@@ -23,3 +23,18 @@ document.addEventListener("DOMContentLoaded", () => {
   controls.forEach(control => control.addEventListener("input", apply));
   apply();
 });
+
+// A table wider than the page scrolls inside Material's wrapper, which its own script adds once the page is shown:
+// the keyboard must reach it too, or a reader without a mouse cannot scroll it (axe: scrollable-region-focusable).
+// The ledger has its own focusable wrapper (generator/site/ledger_table.py).
+const focusableScrollers = () => {
+  for (const wrap of document.querySelectorAll(".md-typeset__scrollwrap")) {
+    if (wrap.scrollWidth > wrap.clientWidth && !wrap.closest(".runbook-ledger") && !wrap.hasAttribute("tabindex")) {
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", wrap.querySelector("th")?.textContent.trim() || "table");
+    }
+  }
+};
+window.addEventListener("load", () => setTimeout(focusableScrollers));
+window.addEventListener("resize", focusableScrollers);

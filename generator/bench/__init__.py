@@ -28,6 +28,8 @@ from generator.model import REPO, load
 from generator.site import mkdocs_config, single_site_sources
 
 RESULTS = REPO / "bench" / "results.md"
+# `invoke bench --scheduler` writes its own block (generator/bench/scheduler.py); the fleet's run keeps it.
+SCHEDULER_BLOCK = ("<!-- bench-scheduler:begin -->", "<!-- bench-scheduler:end -->")
 
 
 def spread(values: list[float], unit: str = "") -> str:
@@ -185,5 +187,17 @@ def bench(counts: list[int], repeats: int = 3, jobs: int | None = None,
         "",
     ])
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    # another benchmark's figures, from another run: kept as they are
+    kept = scheduler_block(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else ""
+    RESULTS.write_text(text + (f"\n{kept}\n" if kept else ""), encoding="utf-8")
     return text
+
+
+def scheduler_block(text: str) -> str:
+    """The scheduler's part of the results, its heading included (written by generator/bench/scheduler.py); ''
+    when `text` has none."""
+    begin, end = SCHEDULER_BLOCK
+    if begin not in text or end not in text.split(begin, 1)[1]:
+        return ""
+    start = text.index(begin)
+    return text[start:text.index(end, start) + len(end)]

@@ -49,9 +49,9 @@ def snapshot_step(cluster: Cluster, chapter: str, change: str) -> Step:
     """`<chapter>.snapshot`: the etcd snapshot of the cluster before `change`, kept if it exists already."""
     snapshot = snapshot_file(cluster, change)
     node = runner(cluster)
+    f = etcd_facts(cluster.spec.components.etcd.version)
     return Step(
         **TEXT.step("snapshot", step_id=f"{chapter}.snapshot", node=node, snapshot=snapshot),
-        warnings=(snapshot_warning(),),
-        per_node=((node, snapshot_commands(cluster, etcd_facts(cluster.spec.components.etcd.version), snapshot,
-                                           keep=True)),),
+        warnings=(snapshot_warning(f),),
+        per_node=((node, snapshot_commands(cluster, f, snapshot, keep=True)),),
     )

@@ -20,10 +20,10 @@ from generator import catalog, runs
 from generator.lab.layout import LabError
 from generator.lab.verbs import down, up
 from generator.model import CLUSTERS_DIR, REPO, Cluster, load
-from generator.versions import Release
+from generator.versions import ETCD_PAIRED, Release
 
-MATRIX_DIR = REPO / "build" / "lab-matrix"
 RECORDS = REPO / "runs" / "lab-matrix"
+MATRIX_DIR = RECORDS / "clusters"  # not under build/, which is never read as a cluster file
 README = REPO / "bench" / "lab.md"  # the lab's record (the name of the flag that writes it is older)
 BEGIN, END = "<!-- lab-matrix:begin -->", "<!-- lab-matrix:end -->"
 # The seeds' era: the oldest release the lab has run end to end (endpoints lock, v1alpha1 scheduler config,
@@ -43,11 +43,16 @@ FIGURES = (
 
 
 def derived_cluster(release: Release) -> Cluster:
-    """clusters/lab.yaml for `release`, named lab-1-16 and so on, written under build/lab-matrix/."""
+    """clusters/lab.yaml for `release`, named lab-1-16 and so on, written under runs/lab-matrix/clusters/, with the etcd
+    kubeadm pairs with the release."""
     name = f"lab-{release.major}-{release.minor}"
     text = (CLUSTERS_DIR / "lab.yaml").read_text(encoding="utf-8").replace("build/lab/", f"build/{name}/")
     data = yaml.safe_load(text)
     data["name"], data["kubernetes_version"] = name, str(release)
+    etcd = ETCD_PAIRED.at(release)
+    if tuple(int(part) for part in etcd.split(".")[:2]) >= (3, 5):  # older: no Go modules to build; the lab's etcd
+        data["components"]["etcd"]["version"] = etcd
+        data["prerequisites"]["etcd_tarball"] = f"build/{name}/etcd-v{etcd}-linux-amd64.tar.gz"
     MATRIX_DIR.mkdir(parents=True, exist_ok=True)
     path = MATRIX_DIR / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

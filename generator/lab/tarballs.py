@@ -112,6 +112,17 @@ def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Cal
     say(f"  kubernetes server tarball {status}: {spec.prerequisites.server_tarball} ({names})")
 
 
+DOWNLOAD_NOTE = "  note: prerequisites.{field} is empty: the runbook would download {tool}, which the lab cannot reach"
+
+
+def build_tool(tool: tools.Tool, what: str, say: Callable[[str], None]) -> tools.Built:
+    """A tool built from its Go module (cached), or one line saying why not."""
+    try:
+        return tools.ensure(tool, say=lambda line: say(f"  {line}"))
+    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
+        raise LabError(f"building {what} from its Go module failed: {err}") from None
+
+
 def kube_bench_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
     """prerequisites.kube_bench_tarball when the cluster file asks for the CIS benchmark: kube-bench built from its
     Go module (cached) with its cfg/ tree, laid out like the upstream release tarball."""
@@ -119,14 +130,10 @@ def kube_bench_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) ->
     if not spec.verification.cis:
         return
     if not spec.prerequisites.kube_bench_tarball:
-        say("  note: prerequisites.kube_bench_tarball is empty: the runbook would download kube-bench, "
-            "which the lab cannot reach")
+        say(DOWNLOAD_NOTE.format(field="kube_bench_tarball", tool="kube-bench"))
         return
     version = spec.verification.kube_bench
-    try:
-        built = tools.ensure(tools.kube_bench(f"v{version}"), say=lambda line: say(f"  {line}"))
-    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
-        raise LabError(f"building kube-bench {version} from its Go module failed: {err}") from None
+    built = build_tool(tools.kube_bench(f"v{version}"), f"kube-bench {version}", say)
     cfg = built.bin_dir.parent / "cfg"
     members = [("kube-bench", built.bin_dir / "kube-bench")]
     members += [(f"cfg/{p.relative_to(cfg)}", p) for p in sorted(cfg.rglob("*")) if p.is_file()]
@@ -142,13 +149,10 @@ def kwok_binary(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
     if spec.verification.scheduler_rehearsal is None:
         return
     if not spec.prerequisites.kwok_binary:
-        say("  note: prerequisites.kwok_binary is empty: the runbook would download kwok, which the lab cannot reach")
+        say(DOWNLOAD_NOTE.format(field="kwok_binary", tool="kwok"))
         return
     version = spec.verification.kwok
-    try:
-        built = tools.ensure(tools.kwok(f"v{version}"), say=lambda line: say(f"  {line}"))
-    except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
-        raise LabError(f"building kwok {version} from its Go module failed: {err}") from None
+    built = build_tool(tools.kwok(f"v{version}"), f"kwok {version}", say)
     source, target = built.bin_dir / "kwok", repo_path(spec.prerequisites.kwok_binary)
     if target.is_dir() or target.is_symlink():
         raise LabError(f"prerequisites.kwok_binary {spec.prerequisites.kwok_binary} is a directory or a link: name a "

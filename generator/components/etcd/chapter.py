@@ -46,8 +46,6 @@ def chapter(cluster: Cluster) -> Chapter:
     f = facts(cluster.spec.components.etcd.version)
     members = cluster.etcd_members
     ca = etcd_ca(cluster)
-    if not members:
-        return Chapter(id=ID, number=5, title=TEXT(ID, "title"), intro=TEXT(ID, "intro-none"))
     names = enumeration(n.name for n in members)
     return Chapter(
         **TEXT.chapter(ID, members=len(members), names=names, f=f, client_port=CLIENT_PORT, peer_port=PEER_PORT,

@@ -55,26 +55,30 @@ def health_step(cluster: Cluster, f: EtcdFacts) -> Step:
     node = runner(cluster)
     env = TEXT(f"{ID}.health", "api-version", f=f) if f.etcdctl_env else NO_TEXT
     names = "|".join(re.escape(n.name) for n in cluster.etcd_members)
+    bar = f.table_rule
     return Step(
         **TEXT.step(f"{ID}.health", node=node, env=env, ETCDCTL_CLIENT=ETCDCTL_CLIENT, ca=etcd_ca(cluster)),
         per_node=((node, (
             on(cluster, node, etcdctl(cluster, f, "endpoint", "health"), expect=r"is healthy",
                example=f"{client_url(node)} is healthy: successfully committed proposal: took = 2.1ms"),
             on(cluster, node, etcdctl(cluster, f, "member", "list", "-w", "table"),
-               expect=rf"started \| ({names}) \|",
-               example=f"| 8e9e05c52164694d | started | {node.name} | https://{node.host}:2380 | {client_url(node)} "
-                       "| false |"),
+               expect=rf"started {re.escape(bar)} ({names}) {re.escape(bar)}",
+               example=f"{bar} 8e9e05c52164694d {bar} started {bar} {node.name} {bar} https://{node.host}:2380 {bar} "
+                       f"{client_url(node)} {bar} false {bar}"),
         )),),
     )
 
 
 def endpoint_status_step(cluster: Cluster, f: EtcdFacts) -> Step:
     node = runner(cluster)
+    bar = f.table_rule
     return Step(
         **TEXT.step(f"{ID}.endpoint-status"),
         per_node=((node, (
-            on(cluster, node, etcdctl(cluster, f, "endpoint", "status", "-w", "table"), expect=r"\|\s+true\s+\|",
-               example=f"| {client_url(node)} | 8e9e05c52164694d |  3.5.15 |  25 kB |      true |      false |"),
+            on(cluster, node, etcdctl(cluster, f, "endpoint", "status", "-w", "table"),
+               expect=rf"{re.escape(bar)}\s+true\s+{re.escape(bar)}",
+               example=f"{bar} {client_url(node)} {bar} 8e9e05c52164694d {bar}  {f.version} {bar}  25 kB {bar}"
+                       f"      true {bar}      false {bar}"),
         )),),
     )
 
@@ -92,7 +96,8 @@ def snapshot_commands(cluster: Cluster, f: EtcdFacts, snapshot: str, keep: bool 
     return (
         on(cluster, node, save, expect=r"Snapshot (saved|kept) at", example=f"Snapshot saved at {snapshot}"),
         on(cluster, node, snapshot_status(cluster, f, snapshot),
-           expect=r"TOTAL KEYS", example="|   HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |"),
+           expect=r"TOTAL KEYS", example=f"{f.table_rule}   HASH   {f.table_rule} REVISION {f.table_rule} TOTAL KEYS "
+                                         f"{f.table_rule} TOTAL SIZE {f.table_rule}"),
     )
 
 
@@ -112,14 +117,15 @@ def snapshot_step(cluster: Cluster, f: EtcdFacts) -> Step:
     snapshot = f"{backup_dir(cluster)}/snapshot.db"
     return Step(
         **TEXT.step(f"{ID}.snapshot", node=node, snapshot=snapshot),
-        warnings=(snapshot_warning(),),
+        warnings=(snapshot_warning(f),),
         per_node=((node, snapshot_commands(cluster, f, snapshot)),),
     )
 
 
-def snapshot_warning() -> Text:
+def snapshot_warning(f: EtcdFacts) -> Text:
     """Where a snapshot belongs, and what restoring it takes: said wherever one is taken."""
-    return TEXT(f"{ID}.snapshot", "keep-safe")
+    tool = "etcdutl" if f.etcdutl else "etcdctl"  # etcdctl's restore is gone from 3.6
+    return TEXT(f"{ID}.snapshot", "keep-safe", tool=tool)
 
 
 def leader_filter(cluster: Cluster, indent: str = "") -> str:

@@ -5,6 +5,11 @@ Sources (etcd CHANGELOG-3.4 and the "Upgrade etcd from 3.3 to 3.4" guide on etcd
   `zap` is the default from 3.5 and the only logger left in 3.6), so `--logger=zap` is right from 3.4 on.
 - etcdctl speaks the v3 API by default since 3.4; before that `ETCDCTL_API=3` must be set, or
   `endpoint health` is an unknown command of the v2 etcdctl.
+- etcdutl (below): etcdctl/ctlv3/command/snapshot_command.go of go.etcd.io/etcd/etcdctl/v3 v3.5.15, v3.6.8 and
+  v3.7.0 (from 3.6 only `snapshot save` is left in etcdctl).
+- Of the flags the generator writes none changes from 3.2 to 3.7: 3.6 removed `--enable-v2` and the v2 proxy
+  flags, 3.7 the `--experimental-*` spellings and v2 discovery (etcdmain/config.go and embed/config.go of
+  go.etcd.io/etcd/server/v3 v3.5.15, v3.6.8, v3.7.0), and `--logger=zap` stays valid (zap is 3.6's only logger).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from generator.versions import ETCD_PAIRED, every_minor
 
 OLDEST = (3, 2)
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
@@ -49,6 +56,9 @@ LOGGER_FLAGS: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(((3, 2), ()), ((3, 4)
 # etcdutl, the offline tool for a member's files (snapshot status and restore, defragmenting a stopped member), is
 # in the release from 3.5; `etcdctl snapshot status|restore` were deprecated then and are gone in 3.6.
 ETCDUTL: EtcdTimeline[bool] = EtcdTimeline(((3, 2), False), ((3, 5), True))
+# The column rule of etcdctl's and etcdutl's `-w table` output: ASCII until 3.6, box-drawing from 3.7 (seen in the
+# lab's 1.37.2 deploy with etcd 3.7.0: `│ started │ k8s-master-01 │`, where the health check looked for `|`).
+TABLE_RULE: EtcdTimeline[str] = EtcdTimeline(((3, 2), "|"), ((3, 7), "\u2502"))
 # Environment etcdctl needs to speak the v3 API.
 ETCDCTL_ENV: EtcdTimeline[tuple[str, ...]] = EtcdTimeline(((3, 2), ("ETCDCTL_API=3",)), ((3, 4), ()))
 
@@ -59,9 +69,14 @@ class EtcdFacts:
     logger_flags: tuple[str, ...]
     etcdctl_env: tuple[str, ...]
     etcdutl: bool
+    table_rule: str
 
 
 def facts(version: str) -> EtcdFacts:
     minor = parse(version)
     return EtcdFacts(version=version, logger_flags=LOGGER_FLAGS.at(minor), etcdctl_env=ETCDCTL_ENV.at(minor),
-                     etcdutl=ETCDUTL.at(minor))
+                     etcdutl=ETCDUTL.at(minor), table_rule=TABLE_RULE.at(minor))
+
+
+# Every release's default etcd (versions.ETCD_PAIRED) is one these facts cover (parse() refuses anything older).
+assert all(parse(ETCD_PAIRED.at(release)) for release in every_minor())

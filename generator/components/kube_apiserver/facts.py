@@ -34,6 +34,19 @@ FLAGS = {
     **KLOG_FILE_FLAGS,
 }
 
+# Admission plugins whose life begins or ends inside the supported releases: a plugin the release lacks in
+# --enable-admission-plugins stops the start with `plugin "Name" is unknown`. The generator enables NodeRestriction
+# (every release has it); lint and `invoke upgrade-plan` name these in units written by hand. 1.37 dropped two
+# alpha plugins of gang-scheduled workloads with the scheduling.k8s.io/v1alpha2 API they read (#139008;
+# pkg/kubeapiserver/options/plugins.go of v1.36.3 against v1.37.2).
+ADMISSION_PLUGINS = {
+    "Initializers": Span(removed=(1, 14), instead="mutating admission webhooks (the Initializers API is gone)"),
+    "PodGroupWorkloadExists": Span(added=(1, 36), removed=(1, 37), instead="nothing: delete it (the PodGroup API "
+                                   "it checked, scheduling.k8s.io/v1alpha2, is gone too)"),
+    "JobValidation": Span(added=(1, 36), removed=(1, 37), instead="nothing: delete it (it validated Jobs against "
+                          "scheduling.k8s.io/v1alpha2 PodGroups, gone too)"),
+}
+
 # The encryption config file format moved to apiserver.config.k8s.io/v1 `EncryptionConfiguration` in 1.13
 # (#67383); 1.12 reads the legacy unversioned `kind: EncryptionConfig, apiVersion: v1`.
 ENCRYPTION_API = Timeline(
@@ -58,6 +71,11 @@ READY_PATH = Timeline(((1, 12), "/healthz"), ((1, 16), "/readyz?verbose"))
 # The last line of a passing `/readyz?verbose`: it said "healthz check passed" until the handler learned its own
 # name in 1.20 (k8s.io/apiserver pkg/server/healthz/healthz.go, checked in v0.16.15 to v0.19.16 and v0.20.15).
 READY_VERDICT = Timeline(((1, 12), "healthz check passed"), ((1, 20), "readyz check passed"))
+# From 1.37 the apiserver checks --advertise-address as an Endpoints address before it starts (#138102): loopback
+# (127.0.0.0/8, ::1) and link-local (169.254.0.0/16, fe80::/10) stop it with `cannot use public IP ... with endpoint
+# reconciler`. Before, a one-machine cluster could give each master a 127.x address; the cluster file's check refuses
+# one from 1.37 on (generator/checks.py).
+ADVERTISE_ENDPOINT_IP = Timeline(((1, 12), False), ((1, 37), True))
 # `--shutdown-send-retry-after` (1.23, #101257): after the shutdown delay, requests still arriving on kept-alive
 # connections get 429 + `Connection: close` instead of hanging, so clients reconnect to another apiserver.
 SEND_RETRY_AFTER = Timeline(((1, 12), False), (FLAGS["--shutdown-send-retry-after"].added, True))
@@ -77,6 +95,7 @@ class ApiServerFacts:
     ready_path: str
     ready_verdict: str
     send_retry_after: bool
+    advertise_endpoint_ip: bool
     sa_extend_flag: bool
 
     @property
@@ -100,6 +119,7 @@ def facts(release: Release) -> ApiServerFacts:
         ready_path=READY_PATH.at(release),
         ready_verdict=READY_VERDICT.at(release),
         send_retry_after=SEND_RETRY_AFTER.at(release),
+        advertise_endpoint_ip=ADVERTISE_ENDPOINT_IP.at(release),
         sa_extend_flag=SA_EXTEND_FLAG.at(release),
     )
 

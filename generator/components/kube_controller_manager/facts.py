@@ -16,7 +16,8 @@ SECURE_PORT = 10257
 # then it is kept on 127.0.0.1 (`--address=127.0.0.1`): `kubectl get componentstatuses` of 1.12-1.21 probes
 # http://127.0.0.1:10252/healthz, so `--port=0` would make a healthy controller manager read Unhealthy.
 INSECURE_PORT: Timeline[int | None] = Timeline(((1, 12), 10252), ((1, 22), None))
-# Flags whose life begins or ends inside 1.12-1.36, for lint and the timelines below (measured as kube-apiserver's).
+# Flags whose life begins or ends inside the supported releases, for lint and the timelines below (measured as
+# kube-apiserver's).
 FLAGS = {
     # insecure serving, disabled in 1.22 (#96216): the flags removed in 1.24 (#106860)
     "--port": Span(removed=(1, 24)),
@@ -24,7 +25,11 @@ FLAGS = {
     # `--cluster-signing-duration` replaced `--experimental-cluster-signing-duration` in 1.19 (#91154); the
     # experimental spelling was removed in 1.25 (#108476).
     "--cluster-signing-duration": Span(added=(1, 19)),
-    "--experimental-cluster-signing-duration": Span(removed=(1, 25)),
+    "--experimental-cluster-signing-duration": Span(removed=(1, 25), instead="--cluster-signing-duration"),
+    # a no-op since 1.31 (the service load-balancer controller left for cloud-controller-manager), removed in 1.37
+    # (#138002)
+    "--concurrent-service-syncs": Span(removed=(1, 37), instead=(
+        "nothing: delete it (cloud-controller-manager, which runs the service controller, has its own)")),
     **KLOG_FILE_FLAGS,
 }
 SIGNING_DURATION_FLAG = Timeline(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 
 from generator.artifacts import Artifact, rel_build
@@ -105,5 +106,26 @@ def environment(cluster: Cluster) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+ETCD_LINE = re.compile(r"^ETCD_VERSION='?v([0-9.]+)'?$", re.MULTILINE)
+
+
+def etcd_moved(ctx: RenderContext) -> str | None:
+    """One line when this render gives etcd another release than the build had: with no version in the file the
+    default follows kubernetes_version, and a build made before that default existed had 3.5.15 whatever the
+    release. The runbook installs what the file says; upgrading a running etcd is no chapter of it."""
+    earlier = ETCD_LINE.search((ctx.existing.read(ENVIRONMENT) or b"").decode(errors="replace"))
+    now = etcd_version(ctx.cluster.spec.components.etcd.version)
+    if earlier is None or earlier[1] == now:
+        return None
+    release = ctx.cluster.release
+    why = f" (no version in it: the one Kubernetes {release} is paired with)" if ctx.cluster.etcd_paired else ""
+    return (f"components.etcd.version: this build was made for etcd {earlier[1]}, the cluster file now gives "
+            f'{now}{why}: write `components.etcd.version: "{earlier[1]}"` to keep the etcd the members run; the '
+            "runbook does not upgrade a running etcd")
+
+
 def artifacts(ctx: RenderContext) -> list[Artifact]:
+    note = etcd_moved(ctx)
+    if note:
+        ctx.notes.append(note)
     return [Artifact(ENVIRONMENT, environment(ctx.cluster), ID, "config")]

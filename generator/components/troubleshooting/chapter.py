@@ -34,6 +34,7 @@ ERRORS: tuple[Error, ...] = (
     certificates.NOT_YET_VALID,
     config.INSECURE_PORT_GONE,
     units.INITIALIZERS,
+    units.UNKNOWN_GATE,
     units.UNKNOWN_FLAG,
     units.WANTEDBY_TYPO,
     units.RESTART_VALUE,

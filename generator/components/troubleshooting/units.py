@@ -33,8 +33,18 @@ INITIALIZERS = Error(
     **TEXT.fields("initializers"),
     confirm=lambda c: [
         remote(c, master(c), f'grep -o "enable-admission-plugins=[^ ]*" {unit(c, "kube-apiserver")}'),
+        lint(c),
     ],
     seen_in=("seed 004",),
+    lint_rules=("admission-plugin-removed", "admission-plugin-not-yet", "admission-plugin-unknown"),
+)
+
+UNKNOWN_GATE = Error(
+    id="unknown-feature-gate",
+    message='"command failed" err="unrecognized feature gate: SidecarContainers"',
+    **TEXT.fields("unknown-feature-gate"),
+    confirm=lambda c: [journal(c, "kube-apiserver", "unrecognized feature gate"), lint(c)],
+    lint_rules=("gate-removed", "gate-not-yet", "gate-unknown"),
 )
 
 UNKNOWN_FLAG = Error(
@@ -43,7 +53,7 @@ UNKNOWN_FLAG = Error(
     **TEXT.fields("unknown-flag"),
     confirm=lambda c: [journal(c, "kube-apiserver", "unknown flag"), lint(c)],
     seen_in=("seed 002", "seed 003", "seed 004"),
-    lint_rules=("flag-removed", "flag-not-yet", "flag-deprecated"),
+    lint_rules=("flag-removed", "flag-not-yet", "flag-unknown", "flag-deprecated"),
     repair=lambda c: push_again(c, "kube-apiserver", "kube-apiserver"),
 )
 

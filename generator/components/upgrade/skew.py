@@ -12,7 +12,7 @@ from generator.components.prerequisites.facts import etcd_version
 from generator.components.prerequisites.facts import facts as download_facts
 from generator.model import Cluster
 from generator.text import Text, Texts
-from generator.versions import Release
+from generator.versions import ETCD_PAIRED, Release
 
 TEXT = Texts.of_component(__file__)
 
@@ -52,9 +52,11 @@ def rules(cluster: Cluster, old: Release) -> Text:
     """The version-skew rules, said for this cluster's two releases."""
     new = cluster.release
     etcd = etcd_version(cluster.spec.components.etcd.version)
+    paired = ETCD_PAIRED.at(new)
+    pairing = TEXT("upgrade.plan", "etcd-paired" if paired == etcd else "etcd-paired-other", new=new, paired=paired)
     lock_old, lock_new = scheduler_facts(old).lock, scheduler_facts(new).lock
     if lock_old == lock_new:
         lock = TEXT("upgrade.plan", "lock-same", lock_new=lock_new)
     else:
         lock = TEXT("upgrade.plan", "lock-changed", lock_old=lock_old, lock_new=lock_new)
-    return TEXT("upgrade.plan", "skew-rules", old=old, new=new, etcd=etcd, lock=lock)
+    return TEXT("upgrade.plan", "skew-rules", old=old, new=new, etcd=etcd, pairing=pairing, lock=lock)

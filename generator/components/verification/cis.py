@@ -24,7 +24,7 @@ from generator.components.kube_scheduler.files import Paths as SchedulerPaths
 from generator.components.prerequisites.files import downloads
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, for_each_master, on, remote, ssh_prefix, sudo
+from generator.steps import Command, Step, for_each_master, on, remote, render, ssh_prefix, sudo
 from generator.text import Text, Texts
 from generator.versions import Timeline
 
@@ -159,7 +159,7 @@ def step(cluster: Cluster) -> Step:
                     targets=TARGETS, dir=directory, overrides=f"{directory}/cfg/{benchmark}/config.yaml",
                     config=f"{rel_build(cluster)}/{config_path()}",
                     explained=Text(zh="\n".join(t.zh for t in explained), en="\n".join(t.en for t in explained))),
-        local=tuple(fetch_commands(cluster)),
+        local=(render(cluster, ID, "config"), *fetch_commands(cluster)),
         per_node=for_each_master(cluster, commands),
     )
 

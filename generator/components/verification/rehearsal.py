@@ -19,6 +19,7 @@ from generator.components.verification.rehearsal_files import (
     ANNOTATION,
     BURST,
     FAILOVER_BURST,
+    ID,
     KUBECONFIG,
     LABEL,
     NAMESPACE,
@@ -35,7 +36,7 @@ from generator.components.verification.rehearsal_files import (
 from generator.daemons import KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER
 from generator.model import Cluster
 from generator.service import Service
-from generator.steps import Command, Show, Step, sudo
+from generator.steps import Command, Show, Step, render, sudo
 from generator.text import NO_TEXT, Texts
 
 TEXT = Texts.of_module(__file__)
@@ -103,13 +104,14 @@ def lock_field(cluster: Cluster, service: Service, field: str, unit: str = "") -
 def functions(cluster: Cluster) -> list[str]:
     """Shell: the rehearsal's variables and functions, for the step's script and the scheduler's benchmark.
 
-    `k` is the admin's kubectl; `remove_all` removes whatever a rehearsal made, quietly and idempotently, and
-    `clear` repeats it until nothing is left; `cleanup` (the EXIT trap) clears and says what is left; `start_kwok`;
-    `create_nodes N` and `ready_nodes`; `count_pods BURST [kubectl args]` counts a burst's pods; `scheduled BURST`
-    lists its Scheduled events (pod, time, reporting scheduler, repeats); `twice BURST` counts pods bound more than
-    once; `span BURST` prints the seconds from its first binding to its last and how many pods were bound;
-    `holder` and `transitions LEASE` read the leader locks; `wait_for N COMMAND…` waits until COMMAND prints at
-    least N or `$deadline` (SECONDS) has come."""
+    `k` is the admin's kubectl; `drop_pods` deletes the rehearsal's pods at once; `remove_all` removes whatever a
+    rehearsal made, quietly and idempotently, and `clear` repeats it until nothing is left; `cleanup` (the EXIT
+    trap) clears and says what is left; `start_kwok`; `create_nodes N [FIRST]` and `ready_nodes`; `count_pods
+    BURST [kubectl args]` counts a burst's pods; `scheduled BURST` lists its Scheduled events (pod, time,
+    reporting scheduler, repeats); `twice BURST` counts pods bound more than once; `span BURST` prints the seconds
+    from its first binding to its last and how many pods were bound; `holder` and `transitions LEASE` read the
+    leader locks; `wait_for N COMMAND…` waits until COMMAND prints at least N or `$deadline` (SECONDS) has come,
+    looking every `$poll` seconds."""
     key, value = LABEL
     selector = f"{key}={value}"
     rbac, node = path(cluster, RBAC), path(cluster, NODE)
@@ -129,9 +131,10 @@ def functions(cluster: Cluster) -> list[str]:
         'work=$(mktemp -d) kwok_pid=""',
         f"k() {{ {kubectl(cluster)} \"$@\"; }}",
         "count() { k \"$@\" -o name 2>/dev/null | wc -l; }",
+        f"drop_pods() {{ k delete --raw {shlex.quote(pods)} >/dev/null 2>&1; }}",
         "remove_all() {",
         "  k delete namespace $ns --ignore-not-found --wait=false >/dev/null 2>&1",
-        f"  k delete --raw {shlex.quote(pods)} >/dev/null 2>&1",
+        "  drop_pods",
         '  [ -z "$kwok_pid" ] || { kill "$kwok_pid" 2>/dev/null; wait "$kwok_pid" 2>/dev/null; kwok_pid=""; }',
         f"  k delete --raw {shlex.quote(nodes)} >/dev/null 2>&1",
         f"  k delete -f {rbac} --ignore-not-found >/dev/null 2>&1",
@@ -149,9 +152,10 @@ def functions(cluster: Cluster) -> list[str]:
         'cleanup() { trap "" PIPE; clear; echo "left behind: $(leftovers)"; rm -rf "$work"; }',
         f"start_kwok() {{ {kwok} >\"$work/kwok.log\" 2>&1 & kwok_pid=$!; }}",
         "create_nodes() {",
-        "  local w i pids=''",
-        f"  for w in $(seq 1 $(( $1 < {CREATORS} ? $1 : {CREATORS} ))); do",
-        f"    for i in $(seq \"$w\" {CREATORS} \"$1\"); do sed \"s/{NODE_PLACEHOLDER}/$(printf "
+        "  local w i first=${2:-1} pids=''",
+        f"  for w in $(seq 0 {CREATORS - 1}); do",
+        "    [ $((first + w)) -le \"$1\" ] || continue",
+        f"    for i in $(seq $((first + w)) {CREATORS} \"$1\"); do sed \"s/{NODE_PLACEHOLDER}/$(printf "
         f"'{NODE_PREFIX}%03d' \"$i\")/g\" {node}; echo ---; done | k create -f - >/dev/null & pids=\"$pids $!\"",
         "  done",
         "  wait $pids",
@@ -173,7 +177,7 @@ def functions(cluster: Cluster) -> list[str]:
         f"transitions() {{ local t; t=$({lock_field(cluster, KUBE_SCHEDULER, 'transitions', '$1')}); "
         'echo "${t:-0}"; }',
         "wait_for() { local want=$1; shift; until [ \"$(\"$@\")\" -ge \"$want\" ] || [ $SECONDS -ge $deadline ]; "
-        f"do sleep {POLL}; done; }}",
+        f"do sleep ${{poll:-{POLL}}}; done; }}",
         *on_node_function(cluster),
     ]
 
@@ -229,8 +233,9 @@ def failover_script(cluster: Cluster) -> list[str]:
         f"pid=$(on_node \"$leader\" 'systemctl show -p MainPID --value {SCHEDULER}')",
         f"k -n $ns scale deployment {FAILOVER_BURST} --replicas=\"$pods\" >/dev/null",
         f"wait_for $((pods / 4)) count_pods {FAILOVER_BURST} --field-selector=spec.nodeName!=",
-        "t_kill=$(date +%s.%N); at_kill=$(date -u -d \"@$t_kill\" +%Y-%m-%dT%H:%M:%S.%6NZ)",
         f"on_node \"$leader\" \"{s}kill -KILL $pid\"",
+        # once the kill has returned, every later binding is another scheduler's
+        "t_kill=$(date +%s.%N); at_kill=$(date -u -d \"@$t_kill\" +%Y-%m-%dT%H:%M:%S.%6NZ)",
         f"waiting=$(( $(count_pods {FAILOVER_BURST}) - "
         f"$(count_pods {FAILOVER_BURST} --field-selector=spec.nodeName!=) ))",
         'until new=$(holder); [ -n "$new" ] && [ "$new" != "$old" ] || [ $SECONDS -ge $deadline ]; '
@@ -309,7 +314,7 @@ def steps(cluster: Cluster) -> list[Step]:
         shows=(Show("kwok-stages.yaml", "yaml", (("", STAGES),)), Show("kwok-rbac.yaml", "yaml", (("", RBAC),)),
                Show("rehearsal-node.yaml", "yaml", (("", NODE),)),
                Show("rehearsal-workload.yaml", "yaml", (("", WORKLOAD),))),
-        local=(*fetch_commands(cluster),
+        local=(render(cluster, ID, "kubeconfig"), render(cluster, ID, "config"), *fetch_commands(cluster),
                Command(script(cluster), expect=expect(cluster), example=example(cluster))),
         needs_kube_binaries=True,
     )]
