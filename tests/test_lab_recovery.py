@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from generator import backups
+from generator.components.kube_apiserver.checks import STORED_PREFIX
 from generator.model import REPO, Cluster
 from tests.lab_support import (
     BUILD,
@@ -100,16 +101,13 @@ def assert_whole(cluster: Cluster) -> None:
     assert len(ids) == 1 and len(json.loads(status.stdout)) == len(urls), status.stdout
 
 
-ENCRYPTED_PREFIX = "k8s:enc:secretbox:v1:"
-
-
 def secret_in_etcd(cluster: Cluster, name: str) -> str:
     """The first bytes of a Secret as etcd stores it: the encryption provider's prefix, which is text (what follows
     is ciphertext, not text)."""
     node = cluster.etcd_members[0]
     key = f"/registry/secrets/default/{name}"
     proc = remote(cluster, node, etcdctl(cluster, [f"https://{node.ip}:2379"], "get", key, "--print-value-only")
-                  + f" | head -c {len(ENCRYPTED_PREFIX)}")
+                  + f" | head -c {len(STORED_PREFIX)}")
     return proc.stdout
 
 
@@ -225,7 +223,7 @@ def test_restoring_a_snapshot_keeps_what_it_holds_and_loses_what_came_after(depl
     text = notebook_output(run_dir, "restore")
     assert len(re.findall(r"^k8s-master-\d+: restored from snapshot [0-9a-f]{8}$", text, re.M)) == 3
     one(r"^etcd cluster IDs seen by the members: \d+$", text)
-    assert secret_in_etcd(cluster, "before-snapshot-secret") == ENCRYPTED_PREFIX
+    assert secret_in_etcd(cluster, "before-snapshot-secret") == STORED_PREFIX
     assert_whole(cluster)
     back_to_the_lab_file()
 
@@ -256,7 +254,7 @@ def test_a_lost_quorum_comes_back_from_its_survivor_with_nothing_lost(deployed: 
     for node in gone:  # the one-time unit is gone again; the member runs from its own unit
         assert remote(cluster, node, "test -e /etc/systemd/system/etcd-join.service").returncode == 1
     assert remote(cluster, survivor, "test -e /etc/systemd/system/etcd-force-new-cluster.service").returncode == 1
-    assert secret_in_etcd(cluster, "before-quorum-loss-secret") == ENCRYPTED_PREFIX
+    assert secret_in_etcd(cluster, "before-quorum-loss-secret") == STORED_PREFIX
     assert_whole(cluster)
     back_to_the_lab_file()
 
