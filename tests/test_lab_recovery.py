@@ -20,7 +20,7 @@ import yaml
 
 from generator import backups
 from generator.components.kube_apiserver.checks import STORED_PREFIX
-from generator.model import REPO, Cluster
+from generator.model import REPO, Cluster, Node
 from tests.lab_support import (
     BUILD,
     CLUSTER,
@@ -39,23 +39,25 @@ from tests.lab_support import (
 pytestmark = needs_root
 
 def write_objects(prefix: str) -> dict[str, str]:
-    """A ConfigMap, a Secret and a Deployment named after `prefix`; {kind/name: resourceVersion}."""
+    """A ConfigMap, a Secret and a Deployment named after `prefix`; {kind/name: uid}. The uid, not the
+    resourceVersion: the deployment controller keeps updating a Deployment's status after it is created, while an
+    object made again under the same name gets a new uid."""
     kubectl("create", "configmap", f"{prefix}-config", f"--from-literal=written={prefix}")
     kubectl("create", "secret", "generic", f"{prefix}-secret", f"--from-literal=token={prefix}-{uuid.uuid4().hex}")
     kubectl("create", "deployment", f"{prefix}-app", "--image=registry.invalid/none:1", "--replicas=1")
     found = {}
     for kind, suffix in (("configmap", "config"), ("secret", "secret"), ("deployment", "app")):
         name = f"{prefix}-{suffix}"
-        found[f"{kind}/{name}"] = kubectl("get", kind, name, "-o", "jsonpath={.metadata.resourceVersion}").stdout
+        found[f"{kind}/{name}"] = kubectl("get", kind, name, "-o", "jsonpath={.metadata.uid}").stdout
     return found
 
 
 def still_there(objects: dict[str, str]) -> dict[str, str]:
-    """Of `objects`, those that exist now with the same resourceVersion (restored unchanged, not made again)."""
+    """Of `objects`, those that exist now with the same uid (the object restored, not one made again)."""
     found = {}
     for ref, version in objects.items():
         kind, name = ref.split("/")
-        proc = kubectl("get", kind, name, "-o", "jsonpath={.metadata.resourceVersion}", check=False)
+        proc = kubectl("get", kind, name, "-o", "jsonpath={.metadata.uid}", check=False)
         if proc.returncode == 0 and proc.stdout == version:
             found[ref] = version
     return found
@@ -109,6 +111,20 @@ def secret_in_etcd(cluster: Cluster, name: str) -> str:
     proc = remote(cluster, node, etcdctl(cluster, [f"https://{node.ip}:2379"], "get", key, "--print-value-only")
                   + f" | head -c {len(STORED_PREFIX)}")
     return proc.stdout
+
+
+def held_by(cluster: Cluster, node: Node, objects: dict[str, str], timeout: float = 30) -> bool:
+    """Whether `node`'s own etcd member holds every one of `objects` (a serializable read: that member's data
+    only), polled up to `timeout` seconds."""
+    keys = [f"/registry/{kind}s/default/{name}" for kind, name in (ref.split("/") for ref in objects)]
+    endpoint = [f"https://{node.ip}:2379"]
+    end = time.monotonic() + timeout
+    while True:
+        present = all(remote(cluster, node, etcdctl(cluster, endpoint, "get", key, "--consistency=s", "--keys-only"))
+                      .stdout.strip() == key for key in keys)
+        if present or time.monotonic() > end:
+            return present
+        time.sleep(1)
 
 
 def member_statuses(cluster: Cluster) -> dict[str, str]:
@@ -237,6 +253,9 @@ def test_a_lost_quorum_comes_back_from_its_survivor_with_nothing_lost(deployed: 
     proc = invoke("deploy", "--cluster", str(path), "--chapter", "quorum-loss", "--allow-destructive")
     assert proc.returncode == 1 and "quorum still present: " in proc.stderr, proc.stdout + proc.stderr
     assert kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+    # A write is acknowledged once a majority has it, which may be the two members about to be wiped: what the
+    # chapter keeps is what the survivor holds, so the disks go once the survivor has every object.
+    assert held_by(cluster, survivor, written), f"{survivor.name} never held {sorted(written)}"
 
     for node in gone:  # two members' disks lost: their etcd data is gone
         wiped = remote(cluster, node, f"systemctl stop etcd && rm -rf {cluster.spec.paths.etcd_data_dir}")
