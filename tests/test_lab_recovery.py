@@ -19,7 +19,8 @@ from pathlib import Path
 import yaml
 
 from generator import backups
-from generator.model import REPO, Cluster
+from generator.components.kube_apiserver.checks import STORED_PREFIX
+from generator.model import REPO, Cluster, Node
 from tests.lab_support import (
     BUILD,
     CLUSTER,
@@ -38,23 +39,25 @@ from tests.lab_support import (
 pytestmark = needs_root
 
 def write_objects(prefix: str) -> dict[str, str]:
-    """A ConfigMap, a Secret and a Deployment named after `prefix`; {kind/name: resourceVersion}."""
+    """A ConfigMap, a Secret and a Deployment named after `prefix`; {kind/name: uid}. The uid, not the
+    resourceVersion: the deployment controller keeps updating a Deployment's status after it is created, while an
+    object made again under the same name gets a new uid."""
     kubectl("create", "configmap", f"{prefix}-config", f"--from-literal=written={prefix}")
     kubectl("create", "secret", "generic", f"{prefix}-secret", f"--from-literal=token={prefix}-{uuid.uuid4().hex}")
     kubectl("create", "deployment", f"{prefix}-app", "--image=registry.invalid/none:1", "--replicas=1")
     found = {}
     for kind, suffix in (("configmap", "config"), ("secret", "secret"), ("deployment", "app")):
         name = f"{prefix}-{suffix}"
-        found[f"{kind}/{name}"] = kubectl("get", kind, name, "-o", "jsonpath={.metadata.resourceVersion}").stdout
+        found[f"{kind}/{name}"] = kubectl("get", kind, name, "-o", "jsonpath={.metadata.uid}").stdout
     return found
 
 
 def still_there(objects: dict[str, str]) -> dict[str, str]:
-    """Of `objects`, those that exist now with the same resourceVersion (restored unchanged, not made again)."""
+    """Of `objects`, those that exist now with the same uid (the object restored, not one made again)."""
     found = {}
     for ref, version in objects.items():
         kind, name = ref.split("/")
-        proc = kubectl("get", kind, name, "-o", "jsonpath={.metadata.resourceVersion}", check=False)
+        proc = kubectl("get", kind, name, "-o", "jsonpath={.metadata.uid}", check=False)
         if proc.returncode == 0 and proc.stdout == version:
             found[ref] = version
     return found
@@ -100,17 +103,28 @@ def assert_whole(cluster: Cluster) -> None:
     assert len(ids) == 1 and len(json.loads(status.stdout)) == len(urls), status.stdout
 
 
-ENCRYPTED_PREFIX = "k8s:enc:secretbox:v1:"
-
-
 def secret_in_etcd(cluster: Cluster, name: str) -> str:
     """The first bytes of a Secret as etcd stores it: the encryption provider's prefix, which is text (what follows
     is ciphertext, not text)."""
     node = cluster.etcd_members[0]
     key = f"/registry/secrets/default/{name}"
     proc = remote(cluster, node, etcdctl(cluster, [f"https://{node.ip}:2379"], "get", key, "--print-value-only")
-                  + f" | head -c {len(ENCRYPTED_PREFIX)}")
+                  + f" | head -c {len(STORED_PREFIX)}")
     return proc.stdout
+
+
+def held_by(cluster: Cluster, node: Node, objects: dict[str, str], timeout: float = 30) -> bool:
+    """Whether `node`'s own etcd member holds every one of `objects` (a serializable read: that member's data
+    only), polled up to `timeout` seconds."""
+    keys = [f"/registry/{kind}s/default/{name}" for kind, name in (ref.split("/") for ref in objects)]
+    endpoint = [f"https://{node.ip}:2379"]
+    end = time.monotonic() + timeout
+    while True:
+        present = all(remote(cluster, node, etcdctl(cluster, endpoint, "get", key, "--consistency=s", "--keys-only"))
+                      .stdout.strip() == key for key in keys)
+        if present or time.monotonic() > end:
+            return present
+        time.sleep(1)
 
 
 def member_statuses(cluster: Cluster) -> dict[str, str]:
@@ -225,7 +239,7 @@ def test_restoring_a_snapshot_keeps_what_it_holds_and_loses_what_came_after(depl
     text = notebook_output(run_dir, "restore")
     assert len(re.findall(r"^k8s-master-\d+: restored from snapshot [0-9a-f]{8}$", text, re.M)) == 3
     one(r"^etcd cluster IDs seen by the members: \d+$", text)
-    assert secret_in_etcd(cluster, "before-snapshot-secret") == ENCRYPTED_PREFIX
+    assert secret_in_etcd(cluster, "before-snapshot-secret") == STORED_PREFIX
     assert_whole(cluster)
     back_to_the_lab_file()
 
@@ -239,6 +253,9 @@ def test_a_lost_quorum_comes_back_from_its_survivor_with_nothing_lost(deployed: 
     proc = invoke("deploy", "--cluster", str(path), "--chapter", "quorum-loss", "--allow-destructive")
     assert proc.returncode == 1 and "quorum still present: " in proc.stderr, proc.stdout + proc.stderr
     assert kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+    # A write is acknowledged once a majority has it, which may be the two members about to be wiped: what the
+    # chapter keeps is what the survivor holds, so the disks go once the survivor has every object.
+    assert held_by(cluster, survivor, written), f"{survivor.name} never held {sorted(written)}"
 
     for node in gone:  # two members' disks lost: their etcd data is gone
         wiped = remote(cluster, node, f"systemctl stop etcd && rm -rf {cluster.spec.paths.etcd_data_dir}")
@@ -256,7 +273,7 @@ def test_a_lost_quorum_comes_back_from_its_survivor_with_nothing_lost(deployed: 
     for node in gone:  # the one-time unit is gone again; the member runs from its own unit
         assert remote(cluster, node, "test -e /etc/systemd/system/etcd-join.service").returncode == 1
     assert remote(cluster, survivor, "test -e /etc/systemd/system/etcd-force-new-cluster.service").returncode == 1
-    assert secret_in_etcd(cluster, "before-quorum-loss-secret") == ENCRYPTED_PREFIX
+    assert secret_in_etcd(cluster, "before-quorum-loss-secret") == STORED_PREFIX
     assert_whole(cluster)
     back_to_the_lab_file()
 

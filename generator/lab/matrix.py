@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from generator import catalog, runs
+from generator.components.etcd.facts import facts as etcd_facts
 from generator.lab.layout import LabError
 from generator.lab.verbs import down, up
 from generator.model import CLUSTERS_DIR, REPO, Cluster, load
@@ -50,7 +51,7 @@ def derived_cluster(release: Release) -> Cluster:
     data = yaml.safe_load(text)
     data["name"], data["kubernetes_version"] = name, str(release)
     etcd = ETCD_PAIRED.at(release)
-    if tuple(int(part) for part in etcd.split(".")[:2]) >= (3, 5):  # older: no Go modules to build; the lab's etcd
+    if etcd_facts(etcd).etcdutl:  # the lab builds etcd from the /v3 Go modules, which came with etcdutl in 3.5
         data["components"]["etcd"]["version"] = etcd
         data["prerequisites"]["etcd_tarball"] = f"build/{name}/etcd-v{etcd}-linux-amd64.tar.gz"
     MATRIX_DIR.mkdir(parents=True, exist_ok=True)

@@ -112,28 +112,27 @@ def server_tarball(the_lab: Lab, kube_bin_dir: str | None, state: dict, say: Cal
     say(f"  kubernetes server tarball {status}: {spec.prerequisites.server_tarball} ({names})")
 
 
-DOWNLOAD_NOTE = "  note: prerequisites.{field} is empty: the runbook would download {tool}, which the lab cannot reach"
-
-
-def build_tool(tool: tools.Tool, what: str, say: Callable[[str], None]) -> tools.Built:
-    """A tool built from its Go module (cached), or one line saying why not."""
+def wanted_tool(the_lab: Lab, field: str, make: Callable[[str], tools.Tool], name: str, version: str,
+                say: Callable[[str], None]) -> tools.Built | None:
+    """A tool the cluster file asks for, built from its Go module (cached), when prerequisites.`field` says where
+    lab-up puts it; None (with a note) when it is left to download, which the lab cannot reach."""
+    if not getattr(the_lab.cluster.spec.prerequisites, field):
+        say(f"  note: prerequisites.{field} is empty: the runbook would download {name}, which the lab cannot reach")
+        return None
     try:
-        return tools.ensure(tool, say=lambda line: say(f"  {line}"))
+        return tools.ensure(make(f"v{version}"), say=lambda line: say(f"  {line}"))
     except (kubebuild.Unavailable, kubebuild.BuildFailed) as err:
-        raise LabError(f"building {what} from its Go module failed: {err}") from None
+        raise LabError(f"building {name} {version} from its Go module failed: {err}") from None
 
 
 def kube_bench_tarball(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
     """prerequisites.kube_bench_tarball when the cluster file asks for the CIS benchmark: kube-bench built from its
     Go module (cached) with its cfg/ tree, laid out like the upstream release tarball."""
     spec = the_lab.cluster.spec
-    if not spec.verification.cis:
-        return
-    if not spec.prerequisites.kube_bench_tarball:
-        say(DOWNLOAD_NOTE.format(field="kube_bench_tarball", tool="kube-bench"))
-        return
     version = spec.verification.kube_bench
-    built = build_tool(tools.kube_bench(f"v{version}"), f"kube-bench {version}", say)
+    if not spec.verification.cis or not (built := wanted_tool(the_lab, "kube_bench_tarball", tools.kube_bench,
+                                                               "kube-bench", version, say)):
+        return
     cfg = built.bin_dir.parent / "cfg"
     members = [("kube-bench", built.bin_dir / "kube-bench")]
     members += [(f"cfg/{p.relative_to(cfg)}", p) for p in sorted(cfg.rglob("*")) if p.is_file()]
@@ -146,13 +145,10 @@ def kwok_binary(the_lab: Lab, state: dict, say: Callable[[str], None]) -> None:
     """prerequisites.kwok_binary when the cluster file asks for the scheduler's rehearsal: kwok built from its Go
     module (cached), copied where the runbook runs it from."""
     spec = the_lab.cluster.spec
-    if spec.verification.scheduler_rehearsal is None:
-        return
-    if not spec.prerequisites.kwok_binary:
-        say(DOWNLOAD_NOTE.format(field="kwok_binary", tool="kwok"))
-        return
     version = spec.verification.kwok
-    built = build_tool(tools.kwok(f"v{version}"), f"kwok {version}", say)
+    if spec.verification.scheduler_rehearsal is None or not (built := wanted_tool(the_lab, "kwok_binary", tools.kwok,
+                                                                                   "kwok", version, say)):
+        return
     source, target = built.bin_dir / "kwok", repo_path(spec.prerequisites.kwok_binary)
     if target.is_dir() or target.is_symlink():
         raise LabError(f"prerequisites.kwok_binary {spec.prerequisites.kwok_binary} is a directory or a link: name a "
