@@ -22,6 +22,7 @@ MAKERS: tuple[Callable[[Cluster], Script | None], ...] = (
     load_balancer.backend_status_script,
     etcd_checks.leader_script,
     rollout.gate_script,
+    rollout.change_script,
     rollout.loop_script,
 )
 

@@ -29,13 +29,15 @@ TEXT = Texts.of_component(__file__)
 
 
 def on_node_script(cluster: Cluster) -> Script:
-    """`on-node.sh NODE COMMAND`: COMMAND run on NODE over ssh as the cluster file says (what the other scripts and
-    the drills use to reach a node by its name); stdin stays on the workstation."""
+    """`on-node.sh [--stdin] NODE COMMAND`: COMMAND run on NODE over ssh as the cluster file says (what the other
+    scripts and the drills use to reach a node by its name); stdin stays on the workstation unless --stdin."""
     return Script(
         "on-node.sh", **TEXT.fields("script.on-node", user=cluster.spec.ssh.user), body="\n".join([
-            *script_header("on-node.sh NODE COMMAND: run COMMAND on NODE over ssh"),
+            *script_header("on-node.sh [--stdin] NODE COMMAND: run COMMAND on NODE over ssh"),
+            'input=/dev/null',
+            'if [ "$1" = --stdin ]; then input=/dev/stdin; shift; fi',
             'case "$1" in',
-            *(f'    {n.name}) exec {ssh_prefix(cluster, n)} "$2" </dev/null ;;' for n in cluster.spec.nodes),
+            *(f'    {n.name}) exec {ssh_prefix(cluster, n)} "$2" <"$input" ;;' for n in cluster.spec.nodes),
             f'    *) echo "not a node of {cluster.name}: $1" >&2; exit 1 ;;',
             "esac",
         ]),
