@@ -11,6 +11,7 @@ from generator.components import rollout
 from generator.components.etcd import checks as etcd_checks
 from generator.components.load_balancer import shell as load_balancer
 from generator.components.prerequisites import nodes
+from generator.components.verification import master_loss
 from generator.components.verification import systemd as verification_systemd
 from generator.model import Cluster
 from generator.steps import Script
@@ -26,6 +27,7 @@ MAKERS: tuple[Callable[[Cluster], Script | None], ...] = (
     rollout.change_script,
     rollout.loop_script,
     verification_systemd.crash_restart_script,
+    master_loss.loss_script,
 )
 
 
