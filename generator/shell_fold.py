@@ -85,19 +85,13 @@ class _Scan:
                     frame.depth += {"(": 1, ")": -1}.get(c, 0)
                     if frame.depth == 0:
                         stack.pop()
-                elif frame.kind == "backquote":
+                elif frame.kind in ("backquote", "ansi"):  # both end at one character and escape with `\`
                     if c == "\\":
                         j += 2
                         continue
-                    if c == "`":
+                    if c == ("`" if frame.kind == "backquote" else "'"):
                         stack.pop()
                 elif frame.kind == "sq":
-                    if c == "'":
-                        stack.pop()
-                elif frame.kind == "ansi":
-                    if c == "\\":
-                        j += 2
-                        continue
                     if c == "'":
                         stack.pop()
                 j += 1
