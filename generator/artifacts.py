@@ -21,7 +21,7 @@ DIR_MODE, SECRET_DIR_MODE = 0o755, 0o700
 PUBLIC = ("*.pem", "*-csr.json", "*ca-config.json", "environment.sh", "*.service", "*.timer", "haproxy.cfg",
           "keepalived.conf", "kube-scheduler.yaml", "*.diff", "etcd-backup", "audit-policy.yaml",
           "kube-bench-config.yaml", "kwok-stages.yaml", "kwok-rbac.yaml", "rehearsal-node.yaml",
-          "rehearsal-workload.yaml")
+          "rehearsal-workload.yaml", "*.sh")
 NEVER_PUBLIC = ("*-key.pem", "*.kubeconfig")
 KEY_MARKERS = (b"PRIVATE KEY", b"client-key-data", b"secret:")
 

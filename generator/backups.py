@@ -27,7 +27,7 @@ from generator.artifacts import build_dir, write_atomic
 from generator.components.etcd.backup import SNAPSHOT_NAME, BackupPaths, copy_dir
 from generator.errors import Reported, RunbookError
 from generator.model import REPO, Cluster, Node
-from generator.steps import ssh_prefix, sudo
+from generator.steps import remote, sudo
 
 STATUS_LIMIT = 64 * 1024  # bytes of a status file; a real one is ~400
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -111,8 +111,8 @@ def snapshot_of(record: dict, where: str) -> Snapshot:
 
 
 def run_on(cluster: Cluster, node: Node, command: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
-    remote = f"{ssh_prefix(cluster, node)} {shlex.quote(f'{sudo(cluster)}{command}')}"
-    return subprocess.run(remote, shell=True, cwd=REPO, capture_output=True, timeout=timeout,
+    command_line = f"{remote(cluster, node, f'{sudo(cluster)}{command}')}"
+    return subprocess.run(command_line, shell=True, cwd=REPO, capture_output=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, check=False)
 
 

@@ -19,7 +19,7 @@ from typing import TextIO
 from generator import ledger
 from generator.errors import Reported
 from generator.model import REPO, Cluster
-from generator.steps import ssh_prefix, sudo
+from generator.steps import remote, sudo
 
 OPENSSL_DATE = "%b %d %H:%M:%S %Y %Z"
 LINE = re.compile(r"^(?P<path>/\S+) (?P<sha>[0-9a-f]{64}|missing)(?: serial=(?P<serial>[0-9A-Fa-f]+))?"
@@ -56,7 +56,7 @@ def node_script(entries: Iterable[ledger.Entry]) -> str:
 def read_node(cluster: Cluster, node_name: str, entries: list[ledger.Entry]) -> dict[str, dict[str, str]]:
     node = cluster.node(node_name)
     script = node_script(entries)
-    command = f"{ssh_prefix(cluster, node)} {shlex.quote(f'{sudo(cluster)}sh -c {shlex.quote(script)}')}"
+    command = f"{remote(cluster, node, f'{sudo(cluster)}sh -c {shlex.quote(script)}')}"
     proc = subprocess.run(command, shell=True, cwd=REPO, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from generator import catalog, changes, day2, ledger, writer
+from generator import catalog, changes, day2, ledger, scripts, writer
 from generator.artifacts import PHASES, Artifact, Existing, build_dir
 from generator.context import RenderContext
 from generator.lock import cluster_lock
@@ -44,7 +44,7 @@ def make_artifacts(cluster: Cluster, renew_all: bool = False) -> tuple[list[Arti
     cluster as it runs now, in memory only, and per node what the change does to each file (generator/changes.py).
     `renew_all`: every leaf certificate is issued again (the renewal chapter pushes them)."""
     ctx = RenderContext(cluster, Existing(build_dir(cluster)), renew_all)
-    files = component_artifacts(ctx)
+    files = component_artifacts(ctx) + scripts.artifacts(cluster)
     previous = day2.previous(cluster)
     if previous is not None:
         old = ctx.sibling(previous)
@@ -68,17 +68,21 @@ def check_choice(component: str | None, phase: str | None) -> None:
 
 def choose(artifacts: list[Artifact], component: str | None, phase: str | None) -> list[Artifact]:
     """One component's and/or one phase's artifacts. The CA always comes along: a leaf signed by a CA that was
-    never written would be useless."""
+    never written would be useless; so do the named scripts, so that a step never calls an older one."""
     return [a for a in artifacts
-            if component in (None, a.component) and phase in (None, a.phase) or a.phase == "ca"]
+            if component in (None, a.component) and phase in (None, a.phase) or a.phase == "ca"
+            or a.path.startswith(scripts.DIRECTORY)]
 
 
 @contextmanager
 def build_lock(cluster: Cluster) -> Iterator[list[str]]:
-    """What render, deploy and every step that runs hold: the cluster's lock, and a build whose interrupted render
-    (if any) was finished first. Yields notes saying what was repaired."""
+    """What render, deploy and every step that runs hold: the cluster's lock, a build whose interrupted render (if
+    any) was finished first, and the named scripts as this cluster file makes them (a step never calls one that an
+    older cluster file wrote). Yields notes saying what was repaired or replaced."""
     with cluster_lock(cluster):
-        yield writer.recover(build_dir(cluster))
+        notes = writer.recover(build_dir(cluster))
+        written, fixed = writer.write_all(build_dir(cluster), scripts.artifacts(cluster))
+        yield notes + fixed + [f"named script {path} {what}" for path, what in written if what == "updated"]
 
 
 def render(cluster: Cluster, component: str | None = None, phase: str | None = None,

@@ -9,22 +9,65 @@ from dataclasses import dataclass, field
 from generator import pki, trust
 from generator.artifacts import on_node, rel_build
 from generator.model import Cluster, Node
+from generator.shell_fold import fold
 from generator.text import Text
 
 
 @dataclass(frozen=True)
 class Command:
-    """A shell command run with bash from the repository root.
+    """A shell command run with bash from the repository root; a line longer than the page's width is folded with
+    `\\` continuations when it is made (generator/shell_fold.py), so what runs is what the page shows.
 
     `expect` is a regex its output must match (the executor's check); `example` is what a reader should see, a
     sample of that output shown on the page (it must match `expect` too: tests/test_catalog.py). `renders` names
     the (component, phase) an `invoke render` command writes, so the page can show the by-hand equivalent.
+    `on` names the node that runs the whole command (`on(...)`: the workstation only opens the ssh session); the
+    page says where each block runs from it and from the ssh targets in the text (generator/where.py).
     """
 
     run: str
     expect: str | None = None
     example: str | None = None
     renders: tuple[str, str] | None = None
+    on: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run", fold(self.run))
+
+
+@dataclass(frozen=True)
+class Script:
+    """A named script: logic that is long because it is logic (a health gate, a loop over nodes), written by every
+    render to build/<cluster>/bin/<name>, shown once on the cluster's scripts page with its title and explanation,
+    and called by name in steps (`bash build/<cluster>/bin/<name> ARGS`, from the repository root). Its text is
+    folded like a command's."""
+
+    name: str
+    title: Text
+    explain: Text
+    body: str
+    directory: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", fold(self.body))
+
+    @property
+    def path(self) -> str:
+        return f"{self.directory}/{self.name}"
+
+    def call(self, *args: str) -> str:
+        return shlex.join(["bash", self.path, *args])
+
+
+def script_header(purpose: str) -> list[str]:
+    """A named script's first lines: bash, what it does (the page explains it in both languages), and the
+    pipefail its lines had when they ran inline (the executor's `bash -o pipefail -c`)."""
+    return ["#!/usr/bin/env bash", f"# {purpose}", "# Run from the repository root, as every command of the runbook.",
+            "set -o pipefail"]
+
+
+def scripts_dir(cluster: Cluster) -> str:
+    return f"{rel_build(cluster)}/bin"
 
 
 @dataclass(frozen=True)
@@ -95,13 +138,27 @@ def ssh_options(cluster: Cluster, *first: str) -> list[str]:
     return parts
 
 
+def ssh_target(cluster: Cluster, node: Node) -> str:
+    """`user@address`: how every ssh of the runbook names a node (generator/where.py finds nodes by it)."""
+    return f"{cluster.spec.ssh.user}@{node.ip}"
+
+
 def ssh_prefix(cluster: Cluster, node: Node) -> str:
-    return shlex.join([*ssh_options(cluster), f"{cluster.spec.ssh.user}@{node.ip}"])
+    return shlex.join([*ssh_options(cluster), ssh_target(cluster, node)])
 
 
-def on(cluster: Cluster, node: Node, remote: str, expect: str | None = None, example: str | None = None) -> Command:
-    """Run `remote` on `node` over ssh as the cluster's SSH user."""
-    return Command(f"{ssh_prefix(cluster, node)} {shlex.quote(remote)}", expect, example)
+def remote(cluster: Cluster, node: Node, command: str, indent: str = "") -> str:
+    """`ssh … user@node 'command'`: a long command is folded inside its quotes, where the node's shell reads the
+    continuations, each line fitting the page once quoted. `indent`: that of the line the result will start
+    (continued lines go past it), when that is not a line of its own."""
+    prefix = fold(f"{indent}{ssh_prefix(cluster, node)} '", indent=indent).removeprefix(indent).removesuffix("'")
+    column = len(indent) + len(prefix) - prefix.rfind("\n") - 1
+    return prefix + shlex.quote(fold(command, first=column + 1, quoted=True, indent=indent))
+
+
+def on(cluster: Cluster, node: Node, command: str, expect: str | None = None, example: str | None = None) -> Command:
+    """Run `command` on `node` over ssh as the cluster's SSH user."""
+    return Command(remote(cluster, node, command), expect, example, on=node.name)
 
 
 def push(cluster: Cluster, node: Node, absolute_paths: list[str]) -> Command:
@@ -113,8 +170,7 @@ def push(cluster: Cluster, node: Node, absolute_paths: list[str]) -> Command:
     root = f"{rel_build(cluster)}/{on_node(node, '')}"
     members = [p.lstrip("/") for p in absolute_paths]
     local = shlex.join(["tar", "-C", root, "-cf", "-", *members])
-    remote = f"{sudo(cluster)}tar -C / -xf - --no-same-owner"
-    return Command(f"{local} | {ssh_prefix(cluster, node)} {shlex.quote(remote)}")
+    return Command(f"{local} | {remote(cluster, node, f'{sudo(cluster)}tar -C / -xf - --no-same-owner')}")
 
 
 NodeCommands = tuple[tuple[Node, tuple[Command, ...]], ...]

@@ -29,7 +29,7 @@ from generator.steps import ssh_prefix, sudo
 PACKAGES: dict[str, tuple[str, ...]] = {
     "bash": ("bash",),
     "coreutils": ("base64", "cat", "cut", "date", "head", "install", "mkdir", "mktemp", "paste", "rm", "sha256sum",
-                  "sleep", "sort", "stat", "tail", "timeout", "touch", "wc"),
+                  "sleep", "sort", "stat", "tail", "timeout", "touch", "tr", "wc"),
     "curl": ("curl",),
     "diffutils": ("cmp", "diff"),
     "findutils": ("xargs",),

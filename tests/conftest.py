@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -22,6 +23,12 @@ FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs"
 # The venv's bin first, as the runbook executor does: `invoke`, and the real kubectl that .ci/real-kubectl links
 # there when the image's kubectl is a dispatcher that would contact the kubeconfig's server.
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+
+def unfolded(text: str) -> str:
+    """A folded command as one line per command again: each `\\`-newline and the next line's indentation removed,
+    which is what the shell does with them."""
+    return re.sub(r"\\\n[ \t]*", "", text)
 
 
 def run_invoke(*args: str, check: bool = True) -> subprocess.CompletedProcess:

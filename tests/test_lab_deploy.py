@@ -412,7 +412,8 @@ def test_a_broken_cluster_file_stops_at_its_step_and_from_resumes_after_the_fix(
     assert step == "etcd.distribute", message
     assert node in {n.name for n in deployed.cluster.spec.nodes}, message
     ip = next(n.ip for n in deployed.cluster.spec.nodes if n.name == node)
-    assert re.search(rf"^command:\n.*ssh .*{re.escape(user)}@{re.escape(ip)} ", message, re.MULTILINE), message
+    command = message.split("command:\n", 1)[1].split("output:", 1)[0].replace("\\\n", " ")  # as bash reads it
+    assert re.search(rf"\bssh .*{re.escape(user)}@{re.escape(ip)} ", command), message
     assert "Permission denied" in message.split("output:", 1)[1], message
     assert f"--from {step}" in message and "Traceback" not in message
     _, summary = newest_run(before)

@@ -26,6 +26,8 @@ import yaml
 from generator import catalog
 from generator.components.kube_apiserver.facts import facts as apiserver_facts
 from generator.model import load
+from generator.site.scripts_page import calls
+from generator.steps import Command
 from tests.conftest import REPO, page_sources, run_invoke
 
 SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -329,7 +331,9 @@ def test_chapter_steps_and_commands_come_from_the_model(cluster_file: Path) -> N
     assert chapter.number == 3
     runs = [c.run for s in chapter.steps for c in s.local] + [
         c.run for s in chapter.steps for _, cmds in s.per_node for c in cmds]
-    text = "\n".join(runs)
+    # what runs: the commands and the named scripts they call (the VIP check is vip-holders.sh's)
+    called = calls(cluster, tuple(Command(run) for run in runs))
+    text = "\n".join(runs + [script.body for script in called])
     assert "haproxy -c -f /etc/haproxy/haproxy.cfg" in text
     assert "keepalived -t -f /etc/keepalived/keepalived.conf" in text
     assert f"dev {IFACE} to {VIP}/32" in text

@@ -4,53 +4,21 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
 
+from generator.site.reviewable import blocks
 from tests.conftest import REPO, run_invoke
 
 CHAPTERS = ["prerequisites", "ca", "load-balancer", "admin", "etcd", "kube-apiserver", "kube-controller-manager",
             "kube-scheduler", "verification", "troubleshooting"]
 
 
-class BashBlocks(HTMLParser):
-    """Text of every <code> inside a `language-bash` highlight block, as the copy button would copy it."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[str] = []
-        self._depth = 0  # >0 while inside a language-bash div
-        self._in_code = False
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        classes = (dict(attrs).get("class") or "").split()
-        if tag == "div" and "language-bash" in classes and "highlight" in classes:
-            self._depth = 1
-        elif tag == "div" and self._depth:
-            self._depth += 1
-        elif tag == "code" and self._depth:
-            self._in_code, self._text = True, []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "code" and self._in_code:
-            self._in_code = False
-            self.blocks.append("".join(self._text).rstrip("\n"))
-        elif tag == "div" and self._depth:
-            self._depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._in_code:
-            self._text.append(data)
-
-
 def page_blocks(path: Path) -> list[str]:
-    parser = BashBlocks()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser.blocks
+    """Text of every `language-bash` block, as the copy button would copy it."""
+    return [block.text for block in blocks(path) if block.lang == "bash"]
 
 
 def dry_run_blocks(*args: str) -> list[str]:

@@ -19,7 +19,7 @@ import yaml
 from generator import catalog
 from generator.components.prerequisites.nodes import swap_check
 from generator.model import load
-from tests.conftest import REPO, run_invoke
+from tests.conftest import REPO, run_invoke, unfolded
 
 NODES = [
     {"name": "cp-a", "ip": "10.88.0.11", "roles": ["master", "etcd"]},
@@ -82,7 +82,7 @@ def dry_run(path: Path) -> str:
 
 def blocks(out: str) -> dict[str, str]:
     parts = re.split(r"^# ([a-z0-9.-]+(?: @ [a-z0-9-]+)?)\n", out, flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
+    return dict(zip(parts[1::2], [unfolded(text) for text in parts[2::2]], strict=True))
 
 
 def test_downloads_are_checked_and_pushed_to_the_right_nodes(cluster) -> None:
@@ -285,8 +285,8 @@ def test_without_a_version_etcd_is_the_one_the_release_is_paired_with(tmp_path: 
 
 def snapshot_and_install(path: Path) -> tuple[str, str]:
     steps = {s.id: s for ch in catalog.chapters(load(str(path))) for s in ch.steps}
-    status = " ".join(c.run for _, commands in steps["etcd.snapshot"].per_node for c in commands)
-    unpack = " ".join(c.run for c in steps["prerequisites.etcd-binaries"].local)
+    status = " ".join(unfolded(c.run) for _, commands in steps["etcd.snapshot"].per_node for c in commands)
+    unpack = " ".join(unfolded(c.run) for c in steps["prerequisites.etcd-binaries"].local)
     return status, unpack
 
 

@@ -61,7 +61,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     with control_plane(tmp, LAB_RELEASE, rehearsal_file(tmp)) as running:
         # the workstation's kubectl, which the prerequisites chapter would unpack
         bin_dir = build_dir(running.cluster) / "bin"
-        bin_dir.mkdir()
+        bin_dir.mkdir(exist_ok=True)  # the named scripts may be there already
         (bin_dir / "kubectl").symlink_to(kubebuild.release_dir(LAB_RELEASE) / "bin" / "kubectl")
         for name in ("etcd", "kube-apiserver"):
             running.run(unit_argv(running.unit(name)), name)

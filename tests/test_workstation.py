@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import catalog, day2, workstation
+from generator import catalog, day2, scripts, workstation
 from generator.execute import groups
 from generator.model import load
 from tests.conftest import REPO, run_invoke, unreachable_cluster
@@ -57,11 +57,13 @@ def shell_words() -> set[str]:
 
 
 def every_command() -> list[str]:
-    """Every command of every cluster's runbook, and of the example with each day-2 change planned."""
+    """Every command of every cluster's runbook, and of the example with each day-2 change planned, and the named
+    scripts they call (which run on the workstation too)."""
     clusters = [load(str(p)) for p in sorted((REPO / "clusters").glob("*.yaml"))]
     clusters += day2.examples(load("example"))
-    return sorted({command.run for cluster in clusters for chapter in catalog.chapters(cluster)
-                   for step in chapter.steps for group in groups(step) for command in group.commands})
+    commands = {command.run for cluster in clusters for chapter in catalog.chapters(cluster)
+                for step in chapter.steps for group in groups(step) for command in group.commands}
+    return sorted(commands | {script.body for cluster in clusters for script in scripts.scripts(cluster)})
 
 
 def test_the_declared_programs_are_the_ones_the_commands_call() -> None:

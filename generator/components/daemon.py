@@ -9,7 +9,7 @@ import shlex
 from generator.components.prerequisites.files import workstation_kubectl
 from generator.model import Cluster, Node
 from generator.service import Service
-from generator.steps import Command, Step, for_each_master, on, pki_file, ssh_options, sudo
+from generator.steps import Command, Step, for_each_master, on, pki_file, ssh_options, ssh_target, sudo
 from generator.text import Text, Texts
 
 # The elected components (controller manager, scheduler) bind their secure port here (CIS 1.3.7, 1.4.2).
@@ -92,7 +92,7 @@ def through_tunnel(cluster: Cluster, node: Node, port: int, path: str) -> str:
                        "--cert", pki_file(cluster, "admin.pem"), "--key", pki_file(cluster, "admin-key.pem")])
     return "\n".join([
         "local=$((20000 + RANDOM % 20000))",
-        f"{ssh} -N -L {forward} {shlex.quote(f'{cluster.spec.ssh.user}@{node.ip}')} & tunnel=$!",
+        f"{ssh} -N -L {forward} {shlex.quote(ssh_target(cluster, node))} & tunnel=$!",
         'trap \'kill "$tunnel" 2>/dev/null\' EXIT',
         "end=$((SECONDS + 15))",
         f"until (exec 3<>/dev/tcp/{LOOPBACK}/$local) 2>/dev/null || [ $SECONDS -ge $end ]; do sleep 0.2; done",

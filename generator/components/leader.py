@@ -10,7 +10,7 @@ from generator.components.admin.files import kubectl
 from generator.model import Cluster, LeaderElection, Node
 from generator.service import Lock, Service
 from generator.steps import Command, Step, ssh_prefix, sudo
-from generator.text import Texts
+from generator.text import Text, Texts
 
 TEXT = Texts.of_module(__file__)
 
@@ -127,6 +127,14 @@ def failover_step(cluster: Cluster, service: Service) -> Step:
                        example=failover_example(cluster.masters, f"{component.replace('-', '_')}_failover_seconds")),),
         needs_kube_binaries=True,
     )
+
+
+def timings(cluster: Cluster, service: Service) -> Text:
+    """What the lock's timings cost and buy: a sentence of the component's own configuration explanation."""
+    lock = elected_lock(cluster, service)
+    stop = TEXT("timings", "released" if lock.releases_on_stop else "kept")
+    return TEXT("timings", "explain", component=service.unit, stop=stop, lease=lock.settings.lease_duration,
+                renew=lock.settings.renew_deadline, retry=lock.settings.retry_period)
 
 
 def elected_lock(cluster: Cluster, service: Service) -> Lock:

@@ -4,8 +4,6 @@ the first destructive step (`<chapter>_rto_seconds`); the etcd cluster IDs the m
 
 from __future__ import annotations
 
-import shlex
-
 from generator import daemons
 from generator.artifacts import rel_build
 from generator.components.admin.files import kubectl
@@ -13,7 +11,7 @@ from generator.components.etcd.checks import etcdctl
 from generator.components.etcd.facts import EtcdFacts
 from generator.components.load_balancer.shell import on_node_function
 from generator.model import Cluster
-from generator.steps import Command, Step, for_each_master, on, ssh_prefix, sudo
+from generator.steps import Command, Step, for_each_master, on, remote, ssh_prefix, sudo
 from generator.text import Texts
 
 TEXT = Texts.of_module(__file__)
@@ -47,7 +45,7 @@ def stop_script(cluster: Cluster, chapter: str) -> str:
     lines += [f"{ssh_prefix(cluster, n)} '{s}systemctl stop etcd' &" for n in cluster.etcd_members]
     lines += ["wait"]
     states = f"systemctl is-active etcd {units} | xargs"
-    lines += [f"echo \"{n.name}: $({ssh_prefix(cluster, n)} {shlex.quote(states)})\"" for n in cluster.control_plane]
+    lines += [f"echo \"{n.name}: $({remote(cluster, n, states)})\"" for n in cluster.control_plane]
     return "\n".join(lines)
 
 

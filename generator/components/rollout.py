@@ -13,17 +13,20 @@ Everything here makes ordinary catalog Steps (so pages, notebooks and `invoke de
 - `Change(unit, action, files, binaries)`, or `change(cluster, node, service, action)` from the service's descriptor
   (generator/service.py): what a rolling step does to one unit of one master: push the files (from
   build/<cluster>/nodes/<node>/) and binaries (from the unpacked release on the workstation) when their bytes differ
-  from the node's, then `restart` or `reload` the unit, or nothing (action "").
+  from the node's, then `restart` or `reload` the unit, or nothing (action `push`).
 - `rolling_step(cluster, step_id, title, explain, nodes, changes, op)`: a serial step, one group per master in
   order: for each Change whose files differ, push, act, then wait for the health gate; a master whose files are
   all equal is left alone (so a re-run after success changes nothing). It prints `<node>: done: ...` and
   `measured: <op>_<node>_seconds=…` (first push to last gate, `-` in node names as `_`) and stops at the first
   master that does not pass the gate.
-- `gate_functions(cluster)`: the shell function `gate NAME HOST 'UNITS'` the rolling steps call: it waits up to
+- `gate_script(cluster)`: the named script `rollout-gate.sh NAME HOST 'UNITS'` the rolling steps call: it waits up to
   GATE_WAIT s until UNITS are active on that master, its own kube-apiserver answers `/readyz` (directly, checked
   against the CA), `/readyz` answers through the API endpoint, every elected service's lock names a master and
   was renewed since the gate began (a restarted leader's lock names its host until it expires: only a renewal
   shows a live holder), and every etcd member is healthy; it prints what it saw either way.
+- `change_script(cluster)`: the named script `rollout-change.sh NAME ACTION UNIT PATH...` a rolling step calls
+  once per Change: it compares, pushes, acts and gates; it exits CHANGED_NOTHING when the master already had the
+  bytes, so the step's block is one line per unit.
 """
 
 from __future__ import annotations
@@ -41,10 +44,21 @@ from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.load_balancer.files import backend_health
 from generator.components.load_balancer.shell import names_pattern, on_node_function
-from generator.components.prerequisites.binaries import install, kube_bin
+from generator.components.prerequisites.binaries import kube_bin
+from generator.components.prerequisites.nodes import on_node_script
 from generator.model import Cluster, Node
 from generator.service import Service
-from generator.steps import Command, Step, Text, on, pki_file, push, ssh_prefix, sudo
+from generator.steps import (
+    Command,
+    Script,
+    Step,
+    Text,
+    pki_file,
+    remote,
+    script_header,
+    scripts_dir,
+    sudo,
+)
 from generator.text import Texts
 
 TEXT = Texts.of_module(__file__)
@@ -52,8 +66,9 @@ TEXT = Texts.of_module(__file__)
 LOOP_MAX = 3600  # seconds a request loop runs at most, should its stop step never come
 LOOP_PAUSE = "0.1"  # seconds between two requests
 GATE_WAIT = 120  # seconds a master may take to pass the health gate after a restart
-RESTART, RELOAD = "restart", "reload"
-PAST = {RESTART: "restarted", RELOAD: "reloaded", "": "pushed"}  # how a master's `done:` line says it
+RESTART, RELOAD, PUSH = "restart", "reload", "push"
+PAST = {RESTART: "restarted", RELOAD: "reloaded", PUSH: "pushed"}  # how a master's `done:` line says it
+CHANGED_NOTHING = 3  # rollout-change.sh's exit status when the master already had every byte
 
 
 # --- the request loop ---------------------------------------------------------------------------------------------
@@ -70,14 +85,23 @@ def request(cluster: Cluster) -> str:
                        f"{cluster.api_endpoint}/api/v1/namespaces/default"])
 
 
-def loop_script(cluster: Cluster, name: str) -> str:
-    """Each line of the log: time, HTTP status (000: no answer) and curl's own error, if it gave one."""
-    pid, log, stop, err = (loop_file(cluster, name, s) for s in ("pid", "log", "stop", "err"))
-    return (f"echo $$ > {pid}; trap 'rm -f {pid}' EXIT; end=$((SECONDS + {LOOP_MAX})); "
-            f"while [ ! -e {stop} ] && [ $SECONDS -lt $end ]; do "
-            f'code=$({request(cluster)} 2>{err}); echo "$(date +%s.%3N) ${{code:-000}} $(head -c 160 {err} | '
-            f'tr -s "\\n" " ")" >> {log}; '
-            f"sleep {LOOP_PAUSE}; done")
+def loop_script(cluster: Cluster) -> Script:
+    """`request-loop.sh NAME`: the request loop. Each line of its log: time, HTTP status (000: no answer) and curl's
+    own error, if it gave one."""
+    files = f"{rel_build(cluster)}/rollout/$1"
+    return Script("request-loop.sh", **TEXT.fields("script.request-loop", LOOP_MAX=LOOP_MAX, LOOP_PAUSE=LOOP_PAUSE),
+                  body="\n".join([
+                      *script_header("request-loop.sh NAME: GET through the API endpoint about ten times a second, "
+                                     "logged to rollout/NAME.log"),
+                      f'echo $$ > "{files}.pid"; trap \'rm -f "{files}.pid"\' EXIT',
+                      f"end=$((SECONDS + {LOOP_MAX}))",
+                      f'while [ ! -e "{files}.stop" ] && [ $SECONDS -lt $end ]; do',
+                      f'    code=$({request(cluster)} 2>"{files}.err")',
+                      f'    echo "$(date +%s.%3N) ${{code:-000}} $(head -c 160 "{files}.err" | tr -s "\\n" " ")" \\',
+                      f'        >> "{files}.log"',
+                      f"    sleep {LOOP_PAUSE}",
+                      "done",
+                  ]), directory=scripts_dir(cluster))
 
 
 def loop_step_id(chapter: str, name: str, what: str) -> str:
@@ -93,7 +117,7 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
         f'  echo "request loop {name} already runs"',
         "else",
         f"  rm -f {stop} {log}",
-        f"  setsid nohup bash -c {shlex.quote(loop_script(cluster, name))} </dev/null >/dev/null 2>&1 &",
+        f"  setsid nohup {loop_script(cluster).call(name)} </dev/null >/dev/null 2>&1 &",
         "fi",
         "end=$((SECONDS + 15))",
         f"until [ -s {log} ] || [ $SECONDS -ge $end ]; do sleep 0.2; done",
@@ -138,8 +162,10 @@ def gate_leaders(cluster: Cluster) -> list[Service]:
     return list(reversed(daemons.elected(cluster)))
 
 
-def gate_functions(cluster: Cluster) -> list[str]:
-    """Shell: `gate NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
+def gate_script(cluster: Cluster) -> Script | None:
+    """`rollout-gate.sh NAME HOST 'UNITS'` (HOST as written in a URL) waits until that master is healthy again."""
+    if not cluster.masters or not cluster.etcd_members:
+        return None
     ready = backend_health(cluster)
     health = etcdctl(cluster, etcd_facts(cluster.spec.components.etcd.version), "endpoint", "health")
     etcd_node = runner(cluster)
@@ -150,29 +176,29 @@ def gate_functions(cluster: Cluster) -> list[str]:
                for s in gate_leaders(cluster) if s.election is not None]
     seen = ", ".join(f"{label} leader ${{{shell}:-none}}" for shell, label, _, _ in elected)
     held = " && ".join(f"echo \"${shell}\" | grep -qxE '{masters}'" for shell, _, _, _ in elected)
-    return [
+    return Script("rollout-gate.sh", **TEXT.fields("script.rollout-gate", GATE_WAIT=GATE_WAIT), body="\n".join([
+        *script_header(f"rollout-gate.sh NAME HOST 'UNITS': wait up to {GATE_WAIT} s until master NAME is healthy"),
         *on_node_function(cluster),
         *(f"{shell}_leader() {{ {leader.fresh_holder(cluster, unit, lease)}; }} 2>/dev/null"
           for shell, _, unit, lease in elected),
         "gate_state() {",
-        f'  local s a v {" ".join(shell for shell, _, _, _ in elected)} e=unhealthy; '
-        's=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
-        f"  a=$({own} 2>/dev/null); v=$({kubectl(cluster)} get --raw {ready} 2>/dev/null)",
-        "  " + "; ".join(f"{shell}=$({shell}_leader)" for shell, _, _, _ in elected),
-        f"  {ssh_prefix(cluster, etcd_node)} {shlex.quote(health)} </dev/null >/dev/null 2>&1 && e=healthy",
-        f'  echo "units ${{s:-?}}, its apiserver ${{a:-no answer}}, endpoint ${{v:-no answer}}, {seen}, etcd $e"',
-        '  [ "$s" = active ] && [ "$a" = ok ] && [ "$v" = ok ] && [ "$e" = healthy ] &&',
-        f"    {held}",
+        f'    local s a v {" ".join(shell for shell, _, _, _ in elected)} e=unhealthy',
+        '    s=$(on_node "$1" "systemctl is-active $3" | sort -u | paste -sd /)',
+        f"    a=$({own} 2>/dev/null)",
+        f"    v=$({kubectl(cluster)} get --raw {ready} 2>/dev/null)",
+        *(f"    {shell}=$({shell}_leader)" for shell, _, _, _ in elected),
+        f"    {remote(cluster, etcd_node, health, '    ')} </dev/null >/dev/null 2>&1 && e=healthy",
+        f'    echo "units ${{s:-?}}, its apiserver ${{a:-no answer}}, endpoint ${{v:-no answer}}, {seen}, etcd $e"',
+        '    [ "$s" = active ] && [ "$a" = ok ] && [ "$v" = ok ] && [ "$e" = healthy ] &&',
+        f"        {held}",
         "}",
-        "gate() {",
-        f"  local end=$((SECONDS + {GATE_WAIT})) seen fresh_since=$(date +%s)",
-        '  until seen=$(gate_state "$@"); do',
-        f'    [ $SECONDS -ge $end ] && {{ echo "gate $1: NOT healthy after {GATE_WAIT} s: $seen"; return 1; }}',
+        f"end=$((SECONDS + {GATE_WAIT})); fresh_since=$(date +%s)",
+        'until seen=$(gate_state "$@"); do',
+        f'    [ $SECONDS -ge $end ] && {{ echo "gate $1: NOT healthy after {GATE_WAIT} s: $seen"; exit 1; }}',
         "    sleep 1",
-        "  done",
-        '  echo "gate $1: $seen"',
-        "}",
-    ]
+        "done",
+        'echo "gate $1: $seen"',
+    ]), directory=scripts_dir(cluster))
 
 
 # --- what a rolling step changes on one master ---------------------------------------------------------------------
@@ -180,7 +206,7 @@ def gate_functions(cluster: Cluster) -> list[str]:
 @dataclass(frozen=True)
 class Change:
     """One unit of one master: rendered files (absolute paths on the node) and release binaries (names in the
-    unpacked release) to push when they differ, then `action` (RESTART, RELOAD, or "": push only)."""
+    unpacked release) to push when they differ, then `action` (RESTART, RELOAD, or PUSH: push only)."""
 
     unit: str
     action: str
@@ -193,42 +219,74 @@ def change(cluster: Cluster, node: Node, service: Service, action: str) -> Chang
     return Change(service.unit, action, tuple(service.files(cluster, node)), service.binaries)
 
 
-def digest(sources: list[str], prefix: str = "") -> str:
-    """One sha256 over the files' bytes in order; a missing file makes it differ (its error is not shown)."""
-    return f"{prefix}cat {' '.join(shlex.quote(s) for s in sources)} 2>/dev/null | sha256sum"
-
-
-def change_lines(cluster: Cluster, node: Node, item: Change) -> list[str]:
-    """Shell for one Change: compare, push, act, gate (nothing happens when the node already has the bytes)."""
+def change_script(cluster: Cluster) -> Script | None:
+    """`rollout-change.sh NAME ACTION UNIT PATH...`: on master NAME, UNIT's PATHs (absolute: a rendered file of that
+    master; a bare name: a binary of the unpacked release) are compared by one sha256 over their bytes; when they
+    differ they are pushed, then ACTION (restart, reload, push) and, unless push, the health gate."""
+    gate = gate_script(cluster)
+    if gate is None:
+        return None
     s = sudo(cluster)
-    bin_dir = cluster.spec.paths.bin_dir
-    local = [f"{rel_build(cluster)}/{on_node(node, f)}" for f in item.files]
-    local += [f"{kube_bin(cluster)}/{b}" for b in item.binaries]
-    remote = [*item.files, *(f"{bin_dir}/{b}" for b in item.binaries)]
-    pushes = []
-    if item.files:
-        pushes.append(push(cluster, node, list(item.files)).run)
-    if item.binaries:
-        pushes.append(install(cluster, node, kube_bin(cluster), item.binaries, bin_dir).run)
-    act = {RESTART: f"{s}systemctl daemon-reload && {s}systemctl restart {item.unit}",
-           RELOAD: f"{s}systemctl reload {item.unit}"}.get(item.action)
-    lines = [
-        f"want=$({digest(local)})",
-        f"have=$({ssh_prefix(cluster, node)} {shlex.quote(digest(remote, s))} </dev/null)",
-        'if [ "$want" != "$have" ]; then',
-        *(f"  {p} || {{ echo \"{node.name}: pushing {item.unit}'s files failed\"; exit 1; }}" for p in pushes),
-    ]
-    if act:
-        lines += [
-            f"  {on(cluster, node, act).run} || {{ echo \"{node.name}: {item.action} {item.unit} failed\"; exit 1; }}",
-            f"  {gate_call(cluster, node)} || exit 1",
-        ]
-    return [*lines, f'  did="$did, {PAST[item.action]} {item.unit}"', "fi"]
+    node_cmd = on_node_script(cluster).call()
+    bin_dir = shlex.quote(cluster.spec.paths.bin_dir)
+    release = shlex.quote(kube_bin(cluster))
+    gate_units = {n.name: " ".join(u.unit for u in daemons.on_node(cluster, n)) for n in cluster.masters}
+    roots = {n.name: f"{rel_build(cluster)}/{on_node(n, '')}" for n in cluster.masters}
+    return Script("rollout-change.sh", **TEXT.fields("script.rollout-change", GATE_WAIT=GATE_WAIT,
+                                                     CHANGED_NOTHING=CHANGED_NOTHING), body="\n".join([
+        *script_header("rollout-change.sh NAME ACTION UNIT PATH...: push UNIT's files and binaries to master NAME "
+                       "when they differ, then ACTION (restart, reload, push) and the gate"),
+        "name=$1 action=$2 unit=$3",
+        "shift 3",
+        'case "$name" in',
+        *(f"    {n.name}) host={n.host} root={shlex.quote(roots[n.name])} units={shlex.quote(gate_units[n.name])} ;;"
+          for n in cluster.masters),
+        f'    *) echo "not a master of {cluster.name}: $name"; exit 1 ;;',
+        "esac",
+        "files=() binaries=() sources=() targets=()",
+        'for path in "$@"; do',
+        "    case $path in",
+        '        /*) files+=("${path#/}"); sources+=("$root$path"); targets+=("$path") ;;',
+        f'        *) binaries+=("$path"); sources+=({release}/"$path"); targets+=({bin_dir}/"$path") ;;',
+        "    esac",
+        "done",
+        'fail() { echo "$name: $1 failed"; exit 1; }',
+        'want=$(cat "${sources[@]}" 2>/dev/null | sha256sum)',
+        f"""have=$({node_cmd} "$name" "{s}cat $(printf '%q ' "${{targets[@]}}")2>/dev/null | sha256sum")""",
+        f'[ "$want" != "$have" ] || exit {CHANGED_NOTHING}',
+        'if [ ${#files[@]} -gt 0 ]; then',
+        f'    tar -C "$root" -cf - "${{files[@]}}" | {node_cmd} --stdin "$name" "{s}tar -C / -xf - --no-same-owner" ||',
+        "        fail \"pushing $unit's files\"",
+        "fi",
+        'if [ ${#binaries[@]} -gt 0 ]; then',
+        f'    tar -C {release} -cf - "${{binaries[@]}}" |',
+        f'        {node_cmd} --stdin "$name" "{s}mkdir -p {bin_dir} && {s}tar -C {bin_dir} -xf - --no-same-owner" ||',
+        "        fail \"pushing $unit's binaries\"",
+        "fi",
+        "case $action in",
+        f'    {RESTART}) {node_cmd} "$name" "{s}systemctl daemon-reload && {s}systemctl restart $unit" || '
+        'fail "restart $unit" ;;',
+        f'    {RELOAD}) {node_cmd} "$name" "{s}systemctl reload $unit" || fail "reload $unit" ;;',
+        f"    {PUSH}) exit 0 ;;",
+        '    *) echo "not an action: $action (restart, reload, push)"; exit 1 ;;',
+        "esac",
+        f'{gate.call()} "$name" "$host" "$units"',
+    ]), directory=scripts_dir(cluster))
+
+
+def change_line(cluster: Cluster, node: Node, item: Change) -> str:
+    """One Change on one master: rollout-change.sh, and `did` names it when it changed something."""
+    script = change_script(cluster)
+    assert script is not None, "a rolling step without masters or etcd members"
+    paths = (*item.files, *item.binaries)
+    return (f'{script.call(node.name, item.action, item.unit, *paths)} && did="$did, {PAST[item.action]} {item.unit}"'
+            f" || [ $? = {CHANGED_NOTHING} ] || exit 1")
 
 
 def gate_call(cluster: Cluster, node: Node) -> str:
-    units = " ".join(s.unit for s in daemons.on_node(cluster, node))
-    return f"gate {node.name} {node.host} {shlex.quote(units)}"
+    script = gate_script(cluster)
+    assert script is not None, "a rolling step without masters or etcd members"
+    return script.call(node.name, node.host, " ".join(s.unit for s in daemons.on_node(cluster, node)))
 
 
 def figure(op: str, node: Node) -> str:
@@ -237,9 +295,8 @@ def figure(op: str, node: Node) -> str:
 
 def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str) -> str:
     return "\n".join([
-        *gate_functions(cluster),
         'did=""; t0=$(date +%s.%N)',
-        *(line for item in changes for line in change_lines(cluster, node, item)),
+        *(change_line(cluster, node, item) for item in changes),
         f'[ -n "$did" ] || {{ {gate_call(cluster, node)} || exit 1; did=", nothing to change"; }}',
         "t1=$(date +%s.%N)",
         f'echo "{node.name}: done: ${{did#, }}"',

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from generator import catalog
+from generator import catalog, scripts
 from generator.artifacts import Artifact
 from generator.model import REPO, Cluster, all_clusters
 from generator.render import make_artifacts
@@ -20,6 +20,8 @@ from generator.site.last_run import RUN_PAGES, run_pages
 from generator.site.layout import CLUSTERS, START
 from generator.site.notebook_pages import every_chapter, notebook_files, notebook_pages
 from generator.site.overview import home_page, overview_page
+from generator.site.scripts_page import PAGE as SCRIPTS_PAGE
+from generator.site.scripts_page import scripts_page
 from generator.site.start import cluster_start_page, top_start_page
 from generator.site.words import LANGS
 
@@ -48,8 +50,11 @@ def cluster_pages(cluster: Cluster, runs_root: Path, artifacts: list[Artifact] |
                         raise ValueError(f"{path} is shown on a page but is not a public artifact "
                                          "(artifacts.PUBLIC); secrets never reach docs/")
                     files[f"files/{path}"] = by_path[path].content.decode()
+    for script in scripts.scripts(cluster):
+        files[f"files/{scripts.DIRECTORY}{script.name}"] = by_path[f"{scripts.DIRECTORY}{script.name}"].content.decode()
     every = every_chapter()
     for lang in LANGS:
+        files[f"{SCRIPTS_PAGE}.{lang}.md"] = scripts_page(cluster, lang)
         files[f"index.{lang}.md"] = overview_page(cluster, chapters, lang, runs_root)
         files[f"{START}.{lang}.md"] = cluster_start_page(cluster, chapters, every, lang)
         for chapter in chapters:

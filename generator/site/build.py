@@ -43,6 +43,7 @@ from generator.render import render
 from generator.site import all_clusters, assets, cluster_pages, top_pages, write_tree
 from generator.site.last_run import RUN_PAGES, run_pages
 from generator.site.layout import CLUSTER_KEY, CLUSTERS, DEFAULT, NOTEBOOKS, START, TOP_LINK, cluster_path
+from generator.site.scripts_page import PAGE as SCRIPTS_PAGE
 from generator.site.stamp import STAMP, cluster_stamp, generator_fingerprint, matches, pages_stamp
 from generator.site.words import WORDS
 
@@ -85,7 +86,7 @@ def build_docs(runs_root: Path, jobs: int | None, out: TextIO, site_url: str = "
 def nav(cluster: Cluster, runs_root: Path) -> list:
     """The cluster's own pages, and a way back to the top site (made page-relative by generator/site/hooks.py)."""
     chapters = catalog.chapters(cluster)
-    items: list = ["index.md", f"{START}.md", *(f"{ch.page}.md" for ch in chapters)]
+    items: list = ["index.md", f"{START}.md", *(f"{ch.page}.md" for ch in chapters), f"{SCRIPTS_PAGE}.md"]
     runs = run_pages(cluster, chapters, runs_root)
     if runs:
         items.append({"Last run": [f"{RUN_PAGES}/{page}.md" for page in runs]})

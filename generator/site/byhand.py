@@ -18,6 +18,7 @@ from generator import pki
 from generator.artifacts import Artifact, rel_build
 from generator.components.ca.chapter import ID as CA_COMPONENT
 from generator.model import Cluster
+from generator.shell_fold import fold
 
 PHASES = ("cert", "kubeconfig")
 
@@ -95,4 +96,4 @@ def by_hand(cluster: Cluster, artifacts: dict[str, Artifact], component: str, ph
                     and path.endswith(".kubeconfig") for c in kubeconfig_commands(artifacts, path)]
     else:
         commands = []
-    return [f"cd {shlex.quote(rel_build(cluster))}", *commands] if commands else []
+    return [f"cd {shlex.quote(rel_build(cluster))}", *map(fold, commands)] if commands else []

@@ -7,11 +7,14 @@ import shlex
 from generator.artifacts import Artifact
 from generator.execute import Group, groups
 from generator.model import Cluster
+from generator.shell_fold import fold
 from generator.site.byhand import by_hand
 from generator.site.layout import NOTEBOOKS, cluster_to_top, lang_dir
 from generator.site.markdown import admonition, fence, tabs
+from generator.site.scripts_page import uses_line
 from generator.site.words import WORDS
 from generator.steps import Chapter, Show, Step
+from generator.where import where
 
 
 def page_title(title: str, cluster: Cluster, lang: str) -> str:
@@ -38,15 +41,32 @@ def show_block(show: Show, public: dict[str, Artifact], lang: str) -> str:
     return f"**{show.name}**\n\n{tabs(items)}\n"
 
 
+def where_label(group: Group, cluster: Cluster, lang: str) -> str:
+    """Where the group's block runs (generator/where.py), in the page's words."""
+    w = WORDS[lang]
+    found = where(cluster, group.commands)
+    if found.node is not None:
+        return w["on_node"].format(node=found.node)
+    if found.reaches:
+        return w["reaching"].format(nodes=w["list_separator"].join(found.reaches))
+    return w["workstation"]
+
+
+def command_block(group: Group, cluster: Cluster, lang: str) -> str:
+    """A group's block under where it runs, and what its checked commands should print."""
+    return (f"{where_label(group, cluster, lang)}{WORDS[lang]['colon']}\n\n{fence(group.block, 'bash')}"
+            + uses_line(cluster, group.commands, lang) + expectations(group, lang))
+
+
 def workstation_block(group: Group, cluster: Cluster, artifacts: dict[str, Artifact], lang: str) -> str:
     """The workstation's commands; where one is `invoke render --phase cert|kubeconfig`, a tab beside it shows
     the cfssl/kubectl commands that make the same files by hand (never run by the executor: a `shell` block)."""
     w = WORDS[lang]
-    body = fence(group.block, "bash") + expectations(group, lang)
+    body = command_block(group, cluster, lang)
     manual = [line for c in group.commands if c.renders for line in by_hand(cluster, artifacts, *c.renders)]
     if not manual:
-        return f"{w['workstation']}{w['colon']}\n\n{body}"
-    return f"{w['workstation']}{w['colon']}\n\n" + tabs([
+        return body
+    return tabs([
         (w["invoke_tab"], body),
         (w["by_hand_tab"], f"{w['by_hand_note']}\n\n{fence(chr(10).join(manual), 'shell')}"),
     ])
@@ -70,17 +90,17 @@ def step_section(index: int, step: Step, artifacts: dict[str, Artifact], cluster
         if group.node is None:
             out.append(workstation_block(group, cluster, artifacts, lang))
         else:
-            node_groups.append((group.node, fence(group.block, "bash") + expectations(group, lang)))
+            node_groups.append((group.node, command_block(group, cluster, lang)))
     if node_groups:
-        out.append(f"{w['per_node']}{w['colon']}\n\n{tabs(node_groups)}")
+        out.append(f"{w['per_node_serial' if step.serial else 'per_node']}{w['colon']}\n\n{tabs(node_groups)}")
     return "\n".join(out)
 
 
 def notebook_command(chapter: Chapter, cluster: Cluster) -> str:
     """Works on a fresh clone: papermill does not create the output's directory."""
     out = f"runs/{cluster.name}/{chapter.page}.dry-run.ipynb"
-    return (f"mkdir -p runs/{cluster.name} && papermill notebooks/{chapter.id}.ipynb {out} "
-            f"-p cluster {shlex.quote(cluster.ref)} -p dry_run True")
+    return fold(f"mkdir -p runs/{cluster.name} && papermill notebooks/{chapter.id}.ipynb {out} "
+                f"-p cluster {shlex.quote(cluster.ref)} -p dry_run True")
 
 
 def chapter_page(chapter: Chapter, artifacts: dict[str, Artifact], cluster: Cluster, lang: str) -> str:

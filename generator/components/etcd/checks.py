@@ -6,11 +6,12 @@ import re
 import shlex
 
 from generator import trust
-from generator.components.etcd.facts import EtcdFacts
+from generator.components.etcd.facts import EtcdFacts, facts
 from generator.components.etcd.files import ETCDCTL_CLIENT, ID, Paths, client_url, endpoints
 from generator.components.leader import failover_example
+from generator.components.load_balancer.shell import on_node_function
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, for_each, on, ssh_prefix, sudo
+from generator.steps import Command, Script, Step, for_each, on, remote, script_header, scripts_dir, sudo
 from generator.text import NO_TEXT, Text, Texts
 
 TEXT = Texts.of_component(__file__)
@@ -127,22 +128,29 @@ def snapshot_warning(f: EtcdFacts) -> Text:
     return TEXT(f"{ID}.snapshot", "keep-safe", tool=tool)
 
 
-def leader_filter(cluster: Cluster) -> str:
+def leader_filter(cluster: Cluster, indent: str = "") -> str:
     """Reduce `endpoint status -w fields` to the leader's node name: the block whose MemberID is its Leader.
 
     IDs are compared as strings: as numbers awk would round these 64-bit values to doubles.
     """
-    names = " ".join(f'n["{client_url(n)}"]="{n.name}";' for n in cluster.etcd_members)
-    awk = (f'BEGIN{{{names}}} $1=="\\"MemberID\\""{{m=$2}} $1=="\\"Leader\\""{{l=$2}} '
-           '$1=="\\"Endpoint\\""{gsub(/"/, "", $2); if ((m "") == (l "")) print n[$2]}')
+    names = [f'{indent}        n["{client_url(n)}"] = "{n.name}"' for n in cluster.etcd_members]
+    awk = "\n".join(["", f"{indent}    BEGIN {{", *names, f"{indent}    }}",
+                      f'{indent}    $1 == "\\"MemberID\\"" {{ m = $2 }}',
+                      f'{indent}    $1 == "\\"Leader\\"" {{ l = $2 }}',
+                      f'{indent}    $1 == "\\"Endpoint\\"" {{ gsub(/"/, "", $2); if ((m "") == (l "")) print n[$2] }}'])
     return f"awk -F {shlex.quote(' : ')} {shlex.quote(awk)}"
 
 
-def leader_query(cluster: Cluster, f: EtcdFacts, members: tuple[Node, ...] = ()) -> str:
-    """The leader's node name, asked on the first of `members` (default: every member) of those members."""
+def status_query(cluster: Cluster, f: EtcdFacts, members: tuple[Node, ...] = (), indent: str = "") -> str:
+    """`endpoint status -w fields` of `members` (default: every member), asked on the first of them."""
     asked = members or cluster.etcd_members
     status = etcdctl(cluster, f, "--command-timeout=3s", "endpoint", "status", "-w", "fields", members=members)
-    return f"{ssh_prefix(cluster, asked[0])} {shlex.quote(status + ' 2>/dev/null')} | {leader_filter(cluster)}"
+    return remote(cluster, asked[0], status + " 2>/dev/null", indent)
+
+
+def leader_query(cluster: Cluster, f: EtcdFacts) -> str:
+    """The leader's node name, asked on the first member of every member."""
+    return f"{status_query(cluster, f)} | {leader_filter(cluster)}"
 
 
 def names_pattern(cluster: Cluster) -> str:
@@ -157,37 +165,48 @@ def leader_step(cluster: Cluster, f: EtcdFacts) -> Step:
     )
 
 
-def failover_script(cluster: Cluster, f: EtcdFacts) -> str:
-    s = sudo(cluster)
+def leader_script(cluster: Cluster) -> Script | None:
+    """`etcd-leader.sh [NODE]`: the leader's node name, asked of every member, or of every member but NODE (asking
+    a stopped member would cost the whole --command-timeout on every try)."""
     members = cluster.etcd_members
-    branches = "\n".join(f"    {n.name}) {ssh_prefix(cluster, n)} \"$2\" ;;" for n in members)
-    # Asking the stopped member would cost the whole --command-timeout on every try: ask the others only.
-    without = "\n".join(
-        f"    {n.name}) {leader_query(cluster, f, tuple(m for m in members if m != n))} ;;" for n in members)
+    if not members:
+        return None
+    f = facts(cluster.spec.components.etcd.version)
+    return Script(
+        "etcd-leader.sh", **TEXT.fields("script.etcd-leader"), body="\n".join([
+            *script_header("etcd-leader.sh [NODE]: the etcd leader's node name, asked of every member but NODE"),
+            "leader_of() {",
+            f"    {leader_filter(cluster, '    ')}",
+            "}",
+            'case "${1:-}" in',
+            f'    "") {status_query(cluster, f, indent="    ")} | leader_of ;;',
+            *(f"    {n.name}) {status_query(cluster, f, tuple(m for m in members if m != n), '    ')} | leader_of ;;"
+              for n in members),
+            '    *) echo "not an etcd member: $1" >&2; exit 1 ;;',
+            "esac",
+        ]),
+        directory=scripts_dir(cluster))
+
+
+def failover_script(cluster: Cluster) -> str:
+    s = sudo(cluster)
+    leader = leader_script(cluster)
+    assert leader is not None
     return "\n".join([
-        f"leader() {{ {leader_query(cluster, f)}; }}",
-        "leader_without() {",
-        '  case "$1" in',
-        without,
-        "  esac",
-        "}",
-        "on_member() {",
-        '  case "$1" in',
-        branches,
-        '    *) echo "not a member: $1" >&2; return 1 ;;',
-        "  esac",
-        "}",
+        f"leader() {{ {leader.call()}; }}",
+        f'leader_without() {{ {leader.call()} "$1"; }}',
+        *on_node_function(cluster),
         'old=$(leader); echo "leader before: $old"',
         '[ -n "$old" ] || { echo "no leader found"; exit 1; }',
         "t0=$(date +%s.%N)",
-        f"on_member \"$old\" '{s}systemctl stop {ID}' & stopping=$!",
+        f"on_node \"$old\" '{s}systemctl stop {ID}' & stopping=$!",
         f"end=$((SECONDS + {FAILOVER_WAIT}))",
         'while new=$(leader_without "$old"); { [ -z "$new" ] || [ "$new" = "$old" ]; } && [ $SECONDS -lt $end ]; '
         f"do sleep {POLL}; done",
         "t1=$(date +%s.%N)",
         "wait $stopping",
         'echo "leader after: $new"',
-        f"on_member \"$old\" '{s}systemctl start {ID}'",
+        f"on_node \"$old\" '{s}systemctl start {ID}'",
         f'[ -n "$new" ] && [ "$new" != "$old" ] || {{ echo "no new leader within {FAILOVER_WAIT} s"; exit 1; }}',
         'awk -v a="$t0" -v b="$t1" \'BEGIN { printf "measured: etcd_leader_failover_seconds=%.3f\\n", b - a }\'',
     ])
@@ -196,6 +215,6 @@ def failover_script(cluster: Cluster, f: EtcdFacts) -> str:
 def failover_step(cluster: Cluster, f: EtcdFacts) -> Step:
     return Step(
         **TEXT.step(f"{ID}.failover", FAILOVER_WAIT=FAILOVER_WAIT, members=len(cluster.etcd_members)),
-        local=(Command(failover_script(cluster, f), expect=rf"^leader after: {names_pattern(cluster)}$",
+        local=(Command(failover_script(cluster), expect=rf"^leader after: {names_pattern(cluster)}$",
                        example=failover_example(cluster.etcd_members, "etcd_leader_failover_seconds")),),
     )

@@ -3,7 +3,7 @@ prose is in text.yaml; the steps it shares with kube-scheduler are generator/com
 
 from __future__ import annotations
 
-from generator.components import elected
+from generator.components import elected, leader
 from generator.components.daemon import anonymous_refused_on, through_tunnel
 from generator.components.kube_controller_manager.facts import ControllerManagerFacts, facts
 from generator.components.kube_controller_manager.files import ID, USER, Paths, artifacts
@@ -26,7 +26,10 @@ def chapter(cluster: Cluster) -> Chapter:
     f = facts(cluster.release)
     e = component(cluster)
     insecure = TEXT(f"{ID}.unit", "insecure-port", f=f) if f.insecure_port else NO_TEXT
-    unit = {"f": f, "insecure": insecure, "hours": cluster.spec.certificates.leaf_days * 24}
+    client = cluster.spec.components.kube_controller_manager.client_connection
+    unit = {"f": f, "insecure": insecure, "hours": cluster.spec.certificates.leaf_days * 24,
+            "client": TEXT(f"{ID}.unit", "client", qps=client.qps, burst=client.burst),
+            "election": leader.timings(cluster, SERVICE)}
     return Chapter(
         **TEXT.chapter(ID, cluster=cluster, f=f, masters=len(cluster.masters)),
         number=7,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 
 from generator.artifacts import on_node
-from generator.components import elected
+from generator.components import elected, leader
 from generator.components.daemon import anonymous_refused_on, on_loopback, through_tunnel
 from generator.components.elected import node_file
 from generator.components.kube_scheduler.facts import SchedulerFacts, facts
@@ -44,8 +44,10 @@ def per_node_show(cluster: Cluster, name: str, lang: str, absolute: str) -> Show
 
 def config_step(cluster: Cluster, f: SchedulerFacts) -> Step:
     name_key, _ = f.lock_name_keys
+    client = cluster.spec.components.kube_scheduler.client_connection
     return Step(
-        **TEXT.step(f"{ID}.config", cluster=cluster, f=f, name_key=name_key),
+        **TEXT.step(f"{ID}.config", cluster=cluster, f=f, name_key=name_key, election=leader.timings(cluster, SERVICE),
+                    client=TEXT(f"{ID}.config", "client", qps=client.qps, burst=client.burst)),
         shows=(per_node_show(cluster, "kube-scheduler.yaml", "yaml", Paths(cluster).config),),
         local=(render(cluster, ID, "config"),),
     )

@@ -60,7 +60,7 @@ def rolling_step(cluster: Cluster) -> Step:
     """The masters that stay: new certificates, units (etcd servers), haproxy backends and keepalived peers."""
     def action(service: Service) -> str:
         if service is daemons.ETCD:
-            return ""  # its unit changes only in --initial-cluster, read while the data directory is empty
+            return rollout.PUSH  # its unit changes only in --initial-cluster, read while the data directory is empty
         return rollout.RELOAD if service.reload else rollout.RESTART
 
     def changes(node: Node) -> list[rollout.Change]:

@@ -20,7 +20,7 @@ from generator.components.prerequisites.facts import (
 )
 from generator.components.prerequisites.files import downloads, etcd_bin_dir, workstation_kubectl
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, for_each, on, ssh_prefix, sudo
+from generator.steps import Command, Step, for_each, on, remote, sudo
 from generator.text import Texts, enumeration
 
 TEXT = Texts.of_component(__file__)
@@ -91,8 +91,8 @@ def install(cluster: Cluster, node: Node, source_dir: str, names: tuple[str, ...
     """A tar pipe: the named files from `source_dir` on the workstation into `target` on the node."""
     s = sudo(cluster)
     local = shlex.join(["tar", "-C", source_dir, "-cf", "-", *names])
-    remote = f"{s}mkdir -p {shlex.quote(target)} && {s}tar -C {shlex.quote(target)} -xf - --no-same-owner"
-    return Command(f"{local} | {ssh_prefix(cluster, node)} {shlex.quote(remote)}")
+    unpack = f"{s}mkdir -p {shlex.quote(target)} && {s}tar -C {shlex.quote(target)} -xf - --no-same-owner"
+    return Command(f"{local} | {remote(cluster, node, unpack)}")
 
 
 def installed_check(cluster: Cluster, node: Node) -> Command:

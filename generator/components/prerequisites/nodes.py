@@ -9,10 +9,39 @@ import shlex
 from generator.artifacts import rel_build
 from generator.components.prerequisites.files import ENVIRONMENT, ID, etcd_bin_dir
 from generator.model import Cluster, Node
-from generator.steps import Command, Show, Step, for_each, on, render, ssh_prefix, sudo
+from generator.steps import (
+    Command,
+    Script,
+    Show,
+    Step,
+    for_each,
+    on,
+    remote,
+    render,
+    script_header,
+    scripts_dir,
+    ssh_prefix,
+    sudo,
+)
 from generator.text import Texts
 
 TEXT = Texts.of_component(__file__)
+
+
+def on_node_script(cluster: Cluster) -> Script:
+    """`on-node.sh [--stdin] NODE COMMAND`: COMMAND run on NODE over ssh as the cluster file says (what the other
+    scripts and the drills use to reach a node by its name); stdin stays on the workstation unless --stdin."""
+    return Script(
+        "on-node.sh", **TEXT.fields("script.on-node", user=cluster.spec.ssh.user), body="\n".join([
+            *script_header("on-node.sh [--stdin] NODE COMMAND: run COMMAND on NODE over ssh"),
+            'input=/dev/null',
+            'if [ "$1" = --stdin ]; then input=/dev/stdin; shift; fi',
+            'case "$1" in',
+            *(f'    {n.name}) exec {ssh_prefix(cluster, n)} "$2" <"$input" ;;' for n in cluster.spec.nodes),
+            f'    *) echo "not a node of {cluster.name}: $1" >&2; exit 1 ;;',
+            "esac",
+        ]),
+        directory=scripts_dir(cluster))
 
 
 def environment_step(cluster: Cluster) -> Step:
@@ -66,10 +95,10 @@ def skew_awk() -> str:
 
 def clock_check(cluster: Cluster, node: Node) -> Command:
     """On the workstation: the node's clock against this one's (ssh round trip), NTP status as information."""
-    remote = f"date +%s.%N; {ntp_status()}"
+    clock = f"date +%s.%N; {ntp_status()}"
     script = "\n".join([
         "t0=$(date +%s.%N)",
-        f"reply=$({ssh_prefix(cluster, node)} {shlex.quote(remote)}) || {{ echo \"$reply\"; exit 1; }}",
+        f"reply=$({remote(cluster, node, clock)}) || {{ echo \"$reply\"; exit 1; }}",
         "t1=$(date +%s.%N)",
         'printf \'%s\\n\' "$reply" | tail -n +2',
         f'printf \'%s\\n\' "$reply" | head -n 1 | awk -v t0="$t0" -v t1="$t1" -v limit={MAX_CLOCK_SKEW} '
@@ -120,12 +149,12 @@ def directories_step(cluster: Cluster) -> Step:
     def make(node: Node) -> list[Command]:
         dirs = node_dirs(cluster, node)
         if "etcd" in node.roles:
-            remote = (f"{s}mkdir -p {shlex.join([*dirs, p.etcd_data_dir])} && {s}chmod 700 "
+            make = (f"{s}mkdir -p {shlex.join([*dirs, p.etcd_data_dir])} && {s}chmod 700 "
                       f"{shlex.quote(p.etcd_data_dir)} && {s}stat -c \"%a %n\" {shlex.join([*dirs, p.etcd_data_dir])}")
-            return [on(cluster, node, remote, expect=rf"^700 {re.escape(p.etcd_data_dir)}$",
+            return [on(cluster, node, make, expect=rf"^700 {re.escape(p.etcd_data_dir)}$",
                        example=f"755 {dirs[0]}\n700 {p.etcd_data_dir}")]
-        remote = f"{s}mkdir -p {shlex.join(dirs)} && {s}stat -c \"%a %n\" {shlex.join(dirs)}"
-        return [on(cluster, node, remote, expect=rf"^\d+ {re.escape(dirs[0])}$", example=f"755 {dirs[0]}")]
+        make = f"{s}mkdir -p {shlex.join(dirs)} && {s}stat -c \"%a %n\" {shlex.join(dirs)}"
+        return [on(cluster, node, make, expect=rf"^\d+ {re.escape(dirs[0])}$", example=f"755 {dirs[0]}")]
 
     return Step(
         **TEXT.step("prerequisites.directories", p=p),

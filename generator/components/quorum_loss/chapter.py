@@ -20,7 +20,7 @@ from generator.components.etcd.files import client_url, flags, peer_url
 from generator.components.membership import join
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, for_each, on, push, ssh_prefix, sudo
+from generator.steps import Chapter, Command, Step, for_each, on, push, remote, ssh_prefix, sudo
 from generator.text import Texts
 
 ID = day2.QUORUM_LOSS
@@ -88,14 +88,14 @@ def check_step(cluster: Cluster) -> Step:
     data = EtcdPaths(cluster).data_dir
     majority = len(cluster.etcd_members) // 2 + 1
     script = "\n".join([
-        f"answers=$({ssh_prefix(cluster, node)} {shlex.quote(health_loop(cluster))})",
+        f"answers=$({remote(cluster, node, health_loop(cluster))})",
         'echo "$answers"',
         "healthy=$(echo \"$answers\" | grep ' healthy$' | cut -d' ' -f1 | xargs)",
         f'if [ "$(echo $healthy | wc -w)" -ge {majority} ]; then',
         '  echo "quorum still present: $healthy answer; this chapter is for a lost quorum: nothing was forced"',
         "  exit 1",
         "fi",
-        f"{ssh_prefix(cluster, node)} {shlex.quote(f'{sudo(cluster)}test -s {data}/member/snap/db')} && "
+        f"{remote(cluster, node, f'{sudo(cluster)}test -s {data}/member/snap/db')} && "
         f"echo '{node.name} holds its data ({data}/member/snap/db)' || "
         f"{{ echo '{node.name} has no data in {data}: it is no survivor; restore from a snapshot instead'; exit 1; }}",
     ])
@@ -241,9 +241,9 @@ def members_step(cluster: Cluster) -> Step:
     states = "; ".join(f"echo \"{n.name}: $({ssh_prefix(cluster, n)} "
                        f"{shlex.quote(f'grep -o -- --initial-cluster-state=[a-z]* {unit}')})\""
                        for n in cluster.etcd_members)
-    ids = f"{ssh_prefix(cluster, node)} {shlex.quote(recovery.cluster_ids(cluster, f))}"
+    ids = f"{remote(cluster, node, recovery.cluster_ids(cluster, f))}"
     script = "\n".join([
-        f"{ssh_prefix(cluster, node)} {shlex.quote(etcdctl(cluster, f, 'member', 'list'))}",
+        f"{remote(cluster, node, etcdctl(cluster, f, 'member', 'list'))}",
         states,
         f'echo "etcd cluster IDs seen by the members: $({ids})"',
     ])

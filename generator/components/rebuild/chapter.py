@@ -22,7 +22,7 @@ from generator.components.load_balancer.service import enabled as load_balancer_
 from generator.components.membership import join
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, for_each, on, ssh_prefix
+from generator.steps import Chapter, Command, Step, for_each, on, remote, ssh_prefix
 from generator.text import Texts
 
 ID = day2.REBUILD
@@ -52,7 +52,7 @@ def check_step(cluster: Cluster) -> Step:
     script = "\n".join([
         f"{ssh_prefix(cluster, node)} hostname || {{ echo 'no ssh to {node.name}: install it, authorise the "
         "workstation key, and update known_hosts with its new host key'; exit 1; }",
-        f"{ssh_prefix(cluster, other)} {shlex.quote(health)} 2>&1",
+        f"{remote(cluster, other, health)} 2>&1",
     ])
     every = "".join(rf"(?=[\s\S]*^{re.escape(client_url(n))} is healthy)" for n in others)
     return Step(
@@ -70,15 +70,15 @@ def remove_step(cluster: Cluster) -> Step:
     listing = etcdctl(cluster, f, "member", "list")
     script = "\n".join([
         *recovery.note_start(cluster, ID),
-        f"if {ssh_prefix(cluster, other)} {shlex.quote(own)} >/dev/null 2>&1; then",
+        f"if {remote(cluster, other, own)} >/dev/null 2>&1; then",
         f"  echo '{node.name} is a healthy member already: nothing to remove'",
         "else",
-        f"  id=$({ssh_prefix(cluster, other)} {shlex.quote(listing)} | "
+        f"  id=$({remote(cluster, other, listing)} | "
         f"awk -F', ' -v u={shlex.quote(peer_url(node))} '$4 == u {{ print $1 }}')",
         f'  if [ -n "$id" ]; then {ssh_prefix(cluster, other)} "{etcdctl(cluster, f, "member", "remove")} $id"; '
         f"else echo 'no member {node.name} to remove'; fi",
         "fi",
-        f"{ssh_prefix(cluster, other)} {shlex.quote(listing)}",
+        f"{remote(cluster, other, listing)}",
     ])
     return Step(
         **TEXT.step(f"{ID}.etcd-remove", node=node.name, helper=other.name),

@@ -17,7 +17,7 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import initial_cluster, peer_url, token
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, for_each, on, push, ssh_prefix, sudo
+from generator.steps import Chapter, Command, Step, for_each, on, push, remote, sudo
 from generator.text import Texts
 
 ID = day2.RESTORE
@@ -78,7 +78,7 @@ def data_commands(cluster: Cluster, node: Node, f: EtcdFacts) -> list[Command]:
         f'echo "{node.name}: restored from snapshot $id"',
     ])
     return [
-        Command(f"{ssh_prefix(cluster, node)} {shlex.quote(receive)} < {shlex.quote(cluster.spec.restore.snapshot)}"),
+        Command(f"{remote(cluster, node, receive)} < {shlex.quote(cluster.spec.restore.snapshot)}"),
         on(cluster, node, f"{s}bash -c {shlex.quote(script)}", expect=rf"^{node.name}: (already )?restored from ",
            example=f"{node.name}: restored from snapshot 54c4cd58"),
     ]

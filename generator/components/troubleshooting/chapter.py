@@ -79,8 +79,6 @@ def entry(cluster: Cluster, number: int, error: Error, lang: str) -> str:
         *([console(error.repair(cluster))] if error.repair else []),
     ]
     notes = []
-    if error.seen_in:
-        notes.append(f"{w['seen']}: " + ", ".join(s.replace("seed", w["seed"]) for s in error.seen_in))
     if error.lint_rules:
         notes.append(f"{w['lint']}: " + ", ".join(f"`{r}`" for r in error.lint_rules))
     if notes:

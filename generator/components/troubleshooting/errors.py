@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from generator.model import Cluster, Node
-from generator.steps import Text, ssh_prefix, sudo
+from generator.steps import Text, remote, sudo
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Error:
     cause: Text
     fix: Text
     confirm: Callable[[Cluster], list[str]]  # diagnostic commands, shown on the page, never run by deploy
-    seen_in: tuple[str, ...] = ()
+    seen_in: tuple[str, ...] = ()  # for maintainers: the guides this error comes from (never on a page)
     lint_rules: tuple[str, ...] = ()
     # The fix as commands (shown under it, never run by deploy): push the rendered files again and restart, or free
     # what is taken. The lab breaks a node each of these ways and runs them (tests/test_lab_repair.py).
@@ -34,10 +34,6 @@ class Error:
 
 def master(cluster: Cluster) -> Node:
     return cluster.masters[0]
-
-
-def remote(cluster: Cluster, node: Node, command: str) -> str:
-    return f"{ssh_prefix(cluster, node)} {shlex.quote(command)}"
 
 
 def journal(cluster: Cluster, service: str, pattern: str) -> str:

@@ -113,7 +113,7 @@ def controllers_step(cluster: Cluster) -> Step:
     def changes(node: Node) -> list[rollout.Change]:
         """The elected clients of the release, and the master's kubectl."""
         return [*(rollout.change(cluster, node, s, rollout.RESTART) for s in daemons.elected(cluster)),
-                rollout.Change(KUBECTL, "", binaries=(KUBECTL,))]
+                rollout.Change(KUBECTL, rollout.PUSH, binaries=(KUBECTL,))]
 
     return rollout.rolling_step(
         cluster, f"{ID}.controllers",

@@ -24,7 +24,7 @@ from generator.components.kube_scheduler.files import Paths as SchedulerPaths
 from generator.components.prerequisites.files import downloads
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, for_each_master, on, render, ssh_prefix, sudo
+from generator.steps import Command, Step, for_each_master, on, remote, render, ssh_prefix, sudo
 from generator.text import Text, Texts
 from generator.versions import Timeline
 
@@ -146,7 +146,7 @@ def step(cluster: Cluster) -> Step:
         ship = (f"tar -C {shlex.quote(target)} -cf - kube-bench cfg | {ssh_prefix(cluster, node)} "
                 + shlex.quote(f"{s}mkdir -p {directory} && {s}tar -C {directory} -xf - --no-same-owner"))
         receive = f"{s}sh -c " + shlex.quote(f"cat > {directory}/cfg/{benchmark}/config.yaml")
-        own = f"{ssh_prefix(cluster, node)} {shlex.quote(receive)} < {rel_build(cluster)}/{config_path()}"
+        own = f"{remote(cluster, node, receive)} < {rel_build(cluster)}/{config_path()}"
         return [Command(ship), Command(own),
                 on(cluster, node, f"{s}bash -c {shlex.quote(run_script(cluster, node))}",
                    expect=rf"^kube-bench {benchmark} on {re.escape(node.name)}: PASS=\d+ FAIL=\d+ WARN=\d+$",

@@ -8,10 +8,11 @@ import shlex
 from generator import daemons
 from generator.components import leader
 from generator.components.admin.files import kubectl
+from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.load_balancer.shell import holder_functions, names_pattern
 from generator.components.verification.smoke import DEPLOYMENT
 from generator.model import Cluster
-from generator.steps import Command, Step, sudo
+from generator.steps import Command, Script, Step, script_header, scripts_dir, sudo
 from generator.text import Texts
 
 TEXT = Texts.of_component(__file__)
@@ -37,7 +38,10 @@ def elapsed(name: str, start: str, end: str) -> str:
     return f"awk -v a=\"${start}\" -v b=\"${end}\" 'BEGIN {{ printf \"measured: {name}=%.3f\\n\", b - a }}'"
 
 
-def loss_script(cluster: Cluster) -> str:
+def loss_script(cluster: Cluster) -> Script | None:
+    """`master-loss.sh`: the drill's logic (holders, leaders, timing, recovery), shown once on the scripts page."""
+    if not cluster.masters or not load_balancer_enabled(cluster):
+        return None
     s = sudo(cluster)
     k = kubectl(cluster)
     services = master_services(cluster)
@@ -48,7 +52,8 @@ def loss_script(cluster: Cluster) -> str:
     start = f"{s}systemctl start {' '.join(services)}"
     active = f"systemctl is-active {' '.join(services)} | grep -vxc active"
     states = f"systemctl is-active {' '.join(services)} | xargs"
-    return "\n".join([
+    return Script("master-loss.sh", **TEXT.fields("script.master-loss", WAIT=WAIT), body="\n".join([
+        *script_header("master-loss.sh: stop every service of the VIP holder, time the takeover, start them again"),
         *holder_functions(cluster),
         *(f"{shell}() {{ {query}; }} 2>/dev/null" for shell, _, query in elected),
         'lost=$(holders); [ "$(echo $lost | wc -w)" -eq 1 ] || { echo "the VIP must be on one master"; exit 1; }',
@@ -84,14 +89,16 @@ def loss_script(cluster: Cluster) -> str:
         f"echo \"services on $lost after recovery: $(on_node \"$lost\" {shlex.quote(states)})\"",
         elapsed("master_recovery_seconds", "t1", "t2"),
         '[ "$ok" = yes ]',
-    ])
+    ]), directory=scripts_dir(cluster))
 
 
 def master_loss_step(cluster: Cluster) -> Step:
     services = ", ".join(master_services(cluster))
+    script = loss_script(cluster)
+    assert script is not None, "a master-loss drill without a load balancer"
     return Step(
         **TEXT.step("verification.master-loss", services=services, POLL=POLL, WAIT=WAIT, DEPLOYMENT=DEPLOYMENT),
-        local=(Command(loss_script(cluster), expect=(
+        local=(Command(script.call(), expect=(
             rf"\A(?=[\s\S]*^control plane without {names_pattern(cluster)}: yes$)"
             rf"(?=[\s\S]*^deployment\.(apps|extensions)/{DEPLOYMENT}$)"), example=(
             f"control plane without {cluster.masters[0].name}: yes\nmeasured: master_loss_api_seconds=12.663\n"

@@ -14,7 +14,7 @@ from generator.components.etcd.files import client_url
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
 from generator.components.load_balancer.shell import holder_functions, on_node_function
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, sudo
+from generator.steps import Command, Script, Step, script_header, scripts_dir, sudo
 from generator.text import NO_TEXT, Texts
 
 TEXT = Texts.of_component(__file__)
@@ -32,50 +32,59 @@ def elapsed(name: str, start: str, end: str) -> str:
     return f"awk -v a=\"${start}\" -v b=\"${end}\" 'BEGIN {{ printf \"measured: {name}=%.3f\\n\", b - a }}'"
 
 
-def restarted_by_systemd(cluster: Cluster, unit: str, node_var: str, figure: str) -> list[str]:
-    """Shell: SIGKILL the unit's main process on master ${node_var}, then wait until systemd has started it again
-    (its restart counter went up and it is active): prints what happened and `measured: <figure>=…`."""
+def crash_restart_script(cluster: Cluster) -> Script | None:
+    """`crash-restart.sh NODE UNIT FIGURE`: SIGKILL UNIT's main process on NODE, then wait until systemd has started
+    it again (its restart counter went up and it is active); prints what happened and `measured: FIGURE=…`, and
+    exits 0 only when systemd did."""
+    if not cluster.masters:
+        return None
     s = sudo(cluster)
-    show = f"systemctl show -p MainPID -p NRestarts --value {unit} | xargs"
-    return [
-        f"read -r pid0 n0 <<< \"$(on_node \"${node_var}\" {shlex.quote(show)})\"",
-        f'[ "${{pid0:-0}}" -gt 0 ] || {{ echo "{unit} does not run on ${node_var}"; exit 1; }}',
+    return Script("crash-restart.sh", **TEXT.fields("script.crash-restart", WAIT=WAIT), body="\n".join([
+        *script_header("crash-restart.sh NODE UNIT FIGURE: kill -9 UNIT on NODE, wait until systemd starts it again"),
+        *on_node_function(cluster),
+        "node=$1 unit=$2 figure=$3",
+        'show="systemctl show -p MainPID -p NRestarts --value $unit | xargs"',
+        'read -r pid0 n0 <<< "$(on_node "$node" "$show")"',
+        '[ "${pid0:-0}" -gt 0 ] || { echo "$unit does not run on $node"; exit 1; }',
         "t0=$(date +%s.%N)",
-        f"on_node \"${node_var}\" \"{s}kill -KILL $pid0\"",
+        f'on_node "$node" "{s}kill -KILL $pid0"',
         f"end=$((SECONDS + {WAIT}))",
-        f"until read -r _ n1 <<< \"$(on_node \"${node_var}\" {shlex.quote(show)})\"; "
-        f"[ \"${{n1:-0}}\" -gt \"$n0\" ] && on_node \"${node_var}\" 'systemctl is-active --quiet {unit}' "
-        f"|| [ $SECONDS -ge $end ]; do sleep {POLL}; done",
+        'until read -r _ n1 <<< "$(on_node "$node" "$show")"; [ "${n1:-0}" -gt "$n0" ] &&',
+        f'    on_node "$node" "systemctl is-active --quiet $unit" || [ $SECONDS -ge $end ]; do sleep {POLL}; done',
         "t1=$(date +%s.%N)",
         # the last look may have come between the restart's scheduling (no process yet) and its start
-        f"pid1=$(on_node \"${node_var}\" 'systemctl show -p MainPID --value {unit}')",
-        f'echo "{unit} on ${node_var}: killed pid $pid0; systemd restarts: $n0 -> $n1, now pid $pid1, '
-        f'$(on_node "${node_var}" "systemctl is-active {unit}")"',
-        elapsed(figure, "t0", "t1"),
-    ]
+        'pid1=$(on_node "$node" "systemctl show -p MainPID --value $unit")',
+        'echo "$unit on $node: killed pid $pid0; systemd restarts: $n0 -> $n1, now pid $pid1,'
+        ' $(on_node "$node" "systemctl is-active $unit")"',
+        """awk -v a="$t0" -v b="$t1" -v f="$figure" 'BEGIN { printf "measured: %s=%.3f\\n", f, b - a }'""",
+        '[ "${n1:-0}" -gt "$n0" ]',
+    ]), directory=scripts_dir(cluster))
 
 
 def crash_script(cluster: Cluster, node: Node) -> str:
     from_lease = leader.elected_lock(cluster, daemons.KUBE_SCHEDULER).from_lease
     k = kubectl(cluster)
+    crash = crash_restart_script(cluster)
+    assert crash is not None, "a crash drill without masters"
     return "\n".join([
-        *on_node_function(cluster),
         f"sched() {{ {leader.leader_name(cluster, SCHEDULER, from_lease)}; }} 2>/dev/null",
         f"fresh() {{ {leader.fresh_holder(cluster, SCHEDULER, from_lease)}; }} 2>/dev/null",
         'leader=$(sched); [ -n "$leader" ] || { echo "no kube-scheduler leader"; exit 1; }',
         # a renewal in the second of the kill would still be the killed leader's
         'fresh_since=$(( $(date +%s) + 1 ))',
-        *restarted_by_systemd(cluster, SCHEDULER, "leader", "kube_scheduler_crash_restart_seconds"),
+        "t0=$(date +%s.%N)",
+        f'{crash.call()} "$leader" {SCHEDULER} kube_scheduler_crash_restart_seconds; restarted=$?',
+        f"end=$((SECONDS + {WAIT}))",
         f"until new=$(fresh); [ -n \"$new\" ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
         "t2=$(date +%s.%N)",
         'how=moved; [ "$new" = "$leader" ] && how=returned',
         'echo "kube-scheduler lock after the crash: ${new:-nobody} (${how})"',
         elapsed("kube_scheduler_crash_leader_seconds", "t0", "t2"),
-        f"crashed={node.name}",
-        *restarted_by_systemd(cluster, APISERVER, "crashed", "kube_apiserver_crash_restart_seconds"),
+        f"{crash.call(node.name, APISERVER, 'kube_apiserver_crash_restart_seconds')} || restarted=1",
+        f"end=$((SECONDS + {WAIT}))",
         f"until {k} get --raw /readyz >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
         f'echo "/readyz through the endpoint: $({k} get --raw /readyz 2>&1)"',
-        '[ "${n1:-0}" -gt "$n0" ] && [ -n "$new" ]',
+        '[ "$restarted" = 0 ] && [ -n "$new" ]',
     ])
 
 
