@@ -274,10 +274,8 @@ def change_script(cluster: Cluster) -> Script | None:
     ]), directory=scripts_dir(cluster))
 
 
-def change_line(cluster: Cluster, node: Node, item: Change) -> str:
+def change_line(script: Script, node: Node, item: Change) -> str:
     """One Change on one master: rollout-change.sh, and `did` names it when it changed something."""
-    script = change_script(cluster)
-    assert script is not None, "a rolling step without masters or etcd members"
     paths = (*item.files, *item.binaries)
     return (f'{script.call(node.name, item.action, item.unit, *paths)} && did="$did, {PAST[item.action]} {item.unit}"'
             f" || [ $? = {CHANGED_NOTHING} ] || exit 1")
@@ -294,9 +292,11 @@ def figure(op: str, node: Node) -> str:
 
 
 def rolling_script(cluster: Cluster, node: Node, changes: list[Change], op: str) -> str:
+    script = change_script(cluster)  # made once for the block, not once per unit
+    assert script is not None, "a rolling step without masters or etcd members"
     return "\n".join([
         'did=""; t0=$(date +%s.%N)',
-        *(change_line(cluster, node, item) for item in changes),
+        *(change_line(script, node, item) for item in changes),
         f'[ -n "$did" ] || {{ {gate_call(cluster, node)} || exit 1; did=", nothing to change"; }}',
         "t1=$(date +%s.%N)",
         f'echo "{node.name}: done: ${{did#, }}"',
