@@ -171,11 +171,14 @@ def test_a_joining_master_is_added_to_etcd_before_its_member_starts(tmp_path: Pa
     ids = list(steps)
     assert ids[0] == "membership.plan" and ids[1] == "membership.requests-start"
     assert ids[-1] == "membership.requests-stop"
-    before(steps, "snapshot", "prepare", "distribute", "etcd-add", "etcd-start", "control-plane", "rolling",
-           "load-balancer-start", "etcd-members", "load-balancer", "election")
+    before(steps, "snapshot", "prepare", "distribute-load-balancer", "distribute-etcd", "etcd-add", "etcd-start",
+           "control-plane", "rolling", "load-balancer-start", "etcd-members", "load-balancer", "election")
     staying = [n["name"] for n in EXAMPLE["nodes"]]
     assert [n.name for n, _ in steps["membership.etcd-add"].per_node] == [staying[0]]  # a running member adds it
-    for step in ("prepare", "distribute", "etcd-start", "control-plane", "load-balancer-start"):
+    distribute = [i.removeprefix("membership.") for i in ids if i.startswith("membership.distribute-")]
+    assert distribute == ["distribute-load-balancer", "distribute-etcd", "distribute-kube-apiserver",
+                          "distribute-kube-controller-manager", "distribute-kube-scheduler"]
+    for step in ("prepare", *distribute, "etcd-start", "control-plane", "load-balancer-start"):
         assert [n.name for n, _ in steps[f"membership.{step}"].per_node] == [NEW["name"]], step
     rolling = steps["membership.rolling"]
     assert rolling.serial and [n.name for n, _ in rolling.per_node] == staying

@@ -17,7 +17,7 @@ from generator.model import REPO, Cluster, all_clusters
 from generator.render import make_artifacts, render
 from generator.site import cluster_pages
 from generator.site.chapter import where_label
-from generator.site.reviewable import LINE_LIMIT, blocks, pages
+from generator.site.reviewable import BLOCK_LIMIT, LINE_LIMIT, blocks, pages
 from generator.where import where
 
 CLUSTERS = [c.name for c in all_clusters()]
@@ -198,3 +198,21 @@ def test_pages_use_reader_words_only(built_site: Path) -> None:
         text = re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))
         found += [f"{page.relative_to(built_site)}: {m.group(0)}" for m in INTERNAL.finditer(text)]
     assert not found, f"{len(found)} internal words on pages, the first: {found[:5]}"
+
+
+def test_no_command_block_is_taller_than_a_screen(built_site: Path) -> None:
+    """Every command block of a cluster's chapters (what runs, and the by-hand commands beside it) has at most
+    BLOCK_LIMIT lines: longer work is split into steps, into by-hand blocks each making one thing, or into a named
+    script. The scripts page is left out: it shows each script whole, as the file that runs."""
+    tall, scanned = [], 0
+    for page in pages(built_site):
+        rel = page.relative_to(built_site).as_posix()
+        if not rel.startswith("clusters/") or "last-run" in rel or "/scripts/" in rel:
+            continue
+        for block in blocks(page):
+            if block.kind == "command":
+                scanned += 1
+                if len(block.lines) > BLOCK_LIMIT:
+                    tall.append(f"{rel}: {len(block.lines)} lines from {block.lines[0][:60]!r}")
+    assert scanned > 500, "the cluster pages' command blocks were not found"
+    assert not tall, f"{len(tall)} blocks taller than {BLOCK_LIMIT} lines: {tall[:4]}"

@@ -9,6 +9,7 @@ also places in a node's tree an `install` of the workstation's copy. tests/test_
 from __future__ import annotations
 
 import base64
+import re
 import shlex
 
 import yaml
@@ -97,3 +98,28 @@ def by_hand(cluster: Cluster, artifacts: dict[str, Artifact], component: str, ph
     else:
         commands = []
     return [f"cd {shlex.quote(rel_build(cluster))}", *map(fold, commands)] if commands else []
+
+
+def subject(command: str) -> str:
+    """What a by-hand command makes: a node's tree (`install` into nodes/NODE/…), one kubeconfig (`kubectl config
+    … --kubeconfig=PATH`), or else its program's name (every `cfssl gencert` together)."""
+    found = re.search(r"(?:^|\s|# )(nodes/[^/\s]+)/|--kubeconfig=(\S+)", command)
+    return next(g for g in found.groups() if g) if found else command.split(maxsplit=1)[0]
+
+
+def split(commands: list[str], limit: int) -> list[list[str]]:
+    """The commands in order as blocks of at most `limit` shown lines where it can be done, split only between
+    commands that make different things (see `subject`), so each block reads as one thing made."""
+    parts: list[list[str]] = []
+    for command in commands:
+        if parts and subject(parts[-1][-1]) == subject(command):
+            parts[-1].append(command)
+        else:
+            parts.append([command])
+    blocks: list[list[str]] = []
+    for part in parts:
+        if blocks and sum(c.count("\n") + 1 for c in blocks[-1] + part) <= limit:
+            blocks[-1] += part
+        else:
+            blocks.append(list(part))
+    return blocks

@@ -8,9 +8,10 @@ from generator.artifacts import Artifact
 from generator.execute import Group, groups
 from generator.model import Cluster
 from generator.shell_fold import fold
-from generator.site.byhand import by_hand
+from generator.site.byhand import by_hand, split
 from generator.site.layout import NOTEBOOKS, cluster_to_top, lang_dir
 from generator.site.markdown import admonition, fence, tabs
+from generator.site.reviewable import BLOCK_LIMIT
 from generator.site.scripts_page import uses_line
 from generator.site.words import WORDS
 from generator.steps import Chapter, Show, Step
@@ -66,9 +67,10 @@ def workstation_block(group: Group, cluster: Cluster, artifacts: dict[str, Artif
     manual = [line for c in group.commands if c.renders for line in by_hand(cluster, artifacts, *c.renders)]
     if not manual:
         return body
+    shown = "\n\n".join(fence("\n".join(block), "shell") for block in split(manual, BLOCK_LIMIT))
     return tabs([
         (w["invoke_tab"], body),
-        (w["by_hand_tab"], f"{w['by_hand_note']}\n\n{fence(chr(10).join(manual), 'shell')}"),
+        (w["by_hand_tab"], f"{w['by_hand_note']}\n\n{shown}"),
     ])
 
 

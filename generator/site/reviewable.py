@@ -3,8 +3,8 @@ sideways and every block without scrolling past a screen.
 
 Measured from the HTML MkDocs wrote (the text the copy button copies), per page and per kind of block. The limits:
 LINE_LIMIT characters a shown line may have (a longer command is split with `\\` continuations); BLOCK_LIMIT lines
-a block may have, what a 1366×768 laptop shows of a code block below its heading with room to spare (the browser
-test measures it in pixels). `python -m generator.site.reviewable [SITE]` prints the table and the totals.
+a block may have, about what a 1366×768 laptop shows of a code block below its heading.
+`python -m generator.site.reviewable [SITE]` prints the table and the totals.
 """
 
 from __future__ import annotations

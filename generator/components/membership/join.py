@@ -7,7 +7,7 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from generator import daemons
+from generator import daemons, day2
 from generator.components import leader
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
@@ -17,7 +17,7 @@ from generator.components.load_balancer.service import ID as LOAD_BALANCER
 from generator.components.load_balancer.shell import on_node_function
 from generator.components.membership.common import ID
 from generator.model import Cluster, Node
-from generator.steps import Chapter, Command, Step, on, pki_file, sudo
+from generator.steps import Chapter, Command, Script, Step, on, pki_file, script_header, scripts_dir, sudo
 from generator.text import Texts
 
 TEXT = Texts.of_component(__file__)
@@ -29,11 +29,11 @@ ELECTION_WAIT = 90  # seconds: a lock not given back on stop (the controller man
 POLL = "0.5"
 
 
-def distribute_ids(cluster: Cluster, node: Node) -> tuple[str, ...]:
-    """The distribute step of each component with a service on `node`, then the load balancer's config check."""
+def distributed(cluster: Cluster, node: Node) -> list[tuple[str, tuple[str, ...]]]:
+    """Per component with a service on `node`: its distribute step, and the load balancer's config check after its
+    own. Each becomes a step of its own here, so a reviewer reads one component's files at a time."""
     components = dict.fromkeys(s.component for s in daemons.on_node(cluster, node))
-    checks = (f"{LOAD_BALANCER}.validate",) if LOAD_BALANCER in components else ()
-    return (*(f"{c}.distribute" for c in components), *checks)
+    return [(c, (f"{c}.distribute", *((f"{c}.validate",) if c == LOAD_BALANCER else ()))) for c in components]
 
 
 def control_plane(cluster: Cluster, node: Node) -> list[str]:
@@ -64,12 +64,14 @@ def prepare_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step
     )
 
 
-def distribute_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step:
-    _, remote = node_commands(build, node, distribute_ids(cluster, node))
-    return Step(
-        **TEXT.step("membership.distribute", node=node),
-        per_node=((node, remote),),
-    )
+def distribute_steps(cluster: Cluster, build: Sequence[Chapter], node: Node) -> list[Step]:
+    steps = []
+    for i, (component, ids) in enumerate(distributed(cluster, node)):
+        _, remote = node_commands(build, node, ids)
+        text = TEXT.step("membership.distribute" if i == 0 else "membership.distribute-more",
+                         step_id=f"membership.distribute-{component}", node=node, component=component)
+        steps.append(Step(**text, per_node=((node, remote),)))
+    return steps
 
 
 def etcd_add_step(cluster: Cluster, node: Node) -> Step:
@@ -127,43 +129,61 @@ def load_balancer_start_step(cluster: Cluster, node: Node) -> Step:
     )
 
 
-def takeover_script(cluster: Cluster, node: Node, component: str, from_lease: bool) -> str:
+def lead_function(cluster: Cluster) -> list[str]:
+    """Shell: `lead` prints the host holding `$unit`'s lock while the lock is fresh, one definition per kind of lock
+    the cluster's elected services use (all the same kind on every release so far)."""
+    kinds = {s.unit: s.election.lock(cluster).from_lease for s in daemons.elected(cluster) if s.election}
+    if len(set(kinds.values())) == 1:
+        return [f"lead() {{ {leader.fresh_holder(cluster, '$unit', next(iter(kinds.values())))}; }} 2>/dev/null"]
+    return ["case $unit in",
+            *(f"  {unit}) lead() {{ {leader.fresh_holder(cluster, unit, lease)}; }} 2>/dev/null ;;"
+              for unit, lease in kinds.items()),
+            "esac"]
+
+
+def takeover_script(cluster: Cluster) -> Script | None:
+    """`takeover.sh NODE UNIT FIGURE OTHER...`: NODE's instance of an elected UNIT must win the election once the
+    OTHER masters' instances stop; prints the leader before and while only NODE ran it and `measured: FIGURE=…`,
+    and exits 0 only when NODE won."""
+    if not day2.joining(cluster):
+        return None
     s = sudo(cluster)
-    others = " ".join(n.name for n in cluster.masters if n != node)
-    figure = f"{ID}_{component.replace('-', '_')}_takeover_seconds"
-    return "\n".join([
+    return Script("takeover.sh", **TEXT.fields("script.takeover", ELECTION_WAIT=ELECTION_WAIT), body="\n".join([
+        *script_header("takeover.sh NODE UNIT FIGURE OTHER...: NODE's UNIT must win its election alone"),
         *on_node_function(cluster),
-        f"lead() {{ {leader.fresh_holder(cluster, component, from_lease)}; }} 2>/dev/null",
+        "node=$1 unit=$2 figure=$3; shift 3",
+        *lead_function(cluster),
         f"end=$((SECONDS + {ELECTION_WAIT}))",
-        f'if [ "$(lead)" = {node.name} ]; then',
-        f"  on_node {node.name} '{s}systemctl stop {component}'",
-        f'  until l=$(lead); [ -n "$l" ] && [ "$l" != {node.name} ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done',
-        f"  on_node {node.name} '{s}systemctl start {component}'",
+        'if [ "$(lead)" = "$node" ]; then',
+        f'  on_node "$node" "{s}systemctl stop $unit"',
+        f'  until l=$(lead); [ -n "$l" ] && [ "$l" != "$node" ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done',
+        f'  on_node "$node" "{s}systemctl start $unit"',
         "fi",
-        f'echo "{component} leader before: $(lead)"',
+        'echo "$unit leader before: $(lead)"',
         "t0=$(date +%s.%N)",
-        f"for n in {others}; do on_node \"$n\" '{s}systemctl stop {component}' & done; wait",
+        f'for n in "$@"; do on_node "$n" "{s}systemctl stop $unit" & done; wait',
         f"end=$((SECONDS + {ELECTION_WAIT}))",
-        f'until [ "$(lead)" = {node.name} ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done',
+        f'until [ "$(lead)" = "$node" ] || [ $SECONDS -ge $end ]; do sleep {POLL}; done',
         "t1=$(date +%s.%N); won=$(lead)",
-        f'echo "{component} leader while only {node.name} ran it: ${{won:-none}}"',
-        f"for n in {others}; do on_node \"$n\" '{s}systemctl start {component}' & done; wait",
-        f"awk -v a=\"$t0\" -v b=\"$t1\" 'BEGIN {{ printf \"measured: {figure}=%.3f\\n\", b - a }}'",
-        f'[ "$won" = {node.name} ]',
-    ])
+        'echo "$unit leader while only $node ran it: ${won:-none}"',
+        f'for n in "$@"; do on_node "$n" "{s}systemctl start $unit" & done; wait',
+        """awk -v a="$t0" -v b="$t1" -v f="$figure" 'BEGIN { printf "measured: %s=%.3f\\n", f, b - a }'""",
+        '[ "$won" = "$node" ]',
+    ]), directory=scripts_dir(cluster))
 
 
 def election_step(cluster: Cluster, node: Node) -> Step:
+    script = takeover_script(cluster)
+    assert script is not None, "an election step without a joining master"
     commands = []
     for service in reversed(daemons.elected(cluster)):  # the scheduler first, as the explanation tells it
         component, name = service.unit, re.escape(node.name)
-        lease = service.election.lock(cluster).from_lease if service.election else False
+        figure = f"{ID}_{component.replace('-', '_')}_takeover_seconds"
         commands.append(Command(
-            takeover_script(cluster, node, component, lease),
+            script.call(node.name, component, figure, *(n.name for n in cluster.masters if n != node)),
             expect=rf"^{component} leader while only {name} ran it: {name}$",
             example=f"{component} leader before: {cluster.masters[0].name}\n{component} leader while only "
-                    f"{node.name} ran it: {node.name}\nmeasured: {ID}_{component.replace('-', '_')}"
-                    "_takeover_seconds=17.204"))
+                    f"{node.name} ran it: {node.name}\nmeasured: {figure}=17.204"))
     return Step(
         **TEXT.step("membership.election", node=node, ELECTION_WAIT=ELECTION_WAIT),
         local=tuple(commands),

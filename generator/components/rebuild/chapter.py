@@ -90,9 +90,9 @@ def remove_step(cluster: Cluster) -> Step:
     )
 
 
-def renamed(step: Step, key: str, **values: object) -> Step:
-    """A membership step's commands under this chapter's id and words."""
-    return replace(step, **TEXT.step(f"{ID}.{key}", **values), warnings=())
+def renamed(step: Step, key: str, step_id: str | None = None, **values: object) -> Step:
+    """A membership step's commands under this chapter's id (or `step_id`) and words."""
+    return replace(step, **TEXT.step(f"{ID}.{key}", step_id=step_id, **values), warnings=())
 
 
 def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
@@ -102,8 +102,11 @@ def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     etcd = daemons.ETCD.runs_on(cluster, node)
     steps = [check_step(cluster)]
     steps += [remove_step(cluster)] if etcd else []
-    steps += [renamed(join.prepare_step(cluster, build, node), "prepare", node=node.name),
-              renamed(join.distribute_step(cluster, build, node), "distribute", node=node.name)]
+    steps += [renamed(join.prepare_step(cluster, build, node), "prepare", node=node.name)]
+    steps += [renamed(step, "distribute" if i == 0 else "distribute-more", step_id=f"{ID}.distribute-{component}",
+                      node=node.name, component=component)
+              for i, step in enumerate(join.distribute_steps(cluster, build, node))
+              if (component := step.id.removeprefix(f"{join.ID}.distribute-"))]
     if etcd:
         steps += [renamed(join.etcd_add_step(cluster, node), "etcd-add", node=node.name, helper=helper(cluster).name),
                   renamed(join.etcd_start_step(cluster, node), "etcd-start", node=node.name)]
