@@ -12,7 +12,7 @@ from generator.components.etcd import checks as etcd_checks
 from generator.components.load_balancer import shell as load_balancer
 from generator.components.membership import join as membership
 from generator.components.prerequisites import nodes
-from generator.components.verification import master_loss
+from generator.components.verification import cis, master_loss
 from generator.components.verification import systemd as verification_systemd
 from generator.model import Cluster
 from generator.steps import Script
@@ -29,6 +29,7 @@ MAKERS: tuple[Callable[[Cluster], Script | None], ...] = (
     rollout.loop_script,
     verification_systemd.crash_restart_script,
     master_loss.loss_script,
+    cis.report_script,
     membership.takeover_script,
 )
 

@@ -15,7 +15,7 @@ from generator.components.kube_apiserver.files import ID as APISERVER
 from generator.components.load_balancer.shell import backend_status_function, holder_functions, names_pattern
 from generator.model import Cluster, Node
 from generator.service import Service
-from generator.steps import Command, Step, on, pki_file
+from generator.steps import Command, Step, on, pki_file, remote
 from generator.text import Texts, enumeration
 
 TEXT = Texts.of_component(__file__)
@@ -79,14 +79,15 @@ def members_step(cluster: Cluster) -> Step:
     f = etcd_facts(cluster.spec.components.etcd.version)
     node = runner(cluster)
     names = sorted(n.name for n in cluster.etcd_members)
-    listing = (f"{etcdctl(cluster, f, 'member', 'list')} | awk -F ', ' '{{print $3 \"=\" $2}}' | sort | "
-               "paste -sd ' '")
+    # the list is read on the node and tallied here, so the awk program is quoted once
+    listing = (f"{remote(cluster, node, etcdctl(cluster, f, 'member', 'list'))} | "
+               "awk -F ', ' '{print $3 \"=\" $2}' | sort | paste -sd ' '")
     want = " ".join(f"{name}=started" for name in names)
     return Step(
         **TEXT.step("membership.etcd-members", count=len(names),
                     names=enumeration(names)),
         per_node=((node, (
-            on(cluster, node, listing, expect=rf"^{re.escape(want)}$", example=want),
+            Command(listing, expect=rf"^{re.escape(want)}$", example=want),
             on(cluster, node, etcdctl(cluster, f, "endpoint", "health"), expect=r"is healthy",
                example=f"{client_url(node)} is healthy: successfully committed proposal: took = 2.1ms"),
         )),),

@@ -21,10 +21,22 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
 from generator.components.kube_scheduler.files import Paths as SchedulerPaths
+from generator.components.load_balancer.shell import on_node_function
 from generator.components.prerequisites.files import downloads
 from generator.context import RenderContext
 from generator.model import Cluster, Node
-from generator.steps import Command, Step, for_each_master, on, remote, render, ssh_prefix, sudo
+from generator.steps import (
+    Command,
+    Script,
+    Step,
+    for_each_master,
+    remote,
+    render,
+    script_header,
+    scripts_dir,
+    ssh_prefix,
+    sudo,
+)
 from generator.text import Text, Texts
 from generator.versions import Timeline
 
@@ -116,24 +128,33 @@ def fetch_commands(cluster: Cluster) -> list[Command]:
     return commands
 
 
-def run_script(cluster: Cluster, node: Node) -> str:
+def report_script(cluster: Cluster) -> Script | None:
+    """`cis-report.sh NODE`: kube-bench on NODE (as root, its report kept there), then, on the workstation, the
+    report's results, their totals as `measured:` figures, and exit 1 on a FAIL that EXPLAINED does not list."""
+    if not cluster.spec.verification.cis or not cluster.masters:
+        return None
     directory = node_dir(cluster)
     benchmark = BENCHMARK.at(cluster.release)
     report = f"{directory}/report-{benchmark}.txt"
-    explained = " ".join(f"-e {check}" for check in EXPLAINED)
-    run = shlex.join([f"{directory}/kube-bench", "run", f"--config-dir={directory}/cfg", f"--benchmark={benchmark}",
-                      f"--targets={TARGETS}", "--noremediations"])
-    return "\n".join([
-        f"cd {directory} && {run} > {report} 2>&1 || true",
-        f"grep -E '^\\[(PASS|FAIL|WARN|INFO)\\] [0-9.]+ ' {report}",
-        f"count() {{ grep -c \"^\\[$1\\] [0-9.]* \" {report}; }}",
-        'pass=$(count PASS); fail=$(count FAIL); warn=$(count WARN)',
-        f'echo "kube-bench {benchmark} on {node.name}: PASS=$pass FAIL=$fail WARN=$warn"',
+    return Script("cis-report.sh", **TEXT.fields(f"{ID}.script.cis-report", benchmark=benchmark, report=report),
+                  body="\n".join([
+        *script_header(f"cis-report.sh NODE: kube-bench's {benchmark} on NODE, its results and totals"),
+        *on_node_function(cluster),
+        f"node=$1 dir={directory} report={report}",
+        # a backslash-newline inside double quotes is removed by the shell here, before ssh sends the command
+        f"on_node \"$node\" \"{sudo(cluster)}bash -c 'cd $dir && $dir/kube-bench run --config-dir=$dir/cfg "
+        f"--benchmark={benchmark} \\\n    --targets={TARGETS} --noremediations > $report 2>&1 || true'\"",
+        f'results=$(on_node "$node" "{sudo(cluster)}cat $report") || exit 1',
+        "grep -E '^\\[(PASS|FAIL|WARN|INFO)\\] [0-9.]+ ' <<< \"$results\"",
+        'count() { grep -c "^\\[$1\\] [0-9.]* " <<< "$results"; }',
+        "pass=$(count PASS); fail=$(count FAIL); warn=$(count WARN)",
+        f'echo "kube-bench {benchmark} on $node: PASS=$pass FAIL=$fail WARN=$warn"',
         'echo "measured: cis_pass=$pass"; echo "measured: cis_fail=$fail"; echo "measured: cis_warn=$warn"',
-        f"new=$(grep '^\\[FAIL\\] ' {report} | cut -d' ' -f2 | grep -vxF {explained} | xargs)",
+        "new=$(grep '^\\[FAIL\\] ' <<< \"$results\" | cut -d' ' -f2 | grep -vxF "
+        + " ".join(f"-e {check}" for check in EXPLAINED) + " | xargs)",
         '[ -z "$new" ] || { echo "FAIL the runbook does not explain: $new"; exit 1; }',
-        '[ "$pass" -gt 0 ] || { echo "kube-bench checked nothing: see ' + report + '"; exit 1; }',
-    ])
+        '[ "$pass" -gt 0 ] || { echo "kube-bench checked nothing: see $report on $node"; exit 1; }',
+    ]), directory=scripts_dir(cluster))
 
 
 def step(cluster: Cluster) -> Step:
@@ -141,6 +162,8 @@ def step(cluster: Cluster) -> Step:
     target = unpacked(cluster)
     s = sudo(cluster)
     benchmark = BENCHMARK.at(cluster.release)
+    report = report_script(cluster)
+    assert report is not None, "the CIS step without masters or without verification.cis"
 
     def commands(node: Node) -> list[Command]:
         ship = (f"tar -C {shlex.quote(target)} -cf - kube-bench cfg | {ssh_prefix(cluster, node)} "
@@ -148,10 +171,11 @@ def step(cluster: Cluster) -> Step:
         receive = f"{s}sh -c " + shlex.quote(f"cat > {directory}/cfg/{benchmark}/config.yaml")
         own = f"{remote(cluster, node, receive)} < {rel_build(cluster)}/{config_path()}"
         return [Command(ship), Command(own),
-                on(cluster, node, f"{s}bash -c {shlex.quote(run_script(cluster, node))}",
-                   expect=rf"^kube-bench {benchmark} on {re.escape(node.name)}: PASS=\d+ FAIL=\d+ WARN=\d+$",
-                   example=f"[PASS] 1.1.2 Ensure that the API server pod specification file ownership is set to "
-                           f"root:root (Automated)\n…\nkube-bench {benchmark} on {node.name}: PASS=52 FAIL=4 WARN=16")]
+                Command(report.call(node.name),
+                        expect=rf"^kube-bench {benchmark} on {re.escape(node.name)}: PASS=\d+ FAIL=\d+ WARN=\d+$",
+                        example=f"[PASS] 1.1.2 Ensure that the API server pod specification file ownership is set to "
+                                f"root:root (Automated)\n…\nkube-bench {benchmark} on {node.name}: PASS=52 FAIL=4 "
+                                "WARN=16")]
 
     explained = [TEXT(f"{ID}.cis", f"explained-{check}") for check in EXPLAINED]
     return Step(
