@@ -200,9 +200,9 @@ CASES = [
     case("missing-node-ip", deleting("nodes[1].ip"), "nodes[1].ip", "required field"),
     case("nodes-empty", setting(("nodes", [])), "nodes", "at least one node"),
     # leader election
-    case("renew-equals-lease", setting((f"{LEADER}.renew_deadline", "15s")), f"{LEADER}.renew_deadline",
+    case("renew-equals-lease", setting((f"{LEADER}.renew_deadline", "5s")), f"{LEADER}.renew_deadline",
          "lease_duration"),
-    case("renew-longer-than-lease", setting((f"{LEADER}.lease_duration", "8s")), f"{LEADER}.renew_deadline",
+    case("renew-longer-than-lease", setting((f"{LEADER}.lease_duration", "2s")), f"{LEADER}.renew_deadline",
          "lease_duration"),
     case("duration-unitless", setting((f"{LEADER}.retry_period", "2")), f"{LEADER}.retry_period", '"15s"'),
     # load balancer
