@@ -162,11 +162,18 @@ def upgrade_plan(c: Context, cluster: str = "example", to: str = "", out: str = 
     plan.upgrade_plan(load(cluster), release, out, sys.stdout)
 
 
-@task
-def test(c: Context) -> None:
-    """Run ruff and the test suite."""
+@task(help={"serial": "one pytest in this checkout, module after module, instead of the groups at once"})
+def test(c: Context, serial: bool = False) -> None:
+    """Run ruff and the test suite: its groups of modules at once, each in a checkout of its own (tests/shards.py)."""
     c.run(f"{sys.executable} -m ruff check generator tests tasks.py")
-    c.run(f"{sys.executable} -m pytest -q", pty=False)
+    if serial:
+        c.run(f"{sys.executable} -m pytest -q", pty=False)
+        return
+    from tests import shards
+
+    status = shards.run([])
+    if status:
+        raise Exit(code=status)
 
 
 @task(help={"cluster": "the lab's cluster file (name under clusters/ or a path)",
