@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Modules that share one lab (a machine holds one lab of a name at a time), in the order they need it; with the
-# browser tests, which wait on a browser, they make the second group.
+# Modules that share one lab (a machine holds one lab of a name at a time), in the order they need it: about 29 min
+# of the suite's 59 (`pytest --durations=0`, 2026-12-07), mostly waiting.
 LAB = ("test_lab.py", "test_lab_deploy.py", "test_lab_recovery.py", "test_lab_repair.py", "test_lab_teardown.py",
        "test_lab_day2.py")
+# About half of the other 30 min: the browser, the real daemons (each on a loopback net of its own) and the fuzzers.
+THIRD = ("test_browser.py", "test_browser_reader.py", "test_fuzz_loader.py", "test_kube_binaries.py",
+         "test_escaping.py", "test_lock.py", "test_rehearsal.py", "test_load_balancer.py", "test_etcd.py")
 GROUPS: tuple[tuple[str, ...], ...] = (
     (),  # in place: every module another group does not name (test_notebooks.py clones this checkout with git)
     LAB,
-    ("test_browser.py", "test_browser_reader.py", "test_load_balancer.py", "test_etcd.py", "test_rehearsal.py"),
+    THIRD,
 )
 # Installed, not tracked, and needed by a group's tests: linked into each copy.
 LINKED = ("tests/axe/node_modules",)
