@@ -389,8 +389,8 @@ def check_workstation(c: Context, cluster: str = "example") -> None:
 
 @task(help={"update_readme": "write the table into README.md between the lab-day2 markers"})
 def lab_day2(c: Context, update_readme: bool = False) -> None:
-    """Day 2 in the lab (root, ~15 min plus the 1.35.4 and 1.36.3 builds when not cached): deploy 1.35.4, upgrade
-    to 1.36.3, a fourth master joins and leaves, through tests/test_lab_day2.py; prints the figures as a table."""
+    """Day 2 in the lab (root, ~15 min plus the 1.36.3 and 1.37.2 builds when not cached): deploy 1.36.3, upgrade
+    to 1.37.2, a fourth master joins and leaves, through tests/test_lab_day2.py; prints the figures as a table."""
     from generator.lab import day2
 
     status, path, record = day2.run()

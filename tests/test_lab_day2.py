@@ -1,4 +1,4 @@
-"""Day 2 in the real lab, through the real CLI: a cluster of three masters deployed at 1.35.4, upgraded to 1.36.3
+"""Day 2 in the real lab, through the real CLI: a cluster of three masters deployed at 1.36.3, upgraded to 1.37.2
 while requests through the VIP are counted, grown to four masters, shrunk back to three (root only).
 
 One cluster file (name day2, 10.92.0.0/24, VIP 10.92.0.100: neither the main lab's nor test_lab.py's), edited in
@@ -9,7 +9,7 @@ properties (no failed request through the VIP, counted independently from the lo
 passing its health gate with both locks held; the new master winning an election; etcd's member list; haproxy's
 backends; versions on every node) and that each chapter run again changes nothing.
 
-It needs the kube binaries of 1.35.4 and 1.36.3 (built once into the cache, ~5 min each cold) and takes ~15 min,
+It needs the kube binaries of 1.36.3 and 1.37.2 (built once into the cache, ~16 min each cold) and takes ~15 min,
 so CI does not run it: `invoke lab-day2` does (RUNBOOK_LAB_DAY2=1) and writes the figures for the README's table.
 Figures and durations are recorded, never timed against a bound.
 """
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 NAME = "day2"
-OLD, NEW = "1.35.4", "1.36.3"
+OLD, NEW = "1.36.3", "1.37.2"
 NODES = [{"name": f"k8s-master-0{i}", "ip": f"10.92.0.1{i}"} for i in (1, 2, 3)]
 FOURTH = {"name": "k8s-master-04", "ip": "10.92.0.14"}
 RUNS = REPO / "runs" / NAME
@@ -51,7 +51,7 @@ RECORD_ENV = "RUNBOOK_LAB_DAY2_RECORD"  # where `invoke lab-day2` wants the figu
 
 
 def cluster_text(release: str, nodes: list[dict], **sections: object) -> str:
-    """clusters/lab.yaml's options (ssh, tarballs, etcd 3.4.23) for the day2 cluster."""
+    """clusters/lab.yaml's options (ssh, tarballs, its etcd) for the day2 cluster."""
     data = yaml.safe_load((REPO / "clusters" / "lab.yaml").read_text().replace("build/lab/", f"build/{NAME}/"))
     data.update(name=NAME, kubernetes_version=release, nodes=nodes, **sections)
     data["api_server"]["vip"] = "10.92.0.100"
@@ -128,8 +128,9 @@ def etcd_members(cluster: Cluster) -> list[str]:
     """`name=status` of every member, from the first member's own etcdctl and certificates (not the runbook's)."""
     pki, bin_dir = cluster.spec.paths.pki_dir, cluster.spec.paths.bin_dir
     first = cluster.etcd_members[0]
-    out = remote(cluster, first.name, f"{bin_dir}/etcdctl --endpoints=https://{first.ip}:2379 --cacert={pki}/ca.pem "
-                                      f"--cert={pki}/etcdctl.pem --key={pki}/etcdctl-key.pem member list")
+    out = remote(cluster, first.name, f"{bin_dir}/etcdctl --endpoints=https://{first.ip}:2379 "
+                                      f"--cacert={pki}/etcd-ca.pem --cert={pki}/etcdctl.pem "
+                                      f"--key={pki}/etcdctl-key.pem member list")
     return sorted(f"{line.split(', ')[2]}={line.split(', ')[1]}" for line in out.splitlines() if ", " in line)
 
 
@@ -162,10 +163,10 @@ def journey(tmp_path_factory):
     runs_before = run_dirs()
     try:
         trip.run("lab-up", "lab-up", "--cluster", str(trip.file))
-        trip.deploy("deploy 1.35.4")
-        # the upgrade: the file says 1.36.3, `upgrade.from` what runs; lab-up packs the 1.36.3 tarball
+        trip.deploy(f"deploy {OLD}")
+        # the upgrade: the file says NEW, `upgrade.from` what runs; lab-up packs NEW's tarball
         cluster = trip.write(cluster_text(NEW, NODES, upgrade={"from": OLD}))
-        trip.run("lab-up (1.36.3 tarball)", "lab-up", "--cluster", str(trip.file))
+        trip.run(f"lab-up ({NEW} tarball)", "lab-up", "--cluster", str(trip.file))
         upgrade = trip.deploy("upgrade", "--chapter", "upgrade")
         upgrade.seen["log"] = failures_in_log("upgrade")
         bin_dir = cluster.spec.paths.bin_dir
@@ -251,7 +252,7 @@ def assert_no_failed_request(phase: Phase, chapter: str) -> None:
 
 
 def test_the_old_release_is_deployed_in_full(journey: Journey) -> None:
-    phase = journey.phases["deploy 1.35.4"]
+    phase = journey.phases[f"deploy {OLD}"]
     assert phase.summary["result"] == "passed" and phase.summary["release"] == OLD
     assert not [o for o in phase.summary["steps"] if o["status"] != "passed"]
 

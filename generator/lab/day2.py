@@ -1,4 +1,4 @@
-"""`invoke lab-day2`: tests/test_lab_day2.py in the lab (deploy 1.35.4, upgrade to 1.36.3, grow to four masters
+"""`invoke lab-day2`: tests/test_lab_day2.py in the lab (deploy 1.36.3, upgrade to 1.37.2, grow to four masters
 and back), then its figures as a table: per phase the result, its duration, the requests through the VIP and how
 many failed, and the time each master took. Records go to runs/lab-day2/<UTC>.json; the README keeps the table
 between the lab-day2 markers (--update-readme).
