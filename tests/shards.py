@@ -44,7 +44,9 @@ class Running:
 
 def tracked_and_new(root: Path) -> list[str]:
     """The working tree's files git would commit: tracked ones and untracked ones not ignored."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+    # safe.directory: CI runs as root in a clone another user may own
+    out = subprocess.run(["git", "-c", "safe.directory=*", "ls-files", "-z", "--cached", "--others",
+                          "--exclude-standard"], cwd=root,
                          capture_output=True, check=True).stdout
     return [name for name in out.decode().split("\0") if name and (root / name).is_file()]
 

@@ -42,7 +42,7 @@ def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     first: list[Step] = [plan_step(cluster), rollout.request_loop_start(cluster, ID, ID),
                          planned.snapshot_step(cluster, ID, f"{'join' if joins else 'leave'}-{node.name}")]
     if joins:
-        steps = [join.prepare_step(cluster, build, node), *join.distribute_steps(cluster, build, node)]
+        steps = [join.prepare_step(cluster, build, node), *(s for _, s in join.distribute_steps(cluster, build, node))]
         steps += [join.etcd_add_step(cluster, node), join.etcd_start_step(cluster, node)] if etcd else []
         steps += [join.control_plane_step(cluster, node), rolling_step(cluster)]
         steps += [join.load_balancer_start_step(cluster, node)] if lb else []

@@ -64,13 +64,14 @@ def prepare_step(cluster: Cluster, build: Sequence[Chapter], node: Node) -> Step
     )
 
 
-def distribute_steps(cluster: Cluster, build: Sequence[Chapter], node: Node) -> list[Step]:
+def distribute_steps(cluster: Cluster, build: Sequence[Chapter], node: Node) -> list[tuple[str, Step]]:
+    """(component, its distribute step for `node`), in the order the node's services are declared."""
     steps = []
     for i, (component, ids) in enumerate(distributed(cluster, node)):
         _, remote = node_commands(build, node, ids)
         text = TEXT.step("membership.distribute" if i == 0 else "membership.distribute-more",
                          step_id=f"membership.distribute-{component}", node=node, component=component)
-        steps.append(Step(**text, per_node=((node, remote),)))
+        steps.append((component, Step(**text, per_node=((node, remote),))))
     return steps
 
 

@@ -105,8 +105,7 @@ def chapter(cluster: Cluster, build: Sequence[Chapter]) -> Chapter | None:
     steps += [renamed(join.prepare_step(cluster, build, node), "prepare", node=node.name)]
     steps += [renamed(step, "distribute" if i == 0 else "distribute-more", step_id=f"{ID}.distribute-{component}",
                       node=node.name, component=component)
-              for i, step in enumerate(join.distribute_steps(cluster, build, node))
-              if (component := step.id.removeprefix(f"{join.ID}.distribute-"))]
+              for i, (component, step) in enumerate(join.distribute_steps(cluster, build, node))]
     if etcd:
         steps += [renamed(join.etcd_add_step(cluster, node), "etcd-add", node=node.name, helper=helper(cluster).name),
                   renamed(join.etcd_start_step(cluster, node), "etcd-start", node=node.name)]
