@@ -198,6 +198,27 @@ def test_a_leaving_master_leaves_etcd_last_and_only_with_the_flag(tmp_path: Path
     assert {n.name for n, _ in steps["membership.retire-control-plane"].per_node} == {old["name"]}
 
 
+def etcdctl_removed(member: int, cluster: int) -> str:
+    """What `etcdctl member remove` prints: etcdctl formats both ids with Go's %16x, so an id of fewer than 16 hex
+    digits is padded with spaces."""
+    return f"Member {member:16x} removed from cluster {cluster:16x}"
+
+
+@pytest.mark.parametrize("member", [0x8E9E05C52164694D, 0x740F1E54FB440AC, 0x5F3])
+def test_the_etcd_remove_steps_accept_every_member_id_etcdctl_prints(tmp_path: Path, member: int) -> None:
+    printed = etcdctl_removed(member, 0x78447E0E257D25D2)
+    old = {"name": "k8s-master-03", "ip": "192.168.1.206"}
+    shrink = example_file(tmp_path, "shrink", nodes=EXAMPLE["nodes"][:2], membership={"leaving": [old]})
+    step = chapter_steps(shrink, "membership")["membership.etcd-remove"]
+    (leave,) = [c for _, commands in step.per_node for c in commands if "removed from cluster" in (c.expect or "")]
+    assert re.search(leave.expect, printed), (leave.expect, printed)
+    rebuild = example_file(tmp_path, "rebuild", rebuild={"node": EXAMPLE["nodes"][-1]["name"]})
+    found = next(ch for ch in catalog.chapters(load(str(rebuild))) if ch.id == "rebuild")
+    (remove,) = next(s for s in found.steps if s.id == "rebuild.etcd-remove").local
+    assert re.search(remove.expect, f"{printed}\n166cb32f4eb251d0, started, k8s-master-01, …", re.MULTILINE), \
+        (remove.expect, printed)
+
+
 # --- the diffs a planned change renders -----------------------------------------------------------------------------
 
 def test_growing_re_issues_exactly_the_certificates_naming_the_masters(tmp_path: Path, fresh_build) -> None:

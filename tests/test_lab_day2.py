@@ -337,7 +337,7 @@ def test_the_fourth_master_leaves_only_with_the_flag_and_loses_no_request(journe
                         re.MULTILINE)  # the lab's systemctl may print warnings around them
     assert states == ["inactive"] * 6, phase.seen["fourth"]
     assert len(phase.seen["vip"]) == 1 and phase.seen["vip"][0] in masters
-    assert re.search(r"^Member [0-9a-f]+ removed from cluster", phase.output, re.MULTILINE)
+    assert re.search(r"^Member +[0-9a-f]+ removed from cluster", phase.output, re.MULTILINE)
 
 
 def test_leaving_again_and_dropping_the_section_change_nothing(journey: Journey) -> None:

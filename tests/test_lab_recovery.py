@@ -292,7 +292,7 @@ def test_a_master_rebuilt_from_nothing_serves_again(deployed: Deployed, tmp_path
                                     "--allow-destructive")
     assert measured["rebuild_rto_seconds"] > 0
     text = notebook_output(run_dir, "rebuild")
-    one(r"^Member [0-9a-f]+ removed from cluster [0-9a-f]+$", text)
+    one(r"^Member +[0-9a-f]+ removed from cluster +[0-9a-f]+$", text)
     units = remote(cluster, node, "systemctl is-enabled etcd kube-apiserver kube-controller-manager kube-scheduler "
                                   "haproxy keepalived | xargs; systemctl is-active etcd kube-apiserver "
                                   "kube-controller-manager kube-scheduler haproxy keepalived | xargs")

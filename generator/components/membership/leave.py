@@ -62,7 +62,7 @@ def etcd_remove_step(cluster: Cluster, node: Node) -> Step:
     return Step(
         **TEXT.step("membership.etcd-remove", member=member, node=node, n=n, majority=n // 2 + 1),
         per_node=(
-            (member, (on(cluster, member, remove, expect=r"(Member \S+ removed from cluster|is not a member)",
+            (member, (on(cluster, member, remove, expect=r"(Member +[0-9a-f]+ removed from cluster|is not a member)",
                          example="Member 8e9e05c52164694d removed from cluster 3f2d4a6b7c8d9e0f"),)),
             (node, (on(cluster, node, stop(cluster, [daemons.ETCD.unit]), expect=STOPPED,
                        example="still active: 0"),)),

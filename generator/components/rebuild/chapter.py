@@ -82,8 +82,9 @@ def remove_step(cluster: Cluster) -> Step:
     ])
     return Step(
         **TEXT.step(f"{ID}.etcd-remove", node=node.name, helper=other.name),
-        local=(Command(script, expect=(rf"^({re.escape(node.name)} is a healthy member already|Member \w+ removed "
-                                       rf"from cluster|no member {re.escape(node.name)} to remove)"),
+        local=(Command(script, expect=(rf"^({re.escape(node.name)} is a healthy member already|"
+                                       rf"Member +[0-9a-f]+ removed from cluster|"
+                                       rf"no member {re.escape(node.name)} to remove)"),
                        example=f"Member 8e9e05c52164694d removed from cluster ad0686389c80c4f7\n"
                                f"166cb32f4eb251d0, started, {other.name}, {peer_url(other)}, {client_url(other)}, "
                                "false"),),
