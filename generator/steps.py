@@ -58,6 +58,10 @@ class Script:
     def call(self, *args: str) -> str:
         return shlex.join(["bash", self.path, *args])
 
+    def function(self, name: str) -> str:
+        """A one-line shell function `name` that runs this script with its arguments."""
+        return f'{name}() {{ {self.call()} "$@"; }}'
+
 
 def script_header(purpose: str) -> list[str]:
     """A named script's first lines: bash, what it does (the page explains it in both languages), and the

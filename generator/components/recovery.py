@@ -9,7 +9,7 @@ from generator.artifacts import rel_build
 from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl
 from generator.components.etcd.facts import EtcdFacts
-from generator.components.load_balancer.shell import on_node_function
+from generator.components.prerequisites.nodes import on_node_function
 from generator.model import Cluster
 from generator.steps import Command, Step, for_each_master, on, remote, ssh_prefix, sudo
 from generator.text import Texts

@@ -43,9 +43,9 @@ from generator.components.admin.files import kubectl
 from generator.components.etcd.checks import etcdctl, runner
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.load_balancer.files import backend_health
-from generator.components.load_balancer.shell import names_pattern, on_node_function
+from generator.components.load_balancer.shell import names_pattern
 from generator.components.prerequisites.binaries import kube_bin
-from generator.components.prerequisites.nodes import on_node_script
+from generator.components.prerequisites.nodes import on_node_function, on_node_script
 from generator.model import Cluster, Node
 from generator.service import Service
 from generator.steps import (

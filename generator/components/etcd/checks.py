@@ -9,7 +9,7 @@ from generator import trust
 from generator.components.etcd.facts import EtcdFacts, facts
 from generator.components.etcd.files import ETCDCTL_CLIENT, ID, Paths, client_url, endpoints
 from generator.components.leader import failover_example
-from generator.components.load_balancer.shell import on_node_function
+from generator.components.prerequisites.nodes import on_node_function
 from generator.model import Cluster, Node
 from generator.steps import Command, Script, Step, for_each, on, remote, script_header, scripts_dir, sudo
 from generator.text import NO_TEXT, Text, Texts

@@ -9,7 +9,7 @@ import shlex
 
 from generator.components.load_balancer.files import BACKEND, STATS_PASSWORD, STATS_URI, STATS_USER, vip_prefix
 from generator.components.load_balancer.service import enabled
-from generator.components.prerequisites.nodes import on_node_script
+from generator.components.prerequisites.nodes import on_node_function, on_node_script
 from generator.model import Cluster, Node
 from generator.steps import Script, pki_file, script_header, scripts_dir
 from generator.text import Texts
@@ -24,16 +24,6 @@ def stats_url(cluster: Cluster, node: Node, csv: bool = False) -> str:
 
 def vip_check(cluster: Cluster) -> str:
     return f"ip -brief addr show dev {cluster.spec.load_balancer.interface} to {vip_prefix(cluster)}"
-
-
-def function(name: str, script: Script) -> str:
-    """A one-line shell function that runs the named script with its arguments."""
-    return f'{name}() {{ {script.call()} "$@"; }}'
-
-
-def on_node_function(cluster: Cluster) -> list[str]:
-    """Shell function: `on_node NAME CMD` runs CMD on a node (on-node.sh)."""
-    return [function("on_node", on_node_script(cluster))]
 
 
 def holders_script(cluster: Cluster) -> Script | None:
@@ -56,7 +46,7 @@ def holder_functions(cluster: Cluster) -> list[str]:
     """Shell functions: `on_node NAME CMD` runs CMD on a node; `holders` prints the masters holding the VIP."""
     script = holders_script(cluster)
     assert script is not None, "no haproxy and keepalived on the masters: no VIP to hold"
-    return [*on_node_function(cluster), function("holders", script)]
+    return [*on_node_function(cluster), script.function("holders")]
 
 
 def backend_status_script(cluster: Cluster) -> Script | None:
@@ -83,7 +73,7 @@ def backend_status_function(cluster: Cluster) -> list[str]:
     """Shell function: `backend_status MASTER SERVER` (backend-status.sh)."""
     script = backend_status_script(cluster)
     assert script is not None, "no haproxy on the masters"
-    return [function("backend_status", script)]
+    return [script.function("backend_status")]
 
 
 def names_pattern(cluster: Cluster) -> str:

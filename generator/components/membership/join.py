@@ -14,8 +14,8 @@ from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.etcd.files import peer_url
 from generator.components.load_balancer.service import ID as LOAD_BALANCER
-from generator.components.load_balancer.shell import on_node_function
 from generator.components.membership.common import ID
+from generator.components.prerequisites.nodes import on_node_function
 from generator.model import Cluster, Node
 from generator.steps import Chapter, Command, Script, Step, on, pki_file, script_header, scripts_dir, sudo
 from generator.text import Texts

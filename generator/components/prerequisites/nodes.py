@@ -44,6 +44,11 @@ def on_node_script(cluster: Cluster) -> Script:
         directory=scripts_dir(cluster))
 
 
+def on_node_function(cluster: Cluster) -> list[str]:
+    """Shell function: `on_node NAME CMD` runs CMD on a node (on-node.sh)."""
+    return [on_node_script(cluster).function("on_node")]
+
+
 def environment_step(cluster: Cluster) -> Step:
     path = f"{rel_build(cluster)}/{ENVIRONMENT}"
     script = f'source {shlex.quote(path)} && echo "${{#NODE_NAMES[@]}} nodes: ${{NODE_NAMES[*]}}"'

@@ -21,8 +21,8 @@ from generator.components.etcd.files import Paths as EtcdPaths
 from generator.components.kube_apiserver.files import Paths as ApiServerPaths
 from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
 from generator.components.kube_scheduler.files import Paths as SchedulerPaths
-from generator.components.load_balancer.shell import on_node_function
 from generator.components.prerequisites.files import downloads
+from generator.components.prerequisites.nodes import on_node_function
 from generator.context import RenderContext
 from generator.model import Cluster, Node
 from generator.steps import (

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from generator.components.admin.files import kubectl
 from generator.components.leader import elected_lock
-from generator.components.load_balancer.shell import on_node_function
 from generator.components.prerequisites.files import downloads
+from generator.components.prerequisites.nodes import on_node_function
 from generator.components.verification.rehearsal_files import (
     ANNOTATION,
     BURST,

@@ -12,7 +12,8 @@ from generator.components.etcd.checks import etcdctl
 from generator.components.etcd.facts import facts as etcd_facts
 from generator.components.etcd.files import client_url
 from generator.components.load_balancer.service import enabled as load_balancer_enabled
-from generator.components.load_balancer.shell import holder_functions, on_node_function
+from generator.components.load_balancer.shell import holder_functions
+from generator.components.prerequisites.nodes import on_node_function
 from generator.model import Cluster, Node
 from generator.steps import Command, Script, Step, script_header, scripts_dir, sudo
 from generator.text import NO_TEXT, Texts
