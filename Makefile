@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 docs: setup
 	$(BIN)/invoke build-docs
 
-test: setup system-packages axe kube-binaries
+# invoke test builds the lab's tools (as kube-binaries does) while the tests that need none run
+test: setup system-packages axe
 	$(BIN)/invoke test
 
 setup: $(VENV)/.installed
@@ -32,7 +33,7 @@ system-packages:
 	bash .ci/system-packages
 
 # kube-apiserver, -controller-manager, -scheduler and kubectl of the lab's release, built from the
-# k8s.io/kubernetes Go module into ~/.cache/runbook-compiler/kube/<release>/, and the lab's etcd from etcd's Go
-# modules into ~/.cache/runbook-compiler/etcd/<version>/ (both reused when present).
+# k8s.io/kubernetes Go module into ~/.cache/runbook-compiler/kube/<release>/, and the lab's etcd and kube-bench
+# from their Go modules into ~/.cache/runbook-compiler/<tool>/<version>/ (all reused when present).
 kube-binaries: setup
 	$(BIN)/invoke kube-binaries --cluster lab

@@ -164,9 +164,11 @@ def upgrade_plan(c: Context, cluster: str = "example", to: str = "", out: str = 
 
 @task(help={"serial": "one pytest in this checkout, module after module, instead of the groups at once"})
 def test(c: Context, serial: bool = False) -> None:
-    """Run ruff and the test suite: its groups of modules at once, each in a checkout of its own (tests/shards.py)."""
+    """Run ruff and the test suite: its groups of modules at once, each in a checkout of its own, the tools the lab
+    needs built meanwhile (tests/shards.py)."""
     c.run(f"{sys.executable} -m ruff check generator tests tasks.py")
     if serial:
+        c.run(f"{sys.executable} -m invoke kube-binaries --cluster lab")
         c.run(f"{sys.executable} -m pytest -q", pty=False)
         return
     from tests import shards
@@ -195,8 +197,8 @@ def lab_up(c: Context, cluster: str = "lab", kube_bin_dir: str = "") -> None:
 def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl from the k8s.io/kubernetes Go module
     into a cache keyed by release (reused when present), and without --release also the cluster's etcd, etcdctl and
-    etcdutl from etcd's Go modules (and kwok, when it asks for the scheduler's rehearsal); prints progress, time per
-    binary and sha256s."""
+    etcdutl from etcd's Go modules (and kube-bench when it asks for the CIS benchmark, kwok when it asks for the
+    scheduler's rehearsal); prints progress, time per binary and sha256s."""
     from generator.kubebuild import verb
     from generator.versions import parse_release
 
@@ -205,7 +207,8 @@ def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
     kwok = model.spec.verification.kwok if model and model.spec.verification.scheduler_rehearsal else None
-    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok)
+    kube_bench = model.spec.verification.kube_bench if model and model.spec.verification.cis else None
+    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok, kube_bench)
 
 
 @task(help={"record": "first measure built releases' binaries (`invoke kube-binaries`) into accepted.json",

@@ -5,6 +5,11 @@ cores could run the CPU-bound rest of the suite. Tests write build/<cluster>/, s
 run in, so two pytest processes in one checkout would overwrite each other's files: the first group runs in place,
 each other group in a copy of the working tree as it is (uncommitted changes included, ignored files left out).
 pytest-xdist's workers share one checkout, which is why it is not used for this.
+
+On a machine that has not built the tools yet (the lab's kube release, etcd, kube-bench and kwok: about 40 min of
+Go builds cold), the first group, which needs none of them, runs while they build; the others start once the lab's
+release, etcd and kube-bench are there, and kwok builds while they run (test_rehearsal waits for it on its build
+lock when it gets there first). With every tool cached, all groups start at once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +30,8 @@ LAB = ("test_lab.py", "test_lab_deploy.py", "test_lab_recovery.py", "test_lab_re
        "test_lab_day2.py")
 # About half of the other 30 min: the browser, the real daemons (each on a loopback net of its own) and the fuzzers.
 THIRD = ("test_browser.py", "test_browser_reader.py", "test_fuzz_loader.py", "test_kube_binaries.py",
-         "test_escaping.py", "test_lock.py", "test_rehearsal.py", "test_load_balancer.py", "test_etcd.py")
+         "test_escaping.py", "test_lock.py", "test_rehearsal.py", "test_load_balancer.py", "test_etcd.py",
+         "test_release_check.py")
 GROUPS: tuple[tuple[str, ...], ...] = (
     (),  # in place: every module another group does not name (test_notebooks.py clones this checkout with git)
     LAB,
@@ -76,26 +83,78 @@ def modules(group: tuple[str, ...]) -> list[str]:
     return [arg for other in GROUPS if other for name in other for arg in ("--ignore", f"tests/{name}")]
 
 
+class Tools(threading.Thread):
+    """The tools the groups after the first need, built (or found in the cache) in this order: the lab's release,
+    etcd and kube-bench (`invoke kube-binaries --cluster lab`), then kwok. `ready` is set once the first three are
+    there or could not be built (`failed` says which); the build's output goes to `log`."""
+
+    def __init__(self, log: Path) -> None:
+        super().__init__(daemon=True)
+        self.log = log
+        self.ready = threading.Event()
+        self.failed = ""
+        self.started = time.monotonic()
+        self.lines = 0  # of the log, printed when `ready` was set
+
+    def run(self) -> None:
+        from generator.errors import Reported
+        from generator.kubebuild import BuildFailed, Unavailable, tools, verb
+        from generator.model import load
+
+        with self.log.open("w", encoding="utf-8") as out:
+            try:
+                lab = load("lab")
+                spec = lab.spec
+                verb.report(lab.release, spec.components.etcd.version, out,
+                            kube_bench_version=spec.verification.kube_bench)
+            except Reported as err:
+                self.failed = str(err)
+            finally:
+                self.ready.set()
+            if self.failed:
+                return
+            try:
+                tools.ensure(tools.kwok(f"v{spec.verification.kwok}"), say=lambda line: print(line, file=out,
+                                                                                           flush=True))
+            except (Unavailable, BuildFailed) as err:
+                print(f"kwok: {err} (test_rehearsal says so again)", file=out, flush=True)
+
+
+def start(index: int, group: tuple[str, ...], work: Path, extra: list[str]) -> Running:
+    root = REPO
+    if index:
+        root = work / f"checkout-{index}"
+        copy_checkout(REPO, root)
+    log = work / f"group-{index}.log"
+    name = " ".join(group) or "the rest"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *modules(group), *extra]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    print(f"tests: group {index} started in {root}: {name}", flush=True)
+    return Running(name, process, log, time.monotonic())
+
+
 def run(extra: list[str]) -> int:
-    """Run every group at once, print each group's output whole as it ends, and return the worst exit status. The
-    copies are removed when every group passed; otherwise they stay (a failed lab test's build/lab/ is in one), and
-    the last line names where."""
+    """Run the groups, the first at once and the others once the tools they need are built (see Tools), print each
+    group's output whole as it ends, and return the worst exit status. The copies are removed when every group
+    passed; otherwise they stay (a failed lab test's build/lab/ is in one), and the last line names where."""
     work = Path(tempfile.mkdtemp(prefix="runbook-tests-"))
     running: list[Running] = []
+    tools = Tools(work / "tools.log")
+    worst = 0
     try:
-        for index, group in enumerate(GROUPS):
-            root = REPO
-            if index:
-                root = work / f"checkout-{index}"
-                copy_checkout(REPO, root)
-            log = work / f"group-{index}.log"
-            name = " ".join(group) or "the rest"
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *modules(group), *extra]
-            with log.open("wb") as out:
-                process = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
-            print(f"tests: group {index} started in {root}: {name}", flush=True)
-            running.append(Running(name, process, log, time.monotonic()))
-        worst = 0
+        running.append(start(0, GROUPS[0], work, extra))
+        tools.start()
+        tools.ready.wait()
+        printed = tools.log.read_text(encoding="utf-8", errors="replace")
+        sys.stdout.write(printed)
+        tools.lines = printed.count("\n")
+        print(f"tests: tools ready after {time.monotonic() - tools.started:.0f} s", flush=True)
+        if tools.failed:
+            print(f"tests: the other groups need tools that could not be built: {tools.failed}", flush=True)
+            worst = 1
+        else:
+            running += [start(index, group, work, extra) for index, group in enumerate(GROUPS) if index]
         pending = list(running)
         while pending:
             for group in [g for g in pending if g.process.poll() is not None]:
@@ -106,6 +165,8 @@ def run(extra: list[str]) -> int:
                 sys.stdout.write(group.log.read_text(encoding="utf-8", errors="replace"))
                 sys.stdout.flush()
             time.sleep(1)
+        tools.join()
+        sys.stdout.write(tools.log.read_text(encoding="utf-8", errors="replace").split("\n", tools.lines)[-1])
     finally:
         for group in running:
             if group.process.poll() is None:

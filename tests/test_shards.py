@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,3 +42,13 @@ def test_every_test_module_runs_in_exactly_one_group() -> None:
     assert set(named) <= existing, f"groups name modules that do not exist: {set(named) - existing}"
     ignored = shards.modules(())
     assert ignored == [arg for name in named for arg in ("--ignore", f"tests/{name}")]
+
+
+def test_modules_that_use_a_built_tool_start_after_the_tools_are_built() -> None:
+    """The first group runs while the lab's tools build (shards.Tools): a module that uses a built binary (the kube
+    release's, etcd's, kube-bench's, kwok's) belongs to another group."""
+    uses = re.compile(r"\b(ensure|release_dir|built_etcd)\(")
+    named = {name for group in shards.GROUPS for name in group}
+    first = sorted(p.name for p in (shards.REPO / "tests").glob("test_*.py")
+                   if p.name not in named and uses.search(p.read_text(encoding="utf-8")))
+    assert first == []

@@ -13,10 +13,11 @@ from generator.kubebuild.toolchain import BuildFailed, Unavailable
 from generator.versions import Release
 
 
-def report(release: Release, etcd_version: str | None, out: TextIO, kwok_version: str | None = None) -> None:
-    """Build or find the release's kube binaries (and etcd, etcdctl and etcdutl at `etcd_version`, and kwok at
-    `kwok_version`, when given), printing progress, then one line per binary with its sha256; Reported when one
-    cannot be built."""
+def report(release: Release, etcd_version: str | None, out: TextIO, kwok_version: str | None = None,
+           kube_bench_version: str | None = None) -> None:
+    """Build or find the release's kube binaries (and etcd, etcdctl and etcdutl at `etcd_version`, kube-bench at
+    `kube_bench_version` and kwok at `kwok_version`, when given), printing progress, then one line per binary with
+    its sha256; Reported when one cannot be built."""
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
@@ -24,6 +25,9 @@ def report(release: Release, etcd_version: str | None, out: TextIO, kwok_version
     if etcd_version is not None:
         etcd = tools.etcd(etcd_version)
         wanted.append((f"etcd {etcd.version}", lambda: tools.ensure(etcd, say)))
+    if kube_bench_version is not None:
+        kube_bench = tools.kube_bench(f"v{kube_bench_version}")
+        wanted.append((f"kube-bench {kube_bench.version}", lambda: tools.ensure(kube_bench, say)))
     if kwok_version is not None:
         kwok = tools.kwok(f"v{kwok_version}")
         wanted.append((f"kwok {kwok.version}", lambda: tools.ensure(kwok, say)))
