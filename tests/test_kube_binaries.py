@@ -39,6 +39,7 @@ from generator.components.kube_scheduler.facts import CONFIG_APIS, CONFIG_FIELDS
 from generator.components.kube_scheduler.facts import facts as scheduler_facts
 from generator.kubebuild.gomod import Upstream, go_mod
 from generator.kubebuild.recipe import recipe
+from generator.kubebuild.toolchain import GoRunner
 from generator.kubehelp import verb
 from generator.model import Cluster, load
 from generator.versions import Release
@@ -465,3 +466,26 @@ def test_the_cache_is_trusted_only_when_every_sha256_matches(tmp_path: Path, mon
     os.remove(directory / "bin" / "kubectl")
     assert kubebuild.build.cached(directory, None) is None
     assert REPO not in directory.parents  # the cache lives outside the repository
+
+
+def test_a_module_version_the_proxy_refuses_is_one_line_naming_it(tmp_path: Path, monkeypatch) -> None:
+    """What go prints when the proxy refuses a staging module of 1.32.13 (403, as measured on 2026-12-07), from a
+    STAND-IN `go` (a shell script printing it): the proxy's refusals change over time, the message's shape does not."""
+    printed = ("go: k8s.io/kubernetes/cmd/kube-controller-manager imports\n"
+               "\tk8s.io/kubernetes/pkg/controller/endpointslice imports\n"
+               "\tk8s.io/endpointslice/metrics: k8s.io/endpointslice@v0.32.13: reading "
+               "https://proxy.golang.org/k8s.io/endpointslice/@v/v0.32.13.zip: 403 Forbidden\n"
+               "\tserver response: This module version is not available.\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "go").write_text("#!/bin/sh\n"
+                                         'if [ "$1" = env ]; then echo https://proxy.golang.org; exit 0; fi\n'
+                                         f"cat >&2 <<'EOF'\n{printed}EOF\nexit 1\n")
+    (tmp_path / "bin" / "go").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    go = GoRunner(tmp_path / "src")
+    with pytest.raises(kubebuild.Unavailable) as refused:
+        go.run(["get", "-tool", "k8s.io/kubernetes/cmd/kube-apiserver@v1.32.13"], what="resolve")
+    assert str(refused.value) == ("the Go module proxy (https://proxy.golang.org) does not serve "
+                                  "k8s.io/endpointslice@v0.32.13, which this build needs (an older patch release "
+                                  "may be served whole)")
+    assert go.refusal("go: downloading k8s.io/api v0.32.9\nbuild failed: syntax error") is None

@@ -111,6 +111,8 @@ def compile_one(go: GoRunner, src: Path, bin_dir: Path, command: str, ldflags: s
     ticker.join()
     if proc.returncode != 0:
         target.unlink(missing_ok=True)
+        if refusal := go.refusal("".join(output)):
+            raise refusal
         raise BuildFailed(f"go build {package} failed (exit {proc.returncode}):\n"
                           + tail("".join(output), 20))
     os.replace(target, bin_dir / command)

@@ -9,9 +9,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+# go's line for a module version the proxy will not serve, e.g. "k8s.io/endpointslice@v0.32.13: reading
+# https://proxy.golang.org/k8s.io/endpointslice/@v/v0.32.13.zip: 403 Forbidden"
+REFUSED = re.compile(r"(\S+@v[^\s:]+): reading \S+: (?:403 Forbidden|404 Not Found|410 Gone)")
+
 
 class Unavailable(Exception):
-    """Go or the module proxy is not there: the kube steps are skipped with this reason, never passed."""
+    """Go, the module proxy or a module version the build needs is not there: the kube steps are skipped with this
+    reason, never passed."""
 
 
 class BuildFailed(Exception):
@@ -52,11 +57,21 @@ class GoRunner:
                               env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL, check=False)
         if proc.returncode != 0:
             message = tail(f"{proc.stderr}\n{proc.stdout}")
+            if refusal := self.refusal(message):
+                raise refusal
             if what == "download":
                 raise Unavailable(f"the Go module proxy ({self.proxy()}) did not serve it: "
                                   f"{first_error(message)}")
             raise BuildFailed(f"`go {' '.join(args[:3])} …` ({what}) failed:\n{message}")
         return proc
+
+    def refusal(self, message: str) -> Unavailable | None:
+        """One line for a go error that says the proxy refused a module version, else None."""
+        match = REFUSED.search(message)
+        if not match:
+            return None
+        return Unavailable(f"the Go module proxy ({self.proxy()}) does not serve {match[1]}, which this build needs "
+                           "(an older patch release may be served whole)")
 
     def download(self, target: str) -> dict:
         """`go mod download -json module@version`: where the module's files and go.mod are."""
@@ -66,6 +81,7 @@ class GoRunner:
         """`go` with stderr merged into a line-buffered text stdout (go build -v prints packages there)."""
         return subprocess.Popen([self.go, *args], cwd=cwd, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1, stdin=subprocess.DEVNULL)
+
 
 
 def first_error(message: str) -> str:
