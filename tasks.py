@@ -202,13 +202,13 @@ def kube_binaries(c: Context, release: str = "", cluster: str = "lab") -> None:
     from generator.kubebuild import verb
     from generator.versions import parse_release
 
-    model = None if release else load(cluster)
-    chosen = parse_release(release) if release else model.release
+    if not release:
+        verb.report_cluster(load(cluster), sys.stdout)
+        return
+    chosen = parse_release(release)
     if isinstance(chosen, str):
         raise Exit(f"kube-binaries: --release {release!r}: {chosen}", code=1)
-    kwok = model.spec.verification.kwok if model and model.spec.verification.scheduler_rehearsal else None
-    kube_bench = model.spec.verification.kube_bench if model and model.spec.verification.cis else None
-    verb.report(chosen, model.spec.components.etcd.version if model else None, sys.stdout, kwok, kube_bench)
+    verb.report(chosen, None, sys.stdout)
 
 
 @task(help={"record": "first measure built releases' binaries (`invoke kube-binaries`) into accepted.json",

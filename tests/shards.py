@@ -6,10 +6,10 @@ run in, so two pytest processes in one checkout would overwrite each other's fil
 each other group in a copy of the working tree as it is (uncommitted changes included, ignored files left out).
 pytest-xdist's workers share one checkout, which is why it is not used for this.
 
-On a machine that has not built the tools yet (the lab's kube release, etcd, kube-bench and kwok: about 40 min of
-Go builds cold), the first group, which needs none of them, runs while they build; the others start once the lab's
-release, etcd and kube-bench are there, and kwok builds while they run (test_rehearsal waits for it on its build
-lock when it gets there first). With every tool cached, all groups start at once.
+On a machine that has not built the tools yet (the lab's kube release, etcd, kube-bench and kwok: about 15 min of
+Go builds cold, measured 2026-12-07), the first group, which needs none of them, runs while they build; the others
+start once the lab's release, etcd and kube-bench are there, and kwok builds while they run (test_rehearsal waits
+for it on its build lock when it gets there first). With every tool cached, all groups start at once.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def modules(group: tuple[str, ...]) -> list[str]:
 
 class Tools(threading.Thread):
     """The tools the groups after the first need, built (or found in the cache) in this order: the lab's release,
-    etcd and kube-bench (`invoke kube-binaries --cluster lab`), then kwok. `ready` is set once the first three are
-    there or could not be built (`failed` says which); the build's output goes to `log`."""
+    etcd and kube-bench (what `invoke kube-binaries --cluster lab` builds), then kwok. `ready` is set once the first
+    three are there or could not be built (`failed` says which); the build's output goes to `log`."""
 
     def __init__(self, log: Path) -> None:
         super().__init__(daemon=True)
@@ -94,7 +94,7 @@ class Tools(threading.Thread):
         self.ready = threading.Event()
         self.failed = ""
         self.started = time.monotonic()
-        self.lines = 0  # of the log, printed when `ready` was set
+        self.shown = 0  # characters of the log printed when `ready` was set
 
     def run(self) -> None:
         from generator.errors import Reported
@@ -104,9 +104,7 @@ class Tools(threading.Thread):
         with self.log.open("w", encoding="utf-8") as out:
             try:
                 lab = load("lab")
-                spec = lab.spec
-                verb.report(lab.release, spec.components.etcd.version, out,
-                            kube_bench_version=spec.verification.kube_bench)
+                verb.report_cluster(lab, out)
             except Reported as err:
                 self.failed = str(err)
             finally:
@@ -114,8 +112,8 @@ class Tools(threading.Thread):
             if self.failed:
                 return
             try:
-                tools.ensure(tools.kwok(f"v{spec.verification.kwok}"), say=lambda line: print(line, file=out,
-                                                                                           flush=True))
+                tools.ensure(tools.kwok(f"v{lab.spec.verification.kwok}"),
+                             say=lambda line: print(line, file=out, flush=True))
             except (Unavailable, BuildFailed) as err:
                 print(f"kwok: {err} (test_rehearsal says so again)", file=out, flush=True)
 
@@ -148,7 +146,7 @@ def run(extra: list[str]) -> int:
         tools.ready.wait()
         printed = tools.log.read_text(encoding="utf-8", errors="replace")
         sys.stdout.write(printed)
-        tools.lines = printed.count("\n")
+        tools.shown = len(printed)
         print(f"tests: tools ready after {time.monotonic() - tools.started:.0f} s", flush=True)
         if tools.failed:
             print(f"tests: the other groups need tools that could not be built: {tools.failed}", flush=True)
@@ -166,7 +164,7 @@ def run(extra: list[str]) -> int:
                 sys.stdout.flush()
             time.sleep(1)
         tools.join()
-        sys.stdout.write(tools.log.read_text(encoding="utf-8", errors="replace").split("\n", tools.lines)[-1])
+        sys.stdout.write(tools.log.read_text(encoding="utf-8", errors="replace")[tools.shown:])
     finally:
         for group in running:
             if group.process.poll() is None:

@@ -4,13 +4,16 @@ with their sha256s."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from generator.errors import Reported
 from generator.kubebuild import tools
 from generator.kubebuild.build import Built, ensure
 from generator.kubebuild.toolchain import BuildFailed, Unavailable
 from generator.versions import Release
+
+if TYPE_CHECKING:
+    from generator.model import Cluster
 
 
 def report(release: Release, etcd_version: str | None, out: TextIO, kwok_version: str | None = None,
@@ -39,3 +42,12 @@ def report(release: Release, etcd_version: str | None, out: TextIO, kwok_version
         for name, entry in built.record["binaries"].items():
             say(f"  {name:24} sha256 {entry['sha256']}  built in {entry['seconds']} s")
         say(f"{what}: {built.bin_dir}")
+
+
+def report_cluster(cluster: Cluster, out: TextIO) -> None:
+    """report() for what a cluster file needs built: its release and etcd, kube-bench when it asks for the CIS
+    benchmark, kwok when it asks for the scheduler's rehearsal."""
+    verification = cluster.spec.verification
+    report(cluster.release, cluster.spec.components.etcd.version, out,
+           kwok_version=verification.kwok if verification.scheduler_rehearsal is not None else None,
+           kube_bench_version=verification.kube_bench if verification.cis else None)
