@@ -223,3 +223,23 @@ def test_an_interrupted_rehearsal_removes_what_it_made(plane: ControlPlane, tmp_
     assert leftovers(cluster) == {}
     assert kwok_processes(cluster) == []
     assert list(scratch.iterdir()) == [], "the step's temporary directory was left"
+
+
+def test_the_exit_trap_runs_after_the_reader_of_the_output_is_gone(tmp_path: Path) -> None:
+    """When a step is interrupted, its reader (invoke, a notebook) is gone before bash reports, on stderr, the
+    foreground command the signal killed. That write must not end bash before its EXIT trap: it did in one
+    interrupted rehearsal in three, leaving the simulated nodes behind. Here the reader closes first and only the
+    foreground command is killed, so bash always writes the report into the closed pipe."""
+    ran = tmp_path / "ran"
+    script = "\n".join([f"on_exit() {{ echo ran > {ran}; }}", rehearsal.traps("on_exit"), "sleep 60", "echo after"])
+    proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sleep = int(children.read_text().split()[0])
+    os.kill(sleep, signal.SIGTERM)
+    assert proc.wait(timeout=30) != -signal.SIGPIPE
+    assert ran.read_text() == "ran\n", "the EXIT trap did not run"

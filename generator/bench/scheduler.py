@@ -130,11 +130,11 @@ def script(cluster: Cluster, sizes: tuple[tuple[int, int], ...], repeats: int, s
         "  push_scheduler_compiled; push_controller_manager_compiled",
         f"  all_masters '{s}systemctl daemon-reload && {s}systemctl restart {cm} && {s}systemctl restart {sched}'",
         "}",
-        "bench_cleanup() { trap '' PIPE; restore; cleanup; }",
+        "bench_cleanup() { restore; cleanup; }",
         # listing thousands of pods costs the apiserver and kubectl CPU this machine measures with: look seldom (the
         # drain is timed from the events, not from the look)
         "deadline=$((SECONDS + 10800)) poll=2",
-        "trap bench_cleanup EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP",
+        rehearsal.traps("bench_cleanup"),
         f"nodes={sizes[0][0]}",
         *rehearsal.prepare(cluster),
     ]

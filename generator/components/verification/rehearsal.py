@@ -148,8 +148,7 @@ def functions(cluster: Cluster) -> list[str]:
         "  local end=$((SECONDS + 120))",
         f'  until remove_all; [ "$(leftovers)" = "{CLEAN}" ] || [ $SECONDS -ge $end ]; do sleep 1; done',
         "}",
-        # whoever reads the output may be gone (the step was interrupted): a write must not end the clean-up
-        'cleanup() { trap "" PIPE; clear; echo "left behind: $(leftovers)"; rm -rf "$work"; }',
+        'cleanup() { clear; echo "left behind: $(leftovers)"; rm -rf "$work"; }',
         f"start_kwok() {{ {kwok} >\"$work/kwok.log\" 2>&1 & kwok_pid=$!; }}",
         "create_nodes() {",
         "  local w i first=${2:-1} pids=''",
@@ -180,6 +179,15 @@ def functions(cluster: Cluster) -> list[str]:
         f"do sleep ${{poll:-{POLL}}}; done; }}",
         *on_node_function(cluster),
     ]
+
+
+def traps(on_exit: str) -> str:
+    """Shell: run the function `on_exit` however the script ends: done, failed, or interrupted (TERM, INT, HUP).
+
+    SIGPIPE is caught, not ignored, so the commands the script runs keep its default. An interrupted step's reader
+    (invoke, a notebook) is gone by the time bash reports the foreground command the signal killed ("Terminated",
+    on stderr): that write must not kill bash before its EXIT trap has cleaned up."""
+    return f"trap {on_exit} EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; trap : PIPE"
 
 
 def prepare(cluster: Cluster) -> list[str]:
@@ -262,7 +270,7 @@ def script(cluster: Cluster) -> str:
     return "\n".join([
         *functions(cluster),
         f"nodes={rehearsal.nodes} pods={rehearsal.pods} deadline=$((SECONDS + {BUDGET}))",
-        "trap cleanup EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP",
+        traps("cleanup"),
         *prepare(cluster),
         *burst_script(),
         *(failover_script(cluster) if rehearsal.failover else []),
