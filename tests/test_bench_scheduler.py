@@ -22,6 +22,7 @@ from generator.bench.scheduler import (
     with_clients,
     write_results,
 )
+from generator.components.verification.rehearsal_files import STAGES_SOURCE
 from generator.model import ClientConnection, Cluster, SchedulerRehearsal, load
 from tests.conftest import run_invoke
 
@@ -71,7 +72,7 @@ def test_each_variant_pushes_its_own_settings_in_turn(cluster: Cluster, tmp_path
     text = script(cluster, ((100, 2000), (250, 5000)), 2, tmp_path)
     assert subprocess.run(["bash", "-n", "-c", text], capture_output=True, text=True).stderr == ""
     for node in cluster.masters:
-        for label, (qps, burst) in (("compiled", (400, 800)), ("upstream", (50, 100))):
+        for label, (qps, burst) in (("compiled", (400, 800)), ("upstream", (50, 100)), ("unthrottled", (5000, 5000))):
             config = yaml.safe_load((tmp_path / f"scheduler_{label}" / f"{node.name}.kube-scheduler.yaml")
                                     .read_text())
             assert (config["clientConnection"]["qps"], config["clientConnection"]["burst"]) == (qps, burst)
@@ -79,15 +80,25 @@ def test_each_variant_pushes_its_own_settings_in_turn(cluster: Cluster, tmp_path
             unit = (tmp_path / f"controller_manager_{label}" / f"{node.name}.kube-controller-manager.service")\
                 .read_text()
             assert f"--kube-api-qps={qps}" in unit and f"--kube-api-burst={burst}" in unit
+    assert not (tmp_path / "controller_manager_unthrottled").exists()
     # the first size's nodes made, each drain right after its pair's other, only the nodes a larger size adds made
     # before it; the compiled settings
     # pushed back whatever ends the run
     order = [line for line in text.splitlines()
              if line.startswith(("push_scheduler_", "drain ", "create_nodes ")) and "()" not in line]
-    pair = ["push_scheduler_compiled", "drain {} compiled", "push_scheduler_upstream", "drain {} upstream"]
-    assert order == ['create_nodes "$nodes"', *(s.format(2000) for s in pair * 2), "create_nodes 250 101; nodes=250",
-                     *(s.format(5000) for s in pair * 2)]
+    run = ["push_scheduler_compiled", "drain {} compiled", "push_scheduler_upstream", "drain {} upstream",
+           "push_scheduler_unthrottled", "drain {} unthrottled"]
+    assert order == ['create_nodes "$nodes"', *(s.format(2000) for s in run * 2), "create_nodes 250 101; nodes=250",
+                     *(s.format(5000) for s in run * 2)]
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("controller_manager ")] == [
+        "compiled", "upstream"] * 2
     assert "trap bench_cleanup EXIT" in text
+    # kwok makes the nodes Ready and leaves the pods alone: only the rehearsal's Node stage, which it also has a Pod's
+    stages = tmp_path / "kwok-node-stages.yaml"
+    assert f"--config={stages}" in text
+    assert [d["spec"]["resourceRef"]["kind"] for d in yaml.safe_load_all(stages.read_text())] == ["Node"]
+    assert [d["spec"]["resourceRef"]["kind"] for d in yaml.safe_load_all(STAGES_SOURCE.read_text())] == [
+        "Node", "Pod"]
     assert "restore() {\n  push_scheduler_compiled; push_controller_manager_compiled" in text
 
 
@@ -102,6 +113,10 @@ bench: drain variant=compiled nodes=100 pods=2000 events=2001 drain_seconds=8.00
 created_seconds=92 twice=0 apiserver_mib=500 etcd_mib=170 scheduler_mib=90
 bench: drain variant=upstream nodes=100 pods=2000 events=2001 drain_seconds=20.000 start_to_bound_seconds=25.000 \
 created_seconds=93 twice=1 apiserver_mib=510 etcd_mib=190 scheduler_mib=110
+bench: drain variant=unthrottled nodes=100 pods=2000 events=2001 drain_seconds=5.000 start_to_bound_seconds=7.000 \
+created_seconds=94 twice=0 apiserver_mib=530 etcd_mib=210 scheduler_mib=130
+bench: drain variant=unthrottled nodes=100 pods=2000 events=2001 drain_seconds=4.000 start_to_bound_seconds=6.000 \
+created_seconds=95 twice=0 apiserver_mib=540 etcd_mib=180 scheduler_mib=125
 bench: create variant=compiled pods=1000 created_seconds=10.0
 bench: create variant=upstream pods=1000 created_seconds=50.0
 bench: create variant=compiled pods=1000 created_seconds=12.5
@@ -111,8 +126,9 @@ bench: create variant=upstream pods=1000 created_seconds=50.0
 
 def test_the_table_from_given_figures(cluster: Cluster) -> None:
     """Drains: compiled 2000 / 10 s = 200 and 2000 / 8 s = 250 pods/s, upstream 2000 / 40 s = 50 and 2000 / 20 s =
-    100 (the first binding starts the clock), so the per-repeat ratios are 4 and 2.5; creation: 1000 pods in 10 and
-    12.5 s against 50 and 50 s, ratios 5 and 4."""
+    100 (the first binding starts the clock), so the per-repeat ratios are 4 and 2.5; unthrottled 2000 / 5 s = 400
+    and 2000 / 4 s = 500, ratios 8 and 5; creation: 1000 pods in 10 and 12.5 s against 50 and 50 s, ratios 5 and
+    4, and no unthrottled row (that variant's controller manager is the compiled one)."""
     markdown = table(cluster, parse(OUTPUT.splitlines()), "invoke bench --scheduler --cluster x",
                      "2026-12-07 08:00 UTC", ("1.50", "2.50"))
     lines = markdown.splitlines()
@@ -122,7 +138,10 @@ def test_the_table_from_given_figures(cluster: Cluster) -> None:
             "| 500 / 170 / 100 |") in lines
     assert "| 100 × 2000 | upstream: 50 / 100 | 50 / 75 / 100 | 1 | 25 / 35 / 45 | 1 | 520 / 200 / 120 |" in lines
     assert "| compiled: 100 / 200 | 10 / 11.2 / 12.5 | 80 / 90 / 100 | 4 / 4.5 / 5 |" in lines
+    assert "| 100 × 2000 | unthrottled: 5000 / 5000 | 400 / 450 / 500 | 5 / 6.5 / 8 | 6 / 6.5 / 7 | 0 " \
+           "| 540 / 210 / 130 |" in lines
     assert "| upstream: 20 / 30 | 50 / 50 / 50 | 20 / 20 / 20 | 1 |" in lines
+    assert not any(line.startswith("| unthrottled") for line in lines)
 
 
 def test_the_scheduler_block_replaces_its_last_one_and_nothing_else(tmp_path: Path) -> None:

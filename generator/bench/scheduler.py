@@ -1,12 +1,15 @@
 """`invoke bench --scheduler --cluster X`: on a deployed cluster (the lab), the scheduler's own throughput and the
 controller manager's pod creation, each with the compiled client settings and with upstream's defaults, side by
-side in one run; written into bench/results.md between markers (the fleet benchmark keeps that block).
+side in one run, and the scheduler once more without a client-side limit (scheduler_perf's 5000 / 5000): what the
+machine allows; written into bench/results.md between markers (the fleet benchmark keeps that block).
 
 The scheduler: N simulated nodes (kwok, as the rehearsal makes them), every scheduler stopped, a backlog of M pods
 created, the schedulers started; the drain is timed from the first `Scheduled` event to the last, so neither the
 creation nor the election counts, and peak resident memory of kube-apiserver, etcd and kube-scheduler is sampled
-on every master each second meanwhile. The controller manager: with the schedulers stopped, the seconds until a
-1,000-replica Deployment's pods all exist (its ReplicaSet controller creates them at its client's rate).
+on every master each second meanwhile. kwok keeps the nodes Ready but leaves the pods as the scheduler bound them
+(as scheduler_perf, which runs no kubelet): a kubelet's status writes would share the machine with the binding.
+The controller manager: with the schedulers stopped, the seconds until a 1,000-replica Deployment's pods all exist
+(its ReplicaSet controller creates them at its client's rate).
 
 The settings are switched by pushing what the runbook renders for each (the scheduler's config, the controller
 manager's unit) and restarting; the compiled ones are pushed back at the end, also when the run fails (an EXIT
@@ -26,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from generator.artifacts import on_node
 from generator.bench import RESULTS, SCHEDULER_BLOCK, scheduler_block, spread
 from generator.checks import MAX_FAKE_NODES, MAX_REHEARSAL_PODS, PODS_PER_FAKE_NODE
@@ -33,7 +38,7 @@ from generator.components import leader
 from generator.components.kube_controller_manager.files import Paths as ControllerManagerPaths
 from generator.components.kube_scheduler.files import Paths as SchedulerPaths
 from generator.components.verification import rehearsal
-from generator.components.verification.rehearsal_files import BURST, enabled
+from generator.components.verification.rehearsal_files import BURST, STAGES_SOURCE, enabled
 from generator.daemons import KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER
 from generator.errors import RunbookError
 from generator.model import REPO, ClientConnection, Cluster
@@ -42,6 +47,7 @@ from generator.steps import ssh_prefix, sudo
 
 UPSTREAM_SCHEDULER = ClientConnection(qps=50, burst=100)  # KubeSchedulerConfiguration's defaults
 UPSTREAM_CONTROLLER_MANAGER = ClientConnection(qps=20, burst=30)  # --kube-api-qps, --kube-api-burst defaults
+UNTHROTTLED_SCHEDULER = ClientConnection(qps=5000, burst=5000)  # scheduler_perf's: the client limits nothing
 SIZES = ((100, 2000), (250, 5000))  # simulated nodes × pods
 CREATED = 1000  # the controller manager's Deployment
 LINE = re.compile(r"^bench: (\w+) (.*)$")
@@ -69,6 +75,14 @@ def with_clients(cluster: Cluster, scheduler: ClientConnection | None = None,
     return dataclasses.replace(cluster, spec=dataclasses.replace(cluster.spec, components=components))
 
 
+def node_stages(directory: Path) -> Path:
+    """The rehearsal's kwok stages but the pods': nodes turn Ready, pods stay as the scheduler bound them."""
+    stages = [s for s in yaml.safe_load_all(STAGES_SOURCE.read_bytes()) if s["spec"]["resourceRef"]["kind"] == "Node"]
+    path = directory / "kwok-node-stages.yaml"
+    path.write_text(yaml.safe_dump_all(stages, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def rendered(cluster: Cluster, absolute: str, directory: Path) -> str:
     """Write what the runbook renders at `absolute` on each master into `directory` (<node>.<name>); the shell
     function that pushes them to the masters, named after `directory`."""
@@ -86,14 +100,17 @@ def rendered(cluster: Cluster, absolute: str, directory: Path) -> str:
 def script(cluster: Cluster, sizes: tuple[tuple[int, int], ...], repeats: int, scratch: Path) -> str:
     scheduler_config, controller_manager_unit = SchedulerPaths(cluster).config, ControllerManagerPaths(cluster).unit
     variants = (Variant("compiled", cluster),
-                Variant("upstream", with_clients(cluster, UPSTREAM_SCHEDULER, UPSTREAM_CONTROLLER_MANAGER)))
-    pushes = [rendered(v.cluster, path, scratch / f"{what}_{v.label}") for v in variants
-              for what, path in (("scheduler", scheduler_config), ("controller_manager", controller_manager_unit))]
+                Variant("upstream", with_clients(cluster, UPSTREAM_SCHEDULER, UPSTREAM_CONTROLLER_MANAGER)),
+                Variant("unthrottled", with_clients(cluster, UNTHROTTLED_SCHEDULER)))
+    creators = variants[:2]  # the unthrottled variant's controller manager is the compiled one
+    pushes = [rendered(v.cluster, scheduler_config, scratch / f"scheduler_{v.label}") for v in variants]
+    pushes += [rendered(v.cluster, controller_manager_unit, scratch / f"controller_manager_{v.label}")
+               for v in creators]
     sched, cm = KUBE_SCHEDULER.unit, KUBE_CONTROLLER_MANAGER.unit
     s = sudo(cluster)
     fresh = leader.fresh_holder(cluster, cm, leader.elected_lock(cluster, KUBE_CONTROLLER_MANAGER).from_lease)
     lines = [
-        *rehearsal.functions(cluster),
+        *rehearsal.functions(cluster, stages=str(node_stages(scratch))),
         *pushes,
         f"masters='{' '.join(n.name for n in cluster.masters)}'",
         "all_masters() { local n pids=''; for n in $masters; do on_node \"$n\" \"$1\" & pids=\"$pids $!\"; done; "
@@ -148,7 +165,7 @@ def script(cluster: Cluster, sizes: tuple[tuple[int, int], ...], repeats: int, s
             for v in variants:
                 lines += [f"push_scheduler_{v.label}", f"drain {pods} {v.label}"]
     for _ in range(repeats):
-        for v in variants:
+        for v in creators:
             # its seconds are the figure here: look often (a thousand pods list quickly)
             lines += [f"controller_manager {v.label}", f"poll=0.5 backlog {CREATED}",
                       f'echo "bench: create variant={v.label} pods={CREATED} created_seconds=$created"', "empty"]
@@ -174,15 +191,18 @@ def table(cluster: Cluster, results: dict[str, list[dict[str, str]]], command: s
           load: tuple[str, str]) -> str:
     sched = cluster.spec.components.kube_scheduler.client_connection
     cm = cluster.spec.components.kube_controller_manager.client_connection
-    settings = {"compiled": (sched, cm), "upstream": (UPSTREAM_SCHEDULER, UPSTREAM_CONTROLLER_MANAGER)}
+    settings = {"compiled": (sched, cm), "upstream": (UPSTREAM_SCHEDULER, UPSTREAM_CONTROLLER_MANAGER),
+                "unthrottled": (UNTHROTTLED_SCHEDULER, cm)}
     lines = [
         f"`{command}`, {started}, on {cluster.name} (Kubernetes {cluster.release}, {len(cluster.masters)} masters, "
         f"one machine of {os.cpu_count()} cores); load average {load[0]} before, {load[1]} after.",
         "",
         "The scheduler drains a backlog created while every scheduler was stopped: pods per second from the first "
         "`Scheduled` event to the last (min / median / max over the repeats); the ratio is taken per repeat, from the "
-        "two runs made one right after the other. Start → all bound includes the election after the start. Peak "
-        "resident memory on any master during the drain.",
+        "runs made one right after the other. Unthrottled is scheduler_perf's client (5000 / 5000), which limits "
+        "nothing: the rate this machine allows. kwok keeps the simulated nodes Ready and leaves the pods as they were "
+        "bound (no kubelet's status writes, as in scheduler_perf). Start → all bound includes the election after the "
+        "start. Peak resident memory on any master during the drain.",
         "",
         "| nodes × pods | scheduler client (qps / burst) | drain, pods/s | / upstream's | start → all bound, s | "
         "bound twice | peak MiB: kube-apiserver / etcd / kube-scheduler |",
@@ -195,19 +215,21 @@ def table(cluster: Cluster, results: dict[str, list[dict[str, str]]], command: s
 
     for nodes, pods in sorted({size(r) for r in drains}):
         rows = {label: [r for r in drains if r["variant"] == label and size(r) == (nodes, pods)] for label in settings}
-        ratios = [drain_rate(a) / drain_rate(b) for a, b in zip(rows["compiled"], rows["upstream"], strict=True)]
         for label, runs in rows.items():
+            if not runs:
+                continue
+            ratios = [drain_rate(a) / drain_rate(b) for a, b in zip(runs, rows["upstream"], strict=True)]
             client = settings[label][0]
             peak = " / ".join(str(max(int(r[f"{what}_mib"]) for r in runs)) for what in ("apiserver", "etcd",
                                                                                             "scheduler"))
             lines.append(f"| {nodes} × {pods} | {label}: {client.qps} / {client.burst} | "
                          f"{spread([drain_rate(r) for r in runs])} | "
-                         f"{spread(ratios) if label == 'compiled' else '1'} | "
+                         f"{spread(ratios) if label != 'upstream' else '1'} | "
                          f"{spread([float(r['start_to_bound_seconds']) for r in runs])} | "
                          f"{max(int(r['twice']) for r in runs)} | {peak} |")
     creates = results.get("create", [])
     if creates:
-        rows = {label: [r for r in creates if r["variant"] == label] for label in settings}
+        rows = {label: [r for r in creates if r["variant"] == label] for label in ("compiled", "upstream")}
         ratios = [float(b["created_seconds"]) / float(a["created_seconds"])
                   for a, b in zip(rows["compiled"], rows["upstream"], strict=True)]
         lines += ["", f"The controller manager creates a {CREATED}-replica Deployment's pods (the schedulers "

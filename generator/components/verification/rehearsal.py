@@ -101,8 +101,9 @@ def lock_field(cluster: Cluster, service: Service, field: str, unit: str = "") -
     return f"k -n kube-system get endpoints {name} -o {shlex.quote(annotation)} | sed -n {shlex.quote(value)}"
 
 
-def functions(cluster: Cluster) -> list[str]:
-    """Shell: the rehearsal's variables and functions, for the step's script and the scheduler's benchmark.
+def functions(cluster: Cluster, stages: str = "") -> list[str]:
+    """Shell: the rehearsal's variables and functions, for the step's script and the scheduler's benchmark (which
+    gives kwok `stages` of its own).
 
     `k` is the admin's kubectl; `drop_pods` deletes the rehearsal's pods at once; `remove_all` removes whatever a
     rehearsal made, quietly and idempotently, and `clear` repeats it until nothing is left; `cleanup` (the EXIT
@@ -116,7 +117,7 @@ def functions(cluster: Cluster) -> list[str]:
     selector = f"{key}={value}"
     rbac, node = path(cluster, RBAC), path(cluster, NODE)
     kwok = shlex.join([kwok_binary(cluster), f"--kubeconfig={path(cluster, KUBECONFIG)}",
-                       f"--config={path(cluster, STAGES)}",
+                       f"--config={stages or path(cluster, STAGES)}",
                        f"--manage-nodes-with-annotation-selector={ANNOTATION[0]}={ANNOTATION[1]}",
                        f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}", "--v=WARN"])
     pods = f"/api/v1/namespaces/{NAMESPACE}/pods?gracePeriodSeconds=0"
