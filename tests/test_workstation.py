@@ -5,6 +5,7 @@ without the programs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -14,8 +15,10 @@ import pytest
 import yaml
 
 from generator import catalog, day2, scripts, workstation
+from generator.bench.scheduler import script as bench_script
+from generator.components.verification import rehearsal
 from generator.execute import groups
-from generator.model import load
+from generator.model import SchedulerRehearsal, load
 from tests.conftest import REPO, run_invoke, unreachable_cluster
 
 SHFMT = shutil.which("shfmt")
@@ -79,6 +82,70 @@ def test_control_the_parser_tells_the_workstation_from_the_node() -> None:
     script = ("helper() { frobnicate --now; }\nt0=$(date +%s)\necho \"$(fetch-it url)\" | checksum -c && "
               "ssh kube@127.0.0.1 'remote-only-tool --flag' || exit 1\n$SOME_TOOL run")
     assert calls(script) - shell_words() == {"frobnicate", "date", "fetch-it", "checksum", "ssh"}
+
+
+PIPE_OPS = {12, 13}  # shfmt's `|` and `|&`
+
+
+def early_reader(words: list[str]) -> bool:
+    """`head`, or `grep` with -q or -m: a reader that may stop before its writer has written everything."""
+    if not words:
+        return False
+    flags = [w for w in words[1:] if w.startswith("-") and not w.startswith("--")]
+    return words[0] == "head" or (words[0] == "grep" and any("q" in f or "m" in f for f in flags))
+
+
+def pipes_into_early_readers(script: str) -> list[str]:
+    """Each pipeline of the script, as the workstation's bash reads it, whose right-hand command is an early reader;
+    what runs on a node (a quoted argument of ssh) is a string here, not a pipeline."""
+    tree = json.loads(subprocess.run([SHFMT or "shfmt", "--to-json"], input=script, capture_output=True, text=True,
+                                     check=True).stdout)
+    raw = script.encode()
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("Type") == "BinaryCmd" and node.get("Op") in PIPE_OPS:
+                right = node["Y"]["Cmd"]
+                words = ["".join(p.get("Value", "") for p in arg.get("Parts", [])) for arg in right.get("Args", [])]
+                if right.get("Type") == "CallExpr" and early_reader(words):
+                    found.append(raw[node["X"]["Pos"]["Offset"]:node["Y"]["End"]["Offset"]].decode())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
+
+
+def test_no_pipe_the_workstation_runs_ends_in_a_reader_that_may_stop_first(tmp_path: Path) -> None:
+    """The workstation runs every command with pipefail. A reader that stops early (`head`, `grep -q`) leaves its
+    writer to die of SIGPIPE if it writes again, and that 141 becomes the pipeline's status: a check that found what
+    it looked for fails, or `!` turns it into its opposite. bash writes `echo`/`printf` output a line at a time, so
+    `printf '%s\\n' "$reply" | head -n 1` failed a lab deploy's clock check in CI. A here-string (`head -n 1 <<<
+    "$reply"`) is written whole before the reader starts; an awk that counts reads to the end."""
+    example = load("example")
+    verification = dataclasses.replace(example.spec.verification, scheduler_rehearsal=SchedulerRehearsal())
+    rehearsed = dataclasses.replace(example, spec=dataclasses.replace(example.spec, verification=verification))
+    scripts = [*every_command(), rehearsal.script(rehearsed), bench_script(rehearsed, ((10, 100),), 1, tmp_path)]
+    found = [pipe for script in scripts for pipe in pipes_into_early_readers(script)]
+    assert not found, f"{len(found)} pipes into a reader that may stop first, e.g. {found[:3]}"
+
+
+def test_control_the_reader_check_finds_what_failed_and_passes_its_fix() -> None:
+    assert pipes_into_early_readers('printf \'%s\\n\' "$reply" | head -n 1 | awk 1') == [
+        'printf \'%s\\n\' "$reply" | head -n 1']
+    assert pipes_into_early_readers("until k get pods | grep -qx Pending; do :; done") == [
+        "k get pods | grep -qx Pending"]
+    for fine in ('head -n 1 <<< "$reply" | awk 1', "awk 'n++ < 20' log", "ssh host 'journalctl | head -n 3'",
+                 "grep -c . log | tr -d ' '", 'x=$(holders | wc -w)'):
+        assert pipes_into_early_readers(fine) == [], fine
+    # why: the writer's second line finds the reader gone, and pipefail reports it
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", "{ echo a; sleep 0.5; echo b; } | head -n 1"],
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (141, "a\n")
 
 
 @pytest.fixture()

@@ -134,13 +134,13 @@ def request_loop_start(cluster: Cluster, chapter: str, name: str) -> Step:
 def request_loop_stop(cluster: Cluster, chapter: str, name: str) -> Step:
     pid, log, stop = (loop_file(cluster, name, s) for s in ("pid", "log", "stop"))
     prefix = name.replace("-", "_")
-    failures = "$2 != 200 { $1 = \"failed request at \" $1 \": HTTP\"; print }"
+    failures = "$2 != 200 && shown++ < 20 { $1 = \"failed request at \" $1 \": HTTP\"; print }"
     script = "\n".join([
         f'[ -e {log} ] || {{ echo "no request loop {name} was started ({log} is missing)"; exit 1; }}',
         f"touch {stop}",
         "end=$((SECONDS + 15))",
         f"while [ -e {pid} ] && [ $SECONDS -lt $end ]; do sleep 0.2; done",
-        f"awk {shlex.quote(failures)} {log} | head -n 20",
+        f"awk {shlex.quote(failures)} {log}",
         f"total=$(grep -c . {log}); failed=$(awk '$2 != 200' {log} | wc -l)",
         f'echo "requests through the VIP during {name}: $total, failed: $failed"',
         f'echo "measured: {prefix}_requests=$total"',
@@ -175,7 +175,7 @@ def gate_script(cluster: Cluster) -> Script | None:
     elected = [(s.election.shell, s.election.label, s.unit, s.election.lock(cluster).from_lease)
                for s in gate_leaders(cluster) if s.election is not None]
     seen = ", ".join(f"{label} leader ${{{shell}:-none}}" for shell, label, _, _ in elected)
-    held = " && ".join(f"echo \"${shell}\" | grep -qxE '{masters}'" for shell, _, _, _ in elected)
+    held = " && ".join(f"grep -qxE '{masters}' <<< \"${shell}\"" for shell, _, _, _ in elected)
     return Script("rollout-gate.sh", **TEXT.fields("script.rollout-gate", GATE_WAIT=GATE_WAIT), body="\n".join([
         *script_header(f"rollout-gate.sh NAME HOST 'UNITS': wait up to {GATE_WAIT} s until master NAME is healthy"),
         *on_node_function(cluster),

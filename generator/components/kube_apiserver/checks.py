@@ -149,7 +149,7 @@ def loss_script(cluster: Cluster) -> str:
         "sleep 2",
         "t0=$(date +%s.%N)",
         f"on_node \"$old\" '{s}systemctl stop {ID}' & stopping=$!",
-        'until backend_status "$old" "$old" | grep -q "^DOWN" || [ $SECONDS -ge $end ]; '
+        'until grep -q "^DOWN" <<< "$(backend_status "$old" "$old")" || [ $SECONDS -ge $end ]; '
         f"do sleep {POLL}; done",
         "t1=$(date +%s.%N)",
         'echo "haproxy on $old: backend $old is $(backend_status "$old" "$old")"',
@@ -157,7 +157,7 @@ def loss_script(cluster: Cluster) -> str:
         'touch "$done_file"; wait $loop; wait $stopping',
         'total=$(grep -c . "$log"); failed=$(grep -vc "^200$" "$log"); rm -f "$log"',
         f"on_node \"$old\" '{s}systemctl start {ID}'",
-        'until backend_status "$old" "$old" | grep -q "^UP" || [ $SECONDS -ge $end ]; '
+        'until grep -q "^UP" <<< "$(backend_status "$old" "$old")" || [ $SECONDS -ge $end ]; '
         f"do sleep {POLL}; done",
         'echo "haproxy on $old: backend $old is $(backend_status "$old" "$old") again"',
         'echo "requests through the VIP while kube-apiserver on $old stopped: $total, failed: $failed"',

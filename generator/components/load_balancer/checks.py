@@ -75,7 +75,7 @@ def failover_step(cluster: Cluster) -> Step:
         "t0=$(date +%s.%N)",
         f"on_node \"$old\" '{s}systemctl stop haproxy' & stopping=$!",
         f"end=$((SECONDS + {FAILOVER_WAIT}))",
-        'while new=$(holders); { [ -z "$new" ] || echo "$new" | grep -qx "$old"; } && [ $SECONDS -lt $end ]; '
+        'while new=$(holders); { [ -z "$new" ] || grep -qx "$old" <<< "$new"; } && [ $SECONDS -lt $end ]; '
         f"do sleep {POLL}; done",
         "t1=$(date +%s.%N)",
         f'answered=""; while [ $SECONDS -lt $end ]; do if {tcp_probe(cluster)}; then answered=yes; break; fi; '

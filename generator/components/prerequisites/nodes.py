@@ -105,8 +105,8 @@ def clock_check(cluster: Cluster, node: Node) -> Command:
         "t0=$(date +%s.%N)",
         f"reply=$({remote(cluster, node, clock)}) || {{ echo \"$reply\"; exit 1; }}",
         "t1=$(date +%s.%N)",
-        'printf \'%s\\n\' "$reply" | tail -n +2',
-        f'printf \'%s\\n\' "$reply" | head -n 1 | awk -v t0="$t0" -v t1="$t1" -v limit={MAX_CLOCK_SKEW} '
+        'tail -n +2 <<< "$reply"',
+        f'head -n 1 <<< "$reply" | awk -v t0="$t0" -v t1="$t1" -v limit={MAX_CLOCK_SKEW} '
         f"{shlex.quote(skew_awk())}",
     ])
     return Command(script, expect=r"^clock skew OK ", example=(

@@ -62,7 +62,7 @@ def loss_script(cluster: Cluster) -> Script | None:
         "t0=$(date +%s.%N)",
         f"on_node \"$lost\" {shlex.quote(stop)} & stopping=$!",
         f"end=$((SECONDS + {WAIT}))",
-        'until new=$(holders); [ -n "$new" ] && ! echo "$new" | grep -qx "$lost" || [ $SECONDS -ge $end ]; '
+        'until new=$(holders); [ -n "$new" ] && ! grep -qx "$lost" <<< "$new" || [ $SECONDS -ge $end ]; '
         f"do sleep {POLL}; done",
         "t_vip=$(date +%s.%N)",
         f"until {k} get --raw /version >/dev/null 2>&1 || [ $SECONDS -ge $end ]; do sleep {POLL}; done",
@@ -77,7 +77,7 @@ def loss_script(cluster: Cluster) -> Script | None:
         elapsed("master_loss_vip_seconds", "t0", "t_vip"),
         elapsed("master_loss_api_seconds", "t0", "t_api"),
         elapsed("master_loss_leases_seconds", "t0", "t_leases"),
-        'ok=yes; [ -n "$new" ] && ! echo "$new" | grep -qx "$lost" || ok=no',
+        'ok=yes; [ -n "$new" ] && ! grep -qx "$lost" <<< "$new" || ok=no',
         f"{held} || ok=no",
         'echo "control plane without $lost: $ok"',
         "t1=$(date +%s.%N)",

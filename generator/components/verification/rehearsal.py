@@ -170,8 +170,8 @@ def functions(cluster: Cluster, stages: str = "") -> list[str]:
         "span() {",
         "  local times; times=$(scheduled \"$1\" | awk '{ print $2 }' | sort)",
         '  [ -n "$times" ] || { echo "0 0"; return; }',
-        "  awk -v a=\"$(epoch \"$(echo \"$times\" | head -1)\")\" -v b=\"$(epoch \"$(echo \"$times\" | tail -1)\")\" "
-        "-v n=\"$(echo \"$times\" | wc -l)\" 'BEGIN { printf \"%.3f %d\\n\", b - a, n }'",
+        "  awk -v a=\"$(epoch \"$(head -n 1 <<< \"$times\")\")\" -v b=\"$(epoch \"$(tail -n 1 <<< \"$times\")\")\" "
+        "-v n=\"$(wc -l <<< \"$times\")\" 'BEGIN { printf \"%.3f %d\\n\", b - a, n }'",
         "}",
         f"holder() {{ {lock_field(cluster, KUBE_SCHEDULER, 'holder')}; }}",
         f"transitions() {{ local t; t=$({lock_field(cluster, KUBE_SCHEDULER, 'transitions', '$1')}); "
@@ -251,7 +251,8 @@ def failover_script(cluster: Cluster) -> list[str]:
         f"do sleep {POLL}; done",
         "t_lease=$(date +%s.%N)",
         f"wait_for \"$pods\" count_pods {FAILOVER_BURST} --field-selector=status.phase=Running",
-        f"first=$(scheduled {FAILOVER_BURST} | awk -v k=\"$at_kill\" '$2 > k {{ print $2 }}' | sort | head -1)",
+        f"first=$(scheduled {FAILOVER_BURST} | awk -v k=\"$at_kill\" "
+        "'$2 > k && (m == \"\" || $2 < m) { m = $2 } END { if (m != \"\") print m }')",
         f"after=$(scheduled {FAILOVER_BURST} | awk -v k=\"$at_kill\" '$2 > k' | wc -l)",
         f"pending=$(( pods - $(count_pods {FAILOVER_BURST} --field-selector=spec.nodeName!=) )); "
         f"twice2=$(twice {FAILOVER_BURST})",

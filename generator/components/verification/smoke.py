@@ -40,13 +40,13 @@ def smoke_script(cluster: Cluster) -> str:
         f"until rs=$({k} get replicasets {label} -o {jsonpath('{.items[0].metadata.name}')} 2>/dev/null) "
         '&& [ -n "$rs" ] || [ $SECONDS -ge $end ]; do sleep 0.5; done',
         'echo "replicaset: $rs"',
-        f"until {k} get pods {label} -o {pods} | grep -q Pending || [ $SECONDS -ge $end ]; do sleep 0.5; done",
+        f'until grep -q Pending <<< "$({k} get pods {label} -o {pods})" || [ $SECONDS -ge $end ]; do sleep 0.5; done',
         f"{k} get pods {label} -o {pods}",
         # Events outlive their objects (an hour by default): only this run's Pods count.
         f"names=$({k} get pods {label} -o {names})",
         f"until found=$({k} get events --field-selector reason=FailedScheduling -o {events} | "
         'grep -F "$names") || [ $SECONDS -ge $end ]; do sleep 1; done',
-        'echo "$found" | head -n 1',
+        'head -n 1 <<< "$found"',
         f'echo "scheduler leader: $({leader.leader_name(cluster, scheduler.unit, from_lease)})"',
     ])
 

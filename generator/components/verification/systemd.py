@@ -141,7 +141,7 @@ def reboot_script(cluster: Cluster, node: Node, units: list[str]) -> str:
     whole = [f"{k} get --raw /readyz >/dev/null 2>&1"]
     if node in cluster.etcd_members:
         health = etcdctl(cluster, f, "endpoint", "health", members=(node,))
-        whole.append(f"on_node \"$node\" {shlex.quote(health)} 2>&1 | grep -q 'is healthy'")
+        whole.append(f"grep -q 'is healthy' <<< \"$(on_node \"$node\" {shlex.quote(health)} 2>&1)\"")
     if load_balancer_enabled(cluster):
         whole.append('[ "$(holders | wc -w)" -eq 1 ]')
     lines += [
