@@ -105,17 +105,17 @@ def test_each_variant_pushes_its_own_settings_in_turn(cluster: Cluster, tmp_path
 OUTPUT = """\
   simulated nodes Ready: 100 of 100
   ControlSocket build/x/ssh/cm-1 already exists, disabling multiplexing
-bench: drain variant=compiled nodes=100 pods=2000 events=2001 drain_seconds=10.000 start_to_bound_seconds=12.000 \
+bench: drain variant=compiled nodes=100 pods=2001 events=2001 drain_seconds=10.000 start_to_bound_seconds=12.000 \
 created_seconds=90 twice=0 apiserver_mib=480 etcd_mib=160 scheduler_mib=100
-bench: drain variant=upstream nodes=100 pods=2000 events=2001 drain_seconds=40.000 start_to_bound_seconds=45.000 \
+bench: drain variant=upstream nodes=100 pods=2001 events=2001 drain_seconds=40.000 start_to_bound_seconds=45.000 \
 created_seconds=91 twice=0 apiserver_mib=520 etcd_mib=200 scheduler_mib=120
-bench: drain variant=compiled nodes=100 pods=2000 events=2001 drain_seconds=8.000 start_to_bound_seconds=14.000 \
+bench: drain variant=compiled nodes=100 pods=2001 events=2001 drain_seconds=8.000 start_to_bound_seconds=14.000 \
 created_seconds=92 twice=0 apiserver_mib=500 etcd_mib=170 scheduler_mib=90
-bench: drain variant=upstream nodes=100 pods=2000 events=2001 drain_seconds=20.000 start_to_bound_seconds=25.000 \
+bench: drain variant=upstream nodes=100 pods=2001 events=2001 drain_seconds=20.000 start_to_bound_seconds=25.000 \
 created_seconds=93 twice=1 apiserver_mib=510 etcd_mib=190 scheduler_mib=110
-bench: drain variant=unthrottled nodes=100 pods=2000 events=2001 drain_seconds=5.000 start_to_bound_seconds=7.000 \
+bench: drain variant=unthrottled nodes=100 pods=2001 events=1801 drain_seconds=5.000 start_to_bound_seconds=7.000 \
 created_seconds=94 twice=0 apiserver_mib=530 etcd_mib=210 scheduler_mib=130
-bench: drain variant=unthrottled nodes=100 pods=2000 events=2001 drain_seconds=4.000 start_to_bound_seconds=6.000 \
+bench: drain variant=unthrottled nodes=100 pods=2001 events=2001 drain_seconds=4.000 start_to_bound_seconds=6.000 \
 created_seconds=95 twice=0 apiserver_mib=540 etcd_mib=180 scheduler_mib=125
 bench: create variant=compiled pods=1000 created_seconds=10.0
 bench: create variant=upstream pods=1000 created_seconds=50.0
@@ -125,20 +125,21 @@ bench: create variant=upstream pods=1000 created_seconds=50.0
 
 
 def test_the_table_from_given_figures(cluster: Cluster) -> None:
-    """Drains: compiled 2000 / 10 s = 200 and 2000 / 8 s = 250 pods/s, upstream 2000 / 40 s = 50 and 2000 / 20 s =
-    100 (the first binding starts the clock), so the per-repeat ratios are 4 and 2.5; unthrottled 2000 / 5 s = 400
-    and 2000 / 4 s = 500, ratios 8 and 5; creation: 1000 pods in 10 and 12.5 s against 50 and 50 s, ratios 5 and
-    4, and no unthrottled row (that variant's controller manager is the compiled one)."""
+    """Drains of 2001 pods: compiled 2000 / 10 s = 200 and 2000 / 8 s = 250 pods/s, upstream 2000 / 40 s = 50 and
+    2000 / 20 s = 100 (the first binding starts the clock), so the per-repeat ratios are 4 and 2.5; unthrottled
+    2000 / 5 s = 400 (the pods counted, not the 1801 events) and 2000 / 4 s = 500, ratios 8 and 5; creation: 1000
+    pods in 10 and 12.5 s against 50 and 50 s, ratios 5 and 4, and no unthrottled row (that variant's controller
+    manager is the compiled one)."""
     markdown = table(cluster, parse(OUTPUT.splitlines()), "invoke bench --scheduler --cluster x",
                      "2026-12-07 08:00 UTC", ("1.50", "2.50"))
     lines = markdown.splitlines()
     assert lines[0].startswith("`invoke bench --scheduler --cluster x`, 2026-12-07 08:00 UTC, on ")
     assert "load average 1.50 before, 2.50 after" in lines[0]
-    assert ("| 100 × 2000 | compiled: 400 / 800 | 200 / 225 / 250 | 2.5 / 3.25 / 4 | 12 / 13 / 14 | 0 "
+    assert ("| 100 × 2001 | compiled: 400 / 800 | 200 / 225 / 250 | 2.5 / 3.25 / 4 | 12 / 13 / 14 | 0 "
             "| 500 / 170 / 100 |") in lines
-    assert "| 100 × 2000 | upstream: 50 / 100 | 50 / 75 / 100 | 1 | 25 / 35 / 45 | 1 | 520 / 200 / 120 |" in lines
+    assert "| 100 × 2001 | upstream: 50 / 100 | 50 / 75 / 100 | 1 | 25 / 35 / 45 | 1 | 520 / 200 / 120 |" in lines
     assert "| compiled: 100 / 200 | 10 / 11.2 / 12.5 | 80 / 90 / 100 | 4 / 4.5 / 5 |" in lines
-    assert "| 100 × 2000 | unthrottled: 5000 / 5000 | 400 / 450 / 500 | 5 / 6.5 / 8 | 6 / 6.5 / 7 | 0 " \
+    assert "| 100 × 2001 | unthrottled: 5000 / 5000 | 400 / 450 / 500 | 5 / 6.5 / 8 | 6 / 6.5 / 7 | 0 " \
            "| 540 / 210 / 130 |" in lines
     assert "| upstream: 20 / 30 | 50 / 50 / 50 | 20 / 20 / 20 | 1 |" in lines
     assert not any(line.startswith("| unthrottled") for line in lines)
