@@ -9,7 +9,9 @@ import dataclasses
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,30 +28,33 @@ SHFMT = shutil.which("shfmt")
 INDIRECT = {"gzip"}
 
 
+def syntax_nodes(script: str) -> Iterator[dict[str, Any]]:
+    """Every node of the script's syntax tree as shfmt, a real shell parser, reads it: what the workstation's bash
+    runs. What runs on a node is a quoted argument of `ssh`, a string here."""
+    assert SHFMT, "shfmt is required (listed in .ci/system-packages)"
+    stack: list[object] = [json.loads(subprocess.run([SHFMT, "--to-json"], input=script, capture_output=True,
+                                                     text=True, check=True).stdout)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def calls(script: str) -> set[str]:
     """Every command name the script runs itself: a call's first word, when it is a plain word (not `$VAR`), not a
-    function the script defines. What runs on a node is a quoted argument of `ssh`, a string to shfmt."""
-    assert SHFMT, "shfmt is required (listed in .ci/system-packages)"
-    tree = json.loads(subprocess.run([SHFMT, "--to-json"], input=script, capture_output=True, text=True,
-                                     check=True).stdout)
+    function the script defines."""
     found: set[str] = set()
     functions: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("Type") == "CallExpr" and node.get("Args"):
-                parts = node["Args"][0].get("Parts", [])
-                if len(parts) == 1 and parts[0].get("Type") == "Lit":
-                    found.add(parts[0]["Value"])
-            if node.get("Type") == "FuncDecl":
-                functions.add(node["Name"]["Value"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree)
+    for node in syntax_nodes(script):
+        if node.get("Type") == "CallExpr" and node.get("Args"):
+            parts = node["Args"][0].get("Parts", [])
+            if len(parts) == 1 and parts[0].get("Type") == "Lit":
+                found.add(parts[0]["Value"])
+        if node.get("Type") == "FuncDecl":
+            functions.add(node["Name"]["Value"])
     return found - functions
 
 
@@ -96,27 +101,15 @@ def early_reader(words: list[str]) -> bool:
 
 
 def pipes_into_early_readers(script: str) -> list[str]:
-    """Each pipeline of the script, as the workstation's bash reads it, whose right-hand command is an early reader;
-    what runs on a node (a quoted argument of ssh) is a string here, not a pipeline."""
-    tree = json.loads(subprocess.run([SHFMT or "shfmt", "--to-json"], input=script, capture_output=True, text=True,
-                                     check=True).stdout)
+    """Each pipeline the workstation's bash runs whose right-hand command is an early reader."""
     raw = script.encode()
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("Type") == "BinaryCmd" and node.get("Op") in PIPE_OPS:
-                right = node["Y"]["Cmd"]
-                words = ["".join(p.get("Value", "") for p in arg.get("Parts", [])) for arg in right.get("Args", [])]
-                if right.get("Type") == "CallExpr" and early_reader(words):
-                    found.append(raw[node["X"]["Pos"]["Offset"]:node["Y"]["End"]["Offset"]].decode())
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree)
+    found = []
+    for node in syntax_nodes(script):
+        if node.get("Type") == "BinaryCmd" and node.get("Op") in PIPE_OPS:
+            right = node["Y"]["Cmd"]
+            words = ["".join(p.get("Value", "") for p in arg.get("Parts", [])) for arg in right.get("Args", [])]
+            if right.get("Type") == "CallExpr" and early_reader(words):
+                found.append(raw[node["X"]["Pos"]["Offset"]:node["Y"]["End"]["Offset"]].decode())
     return found
 
 
