@@ -123,9 +123,9 @@ class ClientConnection:
 
 # Client-side rate limits. Upstream's (kube-scheduler 50/100, kube-controller-manager 20/30) make the limit, not the
 # daemon, what bounds a burst: every pod placed costs a binding, every pod created a request. `invoke bench
-# --scheduler` (bench/results.md, both side by side in one run) measured these draining a 2,000-pod backlog
-# 1.29-1.77x faster and creating a 1,000-replica Deployment's pods 3.2-4.2x faster, the scheduler then bound by its
-# own CPU, with a lower kube-apiserver peak (661 MiB against 714); kube-apiserver's own limits (max-requests-inflight,
+# --scheduler` (bench/results.md, side by side in one run) measured these draining a backlog 1.5-1.9x faster (as
+# fast as a client with no limit at all: the machine's CPU bound it) and creating a 1,000-replica Deployment's pods
+# 6-9.3x faster; kube-apiserver's own limits (max-requests-inflight,
 # and API Priority and Fairness from 1.20) still bound what one client takes. The pages explain them
 # (components/kube_scheduler/text.yaml, components/kube_controller_manager/text.yaml).
 SCHEDULER_CLIENT = ClientConnection(qps=500, burst=1000)
